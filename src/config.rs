@@ -1,0 +1,241 @@
+//! Layered settings: `config/default.toml` (or `OPSGUARD_CONFIG`), then `OPSGUARD__SECTION__KEY`
+//! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
+
+use crate::domain::secret::Secret;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub telegram: TelegramSettings,
+    pub http: HttpSettings,
+    pub authz: AuthzSettings,
+    pub rate_limits: RateLimitSettings,
+    pub gates: GateSettings,
+    pub shutdown: ShutdownSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    pub url: Secret,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RedisSettings {
+    pub url: Secret,
+    /// Every key opsguard writes starts with this (lets replicas share, tests isolate).
+    pub key_prefix: String,
+    pub timeout_ms: u64,
+    pub dedup_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TelegramSettings {
+    pub token: Option<Secret>,
+    pub api_url: String,
+    pub webhook_secret: Option<Secret>,
+    pub public_url: Option<String>,
+    pub poll_timeout_secs: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub listen: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthzSettings {
+    /// How long a user's permissions may be cached (at most 300 s).
+    pub cache_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub window_secs: u64,
+    pub read: u32,
+    pub operate: u32,
+    pub sensitive: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct GateSettings {
+    pub confirm_ttl_secs: i64,
+    pub stepup_ttl_secs: i64,
+    pub approval_ttl_secs: i64,
+    pub totp_max_failures: i32,
+    pub totp_lockout_secs: i64,
+    /// Per command name; a sensitive command without an entry asks for confirmation only.
+    #[serde(default)]
+    pub commands: HashMap<String, GatePolicy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+pub struct GatePolicy {
+    #[serde(default = "yes")]
+    pub confirm: bool,
+    /// A second admin must approve every run.
+    #[serde(default)]
+    pub approval: bool,
+    /// A second admin must approve when the command's role argument is one of these.
+    #[serde(default)]
+    pub approval_for_roles: Vec<String>,
+    /// A TOTP code is required (step-up).
+    #[serde(default)]
+    pub stepup: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShutdownSettings {
+    pub grace_secs: u64,
+}
+
+/// The contract's environment variables and the settings they set.
+const NAMED_VARS: &[(&str, &str)] = &[
+    ("DATABASE_URL", "database.url"),
+    ("REDIS_URL", "redis.url"),
+    ("OPSGUARD_TELEGRAM_TOKEN", "telegram.token"),
+    ("OPSGUARD_TELEGRAM_API_URL", "telegram.api_url"),
+    ("OPSGUARD_WEBHOOK_SECRET", "telegram.webhook_secret"),
+    ("OPSGUARD_PUBLIC_URL", "telegram.public_url"),
+    ("OPSGUARD_LISTEN", "http.listen"),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot load settings from {path}: {source}")]
+    Load {
+        path: String,
+        source: config::ConfigError,
+    },
+    #[error("invalid setting {key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+impl Settings {
+    /// Load from the process environment.
+    pub fn load() -> Result<Settings, ConfigError> {
+        let env: HashMap<String, String> = std::env::vars().collect();
+        Settings::load_with(&env)
+    }
+
+    /// Load with an explicit environment (tests pass their own).
+    pub fn load_with(env: &HashMap<String, String>) -> Result<Settings, ConfigError> {
+        let path = env.get("OPSGUARD_CONFIG").cloned().unwrap_or_else(|| {
+            let local = "config/default.toml";
+            if std::path::Path::new(local).exists() {
+                local.to_string()
+            } else {
+                concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string()
+            }
+        });
+        let overrides: HashMap<String, String> = env
+            .iter()
+            .filter(|(k, _)| k.starts_with("OPSGUARD__"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::with_name(&path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("OPSGUARD")
+                    .prefix_separator("__")
+                    .separator("__")
+                    .try_parsing(true)
+                    .source(Some(overrides)),
+            );
+        for (var, key) in NAMED_VARS {
+            if let Some(value) = env.get(*var).filter(|v| !v.is_empty()) {
+                builder = builder
+                    .set_override(*key, value.as_str())
+                    .map_err(|source| ConfigError::Load {
+                        path: path.clone(),
+                        source,
+                    })?;
+            }
+        }
+        let settings: Settings =
+            builder
+                .build()
+                .and_then(|c| c.try_deserialize())
+                .map_err(|source| ConfigError::Load {
+                    path: path.clone(),
+                    source,
+                })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.authz.cache_ttl_secs > 300 {
+            return Err(ConfigError::Invalid {
+                key: "authz.cache_ttl_secs",
+                problem: "at most 300".into(),
+            });
+        }
+        if self.rate_limits.window_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "rate_limits.window_secs",
+                problem: "must be positive".into(),
+            });
+        }
+        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
+            return Err(ConfigError::Invalid {
+                key: "http.listen",
+                problem: "expected host:port".into(),
+            });
+        }
+        for name in self.gates.commands.keys() {
+            if crate::domain::command::spec_by_name(name).is_none() {
+                return Err(ConfigError::Invalid {
+                    key: "gates.commands",
+                    problem: format!("unknown command '{name}'"),
+                });
+            }
+        }
+        if let Some(secret) = &self.telegram.webhook_secret {
+            let ok = (1..=256).contains(&secret.expose().len())
+                && secret
+                    .expose()
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key: "OPSGUARD_WEBHOOK_SECRET",
+                    problem: "1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn token(&self) -> Option<&Secret> {
+        self.telegram.token.as_ref().filter(|t| !t.is_empty())
+    }
+
+    pub fn webhook_secret(&self) -> Option<&Secret> {
+        self.telegram
+            .webhook_secret
+            .as_ref()
+            .filter(|t| !t.is_empty())
+    }
+
+    /// The gates a sensitive command needs (read and operate commands need none).
+    pub fn gate_policy(&self, command: &str) -> GatePolicy {
+        self.gates
+            .commands
+            .get(command)
+            .cloned()
+            .unwrap_or(GatePolicy {
+                confirm: true,
+                ..GatePolicy::default()
+            })
+    }
+}

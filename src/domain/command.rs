@@ -1,0 +1,404 @@
+//! Commands as data: the parsed enum, and for each command its permission, risk class,
+//! usage and summary. Parsing is the only way raw text becomes a `Command`.
+
+use super::ids::{ActionId, RoleName, UserId};
+use super::permission::{Permission, RiskClass};
+
+/// What the engine knows about a command before running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub permission: Permission,
+    pub risk: RiskClass,
+    pub usage: &'static str,
+    pub summary: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    permission: Permission,
+    risk: RiskClass,
+    usage: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        permission,
+        risk,
+        usage,
+        summary,
+    }
+}
+
+use RiskClass::{Operate, Read, Sensitive};
+
+/// Every command, in menu order. A test walks this table × every role.
+pub const SPECS: &[CommandSpec] = &[
+    spec(
+        "start",
+        Permission::HELP,
+        Read,
+        "/start",
+        "introduce yourself to the bot",
+    ),
+    spec(
+        "help",
+        Permission::HELP,
+        Read,
+        "/help",
+        "list the commands you may run",
+    ),
+    spec(
+        "whoami",
+        Permission::WHOAMI,
+        Read,
+        "/whoami",
+        "show your id, roles and permissions",
+    ),
+    spec(
+        "status",
+        Permission::STATUS,
+        Read,
+        "/status",
+        "versions, uptime, components, degraded modes",
+    ),
+    spec(
+        "audit",
+        Permission::AUDIT_READ,
+        Read,
+        "/audit [n|verify]",
+        "latest audit rows, or verify the hash chain",
+    ),
+    spec(
+        "users",
+        Permission::USERS_READ,
+        Read,
+        "/users",
+        "list users and their roles",
+    ),
+    spec(
+        "grant",
+        Permission::USERS_MANAGE,
+        Sensitive,
+        "/grant <user-id> <role>",
+        "give a user a role",
+    ),
+    spec(
+        "revoke",
+        Permission::USERS_MANAGE,
+        Sensitive,
+        "/revoke <user-id> <role>",
+        "take a role from a user",
+    ),
+    spec(
+        "approve",
+        Permission::APPROVALS_DECIDE,
+        Operate,
+        "/approve <request-id>",
+        "approve another admin's request",
+    ),
+    spec(
+        "deny",
+        Permission::APPROVALS_DECIDE,
+        Operate,
+        "/deny <request-id>",
+        "deny another admin's request",
+    ),
+    spec(
+        "totp",
+        Permission::TOTP_SELF,
+        Operate,
+        "/totp [enroll|confirm <code>]",
+        "enrol a TOTP authenticator (private chat)",
+    ),
+    spec(
+        "stepup",
+        Permission::TOTP_SELF,
+        Operate,
+        "/stepup <6-digit code>",
+        "answer a TOTP step-up prompt",
+    ),
+];
+
+pub fn spec_by_name(name: &str) -> Option<&'static CommandSpec> {
+    SPECS.iter().find(|s| s.name == name)
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditQuery {
+    Latest(u32),
+    Verify,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleChange {
+    pub user: UserId,
+    pub role: RoleName,
+}
+
+/// A six-digit TOTP code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TotpCode(pub String);
+
+impl TotpCode {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let s = raw.trim();
+        if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+            Ok(TotpCode(s.to_string()))
+        } else {
+            Err("a code is 6 digits".into())
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TotpAction {
+    Status,
+    Enroll,
+    Confirm(TotpCode),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Start,
+    Help,
+    WhoAmI,
+    Status,
+    Audit(AuditQuery),
+    Users,
+    Grant(RoleChange),
+    Revoke(RoleChange),
+    Approve(ActionId),
+    Deny(ActionId),
+    Totp(TotpAction),
+    StepUp(TotpCode),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParseError {
+    /// Text that is not a command at all.
+    NotACommand,
+    Unknown {
+        name: String,
+    },
+    Usage {
+        spec: &'static CommandSpec,
+        problem: String,
+    },
+}
+
+pub const AUDIT_DEFAULT_ROWS: u32 = 10;
+pub const AUDIT_MAX_ROWS: u32 = 50;
+
+impl Command {
+    /// Split `/name@bot arg…` into the lowercase name and its arguments.
+    pub fn split(text: &str) -> Option<(String, Vec<&str>)> {
+        let text = text.trim();
+        let rest = text.strip_prefix('/')?;
+        let mut words = rest.split_whitespace();
+        let head = words.next()?;
+        let name = head.split('@').next().unwrap_or(head).to_ascii_lowercase();
+        if name.is_empty() {
+            return None;
+        }
+        Some((name, words.collect()))
+    }
+
+    pub fn parse(text: &str) -> Result<Command, ParseError> {
+        let (name, args) = Command::split(text).ok_or(ParseError::NotACommand)?;
+        let spec = spec_by_name(&name).ok_or_else(|| ParseError::Unknown { name: name.clone() })?;
+        let usage = |problem: String| ParseError::Usage { spec, problem };
+        let arity = |n: usize| {
+            if args.len() == n {
+                Ok(())
+            } else {
+                Err(usage(format!(
+                    "expected {n} argument(s), got {}",
+                    args.len()
+                )))
+            }
+        };
+        Ok(match spec.name {
+            "start" => arity(0).map(|_| Command::Start)?,
+            "help" => arity(0).map(|_| Command::Help)?,
+            "whoami" => arity(0).map(|_| Command::WhoAmI)?,
+            "status" => arity(0).map(|_| Command::Status)?,
+            "users" => arity(0).map(|_| Command::Users)?,
+            "audit" => match args.as_slice() {
+                [] => Command::Audit(AuditQuery::Latest(AUDIT_DEFAULT_ROWS)),
+                ["verify"] => Command::Audit(AuditQuery::Verify),
+                [n] => match n.parse::<u32>() {
+                    Ok(n) if (1..=AUDIT_MAX_ROWS).contains(&n) => {
+                        Command::Audit(AuditQuery::Latest(n))
+                    }
+                    _ => {
+                        return Err(usage(format!(
+                            "n is a number from 1 to {AUDIT_MAX_ROWS}, or 'verify'"
+                        )));
+                    }
+                },
+                _ => return Err(usage("expected at most one argument".into())),
+            },
+            "grant" | "revoke" => {
+                arity(2)?;
+                let change = RoleChange {
+                    user: UserId::parse(args[0]).map_err(usage)?,
+                    role: RoleName::parse(args[1]).map_err(usage)?,
+                };
+                if spec.name == "grant" {
+                    Command::Grant(change)
+                } else {
+                    Command::Revoke(change)
+                }
+            }
+            "approve" | "deny" => {
+                arity(1)?;
+                let id = ActionId::parse(args[0]).map_err(usage)?;
+                if spec.name == "approve" {
+                    Command::Approve(id)
+                } else {
+                    Command::Deny(id)
+                }
+            }
+            "totp" => match args.as_slice() {
+                [] => Command::Totp(TotpAction::Status),
+                ["enroll"] => Command::Totp(TotpAction::Enroll),
+                ["confirm", code] => {
+                    Command::Totp(TotpAction::Confirm(TotpCode::parse(code).map_err(usage)?))
+                }
+                _ => return Err(usage("expected 'enroll' or 'confirm <code>'".into())),
+            },
+            "stepup" => {
+                arity(1)?;
+                Command::StepUp(TotpCode::parse(args[0]).map_err(usage)?)
+            }
+            other => unreachable!("spec table and parser disagree on {other}"),
+        })
+    }
+
+    pub fn spec(&self) -> &'static CommandSpec {
+        let name = match self {
+            Command::Start => "start",
+            Command::Help => "help",
+            Command::WhoAmI => "whoami",
+            Command::Status => "status",
+            Command::Audit(_) => "audit",
+            Command::Users => "users",
+            Command::Grant(_) => "grant",
+            Command::Revoke(_) => "revoke",
+            Command::Approve(_) => "approve",
+            Command::Deny(_) => "deny",
+            Command::Totp(_) => "totp",
+            Command::StepUp(_) => "stepup",
+        };
+        spec_by_name(name).expect("every command has a spec")
+    }
+
+    /// Arguments as they may be stored in the audit log (codes redacted).
+    pub fn audit_args(&self) -> String {
+        match self {
+            Command::Audit(AuditQuery::Latest(n)) => n.to_string(),
+            Command::Audit(AuditQuery::Verify) => "verify".into(),
+            Command::Grant(c) | Command::Revoke(c) => format!("{} {}", c.user, c.role),
+            Command::Approve(id) | Command::Deny(id) => id.to_string(),
+            Command::Totp(TotpAction::Enroll) => "enroll".into(),
+            Command::Totp(TotpAction::Confirm(_)) => "confirm [redacted]".into(),
+            Command::StepUp(_) => "[redacted]".into(),
+            _ => String::new(),
+        }
+    }
+
+    /// The exact command text: what a confirmation or an approval covers.
+    pub fn canonical(&self) -> String {
+        let args = self.audit_args();
+        if args.is_empty() {
+            format!("/{}", self.spec().name)
+        } else {
+            format!("/{} {args}", self.spec().name)
+        }
+    }
+}
+
+/// What the audit log may keep of text that did not parse: the command name, never its
+/// arguments (an operator may have pasted a secret into a mistyped command).
+pub fn redact_unparsed(text: &str) -> (String, String) {
+    match Command::split(text) {
+        Some((name, args)) => (
+            super::audit::clean(&name, 64),
+            if args.is_empty() {
+                String::new()
+            } else {
+                format!("[{} argument(s) redacted]", args.len())
+            },
+        ),
+        None => (
+            "(text)".into(),
+            format!("[{} chars redacted]", text.chars().count()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_spec_name() {
+        for s in SPECS {
+            match Command::parse(&format!("/{}", s.name)) {
+                Ok(c) => assert_eq!(c.spec().name, s.name),
+                Err(ParseError::Usage { spec, .. }) => assert_eq!(spec.name, s.name),
+                Err(e) => panic!("{}: {e:?}", s.name),
+            }
+        }
+    }
+
+    #[test]
+    fn strips_bot_mention_and_parses_args() {
+        assert_eq!(
+            Command::parse("/grant@opsguard_bot 42 Admin").unwrap(),
+            Command::Grant(RoleChange {
+                user: UserId(42),
+                role: RoleName::parse("admin").unwrap()
+            })
+        );
+        assert_eq!(
+            Command::parse("/audit 5").unwrap(),
+            Command::Audit(AuditQuery::Latest(5))
+        );
+    }
+
+    #[test]
+    fn wrong_arguments_name_the_usage() {
+        for bad in [
+            "/grant 42",
+            "/grant bob admin",
+            "/audit 0",
+            "/audit 999",
+            "/whoami extra",
+            "/approve <b>",
+        ] {
+            assert!(
+                matches!(Command::parse(bad), Err(ParseError::Usage { .. })),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            Command::parse("/nope"),
+            Err(ParseError::Unknown {
+                name: "nope".into()
+            })
+        );
+        assert_eq!(Command::parse("hello"), Err(ParseError::NotACommand));
+    }
+
+    #[test]
+    fn codes_never_reach_audit_args() {
+        let c = Command::parse("/stepup 123456").unwrap();
+        assert!(!c.audit_args().contains("123456"));
+        let c = Command::parse("/totp confirm 654321").unwrap();
+        assert!(!c.audit_args().contains("654321"));
+        let (_, args) = redact_unparsed("/rotat hunter2");
+        assert!(!args.contains("hunter2"));
+    }
+}

@@ -1,0 +1,49 @@
+//! Permissions commands require and the risk classes that decide their gates and limits.
+//! Which role holds which permission is data (`role_permissions`), not code.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A permission name, as stored in `role_permissions.permission`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Permission(pub &'static str);
+
+impl Permission {
+    pub const HELP: Permission = Permission("help");
+    pub const WHOAMI: Permission = Permission("whoami");
+    pub const STATUS: Permission = Permission("status");
+    pub const TOTP_SELF: Permission = Permission("totp.self");
+    pub const AUDIT_READ: Permission = Permission("audit.read");
+    pub const USERS_READ: Permission = Permission("users.read");
+    pub const USERS_MANAGE: Permission = Permission("users.manage");
+    pub const APPROVALS_DECIDE: Permission = Permission("approvals.decide");
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Risk class of a command: decides its rate limit bucket and its default gates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RiskClass {
+    Read,
+    Operate,
+    Sensitive,
+}
+
+impl RiskClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RiskClass::Read => "read",
+            RiskClass::Operate => "operate",
+            RiskClass::Sensitive => "sensitive",
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! What the engine answers: HTML text, optional inline buttons and an optional document.
+//! Transports render it (Telegram message, console text); they never build replies themselves.
+
+/// Telegram's hard limit for one message's text.
+pub const MESSAGE_LIMIT: usize = 4096;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Button {
+    pub label: String,
+    /// Opaque callback data: `c:<action-id>` (confirm) or `x:<action-id>` (cancel).
+    pub data: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reply {
+    /// HTML parse-mode text; every piece of untrusted text in it is escaped.
+    pub html: String,
+    pub buttons: Vec<Button>,
+}
+
+impl Reply {
+    pub fn html(html: impl Into<String>) -> Self {
+        Reply {
+            html: html.into(),
+            buttons: Vec::new(),
+        }
+    }
+    pub fn with_buttons(mut self, buttons: Vec<Button>) -> Self {
+        self.buttons = buttons;
+        self
+    }
+
+    /// Split the text into chunks of at most `limit` characters, at line boundaries
+    /// (formatters keep each tag within one line, so a split never breaks a tag).
+    pub fn chunks(&self, limit: usize) -> Vec<String> {
+        let mut chunks = Vec::new();
+        let mut current = String::new();
+        let mut current_len = 0;
+        for line in self.html.split_inclusive('\n') {
+            let mut line_len = line.chars().count();
+            let mut line = line.to_string();
+            if line_len > limit {
+                // A single over-long line: hard-cut on character boundaries.
+                let cut: String = line.chars().take(limit).collect();
+                line = cut;
+                line_len = limit;
+            }
+            if current_len + line_len > limit && !current.is_empty() {
+                chunks.push(std::mem::take(&mut current));
+                current_len = 0;
+            }
+            current.push_str(&line);
+            current_len += line_len;
+        }
+        if !current.is_empty() {
+            chunks.push(current);
+        }
+        chunks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_replies_are_one_chunk_and_long_ones_split_on_lines() {
+        assert_eq!(Reply::html("hi").chunks(MESSAGE_LIMIT), vec!["hi"]);
+        let text: String = (0..600).map(|i| format!("<b>line</b> {i:04}\n")).collect();
+        let chunks = Reply::html(text.clone()).chunks(MESSAGE_LIMIT);
+        assert!(chunks.len() > 1);
+        assert!(chunks.iter().all(|c| c.chars().count() <= MESSAGE_LIMIT));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| c.matches("<b>").count() == c.matches("</b>").count())
+        );
+        assert_eq!(chunks.concat(), text);
+    }
+}

@@ -1,0 +1,136 @@
+//! Who may do what: principals loaded from PostgreSQL, cached for at most the configured
+//! TTL, and evicted on every replica the moment a grant, revoke or user change commits
+//! (PostgreSQL LISTEN/NOTIFY on `opsguard_authz`).
+
+use crate::domain::UserId;
+use crate::storage::{self, StoreResult, users::Principal};
+use sqlx::PgPool;
+use sqlx::postgres::PgListener;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub const CHANNEL: &str = "opsguard_authz";
+
+type Entry = (Instant, Option<Arc<Principal>>);
+
+pub struct Authorizer {
+    pool: PgPool,
+    ttl: Duration,
+    cache: Mutex<HashMap<UserId, Entry>>,
+    listening: AtomicBool,
+}
+
+impl Authorizer {
+    pub fn new(pool: PgPool, ttl: Duration) -> Arc<Self> {
+        Arc::new(Authorizer {
+            pool,
+            ttl,
+            cache: Mutex::new(HashMap::new()),
+            listening: AtomicBool::new(false),
+        })
+    }
+
+    /// The user and their permissions, or `None` for a stranger.
+    pub async fn principal(&self, user: UserId) -> StoreResult<Option<Arc<Principal>>> {
+        if let Some((at, cached)) = self.cache.lock().expect("authz cache").get(&user).cloned() {
+            if at.elapsed() < self.ttl {
+                return Ok(cached);
+            }
+        }
+        let fresh = storage::users::principal_of(&self.pool, user)
+            .await?
+            .map(Arc::new);
+        if !self.ttl.is_zero() {
+            self.cache
+                .lock()
+                .expect("authz cache")
+                .insert(user, (Instant::now(), fresh.clone()));
+        }
+        Ok(fresh)
+    }
+
+    pub fn evict(&self, user: UserId) {
+        self.cache.lock().expect("authz cache").remove(&user);
+    }
+
+    pub fn evict_all(&self) {
+        self.cache.lock().expect("authz cache").clear();
+    }
+
+    /// Whether change notifications are being received (reported by `/status`).
+    pub fn is_listening(&self) -> bool {
+        self.listening.load(Ordering::Relaxed)
+    }
+
+    /// Listen for authorization changes until `shutdown`; reconnects by itself. Whenever the
+    /// connection is (re)established or lost the whole cache is dropped, since
+    /// notifications may have been missed.
+    pub fn spawn_listener(
+        self: &Arc<Self>,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        let this = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let mut listener = match PgListener::connect_with(&this.pool).await {
+                    Ok(mut l) => match l.listen(CHANNEL).await {
+                        Ok(()) => l,
+                        Err(e) => {
+                            tracing::warn!(authz.error = %e, "authz.listen_failed");
+                            if this.pause(&shutdown).await {
+                                return;
+                            }
+                            continue;
+                        }
+                    },
+                    Err(e) => {
+                        tracing::warn!(authz.error = %e, "authz.listen_connect_failed");
+                        if this.pause(&shutdown).await {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                this.evict_all();
+                this.listening.store(true, Ordering::Relaxed);
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        message = listener.try_recv() => match message {
+                            Ok(Some(n)) => match n.payload().parse::<i64>() {
+                                Ok(id) => this.evict(UserId(id)),
+                                Err(_) => this.evict_all(),
+                            },
+                            Ok(None) => {
+                                // Connection lost and re-established: anything may have changed.
+                                this.evict_all();
+                            }
+                            Err(e) => {
+                                tracing::warn!(authz.error = %e, "authz.listener_lost");
+                                break;
+                            }
+                        }
+                    }
+                }
+                this.listening.store(false, Ordering::Relaxed);
+                this.evict_all();
+                if this.pause(&shutdown).await {
+                    return;
+                }
+            }
+        })
+    }
+
+    /// Wait before reconnecting; true when shutting down.
+    async fn pause(&self, shutdown: &CancellationToken) -> bool {
+        self.listening.store(false, Ordering::Relaxed);
+        self.evict_all();
+        tokio::select! {
+            _ = shutdown.cancelled() => true,
+            _ = tokio::time::sleep(Duration::from_secs(2)) => false,
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Executing allowed commands: one file per command family. Only the pipeline calls
+//! `execute`, after authorization, rate limiting, gates and the audit attempt.
+
+mod approvals;
+mod audit;
+mod info;
+mod status;
+mod totp;
+mod users;
+
+use super::{Engine, Request};
+use crate::domain::Reply;
+use crate::domain::command::Command;
+use crate::storage::users::Principal;
+use std::sync::Arc;
+
+pub(super) struct Ctx<'a> {
+    pub engine: &'a Engine,
+    pub req: &'a Request,
+    pub principal: &'a Arc<Principal>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    /// A refusal the operator should read (plain text; escaped when shown).
+    #[error("{0}")]
+    Refused(String),
+    #[error("database error: {0}")]
+    Store(#[from] sqlx::Error),
+}
+
+impl ExecError {
+    pub fn user_message(&self) -> String {
+        match self {
+            ExecError::Refused(text) => crate::domain::html::escape(text),
+            ExecError::Store(_) => {
+                "The database failed while running this command; see the logs.".into()
+            }
+        }
+    }
+}
+
+pub(super) type ExecResult = Result<Reply, ExecError>;
+
+pub(super) async fn execute(ctx: &Ctx<'_>, command: &Command) -> ExecResult {
+    match command {
+        Command::Start => info::start(ctx),
+        Command::Help => info::help(ctx),
+        Command::WhoAmI => info::whoami(ctx).await,
+        Command::Status => status::status(ctx).await,
+        Command::Audit(query) => audit::audit(ctx, query).await,
+        Command::Users => users::list(ctx).await,
+        Command::Grant(change) => users::grant(ctx, change).await,
+        Command::Revoke(change) => users::revoke(ctx, change).await,
+        Command::Approve(id) => approvals::approve(ctx, id).await,
+        Command::Deny(id) => approvals::deny(ctx, id).await,
+        Command::Totp(action) => totp::totp(ctx, action).await,
+        Command::StepUp(code) => totp::stepup(ctx, code).await,
+    }
+}

@@ -1,0 +1,78 @@
+//! `/status`: versions, uptime, each component's reachability and the degraded modes.
+
+use super::{Ctx, ExecResult};
+use crate::domain::Reply;
+use crate::domain::html::escape;
+use crate::engine::health::TelegramState;
+use crate::storage;
+use std::time::Instant;
+
+pub(super) async fn status(ctx: &Ctx<'_>) -> ExecResult {
+    let engine = ctx.engine;
+    let mut lines = vec![format!(
+        "<b>opsguard {}</b> · up {}",
+        env!("CARGO_PKG_VERSION"),
+        human_duration(engine.health().uptime().as_secs())
+    )];
+    let mut degraded = Vec::new();
+
+    let started = Instant::now();
+    let pg: Result<String, sqlx::Error> = sqlx::query_scalar("SHOW server_version")
+        .fetch_one(engine.pool())
+        .await;
+    match pg {
+        Ok(version) => {
+            let migrated = storage::migrations_applied(engine.pool())
+                .await
+                .unwrap_or(false);
+            lines.push(format!(
+                "✅ PostgreSQL {} ({} ms){}",
+                escape(&version),
+                started.elapsed().as_millis(),
+                if migrated {
+                    ""
+                } else {
+                    " — migrations pending"
+                }
+            ));
+        }
+        Err(e) => lines.push(format!("❌ PostgreSQL: {}", escape(&e.to_string()))),
+    }
+
+    match engine.redis().ping().await {
+        Ok(rtt) => lines.push(format!("✅ Redis ({} ms)", rtt.as_millis())),
+        Err(e) => {
+            lines.push(format!("⚠️ Redis unreachable: {}", escape(&e)));
+            degraded.push("rate limits are per process (not shared by replicas)");
+            degraded.push("update de-duplication runs in PostgreSQL");
+        }
+    }
+
+    lines.push(match engine.health().telegram() {
+        TelegramState::NotConfigured => {
+            "➖ Telegram: no token configured (console and HTTP only)".into()
+        }
+        TelegramState::Reachable { mode } => format!("✅ Telegram ({mode})"),
+        TelegramState::Unreachable { error } => format!("❌ Telegram: {}", escape(&error)),
+    });
+
+    if !engine.authz().is_listening() {
+        degraded.push("permission changes from other replicas apply only after the cache expires");
+    }
+    if degraded.is_empty() {
+        lines.push("Degraded modes: none".into());
+    } else {
+        lines.push("<b>Degraded modes</b>".into());
+        lines.extend(degraded.iter().map(|d| format!("• {d}")));
+    }
+    Ok(Reply::html(lines.join("\n")))
+}
+
+fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+    }
+}

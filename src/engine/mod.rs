@@ -1,0 +1,137 @@
+//! The engine: the one road to every command. It owns the order of the steps
+//! (parse → identify → chat → authorize → rate-limit → gate → audit attempt → execute →
+//! audit outcome) and knows nothing of Telegram, the console or HTTP.
+
+pub mod authorize;
+mod exec;
+pub mod gates;
+pub mod health;
+mod pipeline;
+pub mod ratelimit;
+pub mod totp;
+mod trail;
+
+use crate::config::Settings;
+use crate::domain::{Actor, Chat, UserId};
+use crate::redis_link::RedisLink;
+use authorize::Authorizer;
+use health::Health;
+use ratelimit::RateLimiter;
+use sqlx::PgPool;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+pub use pipeline::NEUTRAL_LINE;
+
+/// One request, from any transport.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub id: Uuid,
+    pub actor: Actor,
+    pub chat: Chat,
+    pub input: Input,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A typed line, e.g. `/grant 42 admin`.
+    Text(String),
+    /// The opaque data of a pressed inline button.
+    Callback(String),
+}
+
+impl Request {
+    pub fn new(actor: Actor, chat: Chat, input: Input) -> Self {
+        Request {
+            id: Uuid::new_v4(),
+            actor,
+            chat,
+            input,
+        }
+    }
+}
+
+/// Things transports may want to react to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// A user's roles changed: their command menu should be refreshed.
+    PermissionsChanged(UserId),
+}
+
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    settings: Arc<Settings>,
+    authz: Arc<Authorizer>,
+    limiter: RateLimiter,
+    redis: Arc<RedisLink>,
+    health: Health,
+    events: broadcast::Sender<EngineEvent>,
+}
+
+impl Engine {
+    pub fn new(pool: PgPool, settings: Arc<Settings>, redis: Arc<RedisLink>) -> Self {
+        let authz = Authorizer::new(
+            pool.clone(),
+            Duration::from_secs(settings.authz.cache_ttl_secs),
+        );
+        let limiter = RateLimiter::new(settings.rate_limits.clone(), redis.clone());
+        let (events, _) = broadcast::channel(256);
+        Engine {
+            inner: Arc::new(Inner {
+                pool,
+                settings,
+                authz,
+                limiter,
+                redis,
+                health: Health::new(),
+                events,
+            }),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+    pub fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+    pub fn authz(&self) -> &Arc<Authorizer> {
+        &self.inner.authz
+    }
+    pub fn redis(&self) -> &Arc<RedisLink> {
+        &self.inner.redis
+    }
+    pub fn health(&self) -> &Health {
+        &self.inner.health
+    }
+    pub fn subscribe(&self) -> broadcast::Receiver<EngineEvent> {
+        self.inner.events.subscribe()
+    }
+    fn emit(&self, event: EngineEvent) {
+        let _ = self.inner.events.send(event);
+    }
+
+    /// The commands a user may run (their Telegram menu and `/help`).
+    pub async fn allowed_commands(
+        &self,
+        user: UserId,
+    ) -> Result<Vec<&'static crate::domain::CommandSpec>, sqlx::Error> {
+        let Some(principal) = self.inner.authz.principal(user).await? else {
+            return Ok(Vec::new());
+        };
+        if !principal.user.active {
+            return Ok(Vec::new());
+        }
+        Ok(crate::domain::command::SPECS
+            .iter()
+            .filter(|s| principal.permissions.contains(s.permission.as_str()))
+            .collect())
+    }
+}

@@ -1,0 +1,497 @@
+//! The ordered steps every request takes. Each early exit writes its audit rows first.
+
+use super::gates::{self, GatePlan};
+use super::ratelimit::Verdict as Limit;
+use super::trail::{Trail, Verdict};
+use super::{Engine, Input, Request, exec};
+use crate::domain::command::{Command, ParseError, redact_unparsed};
+use crate::domain::html::escape;
+use crate::domain::{ChatKind, Reply, UserId};
+use crate::storage::{self, pending, users::Principal};
+use futures::future::BoxFuture;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// All a stranger ever learns.
+pub const NEUTRAL_LINE: &str = "This is a private bot.";
+const DB_DOWN: &str =
+    "⚠️ opsguard cannot reach its database, so nothing was run. Try again shortly.";
+const AUDIT_DOWN: &str = "⚠️ The audit log cannot be written, so nothing was run (opsguard fails closed). Try again shortly.";
+
+/// The result of a request, with its labels for metrics.
+pub(super) struct Handled {
+    pub reply: Option<Reply>,
+    pub command: &'static str,
+    pub decision: &'static str,
+}
+
+fn handled(reply: Option<Reply>, command: &'static str, decision: &'static str) -> Handled {
+    Handled {
+        reply,
+        command,
+        decision,
+    }
+}
+
+fn db_down(command: &'static str, error: &sqlx::Error) -> Handled {
+    tracing::error!(error = %error, command, "engine.database_unavailable");
+    handled(Some(Reply::html(DB_DOWN)), command, "refused")
+}
+
+impl Engine {
+    /// Run one request through the pipeline; `None` means: answer nothing.
+    pub async fn handle(&self, req: Request) -> Option<Reply> {
+        let started = Instant::now();
+        let done = match &req.input {
+            Input::Text(text) => self.on_text(&req, text).await,
+            Input::Callback(data) => self.on_callback(&req, data).await,
+        };
+        metrics::counter!("opsguard_commands_total", "command" => done.command, "decision" => done.decision)
+            .increment(1);
+        metrics::histogram!("opsguard_pipeline_seconds").record(started.elapsed().as_secs_f64());
+        done.reply
+    }
+
+    async fn on_text(&self, req: &Request, text: &str) -> Handled {
+        let parsed = Command::parse(text);
+        let (label, trail) = match &parsed {
+            Ok(c) => (
+                c.spec().name,
+                Trail::new(req, c.spec().name, c.audit_args()),
+            ),
+            Err(e) => {
+                let (name, args) = redact_unparsed(text);
+                let label = match e {
+                    ParseError::Usage { spec, .. } => spec.name,
+                    ParseError::Unknown { .. } => "unknown",
+                    ParseError::NotACommand => "text",
+                };
+                (label, Trail::new(req, name, args))
+            }
+        };
+        let principal = match self.admit(req, &trail, label).await {
+            Ok(p) => p,
+            Err(done) => return done,
+        };
+        let command = match parsed {
+            Ok(command) => command,
+            Err(ParseError::NotACommand) => {
+                let reply = Reply::html("I only understand commands. Send /help to see yours.");
+                return self
+                    .refuse(&trail, label, "invalid", "not a command", reply)
+                    .await;
+            }
+            Err(ParseError::Unknown { name }) => {
+                let reply = Reply::html(format!(
+                    "Unknown command <code>/{}</code>. Send /help to see yours.",
+                    escape(&name)
+                ));
+                return self
+                    .refuse(&trail, label, "unknown", "unknown command", reply)
+                    .await;
+            }
+            Err(ParseError::Usage { spec, problem }) => {
+                if !principal.permissions.contains(spec.permission.as_str()) {
+                    return self.deny_permission(&trail, label, spec).await;
+                }
+                let reply = Reply::html(format!(
+                    "Wrong arguments: {}.\nUsage: <code>{}</code>",
+                    escape(&problem),
+                    escape(spec.usage)
+                ));
+                return self.refuse(&trail, label, "invalid", &problem, reply).await;
+            }
+        };
+        let spec = command.spec();
+        if !principal.permissions.contains(spec.permission.as_str()) {
+            return self.deny_permission(&trail, label, spec).await;
+        }
+        let subject = format!("user:{}", principal.user.id);
+        if let Limit::Limited(wait) = self.inner.limiter.check(&subject, spec.risk).await {
+            let secs = wait.as_secs_f64().ceil() as u64;
+            let reply = Reply::html(format!(
+                "⏳ Too many {} commands. Retry in {secs} s.",
+                spec.risk.as_str()
+            ));
+            let reason = format!("{} limit reached; retry in {secs} s", spec.risk.as_str());
+            return self
+                .refuse(&trail, label, "rate_limited", &reason, reply)
+                .await;
+        }
+        let plan = gates::plan(self.settings(), &command);
+        self.gate_or_run(req, trail, principal, command, plan, None)
+            .await
+    }
+
+    async fn on_callback(&self, req: &Request, data: &str) -> Handled {
+        let label = "callback";
+        let mut trail = Trail::new(req, label, "");
+        let principal = match self.admit(req, &trail, label).await {
+            Ok(p) => p,
+            Err(done) => return done,
+        };
+        let Some((confirm, id)) = gates::parse_callback(data) else {
+            let reply = Reply::html("This button is not valid.");
+            return self
+                .refuse(&trail, label, "invalid", "malformed callback data", reply)
+                .await;
+        };
+        trail.args = if confirm {
+            "confirm".into()
+        } else {
+            "cancel".into()
+        };
+        let status = if confirm { "confirmed" } else { "cancelled" };
+        let action = match pending::claim(
+            self.pool(),
+            &id,
+            pending::Kind::Confirm,
+            principal.user.id,
+            status,
+        )
+        .await
+        {
+            Err(e) => return db_down(label, &e),
+            Ok(Err(refusal)) => {
+                let text = match refusal {
+                    pending::Refusal::Expired => {
+                        "⌛ This button has expired. Run the command again."
+                    }
+                    pending::Refusal::Used => "This button was already used.",
+                    pending::Refusal::NotYours => "This button is not yours.",
+                    _ => "This button is not valid.",
+                };
+                return self
+                    .refuse(&trail, label, "denied", refusal.reason(), Reply::html(text))
+                    .await;
+            }
+            Ok(Ok(action)) => action,
+        };
+        self.resume(req, &principal, &action, confirm, "confirmed with button")
+            .await
+    }
+
+    /// Continue a claimed pending action: re-check it, then pass the gates it still needs.
+    pub(super) async fn resume(
+        &self,
+        req: &Request,
+        principal: &Arc<Principal>,
+        action: &pending::PendingAction,
+        proceed: bool,
+        reason: &str,
+    ) -> Handled {
+        let Ok(command) = Command::parse(&action.command) else {
+            let trail = Trail::new(req, "callback", "");
+            return self
+                .refuse(
+                    &trail,
+                    "callback",
+                    "invalid",
+                    "stored command no longer parses",
+                    Reply::html("This action is no longer valid."),
+                )
+                .await;
+        };
+        let label = command.spec().name;
+        let mut trail = Trail::new(req, label, command.audit_args());
+        if req.actor.user.map(|u| u.0) != Some(action.user_id) {
+            // An approved request runs as its requester.
+            trail = trail.on_behalf_of(action.user_id, label, &command.audit_args());
+        }
+        if !proceed {
+            return self
+                .refuse(
+                    &trail,
+                    label,
+                    "denied",
+                    "cancelled by the user",
+                    Reply::html("✖ Cancelled."),
+                )
+                .await;
+        }
+        if action.chat_id != req.chat.id.0 {
+            let reply = Reply::html("This action belongs to another chat.");
+            return self
+                .refuse(
+                    &trail,
+                    label,
+                    "denied",
+                    "action used from another chat",
+                    reply,
+                )
+                .await;
+        }
+        if !principal
+            .permissions
+            .contains(command.spec().permission.as_str())
+        {
+            return self.deny_permission(&trail, label, command.spec()).await;
+        }
+        let remaining = GatePlan {
+            confirm: false,
+            stepup: action.need_stepup,
+            approval: action.need_approval,
+        };
+        self.gate_or_run(
+            req,
+            trail,
+            principal.clone(),
+            command,
+            remaining,
+            Some(reason),
+        )
+        .await
+    }
+
+    /// Boxed for the commands that resume other commands (`/stepup`, `/approve`).
+    pub(super) fn resume_boxed<'a>(
+        &'a self,
+        req: &'a Request,
+        principal: &'a Arc<Principal>,
+        action: &'a pending::PendingAction,
+        reason: &'a str,
+    ) -> BoxFuture<'a, Handled> {
+        Box::pin(self.resume(req, principal, action, true, reason))
+    }
+
+    /// Identify the actor and check the chat. `Err` carries the finished answer.
+    async fn admit(
+        &self,
+        req: &Request,
+        trail: &Trail,
+        label: &'static str,
+    ) -> Result<Arc<Principal>, Handled> {
+        let principal = match req.actor.user {
+            Some(user) => match self.authz().principal(user).await {
+                Err(e) => return Err(db_down(label, &e)),
+                Ok(p) => p.filter(|p| p.user.active),
+            },
+            None => match storage::users::role_permissions(self.pool(), "scheduler").await {
+                Err(e) => return Err(db_down(label, &e)),
+                Ok(perms) if !perms.is_empty() => Some(Arc::new(Principal {
+                    user: storage::users::UserRecord {
+                        id: UserId(0),
+                        display_name: "scheduler".into(),
+                        active: true,
+                        roles: vec!["scheduler".into()],
+                    },
+                    permissions: perms,
+                })),
+                Ok(_) => None,
+            },
+        };
+        let Some(principal) = principal else {
+            // Strangers learn nothing: one neutral line in a private chat, silence elsewhere.
+            let verdict = Verdict {
+                decision: "denied",
+                reason: Some("unknown user"),
+            };
+            if let Err(e) = trail.refused(self.pool(), &verdict, "rejected").await {
+                tracing::error!(error = %e, "audit.write_failed");
+            }
+            let reply = (req.chat.kind == ChatKind::Private).then(|| Reply::html(NEUTRAL_LINE));
+            return Err(handled(reply, "stranger", "denied"));
+        };
+        if req.chat.kind == ChatKind::Group {
+            match storage::chats::is_allowed(self.pool(), req.chat.id).await {
+                Err(e) => return Err(db_down(label, &e)),
+                Ok(true) => {}
+                Ok(false) => {
+                    let verdict = Verdict {
+                        decision: "denied",
+                        reason: Some("chat not allow-listed"),
+                    };
+                    if let Err(e) = trail.refused(self.pool(), &verdict, "rejected").await {
+                        tracing::error!(error = %e, "audit.write_failed");
+                    }
+                    return Err(handled(None, label, "denied"));
+                }
+            }
+        }
+        Ok(principal)
+    }
+
+    /// Audit a refusal (both rows) and answer; if the audit cannot be written, say so.
+    pub(super) async fn refuse(
+        &self,
+        trail: &Trail,
+        label: &'static str,
+        decision: &'static str,
+        reason: &str,
+        reply: Reply,
+    ) -> Handled {
+        let verdict = Verdict {
+            decision,
+            reason: Some(reason),
+        };
+        match trail.refused(self.pool(), &verdict, "rejected").await {
+            Ok(()) => handled(Some(reply), label, decision),
+            Err(e) => {
+                tracing::error!(error = %e, "audit.write_failed");
+                handled(Some(Reply::html(AUDIT_DOWN)), label, "refused")
+            }
+        }
+    }
+
+    async fn deny_permission(
+        &self,
+        trail: &Trail,
+        label: &'static str,
+        spec: &crate::domain::CommandSpec,
+    ) -> Handled {
+        let reply = Reply::html(format!("⛔ You may not run /{}.", spec.name));
+        self.refuse(
+            trail,
+            label,
+            "denied",
+            &format!("missing permission {}", spec.permission),
+            reply,
+        )
+        .await
+    }
+
+    /// Ask for the first gate still needed, or run the command.
+    async fn gate_or_run(
+        &self,
+        req: &Request,
+        trail: Trail,
+        principal: Arc<Principal>,
+        command: Command,
+        plan: GatePlan,
+        reason: Option<&str>,
+    ) -> Handled {
+        let label = command.spec().name;
+        let gates = &self.settings().gates;
+        let user = principal.user.id;
+        let (kind, ttl, decision_reason, outcome) = if plan.confirm {
+            (
+                pending::Kind::Confirm,
+                gates.confirm_ttl_secs,
+                "confirmation required",
+                "awaiting_confirmation",
+            )
+        } else if plan.stepup {
+            match crate::storage::totp::get(self.pool(), user).await {
+                Err(e) => return db_down(label, &e),
+                Ok(Some(e)) if e.confirmed => {}
+                Ok(_) => {
+                    let reply = Reply::html(
+                        "🔐 This command needs a TOTP code, and you have no authenticator enrolled. Send /totp enroll in a private chat first.",
+                    );
+                    return self
+                        .refuse(
+                            &trail,
+                            label,
+                            "denied",
+                            "step-up required, not enrolled",
+                            reply,
+                        )
+                        .await;
+                }
+            }
+            (
+                pending::Kind::StepUp,
+                gates.stepup_ttl_secs,
+                "TOTP step-up required",
+                "awaiting_step_up",
+            )
+        } else if plan.approval {
+            (
+                pending::Kind::Approval,
+                gates.approval_ttl_secs,
+                "second admin's approval required",
+                "awaiting_approval",
+            )
+        } else {
+            return self.run(req, &trail, &principal, &command, reason).await;
+        };
+        let verdict = Verdict {
+            decision: "pending",
+            reason: Some(decision_reason),
+        };
+        if let Err(e) = trail.attempt(self.pool(), &verdict).await {
+            tracing::error!(error = %e, "audit.write_failed");
+            return handled(Some(Reply::html(AUDIT_DOWN)), label, "refused");
+        }
+        let canonical = command.canonical();
+        let created = pending::create(
+            self.pool(),
+            pending::NewPending {
+                kind,
+                user,
+                chat_id: req.chat.id.0,
+                command: &canonical,
+                need_stepup: plan.stepup && kind == pending::Kind::Confirm,
+                need_approval: plan.approval && kind != pending::Kind::Approval,
+                request_id: &req.id.to_string(),
+                ttl: chrono::Duration::seconds(ttl),
+            },
+        )
+        .await;
+        let id = match created {
+            Ok(id) => id,
+            Err(e) => {
+                let _ = trail
+                    .outcome(
+                        self.pool(),
+                        &verdict,
+                        "failed",
+                        Some("could not store the pending action"),
+                    )
+                    .await;
+                return db_down(label, &e);
+            }
+        };
+        let _ = trail.outcome(self.pool(), &verdict, outcome, None).await;
+        let reply = match kind {
+            pending::Kind::Confirm => gates::confirm_prompt(&command, &id, ttl, &plan),
+            pending::Kind::StepUp => gates::stepup_prompt(&command, ttl),
+            pending::Kind::Approval => gates::approval_prompt(&command, &id, ttl),
+        };
+        handled(Some(reply), label, "pending")
+    }
+
+    /// Audit the attempt (fail closed), execute, audit the outcome.
+    pub(super) async fn run(
+        &self,
+        req: &Request,
+        trail: &Trail,
+        principal: &Arc<Principal>,
+        command: &Command,
+        reason: Option<&str>,
+    ) -> Handled {
+        let label = command.spec().name;
+        let verdict = Verdict {
+            decision: "allowed",
+            reason,
+        };
+        if let Err(e) = trail.attempt(self.pool(), &verdict).await {
+            tracing::error!(error = %e, command = label, "audit.write_failed");
+            return handled(Some(Reply::html(AUDIT_DOWN)), label, "refused");
+        }
+        let ctx = exec::Ctx {
+            engine: self,
+            req,
+            principal,
+        };
+        match exec::execute(&ctx, command).await {
+            Ok(reply) => {
+                let _ = trail.outcome(self.pool(), &verdict, "ok", None).await;
+                handled(Some(reply), label, "allowed")
+            }
+            Err(error) => {
+                let _ = trail
+                    .outcome(self.pool(), &verdict, "failed", Some(&error.to_string()))
+                    .await;
+                if let exec::ExecError::Store(e) = &error {
+                    tracing::error!(error = %e, command = label, request.id = %req.id, "command.failed");
+                }
+                handled(
+                    Some(Reply::html(format!("❌ {}", error.user_message()))),
+                    label,
+                    "failed",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! opsguard — a Telegram ops agent whose every command is permission-checked and audited.
+//!
+//! # Codemap
+//! - [`domain`]: pure types and rules — ids, actors, the `Command` enum with each command's
+//!   permission and risk class, replies, audit entries and their hash chain, HTML escaping.
+//! - [`engine`]: the one pipeline. `Engine::handle(Request) -> Option<Reply>` runs
+//!   parse → identify → chat allow-list → authorize → rate-limit → gates (confirm, TOTP
+//!   step-up, two-person approval) → audit attempt → execute → audit outcome.
+//! - [`storage`]: the PostgreSQL pool, migrations and the engine's own tables.
+//! - [`redis_link`]: the shared Redis connection and whether it works (degraded mode).
+//! - transports — [`bot`] (Telegram: webhook, polling, replies, menus), [`console`] (a REPL
+//!   on stdin), [`http`] (webhook route, health, readiness, metrics).
+//! - [`config`], [`telemetry`], [`startup`], `main.rs` (the CLI) — wiring.
+//!
+//! # Invariants
+//! - Transports never call a command's code: `Engine::handle` is the only road to it.
+//! - `domain` imports no axum, teloxide, sqlx or redis.
+//! - The audit attempt row is written before a command runs; if it cannot be, nothing runs.
+//! - Identity is the numeric Telegram user id; strangers get at most one neutral line.
+//! - Secrets (`domain::secret::Secret`) print as fingerprints; user text is HTML-escaped.
+//! - Button callback data is an opaque id of a single-use, user-bound, expiring pending action.
+#![forbid(unsafe_code)]
+
+pub mod bot;
+pub mod config;
+pub mod console;
+pub mod domain;
+pub mod engine;
+pub mod http;
+pub mod redis_link;
+pub mod startup;
+pub mod storage;
+pub mod telemetry;

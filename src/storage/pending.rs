@@ -1,0 +1,181 @@
+//! Pending actions: the server-side state behind every inline button, step-up prompt and
+//! approval request. Claims are single-use and atomic (`UPDATE … WHERE used_at IS NULL`).
+
+use super::StoreResult;
+use crate::domain::{ActionId, UserId};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgPool;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Confirm,
+    StepUp,
+    Approval,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Confirm => "confirm",
+            Kind::StepUp => "stepup",
+            Kind::Approval => "approval",
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct PendingAction {
+    pub id: String,
+    pub kind: String,
+    pub user_id: i64,
+    pub chat_id: i64,
+    /// The exact canonical command text the action covers.
+    pub command: String,
+    pub need_stepup: bool,
+    pub need_approval: bool,
+    pub request_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub struct NewPending<'a> {
+    pub kind: Kind,
+    pub user: UserId,
+    pub chat_id: i64,
+    pub command: &'a str,
+    pub need_stepup: bool,
+    pub need_approval: bool,
+    pub request_id: &'a str,
+    pub ttl: Duration,
+}
+
+/// Why a claim was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No such action: forged or mistyped.
+    NotFound,
+    /// Bound to another user.
+    NotYours,
+    /// Past its expiry.
+    Expired,
+    /// Already used.
+    Used,
+    /// An approval by the requester.
+    OwnRequest,
+}
+
+impl Refusal {
+    pub fn reason(self) -> &'static str {
+        match self {
+            Refusal::NotFound => "unknown or forged action",
+            Refusal::NotYours => "action belongs to another user",
+            Refusal::Expired => "action expired",
+            Refusal::Used => "action already used",
+            Refusal::OwnRequest => "requester cannot approve their own request",
+        }
+    }
+}
+
+pub async fn create(pool: &PgPool, new: NewPending<'_>) -> StoreResult<ActionId> {
+    let id = if new.kind == Kind::Approval {
+        ActionId::for_approval()
+    } else {
+        ActionId::for_button()
+    };
+    sqlx::query(
+        "INSERT INTO pending_actions (id, kind, user_id, chat_id, command, need_stepup, need_approval, request_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, now() + $9 * interval '1 second')",
+    )
+    .bind(id.as_str())
+    .bind(new.kind.as_str())
+    .bind(new.user.0)
+    .bind(new.chat_id)
+    .bind(new.command)
+    .bind(new.need_stepup)
+    .bind(new.need_approval)
+    .bind(new.request_id)
+    .bind(new.ttl.num_seconds() as f64)
+    .execute(pool)
+    .await?;
+    Ok(id)
+}
+
+/// Use an action once. `actor` must be its owner, except for approvals, where the actor is
+/// the approver and must *not* be the owner.
+pub async fn claim(
+    pool: &PgPool,
+    id: &ActionId,
+    kind: Kind,
+    actor: UserId,
+    status: &str,
+) -> StoreResult<Result<PendingAction, Refusal>> {
+    // Approvals must come from someone other than the owner; everything else from the owner.
+    const CLAIM_OWN: &str = "UPDATE pending_actions SET used_at = now(), status = $4, decided_by = $3
+         WHERE id = $1 AND kind = $2 AND user_id = $3 AND used_at IS NULL AND expires_at > now()
+         RETURNING id, kind, user_id, chat_id, command, need_stepup, need_approval, request_id, expires_at";
+    const CLAIM_OTHERS: &str = "UPDATE pending_actions SET used_at = now(), status = $4, decided_by = $3
+         WHERE id = $1 AND kind = $2 AND user_id <> $3 AND used_at IS NULL AND expires_at > now()
+         RETURNING id, kind, user_id, chat_id, command, need_stepup, need_approval, request_id, expires_at";
+    let sql = if kind == Kind::Approval {
+        CLAIM_OTHERS
+    } else {
+        CLAIM_OWN
+    };
+    let claimed: Option<PendingAction> = sqlx::query_as(sql)
+        .bind(id.as_str())
+        .bind(kind.as_str())
+        .bind(actor.0)
+        .bind(status)
+        .fetch_optional(pool)
+        .await?;
+    if let Some(action) = claimed {
+        return Ok(Ok(action));
+    }
+    let found: Option<(i64, Option<DateTime<Utc>>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT user_id, used_at, expires_at FROM pending_actions WHERE id = $1 AND kind = $2",
+    )
+    .bind(id.as_str())
+    .bind(kind.as_str())
+    .fetch_optional(pool)
+    .await?;
+    Ok(Err(match found {
+        None => Refusal::NotFound,
+        Some((owner, _, _)) if kind == Kind::Approval && owner == actor.0 => Refusal::OwnRequest,
+        Some((owner, _, _)) if kind != Kind::Approval && owner != actor.0 => Refusal::NotYours,
+        Some((_, Some(_), _)) => Refusal::Used,
+        Some(_) => Refusal::Expired,
+    }))
+}
+
+/// The user's newest open step-up prompt.
+pub async fn open_stepup(pool: &PgPool, user: UserId) -> StoreResult<Option<ActionId>> {
+    let id: Option<String> = sqlx::query_scalar(
+        "SELECT id FROM pending_actions WHERE user_id = $1 AND kind = 'stepup' AND used_at IS NULL
+         AND expires_at > now() ORDER BY created_at DESC LIMIT 1",
+    )
+    .bind(user.0)
+    .fetch_optional(pool)
+    .await?;
+    Ok(id.and_then(|id| ActionId::parse(&id).ok()))
+}
+
+/// Mark a claimed action's final status (completed after its command ran).
+pub async fn set_status(pool: &PgPool, id: &str, status: &str) -> StoreResult<()> {
+    sqlx::query("UPDATE pending_actions SET status = $2 WHERE id = $1")
+        .bind(id)
+        .bind(status)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Look at an action without using it.
+pub async fn get(pool: &PgPool, id: &ActionId, kind: Kind) -> StoreResult<Option<PendingAction>> {
+    sqlx::query_as(
+        "SELECT id, kind, user_id, chat_id, command, need_stepup, need_approval, request_id, expires_at
+         FROM pending_actions WHERE id = $1 AND kind = $2",
+    )
+    .bind(id.as_str())
+    .bind(kind.as_str())
+    .fetch_optional(pool)
+    .await
+}
