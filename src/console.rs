@@ -1,1 +1,64 @@
+//! `opsguard console --as <id>`: the same pipeline from a terminal. Lines are commands;
+//! inline buttons appear as numbered choices (type the number to press one).
 
+use crate::domain::html::to_plain;
+use crate::domain::{Actor, Button, Chat, UserId};
+use crate::engine::{Engine, Input, Request};
+use std::io::Write;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+
+pub async fn run(
+    engine: &Engine,
+    user: UserId,
+    input: impl AsyncBufRead + Unpin,
+    out: &mut (dyn Write + Send),
+    interactive: bool,
+) -> anyhow::Result<()> {
+    if interactive {
+        writeln!(
+            out,
+            "opsguard console as {user}: type /help, or Ctrl-D to leave."
+        )?;
+    }
+    let mut choices: Vec<Button> = Vec::new();
+    let mut lines = input.lines();
+    loop {
+        if interactive {
+            write!(out, "> ")?;
+            out.flush()?;
+        }
+        let Some(line) = lines.next_line().await? else {
+            break;
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        if line == "quit" || line == "exit" {
+            break;
+        }
+        let input = match line.parse::<usize>() {
+            Ok(n) if (1..=choices.len()).contains(&n) => {
+                Input::Callback(choices[n - 1].data.clone())
+            }
+            _ => Input::Text(line.to_string()),
+        };
+        let request = Request::new(Actor::console(user), Chat::private(user), input);
+        choices.clear();
+        if let Some(reply) = engine.handle(request).await {
+            writeln!(out, "{}", to_plain(&reply.html).trim_end())?;
+            if !reply.buttons.is_empty() {
+                let menu: Vec<String> = reply
+                    .buttons
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| format!("[{}] {}", i + 1, b.label))
+                    .collect();
+                writeln!(out, "{}", menu.join("   "))?;
+                choices = reply.buttons;
+            }
+        }
+        out.flush()?;
+    }
+    Ok(())
+}

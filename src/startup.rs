@@ -1,1 +1,194 @@
+//! Wiring: connect the stores, build the engine and the transports, serve until shutdown.
+//! `Application::build` binds the listener first, so tests can start it on port 0.
 
+use crate::bot::{self, Telegram};
+use crate::config::Settings;
+use crate::engine::Engine;
+use crate::engine::health::TelegramState;
+use crate::http::{self, HttpState};
+use crate::redis_link::RedisLink;
+use crate::storage;
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use teloxide::payloads::SetWebhookSetters;
+use teloxide::requests::{Request, Requester};
+use teloxide::types::AllowedUpdate;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Connect to PostgreSQL (applying migrations) and Redis, and build the engine. Used by
+/// `serve`, `console` and the shell subcommands alike.
+pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow::Result<Engine> {
+    let url = settings.database.url.expose().to_string();
+    let pool = storage::pool(
+        &url,
+        settings.database.max_connections,
+        Duration::from_millis(settings.database.acquire_timeout_ms),
+    )
+    .context("DATABASE_URL is not a valid PostgreSQL URL")?;
+    storage::migrate(&url, &pool)
+        .await
+        .context("cannot apply migrations: is PostgreSQL reachable at DATABASE_URL?")?;
+    let redis = RedisLink::connect(
+        settings.redis.url.expose(),
+        &settings.redis.key_prefix,
+        Duration::from_millis(settings.redis.timeout_ms),
+        shutdown.clone(),
+    )
+    .await;
+    if redis.is_degraded() {
+        tracing::warn!(redis.error = ?redis.last_error(), "redis.unreachable_at_start: serving in degraded mode");
+    }
+    let engine = Engine::new(pool, Arc::new(settings), redis);
+    engine.authz().spawn_listener(shutdown.clone());
+    Ok(engine)
+}
+
+pub struct Application {
+    listener: TcpListener,
+    engine: Engine,
+    telegram: Option<Telegram>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let shutdown = CancellationToken::new();
+        let listen = settings.http.listen.clone();
+        let engine = engine(settings, &shutdown).await?;
+        let tracker = TaskTracker::new();
+        let telegram = match engine.settings().token() {
+            Some(token) => Some(Telegram::new(
+                token.expose(),
+                &engine.settings().telegram.api_url,
+                engine.clone(),
+                tracker.clone(),
+            )?),
+            None => None,
+        };
+        let listener = TcpListener::bind(&listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        Ok(Application {
+            listener,
+            engine,
+            telegram,
+            shutdown,
+            tracker,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("bound listener has an address")
+    }
+
+    pub fn engine(&self) -> Engine {
+        self.engine.clone()
+    }
+
+    /// Cancel it to stop: no new updates, commands in flight finish, then `run` returns.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run(self) -> anyhow::Result<()> {
+        let Application {
+            listener,
+            engine,
+            telegram,
+            shutdown,
+            tracker,
+        } = self;
+        let settings = engine.settings().clone();
+        let webhook_secret = settings.webhook_secret().cloned();
+        let webhook = match (&telegram, webhook_secret) {
+            (Some(tg), Some(secret)) => Some((tg.clone(), secret)),
+            _ => None,
+        };
+        if let Some(tg) = &telegram {
+            let mode = if webhook.is_some() {
+                "webhook"
+            } else {
+                "polling"
+            };
+            if tg.probe(mode).await {
+                bot::menu::spawn(tg.clone(), shutdown.clone());
+            }
+            match (&webhook, &settings.telegram.public_url) {
+                (Some((tg, secret)), Some(public)) => {
+                    register_webhook(tg, public, secret.expose()).await?
+                }
+                (Some(_), None) => tracing::info!(
+                    "telegram.webhook_mode: OPSGUARD_PUBLIC_URL unset, webhook not registered"
+                ),
+                (None, _) => {
+                    bot::polling::spawn(
+                        tg.clone(),
+                        settings.telegram.poll_timeout_secs,
+                        shutdown.clone(),
+                    );
+                }
+            }
+        } else {
+            engine.health().set_telegram(TelegramState::NotConfigured);
+        }
+        spawn_housekeeping(engine.clone(), shutdown.clone());
+
+        let state = HttpState {
+            engine: engine.clone(),
+            webhook,
+            max_body_bytes: settings.http.max_body_bytes,
+        };
+        let app = http::router(state);
+        tracing::info!(http.listen = %listener.local_addr()?, "opsguard.serving");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.clone().cancelled_owned())
+            .await?;
+
+        // No new updates now; let the commands in flight finish.
+        tracker.close();
+        let grace = Duration::from_secs(settings.shutdown.grace_secs);
+        if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+            tracing::warn!(in_flight = tracker.len(), "shutdown.grace_expired");
+        }
+        tracing::info!("opsguard.stopped");
+        Ok(())
+    }
+}
+
+async fn register_webhook(tg: &Telegram, public: &str, secret: &str) -> anyhow::Result<()> {
+    let url = format!("{}/telegram/webhook", public.trim_end_matches('/'));
+    let url = reqwest::Url::parse(&url).context("OPSGUARD_PUBLIC_URL is not a URL")?;
+    tg.bot
+        .set_webhook(url)
+        .secret_token(secret.to_string())
+        .allowed_updates(vec![AllowedUpdate::Message, AllowedUpdate::CallbackQuery])
+        .send()
+        .await
+        .context("setWebhook failed")?;
+    tracing::info!("telegram.webhook_registered");
+    Ok(())
+}
+
+/// Hourly: forget processed update ids Telegram can no longer retry.
+fn spawn_housekeeping(engine: Engine, shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {
+                    if let Err(e) = storage::updates::prune(engine.pool()).await {
+                        tracing::warn!(error = %e, "housekeeping.prune_failed");
+                    }
+                }
+            }
+        }
+    });
+}

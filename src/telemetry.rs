@@ -1,1 +1,15 @@
+//! Logging: JSON lines through `tracing` (level from `RUST_LOG`, default `info`), to stderr.
 
+use tracing_subscriber::{EnvFilter, fmt};
+
+/// Install the global subscriber; `default_level` applies when `RUST_LOG` is unset.
+pub fn init(default_level: &str) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let _ = fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

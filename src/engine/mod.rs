@@ -8,6 +8,7 @@ pub mod gates;
 pub mod health;
 mod pipeline;
 pub mod ratelimit;
+pub mod shell;
 pub mod totp;
 mod trail;
 

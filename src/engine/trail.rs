@@ -29,7 +29,7 @@ impl Trail {
             request_id: req.id.to_string(),
             actor_kind: req.actor.kind.as_str(),
             actor_id: req.actor.user.map(|u| u.0),
-            chat_id: Some(req.chat.id.0),
+            chat_id: (req.chat.id.0 != 0).then_some(req.chat.id.0),
             command: clean(&command.into(), 64),
             args: clean(&args.into(), 512),
             started: Instant::now(),

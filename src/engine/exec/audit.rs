@@ -37,7 +37,7 @@ pub(super) async fn audit(ctx: &Ctx<'_>, query: &AuditQuery) -> ExecResult {
                     (None, None) => e.decision.clone(),
                 };
                 text.push_str(&format!(
-                    "<code>#{} {} {} /{} {}</code> {}\n",
+                    "<code>#{} {} {} {} {}</code> {}\n",
                     row.seq,
                     at.format("%m-%d %H:%M:%S"),
                     escape(&who),

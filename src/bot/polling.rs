@@ -1,0 +1,63 @@
+//! Long polling (`getUpdates`), used when no webhook secret is configured.
+
+use super::{Telegram, dedup, update};
+use crate::engine::health::TelegramState;
+use std::time::Duration;
+use teloxide::payloads::GetUpdatesSetters;
+use teloxide::requests::{Request, Requester};
+use tokio_util::sync::CancellationToken;
+
+pub fn spawn(
+    tg: Telegram,
+    timeout_secs: u32,
+    shutdown: CancellationToken,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        // A registered webhook makes getUpdates fail: polling mode removes it.
+        if let Err(e) = tg.bot.delete_webhook().send().await {
+            tracing::warn!(error = %e, "telegram.delete_webhook_failed");
+        }
+        let mut offset: i32 = 0;
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let poll = tg
+                .bot
+                .get_updates()
+                .offset(offset)
+                .timeout(timeout_secs)
+                .send();
+            let result = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                result = poll => result,
+            };
+            match result {
+                Ok(updates) => {
+                    backoff = Duration::from_secs(1);
+                    tg.engine
+                        .health()
+                        .set_telegram(TelegramState::Reachable { mode: "polling" });
+                    for u in updates {
+                        offset = offset.max(u.id.0 as i32 + 1);
+                        if !dedup::first_sight(&tg.engine, i64::from(u.id.0)).await {
+                            continue;
+                        }
+                        if let Some(incoming) = update::translate(&u) {
+                            tg.dispatch(incoming);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "telegram.poll_failed");
+                    tg.engine.health().set_telegram(TelegramState::Unreachable {
+                        error: e.to_string(),
+                    });
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,79 @@
+//! Telegram updates → engine requests. Only text messages and button presses from users
+//! become requests; everything else (edits, stickers, channel posts, bots) is ignored.
+
+use crate::domain::{Actor, Chat, ChatId, ChatKind, UserId};
+use crate::engine::{Input, Request};
+use teloxide::types::{Update, UpdateKind, User};
+
+/// Where the reply goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub chat_id: i64,
+    /// Set for button presses: the callback query to answer.
+    pub callback_id: Option<String>,
+    /// Set for button presses: the message whose buttons were pressed.
+    pub origin_message: Option<i32>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub request: Request,
+    pub target: Target,
+}
+
+fn actor(user: &User) -> Option<Actor> {
+    if user.is_bot {
+        return None;
+    }
+    let id = i64::try_from(user.id.0).ok()?;
+    Some(Actor::telegram(UserId(id), user.full_name()))
+}
+
+fn chat(chat: &teloxide::types::Chat) -> Chat {
+    let kind = if chat.is_private() {
+        ChatKind::Private
+    } else {
+        ChatKind::Group
+    };
+    Chat {
+        id: ChatId(chat.id.0),
+        kind,
+    }
+}
+
+/// `None` for updates that carry nothing to run.
+pub fn translate(update: &Update) -> Option<Incoming> {
+    match &update.kind {
+        UpdateKind::Message(message) => {
+            let actor = actor(message.from.as_ref()?)?;
+            let text = message.text()?;
+            let chat = chat(&message.chat);
+            Some(Incoming {
+                request: Request::new(actor, chat, Input::Text(text.to_string())),
+                target: Target {
+                    chat_id: chat.id.0,
+                    callback_id: None,
+                    origin_message: None,
+                },
+            })
+        }
+        UpdateKind::CallbackQuery(query) => {
+            let actor = actor(&query.from)?;
+            let message = query.message.as_ref()?;
+            let chat = chat(message.chat());
+            Some(Incoming {
+                request: Request::new(
+                    actor,
+                    chat,
+                    Input::Callback(query.data.clone().unwrap_or_default()),
+                ),
+                target: Target {
+                    chat_id: chat.id.0,
+                    callback_id: Some(query.id.0.clone()),
+                    origin_message: Some(message.id().0),
+                },
+            })
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,47 @@
+//! Shell subcommands (`opsguard user add`, `chat allow`, …) are run by whoever holds the
+//! database credentials, so they need no Telegram permission — but they are audited like
+//! any command: attempt before, outcome after, and nothing runs if the attempt can't be written.
+
+use super::trail::{Trail, Verdict};
+use super::{Input, Request};
+use crate::domain::{Actor, ActorKind, Chat, ChatId, ChatKind};
+use anyhow::Context;
+use sqlx::PgPool;
+use std::future::Future;
+
+pub async fn audited<T>(
+    pool: &PgPool,
+    command: &str,
+    args: &str,
+    action: impl Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    let actor = Actor {
+        kind: ActorKind::Cli,
+        user: None,
+        display: "shell".into(),
+    };
+    let request = Request::new(
+        actor,
+        Chat {
+            id: ChatId(0),
+            kind: ChatKind::Private,
+        },
+        Input::Text(String::new()),
+    );
+    let trail = Trail::new(&request, command, args);
+    let verdict = Verdict {
+        decision: "allowed",
+        reason: Some("shell access to the database"),
+    };
+    trail
+        .attempt(pool, &verdict)
+        .await
+        .context("the audit log cannot be written, so nothing was done")?;
+    let result = action.await;
+    let error = result.as_ref().err().map(|e| format!("{e:#}"));
+    let outcome = if result.is_ok() { "ok" } else { "failed" };
+    trail
+        .outcome(pool, &verdict, outcome, error.as_deref())
+        .await?;
+    result
+}

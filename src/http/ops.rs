@@ -1,0 +1,31 @@
+//! Operations endpoints: liveness, readiness (PostgreSQL reachable and migrated), metrics.
+
+use super::HttpState;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+
+pub async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
+    match crate::storage::migrations_applied(state.engine.pool()).await {
+        Ok(true) => (StatusCode::OK, "ready\n".into()),
+        Ok(false) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "migrations pending\n".into(),
+        ),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "postgresql unreachable\n".into(),
+        ),
+    }
+}
+
+pub async fn metrics() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        super::telemetry_metrics::handle().render(),
+    )
+}

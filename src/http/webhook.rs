@@ -1,0 +1,70 @@
+//! `POST /telegram/webhook`: the secret header is compared in constant time before the
+//! body is read (401); bodies over the limit get 413, malformed JSON 400; a replayed
+//! `update_id` is acknowledged and dropped; the command runs after the 200 is answered.
+
+use super::HttpState;
+use crate::bot::{dedup, update};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use teloxide::types::Update;
+
+pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
+
+fn reject(reason: &'static str, status: StatusCode) -> (StatusCode, &'static str) {
+    metrics::counter!("opsguard_webhook_rejections_total", "reason" => reason).increment(1);
+    tracing::info!(webhook.rejected = reason, "webhook.rejected");
+    (status, reason)
+}
+
+pub async fn receive(
+    State(state): State<HttpState>,
+    request: Request<Body>,
+) -> (StatusCode, &'static str) {
+    let Some((telegram, secret)) = &state.webhook else {
+        return (StatusCode::NOT_FOUND, "not found");
+    };
+    let presented = request
+        .headers()
+        .get(SECRET_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if !secret.matches(presented) {
+        return reject("bad_secret", StatusCode::UNAUTHORIZED);
+    }
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.max_body_bytes) {
+        return reject("too_large", StatusCode::PAYLOAD_TOO_LARGE);
+    }
+    let Ok(body) = axum::body::to_bytes(request.into_body(), state.max_body_bytes).await else {
+        return reject("too_large", StatusCode::PAYLOAD_TOO_LARGE);
+    };
+    let value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(value) => value,
+        Err(_) => return reject("bad_json", StatusCode::BAD_REQUEST),
+    };
+    let update: Update = match serde_json::from_value(value) {
+        Ok(update) => update,
+        Err(_) => return reject("not_an_update", StatusCode::BAD_REQUEST),
+    };
+    if !dedup::first_sight(&state.engine, i64::from(update.id.0)).await {
+        // Acknowledge, so Telegram stops retrying; do nothing else.
+        reject("duplicate", StatusCode::OK);
+        return (StatusCode::OK, "duplicate");
+    }
+    match update::translate(&update) {
+        Some(incoming) => {
+            metrics::counter!("opsguard_webhook_accepted_total").increment(1);
+            telegram.dispatch(incoming);
+            (StatusCode::OK, "ok")
+        }
+        None => {
+            metrics::counter!("opsguard_webhook_ignored_total").increment(1);
+            (StatusCode::OK, "ignored")
+        }
+    }
+}
