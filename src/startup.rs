@@ -22,6 +22,8 @@ use tokio_util::task::TaskTracker;
 /// Connect to PostgreSQL (applying migrations) and Redis, and build the engine. Used by
 /// `serve`, `console` and the shell subcommands alike.
 pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow::Result<Engine> {
+    // Install the metrics recorder before anything is counted.
+    http::telemetry_metrics::handle();
     let url = settings.database.url.expose().to_string();
     let pool = storage::pool(
         &url,

@@ -1,0 +1,138 @@
+//! A fake Telegram Bot API on loopback: records every call, answers like Telegram does,
+//! and serves queued updates to `getUpdates`.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    /// The JSON body, or `{"multipart": "<raw>"}` for uploads.
+    pub body: Value,
+    /// The message id the fake assigned, for sends.
+    pub message_id: Option<i64>,
+}
+
+impl Call {
+    pub fn chat_id(&self) -> Option<i64> {
+        self.body.get("chat_id").and_then(Value::as_i64)
+    }
+    pub fn text(&self) -> String {
+        self.body.get("text").and_then(Value::as_str).unwrap_or_default().to_string()
+    }
+    /// Inline buttons as (label, callback data).
+    pub fn buttons(&self) -> Vec<(String, String)> {
+        let rows = self.body.pointer("/reply_markup/inline_keyboard").and_then(Value::as_array).cloned().unwrap_or_default();
+        rows.iter()
+            .flat_map(|row| row.as_array().cloned().unwrap_or_default())
+            .map(|b| {
+                (
+                    b["text"].as_str().unwrap_or_default().to_string(),
+                    b["callback_data"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect()
+    }
+    pub fn raw(&self) -> String {
+        self.body.to_string()
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Vec<Call>,
+    updates: VecDeque<Value>,
+    next_message_id: i64,
+}
+
+#[derive(Clone)]
+pub struct FakeTelegram {
+    pub url: String,
+    inner: Arc<Mutex<Inner>>,
+}
+
+async fn handle(State(inner): State<Arc<Mutex<Inner>>>, Path((_bot, method)): Path<(String, String)>, body: Bytes) -> axum::Json<Value> {
+    // Telegram's method names are case-insensitive; teloxide sends `SendMessage`.
+    let mut chars = method.chars();
+    let method: String = chars.next().map(|c| c.to_ascii_lowercase()).into_iter().chain(chars).collect();
+    let parsed: Value = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| json!({ "multipart": String::from_utf8_lossy(&body).to_string() }));
+    if method == "getUpdates" {
+        let pending: Vec<Value> = inner.lock().unwrap().updates.drain(..).collect();
+        if pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        return axum::Json(json!({ "ok": true, "result": pending }));
+    }
+    let mut guard = inner.lock().unwrap();
+    let result = match method.as_str() {
+        "getMe" => json!({
+            "id": 1, "is_bot": true, "first_name": "opsguard", "username": "opsguard_bot",
+            "can_join_groups": true, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "has_main_web_app": false
+        }),
+        "sendMessage" | "sendDocument" | "editMessageReplyMarkup" | "editMessageText" => {
+            guard.next_message_id += 1;
+            let chat = parsed.get("chat_id").and_then(Value::as_i64).unwrap_or(1);
+            json!({
+                "message_id": guard.next_message_id, "date": 1_700_000_000,
+                "chat": { "id": chat, "type": "private", "first_name": "x" },
+                "text": parsed.get("text").cloned().unwrap_or(json!("document"))
+            })
+        }
+        _ => json!(true),
+    };
+    let message_id = result.get("message_id").and_then(Value::as_i64);
+    guard.calls.push(Call { method, body: parsed, message_id });
+    axum::Json(json!({ "ok": true, "result": result }))
+}
+
+impl FakeTelegram {
+    pub async fn start() -> Self {
+        let inner = Arc::new(Mutex::new(Inner::default()));
+        let app = Router::new().route("/{bot}/{method}", post(handle)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        FakeTelegram { url, inner }
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.inner.lock().unwrap().calls.clone()
+    }
+
+    pub fn calls_to(&self, method: &str) -> Vec<Call> {
+        self.calls().into_iter().filter(|c| c.method == method).collect()
+    }
+
+    /// Messages and documents sent to a chat, oldest first.
+    pub fn sent_to(&self, chat: i64) -> Vec<Call> {
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == "sendMessage" || c.method == "sendDocument")
+            .filter(|c| c.chat_id() == Some(chat) || (c.method == "sendDocument" && c.raw().contains(&chat.to_string())))
+            .collect()
+    }
+
+    pub fn push_update(&self, update: Value) {
+        self.inner.lock().unwrap().updates.push_back(update);
+    }
+
+    /// Wait until `pred` holds over the calls (at most 10 s).
+    pub async fn wait_until(&self, what: &str, pred: impl Fn(&[Call]) -> bool) -> Vec<Call> {
+        for _ in 0..500 {
+            let calls = self.calls();
+            if pred(&calls) {
+                return calls;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out waiting for {what}; calls: {:#?}", self.calls());
+    }
+}

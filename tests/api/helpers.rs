@@ -1,0 +1,260 @@
+//! Test harness: `spawn_app()` starts the real application on port 0 with its own
+//! PostgreSQL database, its own Redis key prefix and a fake Telegram Bot API.
+
+use super::fake_telegram::{Call, FakeTelegram};
+use opsguard::config::Settings;
+use opsguard::domain::{RoleName, UserId};
+use opsguard::engine::Engine;
+use opsguard::startup::Application;
+use opsguard::storage;
+use serde_json::{Value, json};
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub const ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
+pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret_0123456789";
+pub const BOT_TOKEN: &str = "123456:TEST-bot-token";
+
+fn base() -> String {
+    std::env::var("OPSGUARD_TEST_PG").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into())
+}
+
+/// A database and a Redis key prefix of one's own; both are removed on drop.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    pub redis_prefix: String,
+    pub pool: PgPool,
+}
+
+impl TestDb {
+    pub async fn create() -> Arc<Self> {
+        let name = format!("opsguard_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = PgConnection::connect(&format!("{}/postgres", base())).await.expect("PostgreSQL on 127.0.0.1");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut admin).await.unwrap();
+        let url = format!("{}/{name}", base());
+        let pool = storage::pool(&url, 8, Duration::from_secs(5)).unwrap();
+        storage::migrate(&url, &pool).await.unwrap();
+        Arc::new(TestDb { redis_prefix: format!("test:{name}:"), name, url, pool })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (name, prefix) = (self.name.clone(), self.redis_prefix.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", base())).await {
+                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+                }
+                if let Ok(client) = redis::Client::open(REDIS_URL) {
+                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                        let keys: Vec<String> =
+                            redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap_or_default();
+                        if !keys.is_empty() {
+                            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                        }
+                    }
+                }
+            });
+        })
+        .join();
+    }
+}
+
+pub fn settings_for(db: &TestDb, telegram_url: &str) -> Settings {
+    let env: HashMap<String, String> = [
+        ("OPSGUARD_CONFIG", concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string()),
+        ("DATABASE_URL", db.url.clone()),
+        ("REDIS_URL", REDIS_URL.to_string()),
+        ("OPSGUARD_TELEGRAM_TOKEN", BOT_TOKEN.to_string()),
+        ("OPSGUARD_TELEGRAM_API_URL", telegram_url.to_string()),
+        ("OPSGUARD_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
+        ("OPSGUARD_LISTEN", "127.0.0.1:0".to_string()),
+        ("OPSGUARD__REDIS__KEY_PREFIX", db.redis_prefix.clone()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    Settings::load_with(&env).expect("test settings")
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub telegram: FakeTelegram,
+    pub db: Arc<TestDb>,
+    pub engine: Engine,
+    pub shutdown: CancellationToken,
+    pub stopped: tokio::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
+    next_update: Arc<AtomicI64>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let db = TestDb::create().await;
+    let telegram = FakeTelegram::start().await;
+    start(db, telegram, Arc::new(AtomicI64::new(1000)), customize).await
+}
+
+async fn start(
+    db: Arc<TestDb>,
+    telegram: FakeTelegram,
+    next_update: Arc<AtomicI64>,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
+    let mut settings = settings_for(&db, &telegram.url);
+    customize(&mut settings);
+    let app = Application::build(settings).await.expect("application builds");
+    let addr = app.local_addr();
+    let engine = app.engine();
+    let shutdown = app.shutdown_token();
+    let handle = tokio::spawn(app.run());
+    // Wait until the permission-change listener is up, so cross-replica tests are fair.
+    for _ in 0..200 {
+        if engine.authz().is_listening() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    TestApp {
+        addr,
+        http: reqwest::Client::new(),
+        telegram,
+        db,
+        engine,
+        shutdown,
+        stopped: tokio::sync::Mutex::new(Some(handle)),
+        next_update,
+    }
+}
+
+impl TestApp {
+    /// A second replica on the same database, Redis prefix and Telegram.
+    pub async fn spawn_replica(&self) -> TestApp {
+        start(self.db.clone(), self.telegram.clone(), self.next_update.clone(), |_| {}).await
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.db.pool
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn add_user(&self, id: i64, role: &str) {
+        storage::users::upsert(self.pool(), UserId(id), &format!("User{id}")).await.unwrap();
+        storage::users::grant(self.pool(), UserId(id), &RoleName::parse(role).unwrap(), "test").await.unwrap();
+    }
+
+    pub fn next_update_id(&self) -> i64 {
+        self.next_update.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// POST a raw body to the webhook with the right secret.
+    pub async fn post_webhook(&self, body: impl Into<reqwest::Body>) -> reqwest::Response {
+        self.http
+            .post(self.url("/telegram/webhook"))
+            .header("X-Telegram-Bot-Api-Secret-Token", WEBHOOK_SECRET)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_update(&self, update: &Value) -> reqwest::Response {
+        self.post_webhook(update.to_string()).await
+    }
+
+    /// Send a text as `user` in their private chat and wait for the reply.
+    pub async fn say(&self, user: i64, text: &str) -> Call {
+        self.say_in(user, user, text).await
+    }
+
+    pub async fn say_in(&self, user: i64, chat: i64, text: &str) -> Call {
+        let before = self.telegram.sent_to(chat).len();
+        let status = self.post_update(&text_update(self.next_update_id(), user, chat, text)).await.status();
+        assert_eq!(status, 200, "webhook refused {text}");
+        self.wait_reply(chat, before).await
+    }
+
+    /// Press a button (callback data) on message `message_id` and wait for the reply.
+    pub async fn press(&self, user: i64, data: &str, message_id: i64) -> Call {
+        let before = self.telegram.sent_to(user).len();
+        let update = callback_update(self.next_update_id(), user, user, data, message_id);
+        assert_eq!(self.post_update(&update).await.status(), 200);
+        self.wait_reply(user, before).await
+    }
+
+    pub async fn wait_reply(&self, chat: i64, before: usize) -> Call {
+        let telegram = self.telegram.clone();
+        self.telegram.wait_until(&format!("a reply in chat {chat}"), |_| telegram.sent_to(chat).len() > before).await;
+        self.telegram.sent_to(chat)[before].clone()
+    }
+
+    /// Every audit row, oldest first, as (command, phase, decision, outcome, reason).
+    pub async fn audit_rows(&self) -> Vec<storage::audit::AuditRow> {
+        let mut rows = storage::audit::latest(self.pool(), 100_000).await.unwrap();
+        rows.reverse();
+        rows
+    }
+
+    /// Wait until the request's outcome row exists (replies go out before it is written).
+    pub async fn settle(&self) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn user_json(user: i64) -> Value {
+    json!({ "id": user, "is_bot": false, "first_name": format!("User{user}") })
+}
+
+fn chat_json(user: i64, chat: i64) -> Value {
+    if chat == user {
+        json!({ "id": chat, "type": "private", "first_name": format!("User{user}") })
+    } else {
+        json!({ "id": chat, "type": "supergroup", "title": "ops" })
+    }
+}
+
+pub fn text_update(update_id: i64, user: i64, chat: i64, text: &str) -> Value {
+    json!({
+        "update_id": update_id,
+        "message": {
+            "message_id": update_id, "date": 1_700_000_000,
+            "from": user_json(user), "chat": chat_json(user, chat), "text": text
+        }
+    })
+}
+
+pub fn callback_update(update_id: i64, user: i64, chat: i64, data: &str, message_id: i64) -> Value {
+    json!({
+        "update_id": update_id,
+        "callback_query": {
+            "id": format!("cb{update_id}"), "from": user_json(user), "chat_instance": "1", "data": data,
+            "message": {
+                "message_id": message_id, "date": 1_700_000_000,
+                "chat": chat_json(user, chat), "text": "prompt"
+            }
+        }
+    })
+}
