@@ -49,6 +49,8 @@ struct Inner {
     calls: Vec<Call>,
     updates: VecDeque<Value>,
     next_message_id: i64,
+    /// Delay before answering sends (to keep a command in flight).
+    send_delay: Duration,
 }
 
 #[derive(Clone)]
@@ -69,6 +71,10 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, Path((_bot, method)): Pa
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         return axum::Json(json!({ "ok": true, "result": pending }));
+    }
+    let delay = inner.lock().unwrap().send_delay;
+    if method.starts_with("send") && !delay.is_zero() {
+        tokio::time::sleep(delay).await;
     }
     let mut guard = inner.lock().unwrap();
     let result = match method.as_str() {
@@ -118,6 +124,10 @@ impl FakeTelegram {
             .filter(|c| c.method == "sendMessage" || c.method == "sendDocument")
             .filter(|c| c.chat_id() == Some(chat) || (c.method == "sendDocument" && c.raw().contains(&chat.to_string())))
             .collect()
+    }
+
+    pub fn set_send_delay(&self, delay: Duration) {
+        self.inner.lock().unwrap().send_delay = delay;
     }
 
     pub fn push_update(&self, update: Value) {

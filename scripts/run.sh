@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Try opsguard on a fresh machine with only PostgreSQL: builds it, creates and migrates the
+# database, makes you (user id $OPSGUARD_DEMO_USER, default 1) an admin and opens the console.
+#   bash scripts/run.sh            # console: type /help
+#   bash scripts/run.sh serve      # the bot (needs OPSGUARD_TELEGRAM_TOKEN)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+ensure_postgres
+ensure_redis || echo "Redis unavailable: opsguard runs in degraded mode (see /status)" >&2
+cargo build --release --locked --quiet
+bin=target/release/opsguard
+"$bin" migrate >/dev/null
+user="${OPSGUARD_DEMO_USER:-1}"
+case "${1:-console}" in
+    console)
+        "$bin" user add "$user" --role admin --name "${USER:-operator}" >/dev/null
+        exec "$bin" console --as "$user"
+        ;;
+    *) exec "$bin" "$@" ;;
+esac

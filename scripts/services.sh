@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Start (and if need be install) the PostgreSQL and Redis that opsguard and its tests use.
+# Sourced by scripts/run.sh and scripts/test.sh; every step says what it does and fails loudly.
+
+apt_install() {
+    if [ "$(id -u)" != 0 ]; then
+        echo "error: $* missing and not root; install it (Debian: apt-get install $*)" >&2
+        return 1
+    fi
+    echo "installing $* ..." >&2
+    apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+ensure_postgres() {
+    command -v pg_isready >/dev/null || apt_install postgresql postgresql-client || return 1
+    if pg_isready -h 127.0.0.1 -p 5432 -q; then return 0; fi
+    echo "PostgreSQL is down: starting it" >&2
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+    if [ -z "$version" ]; then
+        apt_install postgresql || return 1
+        version=$(ls /etc/postgresql | sort -V | tail -1)
+    fi
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 || true
+    for _ in $(seq 1 30); do
+        pg_isready -h 127.0.0.1 -p 5432 -q && return 0
+        sleep 1
+    done
+    echo "error: PostgreSQL did not come up on 127.0.0.1:5432" >&2
+    return 1
+}
+
+ensure_redis() {
+    command -v redis-server >/dev/null || apt_install redis-server redis-tools || return 1
+    if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then return 0; fi
+    echo "Redis is down: starting it" >&2
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2
+    for _ in $(seq 1 30); do
+        redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && return 0
+        sleep 1
+    done
+    echo "error: Redis did not come up on 127.0.0.1:6379" >&2
+    return 1
+}

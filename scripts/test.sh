@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: starts PostgreSQL and Redis, then runs every
+# unit and integration test against them (each test makes and drops its own database).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/services.sh
+ensure_postgres
+ensure_redis
+# Tests connect as the current OS user with trust auth on 127.0.0.1; override with
+# OPSGUARD_TEST_PG=postgres://user:pass@host:port (no database name).
+cargo test --locked --all-targets "$@"
