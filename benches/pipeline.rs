@@ -1,0 +1,159 @@
+//! Benchmark of the foundation (issue 2): the full webhook path beside a bare axum baseline,
+//! audit append and verify throughput, idle RSS. Needs PostgreSQL and Redis on 127.0.0.1.
+//!
+//! `cargo bench --bench pipeline` (set `BENCH_QUICK=1` for a short smoke run).
+
+mod support;
+
+use opsguard::config::Settings;
+use opsguard::domain::{RoleName, UserId};
+use opsguard::startup::Application;
+use opsguard::storage;
+use sqlx::{Connection, PgConnection};
+use std::collections::HashMap;
+use std::time::Duration;
+use support::{audit_bench, fake_api, load};
+
+const PG: &str = "postgres://root@127.0.0.1:5432";
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let quick = std::env::var("BENCH_QUICK").is_ok();
+    let name = format!("opsguard_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{PG}/postgres")).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut admin).await?;
+    let url = format!("{PG}/{name}");
+    let result = run(&url, &name, quick).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))).execute(&mut admin).await?;
+    result
+}
+
+async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
+    let (api_url, arrivals) = fake_api::start().await;
+    let env: HashMap<String, String> = [
+        ("OPSGUARD_CONFIG", concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string()),
+        ("DATABASE_URL", url.to_string()),
+        ("REDIS_URL", "redis://127.0.0.1:6379".into()),
+        ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".into()),
+        ("OPSGUARD_TELEGRAM_API_URL", api_url.clone()),
+        ("OPSGUARD_WEBHOOK_SECRET", load::SECRET.into()),
+        ("OPSGUARD_LISTEN", "127.0.0.1:0".into()),
+        ("OPSGUARD__REDIS__KEY_PREFIX", format!("bench:{name}:")),
+        // The limiter still runs on every request; the limit is set out of the way.
+        ("OPSGUARD__RATE_LIMITS__READ", "100000000".into()),
+        ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let settings = Settings::load_with(&env)?;
+    let app = Application::build(settings).await?;
+    let opsguard_url = format!("http://{}", app.local_addr());
+    let pool = app.engine().pool().clone();
+    tokio::spawn(app.run());
+    let users: Vec<i64> = (1..=100).map(|u| 10_000 + u).collect();
+    for u in &users {
+        storage::users::upsert(&pool, UserId(*u), "bench").await?;
+        storage::users::grant(&pool, UserId(*u), &RoleName::parse("viewer").unwrap(), "bench").await?;
+    }
+    let baseline_url = fake_api::start_baseline(api_url.clone()).await;
+    let mut next_id = 1i64;
+    let mut phase = |target: &'static str| {
+        let url = if target == "opsguard" { opsguard_url.clone() } else { baseline_url.clone() };
+        let id = next_id;
+        next_id += 1_000_000;
+        (url, id)
+    };
+
+    // Warm-up (connections, caches), then latency at 200 updates/s, interleaved runs.
+    let secs = if quick { 2.0 } else { 10.0 };
+    for target in ["opsguard", "baseline"] {
+        let (u, id) = phase(target);
+        load::run(&u, &arrivals, &users, id, 200.0, 1.0).await;
+    }
+    let mut lat: HashMap<&str, (Vec<f64>, Vec<f64>)> = HashMap::new();
+    for _ in 0..if quick { 1 } else { 3 } {
+        for target in ["opsguard", "baseline"] {
+            let (u, id) = phase(target);
+            let p = load::run(&u, &arrivals, &users, id, 200.0, secs).await;
+            assert_eq!(p.delivered, p.sent, "{target}: replies lost at 200/s");
+            let e = lat.entry(target).or_default();
+            e.0.push(p.p50_ms);
+            e.1.push(p.p99_ms);
+        }
+    }
+    println!("## Webhook path at 200 updates/s ({secs} s per run, median of runs)\n");
+    println!("| path | p50 ms | p99 ms |\n|---|---|---|");
+    for target in ["opsguard", "baseline"] {
+        let (p50, p99) = lat.remove(target).unwrap();
+        println!("| {target} | {:.2} | {:.2} |", median(p50), median(p99));
+    }
+
+    // Highest sustained rate: step up until replies are lost or p99 passes 250 ms.
+    println!("\n## Ramp (4 s per step): sustained = all replies delivered and p99 ≤ 250 ms\n");
+    println!("| rate/s | opsguard p50 / p99 ms | opsguard ok | baseline p50 / p99 ms | baseline ok |\n|---|---|---|---|---|");
+    let mut best = HashMap::from([("opsguard", 0.0), ("baseline", 0.0)]);
+    for rate in [500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0] {
+        let mut row = format!("| {rate} |");
+        for target in ["opsguard", "baseline"] {
+            let (u, id) = phase(target);
+            let p = load::run(&u, &arrivals, &users, id, rate, if quick { 1.0 } else { 4.0 }).await;
+            if p.sustained() {
+                best.insert(target, rate);
+            }
+            row.push_str(&format!(" {:.1} / {:.1} | {} |", p.p50_ms, p.p99_ms, if p.sustained() { "yes" } else { "no" }));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        println!("{row}");
+    }
+    println!("\nHighest sustained: opsguard {} /s, baseline {} /s", best["opsguard"], best["baseline"]);
+
+    let total = if quick { 4_000 } else { 20_000 };
+    let (chained, plain) = audit_bench::appends(&pool, 16, total).await;
+    println!("\n## Audit appends ({total} rows, 16 writers)\n");
+    println!("| chained (audit_append) | plain INSERT baseline | ratio |\n|---|---|---|");
+    println!("| {chained:.0} rows/s | {plain:.0} rows/s | {:.2} |", chained / plain);
+
+    audit_bench::extend_chain(&pool, if quick { 50_000 } else { 500_000 }).await;
+    let (rows, verify, read) = audit_bench::verify(&pool).await;
+    println!("\n## audit verify ({rows} rows)\n");
+    println!("| verify | bare read of the rows (baseline) | ratio |\n|---|---|---|");
+    println!("| {verify:.0} rows/s | {read:.0} rows/s | {:.2} |", verify / read);
+
+    println!("\n## Idle RSS of `opsguard serve` (webhook mode, 3 s after start)\n");
+    println!("{} MiB", idle_rss(url, &api_url, name).await? / 1024);
+    Ok(())
+}
+
+/// VmRSS in KiB of a freshly started `opsguard serve`.
+async fn idle_rss(url: &str, api_url: &str, name: &str) -> anyhow::Result<u64> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
+        .arg("serve")
+        .env("OPSGUARD_CONFIG", concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+        .env("DATABASE_URL", url)
+        .env("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH")
+        .env("OPSGUARD_TELEGRAM_API_URL", api_url)
+        .env("OPSGUARD_WEBHOOK_SECRET", load::SECRET)
+        .env("OPSGUARD_LISTEN", format!("127.0.0.1:{port}"))
+        .env("OPSGUARD__REDIS__KEY_PREFIX", format!("bench:{name}:rss:"))
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let pid = child.id().ok_or_else(|| anyhow::anyhow!("serve exited early"))?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    child.kill().await?;
+    Ok(kib)
+}

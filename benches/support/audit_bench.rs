@@ -1,0 +1,153 @@
+//! Audit log throughput: chained appends vs. plain inserts, and chain verification vs. a
+//! bare read of the same rows.
+
+use chrono::Utc;
+use futures::TryStreamExt;
+use opsguard::domain::audit::{AuditEntry, row_hash};
+use opsguard::storage;
+use sqlx::PgPool;
+use std::time::Instant;
+
+fn entry(i: usize) -> AuditEntry {
+    AuditEntry {
+        request_id: uuid::Uuid::new_v4().to_string(),
+        at_micros: Utc::now().timestamp_micros(),
+        phase: if i % 2 == 0 { "attempt" } else { "outcome" }.into(),
+        actor_kind: "telegram".into(),
+        actor_id: Some(1000 + (i % 50) as i64),
+        chat_id: Some(1000 + (i % 50) as i64),
+        command: "whoami".into(),
+        args: String::new(),
+        decision: "allowed".into(),
+        reason: None,
+        outcome: (i % 2 == 1).then(|| "ok".into()),
+        error: None,
+        duration_ms: (i % 2 == 1).then_some(3),
+    }
+}
+
+/// Rows per second for `total` appends from `writers` concurrent tasks: (chained, plain).
+pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64) {
+    sqlx::query("CREATE TABLE IF NOT EXISTS audit_plain (LIKE audit_log)").execute(pool).await.unwrap();
+    let per = total / writers;
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..per {
+                    storage::audit::append(&pool, &entry(w * per + i)).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let chained = (per * writers) as f64 / started.elapsed().as_secs_f64();
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..writers)
+        .map(|w| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                for i in 0..per {
+                    let e = entry(w * per + i);
+                    let seq = (w * per + i) as i64;
+                    sqlx::query(
+                        "INSERT INTO audit_plain (seq, request_id, at, phase, actor_kind, actor_id, chat_id, command, args,
+                         decision, reason, outcome, error, duration_ms, content_hash, prev_hash, row_hash)
+                         VALUES ($1, $2, now(), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14, $14)",
+                    )
+                    .bind(seq)
+                    .bind(&e.request_id)
+                    .bind(&e.phase)
+                    .bind(&e.actor_kind)
+                    .bind(e.actor_id)
+                    .bind(e.chat_id)
+                    .bind(&e.command)
+                    .bind(&e.args)
+                    .bind(&e.decision)
+                    .bind(&e.reason)
+                    .bind(&e.outcome)
+                    .bind(&e.error)
+                    .bind(e.duration_ms)
+                    .bind(e.content_hash().as_slice())
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let plain = (per * writers) as f64 / started.elapsed().as_secs_f64();
+    (chained, plain)
+}
+
+/// Extend the chain by `rows` valid rows in bulk (UNNEST batches), as a fixture for verify.
+pub async fn extend_chain(pool: &PgPool, rows: usize) {
+    let (mut seq, mut prev): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, row_hash FROM audit_head").fetch_one(pool).await.unwrap();
+    for chunk in 0..rows.div_ceil(5000) {
+        let n = 5000.min(rows - chunk * 5000);
+        let mut cols: (Vec<i64>, Vec<String>, Vec<chrono::DateTime<Utc>>, Vec<String>, Vec<Option<i64>>) = Default::default();
+        let (mut outcome, mut dur, mut content, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
+        for i in 0..n {
+            seq += 1;
+            let e = entry(i);
+            let c = e.content_hash();
+            let h = row_hash(&prev, seq, &c);
+            cols.0.push(seq);
+            cols.1.push(e.request_id.clone());
+            cols.2.push(chrono::DateTime::from_timestamp_micros(e.at_micros).unwrap());
+            cols.3.push(e.phase.clone());
+            cols.4.push(e.actor_id);
+            outcome.push(e.outcome.clone());
+            dur.push(e.duration_ms);
+            content.push(c.to_vec());
+            prevs.push(prev.clone());
+            hashes.push(h.to_vec());
+            prev = h.to_vec();
+        }
+        sqlx::query(
+            "INSERT INTO audit_log (seq, request_id, at, phase, actor_kind, actor_id, chat_id, command, args, decision,
+               reason, outcome, error, duration_ms, content_hash, prev_hash, row_hash)
+             SELECT s, r, a, p, 'telegram', u, u, 'whoami', '', 'allowed', NULL, o, NULL, d, c, pv, h
+             FROM UNNEST($1::int8[], $2::text[], $3::timestamptz[], $4::text[], $5::int8[], $6::text[], $7::int8[],
+                         $8::bytea[], $9::bytea[], $10::bytea[]) AS t (s, r, a, p, u, o, d, c, pv, h)",
+        )
+        .bind(&cols.0)
+        .bind(&cols.1)
+        .bind(&cols.2)
+        .bind(&cols.3)
+        .bind(&cols.4)
+        .bind(&outcome)
+        .bind(&dur)
+        .bind(&content)
+        .bind(&prevs)
+        .bind(&hashes)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("UPDATE audit_head SET seq = $1, row_hash = $2").bind(seq).bind(&prev).execute(pool).await.unwrap();
+}
+
+/// Rows per second: (verify, bare read of the same rows).
+pub async fn verify(pool: &PgPool) -> (u64, f64, f64) {
+    let started = Instant::now();
+    let report = storage::audit::verify(pool).await.unwrap();
+    assert!(report.broken.is_none(), "fixture chain must verify: {:?}", report.broken);
+    let verify_rate = report.rows as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let mut rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq").fetch(pool);
+    let mut n = 0u64;
+    while rows.try_next().await.unwrap().is_some() {
+        n += 1;
+    }
+    let read_rate = n as f64 / started.elapsed().as_secs_f64();
+    (report.rows, verify_rate, read_rate)
+}

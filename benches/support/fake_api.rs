@@ -1,0 +1,77 @@
+//! A minimal fake Bot API for the benchmark: answers like Telegram and records when each
+//! chat's messages arrive.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::post;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub type Arrivals = Arc<Mutex<HashMap<i64, Vec<Instant>>>>;
+
+async fn handle(State(arrivals): State<Arrivals>, Path((_bot, method)): Path<(String, String)>, body: Bytes) -> axum::Json<Value> {
+    let now = Instant::now();
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let method = method.to_ascii_lowercase();
+    let result = if method == "sendmessage" {
+        let chat = parsed.get("chat_id").and_then(Value::as_i64).unwrap_or(0);
+        arrivals.lock().unwrap().entry(chat).or_default().push(now);
+        json!({
+            "message_id": 1, "date": 1_700_000_000,
+            "chat": { "id": chat, "type": "private", "first_name": "x" }, "text": "ok"
+        })
+    } else if method == "getme" {
+        json!({
+            "id": 1, "is_bot": true, "first_name": "opsguard", "username": "opsguard_bot",
+            "can_join_groups": true, "can_read_all_group_messages": false,
+            "supports_inline_queries": false, "has_main_web_app": false
+        })
+    } else {
+        json!(true)
+    };
+    axum::Json(json!({ "ok": true, "result": result }))
+}
+
+pub async fn start() -> (String, Arrivals) {
+    let arrivals: Arrivals = Arc::default();
+    let app = Router::new().route("/{bot}/{method}", post(handle)).with_state(arrivals.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, arrivals)
+}
+
+/// The baseline: a bare route that parses the same update JSON and makes the same
+/// outbound sendMessage call, with no secret check, de-dup, RBAC, limits or audit.
+pub async fn start_baseline(api_url: String) -> String {
+    let client = reqwest::Client::new();
+    let send = format!("{api_url}/botTOKEN/sendMessage");
+    let app = Router::new().route(
+        "/telegram/webhook",
+        post(move |body: Bytes| {
+            let (client, send) = (client.clone(), send.clone());
+            async move {
+                let update: teloxide::types::Update = match serde_json::from_slice(&body) {
+                    Ok(u) => u,
+                    Err(_) => return axum::http::StatusCode::BAD_REQUEST,
+                };
+                let chat = match &update.kind {
+                    teloxide::types::UpdateKind::Message(m) => m.chat.id.0,
+                    _ => return axum::http::StatusCode::OK,
+                };
+                tokio::spawn(async move {
+                    let body = json!({ "chat_id": chat, "text": "<b>whoami</b>", "parse_mode": "HTML" });
+                    let _ = client.post(send).json(&body).send().await;
+                });
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
