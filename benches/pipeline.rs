@@ -26,17 +26,26 @@ async fn main() -> anyhow::Result<()> {
     let quick = std::env::var("BENCH_QUICK").is_ok();
     let name = format!("opsguard_bench_{}", uuid::Uuid::new_v4().simple());
     let mut admin = PgConnection::connect(&format!("{PG}/postgres")).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await?;
     let url = format!("{PG}/{name}");
     let result = run(&url, &name, quick).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE \"{name}\" WITH (FORCE)"))).execute(&mut admin).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
     result
 }
 
 async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     let (api_url, arrivals) = fake_api::start().await;
     let env: HashMap<String, String> = [
-        ("OPSGUARD_CONFIG", concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string()),
+        (
+            "OPSGUARD_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
+        ),
         ("DATABASE_URL", url.to_string()),
         ("REDIS_URL", "redis://127.0.0.1:6379".into()),
         ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".into()),
@@ -59,12 +68,22 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     let users: Vec<i64> = (1..=100).map(|u| 10_000 + u).collect();
     for u in &users {
         storage::users::upsert(&pool, UserId(*u), "bench").await?;
-        storage::users::grant(&pool, UserId(*u), &RoleName::parse("viewer").unwrap(), "bench").await?;
+        storage::users::grant(
+            &pool,
+            UserId(*u),
+            &RoleName::parse("viewer").unwrap(),
+            "bench",
+        )
+        .await?;
     }
     let baseline_url = fake_api::start_baseline(api_url.clone()).await;
     let mut next_id = 1i64;
     let mut phase = |target: &'static str| {
-        let url = if target == "opsguard" { opsguard_url.clone() } else { baseline_url.clone() };
+        let url = if target == "opsguard" {
+            opsguard_url.clone()
+        } else {
+            baseline_url.clone()
+        };
         let id = next_id;
         next_id += 1_000_000;
         (url, id)
@@ -96,34 +115,58 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
 
     // Highest sustained rate: step up until replies are lost or p99 passes 250 ms.
     println!("\n## Ramp (4 s per step): sustained = all replies delivered and p99 ≤ 250 ms\n");
-    println!("| rate/s | opsguard p50 / p99 ms | opsguard ok | baseline p50 / p99 ms | baseline ok |\n|---|---|---|---|---|");
+    println!(
+        "| rate/s | opsguard p50 / p99 ms | opsguard ok | baseline p50 / p99 ms | baseline ok |\n|---|---|---|---|---|"
+    );
     let mut best = HashMap::from([("opsguard", 0.0), ("baseline", 0.0)]);
     for rate in [500.0, 1000.0, 1500.0, 2000.0, 3000.0, 4000.0] {
         let mut row = format!("| {rate} |");
         for target in ["opsguard", "baseline"] {
             let (u, id) = phase(target);
-            let p = load::run(&u, &arrivals, &users, id, rate, if quick { 1.0 } else { 4.0 }).await;
+            let p = load::run(
+                &u,
+                &arrivals,
+                &users,
+                id,
+                rate,
+                if quick { 1.0 } else { 4.0 },
+            )
+            .await;
             if p.sustained() {
                 best.insert(target, rate);
             }
-            row.push_str(&format!(" {:.1} / {:.1} | {} |", p.p50_ms, p.p99_ms, if p.sustained() { "yes" } else { "no" }));
+            row.push_str(&format!(
+                " {:.1} / {:.1} | {} |",
+                p.p50_ms,
+                p.p99_ms,
+                if p.sustained() { "yes" } else { "no" }
+            ));
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         println!("{row}");
     }
-    println!("\nHighest sustained: opsguard {} /s, baseline {} /s", best["opsguard"], best["baseline"]);
+    println!(
+        "\nHighest sustained: opsguard {} /s, baseline {} /s",
+        best["opsguard"], best["baseline"]
+    );
 
     let total = if quick { 4_000 } else { 20_000 };
     let (chained, plain) = audit_bench::appends(&pool, 16, total).await;
     println!("\n## Audit appends ({total} rows, 16 writers)\n");
     println!("| chained (audit_append) | plain INSERT baseline | ratio |\n|---|---|---|");
-    println!("| {chained:.0} rows/s | {plain:.0} rows/s | {:.2} |", chained / plain);
+    println!(
+        "| {chained:.0} rows/s | {plain:.0} rows/s | {:.2} |",
+        chained / plain
+    );
 
     audit_bench::extend_chain(&pool, if quick { 50_000 } else { 500_000 }).await;
     let (rows, verify, read) = audit_bench::verify(&pool).await;
     println!("\n## audit verify ({rows} rows)\n");
     println!("| verify | bare read of the rows (baseline) | ratio |\n|---|---|---|");
-    println!("| {verify:.0} rows/s | {read:.0} rows/s | {:.2} |", verify / read);
+    println!(
+        "| {verify:.0} rows/s | {read:.0} rows/s | {:.2} |",
+        verify / read
+    );
 
     println!("\n## Idle RSS of `opsguard serve` (webhook mode, 3 s after start)\n");
     println!("{} MiB", idle_rss(url, &api_url, name).await? / 1024);
@@ -132,10 +175,15 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
 
 /// VmRSS in KiB of a freshly started `opsguard serve`.
 async fn idle_rss(url: &str, api_url: &str, name: &str) -> anyhow::Result<u64> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
         .arg("serve")
-        .env("OPSGUARD_CONFIG", concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+        .env(
+            "OPSGUARD_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        )
         .env("DATABASE_URL", url)
         .env("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH")
         .env("OPSGUARD_TELEGRAM_API_URL", api_url)
@@ -146,7 +194,9 @@ async fn idle_rss(url: &str, api_url: &str, name: &str) -> anyhow::Result<u64> {
         .kill_on_drop(true)
         .spawn()?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pid = child.id().ok_or_else(|| anyhow::anyhow!("serve exited early"))?;
+    let pid = child
+        .id()
+        .ok_or_else(|| anyhow::anyhow!("serve exited early"))?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib = status
         .lines()

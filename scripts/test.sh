@@ -8,4 +8,6 @@ ensure_postgres
 ensure_redis
 # Tests connect as the current OS user with trust auth on 127.0.0.1; override with
 # OPSGUARD_TEST_PG=postgres://user:pass@host:port (no database name).
-cargo test --locked --all-targets "$@"
+# Benchmarks are compiled (so they cannot rot) but not run here: `cargo bench` runs them.
+cargo build --locked --benches --quiet
+cargo test --locked --lib --bins --tests "$@"

@@ -12,7 +12,12 @@ fn entry(i: usize) -> AuditEntry {
     AuditEntry {
         request_id: uuid::Uuid::new_v4().to_string(),
         at_micros: Utc::now().timestamp_micros(),
-        phase: if i % 2 == 0 { "attempt" } else { "outcome" }.into(),
+        phase: if i.is_multiple_of(2) {
+            "attempt"
+        } else {
+            "outcome"
+        }
+        .into(),
         actor_kind: "telegram".into(),
         actor_id: Some(1000 + (i % 50) as i64),
         chat_id: Some(1000 + (i % 50) as i64),
@@ -28,7 +33,10 @@ fn entry(i: usize) -> AuditEntry {
 
 /// Rows per second for `total` appends from `writers` concurrent tasks: (chained, plain).
 pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64) {
-    sqlx::query("CREATE TABLE IF NOT EXISTS audit_plain (LIKE audit_log)").execute(pool).await.unwrap();
+    sqlx::query("CREATE TABLE IF NOT EXISTS audit_plain (LIKE audit_log)")
+        .execute(pool)
+        .await
+        .unwrap();
     let per = total / writers;
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
@@ -36,7 +44,9 @@ pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64) 
             let pool = pool.clone();
             tokio::spawn(async move {
                 for i in 0..per {
-                    storage::audit::append(&pool, &entry(w * per + i)).await.unwrap();
+                    storage::audit::append(&pool, &entry(w * per + i))
+                        .await
+                        .unwrap();
                 }
             })
         })
@@ -87,29 +97,47 @@ pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64) 
     (chained, plain)
 }
 
+/// One UNNEST batch, column by column.
+#[derive(Default)]
+struct Columns {
+    seq: Vec<i64>,
+    request: Vec<String>,
+    at: Vec<chrono::DateTime<Utc>>,
+    phase: Vec<String>,
+    actor: Vec<Option<i64>>,
+    outcome: Vec<Option<String>>,
+    duration: Vec<Option<i64>>,
+    content: Vec<Vec<u8>>,
+    prev: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
 /// Extend the chain by `rows` valid rows in bulk (UNNEST batches), as a fixture for verify.
 pub async fn extend_chain(pool: &PgPool, rows: usize) {
     let (mut seq, mut prev): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, row_hash FROM audit_head").fetch_one(pool).await.unwrap();
+        sqlx::query_as("SELECT seq, row_hash FROM audit_head")
+            .fetch_one(pool)
+            .await
+            .unwrap();
     for chunk in 0..rows.div_ceil(5000) {
         let n = 5000.min(rows - chunk * 5000);
-        let mut cols: (Vec<i64>, Vec<String>, Vec<chrono::DateTime<Utc>>, Vec<String>, Vec<Option<i64>>) = Default::default();
-        let (mut outcome, mut dur, mut content, mut prevs, mut hashes) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut cols = Columns::default();
         for i in 0..n {
             seq += 1;
             let e = entry(i);
             let c = e.content_hash();
             let h = row_hash(&prev, seq, &c);
-            cols.0.push(seq);
-            cols.1.push(e.request_id.clone());
-            cols.2.push(chrono::DateTime::from_timestamp_micros(e.at_micros).unwrap());
-            cols.3.push(e.phase.clone());
-            cols.4.push(e.actor_id);
-            outcome.push(e.outcome.clone());
-            dur.push(e.duration_ms);
-            content.push(c.to_vec());
-            prevs.push(prev.clone());
-            hashes.push(h.to_vec());
+            cols.seq.push(seq);
+            cols.request.push(e.request_id.clone());
+            cols.at
+                .push(chrono::DateTime::from_timestamp_micros(e.at_micros).unwrap());
+            cols.phase.push(e.phase.clone());
+            cols.actor.push(e.actor_id);
+            cols.outcome.push(e.outcome.clone());
+            cols.duration.push(e.duration_ms);
+            cols.content.push(c.to_vec());
+            cols.prev.push(prev.clone());
+            cols.hash.push(h.to_vec());
             prev = h.to_vec();
         }
         sqlx::query(
@@ -119,28 +147,37 @@ pub async fn extend_chain(pool: &PgPool, rows: usize) {
              FROM UNNEST($1::int8[], $2::text[], $3::timestamptz[], $4::text[], $5::int8[], $6::text[], $7::int8[],
                          $8::bytea[], $9::bytea[], $10::bytea[]) AS t (s, r, a, p, u, o, d, c, pv, h)",
         )
-        .bind(&cols.0)
-        .bind(&cols.1)
-        .bind(&cols.2)
-        .bind(&cols.3)
-        .bind(&cols.4)
-        .bind(&outcome)
-        .bind(&dur)
-        .bind(&content)
-        .bind(&prevs)
-        .bind(&hashes)
+        .bind(&cols.seq)
+        .bind(&cols.request)
+        .bind(&cols.at)
+        .bind(&cols.phase)
+        .bind(&cols.actor)
+        .bind(&cols.outcome)
+        .bind(&cols.duration)
+        .bind(&cols.content)
+        .bind(&cols.prev)
+        .bind(&cols.hash)
         .execute(pool)
         .await
         .unwrap();
     }
-    sqlx::query("UPDATE audit_head SET seq = $1, row_hash = $2").bind(seq).bind(&prev).execute(pool).await.unwrap();
+    sqlx::query("UPDATE audit_head SET seq = $1, row_hash = $2")
+        .bind(seq)
+        .bind(&prev)
+        .execute(pool)
+        .await
+        .unwrap();
 }
 
 /// Rows per second: (verify, bare read of the same rows).
 pub async fn verify(pool: &PgPool) -> (u64, f64, f64) {
     let started = Instant::now();
     let report = storage::audit::verify(pool).await.unwrap();
-    assert!(report.broken.is_none(), "fixture chain must verify: {:?}", report.broken);
+    assert!(
+        report.broken.is_none(),
+        "fixture chain must verify: {:?}",
+        report.broken
+    );
     let verify_rate = report.rows as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
     let mut rows = sqlx::query("SELECT * FROM audit_log ORDER BY seq").fetch(pool);

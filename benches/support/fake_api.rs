@@ -12,7 +12,11 @@ use std::time::Instant;
 
 pub type Arrivals = Arc<Mutex<HashMap<i64, Vec<Instant>>>>;
 
-async fn handle(State(arrivals): State<Arrivals>, Path((_bot, method)): Path<(String, String)>, body: Bytes) -> axum::Json<Value> {
+async fn handle(
+    State(arrivals): State<Arrivals>,
+    Path((_bot, method)): Path<(String, String)>,
+    body: Bytes,
+) -> axum::Json<Value> {
     let now = Instant::now();
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let method = method.to_ascii_lowercase();
@@ -37,7 +41,9 @@ async fn handle(State(arrivals): State<Arrivals>, Path((_bot, method)): Path<(St
 
 pub async fn start() -> (String, Arrivals) {
     let arrivals: Arrivals = Arc::default();
-    let app = Router::new().route("/{bot}/{method}", post(handle)).with_state(arrivals.clone());
+    let app = Router::new()
+        .route("/{bot}/{method}", post(handle))
+        .with_state(arrivals.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -63,7 +69,8 @@ pub async fn start_baseline(api_url: String) -> String {
                     _ => return axum::http::StatusCode::OK,
                 };
                 tokio::spawn(async move {
-                    let body = json!({ "chat_id": chat, "text": "<b>whoami</b>", "parse_mode": "HTML" });
+                    let body =
+                        json!({ "chat_id": chat, "text": "<b>whoami</b>", "parse_mode": "HTML" });
                     let _ = client.post(send).json(&body).send().await;
                 });
                 axum::http::StatusCode::OK

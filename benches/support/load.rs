@@ -36,9 +36,19 @@ pub fn update(id: i64, user: i64, text: &str) -> String {
     .to_string()
 }
 
-pub async fn run(url: &str, arrivals: &Arrivals, users: &[i64], first_id: i64, rate: f64, secs: f64) -> Phase {
+pub async fn run(
+    url: &str,
+    arrivals: &Arrivals,
+    users: &[i64],
+    first_id: i64,
+    rate: f64,
+    secs: f64,
+) -> Phase {
     arrivals.lock().unwrap().clear();
-    let client = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
     let sent_at: Arc<Mutex<HashMap<i64, Vec<Instant>>>> = Arc::default();
     let total = (rate * secs) as usize;
     let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
@@ -49,10 +59,20 @@ pub async fn run(url: &str, arrivals: &Arrivals, users: &[i64], first_id: i64, r
         ticker.tick().await;
         let user = users[i % users.len()];
         let body = update(first_id + i as i64, user, "/whoami");
-        sent_at.lock().unwrap().entry(user).or_default().push(Instant::now());
+        sent_at
+            .lock()
+            .unwrap()
+            .entry(user)
+            .or_default()
+            .push(Instant::now());
         let (client, endpoint) = (client.clone(), endpoint.clone());
         tasks.push(tokio::spawn(async move {
-            let _ = client.post(endpoint).header("X-Telegram-Bot-Api-Secret-Token", SECRET).body(body).send().await;
+            let _ = client
+                .post(endpoint)
+                .header("X-Telegram-Bot-Api-Secret-Token", SECRET)
+                .body(body)
+                .send()
+                .await;
         }));
     }
     for t in tasks {
@@ -71,10 +91,25 @@ pub async fn run(url: &str, arrivals: &Arrivals, users: &[i64], first_id: i64, r
     let mut latencies: Vec<f64> = Vec::with_capacity(total);
     for (user, starts) in sent.iter() {
         if let Some(ends) = arrived.get(user) {
-            latencies.extend(starts.iter().zip(ends).map(|(s, e)| e.saturating_duration_since(*s).as_secs_f64() * 1e3));
+            latencies.extend(
+                starts
+                    .iter()
+                    .zip(ends)
+                    .map(|(s, e)| e.saturating_duration_since(*s).as_secs_f64() * 1e3),
+            );
         }
     }
     latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies.get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1))).copied().unwrap_or(f64::NAN);
-    Phase { sent: total, delivered: latencies.len(), p50_ms: pct(0.50), p99_ms: pct(0.99) }
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    Phase {
+        sent: total,
+        delivered: latencies.len(),
+        p50_ms: pct(0.50),
+        p99_ms: pct(0.99),
+    }
 }

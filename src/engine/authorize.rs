@@ -7,7 +7,7 @@ use crate::storage::{self, StoreResult, users::Principal};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +20,9 @@ pub struct Authorizer {
     pool: PgPool,
     ttl: Duration,
     cache: Mutex<HashMap<UserId, Entry>>,
+    /// Bumped by every eviction: a lookup that overlapped one may have read the state
+    /// before the change, so it is not cached.
+    generation: AtomicU64,
     listening: AtomicBool,
 }
 
@@ -29,35 +32,42 @@ impl Authorizer {
             pool,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
         })
     }
 
     /// The user and their permissions, or `None` for a stranger.
     pub async fn principal(&self, user: UserId) -> StoreResult<Option<Arc<Principal>>> {
-        if let Some((at, cached)) = self.cache.lock().expect("authz cache").get(&user).cloned() {
-            if at.elapsed() < self.ttl {
-                return Ok(cached);
-            }
+        let cached = self.cache.lock().expect("authz cache").get(&user).cloned();
+        if let Some((at, cached)) = cached
+            && at.elapsed() < self.ttl
+        {
+            return Ok(cached);
         }
+        let generation = self.generation.load(Ordering::SeqCst);
         let fresh = storage::users::principal_of(&self.pool, user)
             .await?
             .map(Arc::new);
         if !self.ttl.is_zero() {
-            self.cache
-                .lock()
-                .expect("authz cache")
-                .insert(user, (Instant::now(), fresh.clone()));
+            let mut cache = self.cache.lock().expect("authz cache");
+            if self.generation.load(Ordering::SeqCst) == generation {
+                cache.insert(user, (Instant::now(), fresh.clone()));
+            }
         }
         Ok(fresh)
     }
 
     pub fn evict(&self, user: UserId) {
-        self.cache.lock().expect("authz cache").remove(&user);
+        let mut cache = self.cache.lock().expect("authz cache");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        cache.remove(&user);
     }
 
     pub fn evict_all(&self) {
-        self.cache.lock().expect("authz cache").clear();
+        let mut cache = self.cache.lock().expect("authz cache");
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        cache.clear();
     }
 
     /// Whether change notifications are being received (reported by `/status`).

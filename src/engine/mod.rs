@@ -15,6 +15,7 @@ mod trail;
 use crate::config::Settings;
 use crate::domain::{Actor, Chat, UserId};
 use crate::redis_link::RedisLink;
+use crate::storage::audit_writer::AuditWriter;
 use authorize::Authorizer;
 use health::Health;
 use ratelimit::RateLimiter;
@@ -74,6 +75,7 @@ struct Inner {
     redis: Arc<RedisLink>,
     health: Health,
     events: broadcast::Sender<EngineEvent>,
+    audit: AuditWriter,
 }
 
 impl Engine {
@@ -84,6 +86,7 @@ impl Engine {
         );
         let limiter = RateLimiter::new(settings.rate_limits.clone(), redis.clone());
         let (events, _) = broadcast::channel(256);
+        let pool_for_audit = pool.clone();
         Engine {
             inner: Arc::new(Inner {
                 pool,
@@ -93,6 +96,7 @@ impl Engine {
                 redis,
                 health: Health::new(),
                 events,
+                audit: AuditWriter::spawn(pool_for_audit),
             }),
         }
     }
@@ -108,6 +112,10 @@ impl Engine {
     }
     pub fn redis(&self) -> &Arc<RedisLink> {
         &self.inner.redis
+    }
+    /// The audit log's group-commit writer.
+    pub fn audit(&self) -> &AuditWriter {
+        &self.inner.audit
     }
     pub fn health(&self) -> &Health {
         &self.inner.health

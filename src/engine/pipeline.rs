@@ -286,7 +286,7 @@ impl Engine {
                 decision: "denied",
                 reason: Some("unknown user"),
             };
-            if let Err(e) = trail.refused(self.pool(), &verdict, "rejected").await {
+            if let Err(e) = trail.refused(self.audit(), &verdict, "rejected").await {
                 tracing::error!(error = %e, "audit.write_failed");
             }
             let reply = (req.chat.kind == ChatKind::Private).then(|| Reply::html(NEUTRAL_LINE));
@@ -301,7 +301,7 @@ impl Engine {
                         decision: "denied",
                         reason: Some("chat not allow-listed"),
                     };
-                    if let Err(e) = trail.refused(self.pool(), &verdict, "rejected").await {
+                    if let Err(e) = trail.refused(self.audit(), &verdict, "rejected").await {
                         tracing::error!(error = %e, "audit.write_failed");
                     }
                     return Err(handled(None, label, "denied"));
@@ -324,7 +324,7 @@ impl Engine {
             decision,
             reason: Some(reason),
         };
-        match trail.refused(self.pool(), &verdict, "rejected").await {
+        match trail.refused(self.audit(), &verdict, "rejected").await {
             Ok(()) => handled(Some(reply), label, decision),
             Err(e) => {
                 tracing::error!(error = %e, "audit.write_failed");
@@ -409,7 +409,7 @@ impl Engine {
             decision: "pending",
             reason: Some(decision_reason),
         };
-        if let Err(e) = trail.attempt(self.pool(), &verdict).await {
+        if let Err(e) = trail.attempt(self.audit(), &verdict).await {
             tracing::error!(error = %e, "audit.write_failed");
             return handled(Some(Reply::html(AUDIT_DOWN)), label, "refused");
         }
@@ -433,7 +433,7 @@ impl Engine {
             Err(e) => {
                 let _ = trail
                     .outcome(
-                        self.pool(),
+                        self.audit(),
                         &verdict,
                         "failed",
                         Some("could not store the pending action"),
@@ -442,7 +442,7 @@ impl Engine {
                 return db_down(label, &e);
             }
         };
-        let _ = trail.outcome(self.pool(), &verdict, outcome, None).await;
+        let _ = trail.outcome(self.audit(), &verdict, outcome, None).await;
         let reply = match kind {
             pending::Kind::Confirm => gates::confirm_prompt(&command, &id, ttl, &plan),
             pending::Kind::StepUp => gates::stepup_prompt(&command, ttl),
@@ -465,7 +465,7 @@ impl Engine {
             decision: "allowed",
             reason,
         };
-        if let Err(e) = trail.attempt(self.pool(), &verdict).await {
+        if let Err(e) = trail.attempt(self.audit(), &verdict).await {
             tracing::error!(error = %e, command = label, "audit.write_failed");
             return handled(Some(Reply::html(AUDIT_DOWN)), label, "refused");
         }
@@ -476,12 +476,12 @@ impl Engine {
         };
         match exec::execute(&ctx, command).await {
             Ok(reply) => {
-                let _ = trail.outcome(self.pool(), &verdict, "ok", None).await;
+                let _ = trail.outcome(self.audit(), &verdict, "ok", None).await;
                 handled(Some(reply), label, "allowed")
             }
             Err(error) => {
                 let _ = trail
-                    .outcome(self.pool(), &verdict, "failed", Some(&error.to_string()))
+                    .outcome(self.audit(), &verdict, "failed", Some(&error.to_string()))
                     .await;
                 if let exec::ExecError::Store(e) = &error {
                     tracing::error!(error = %e, command = label, request.id = %req.id, "command.failed");

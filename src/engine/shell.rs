@@ -29,19 +29,20 @@ pub async fn audited<T>(
         Input::Text(String::new()),
     );
     let trail = Trail::new(&request, command, args);
+    let audit = crate::storage::audit_writer::AuditWriter::spawn(pool.clone());
     let verdict = Verdict {
         decision: "allowed",
         reason: Some("shell access to the database"),
     };
     trail
-        .attempt(pool, &verdict)
+        .attempt(&audit, &verdict)
         .await
         .context("the audit log cannot be written, so nothing was done")?;
     let result = action.await;
     let error = result.as_ref().err().map(|e| format!("{e:#}"));
     let outcome = if result.is_ok() { "ok" } else { "failed" };
     trail
-        .outcome(pool, &verdict, outcome, error.as_deref())
+        .outcome(&audit, &verdict, outcome, error.as_deref())
         .await?;
     result
 }

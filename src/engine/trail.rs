@@ -3,8 +3,7 @@
 
 use super::Request;
 use crate::domain::audit::{AuditEntry, Phase, clean};
-use crate::storage;
-use sqlx::PgPool;
+use crate::storage::audit_writer::{AuditWriteError, AuditWriter};
 use std::time::Instant;
 
 pub struct Trail {
@@ -75,24 +74,27 @@ impl Trail {
         }
     }
 
-    pub async fn attempt(&self, pool: &PgPool, verdict: &Verdict<'_>) -> Result<(), sqlx::Error> {
-        storage::audit::append(pool, &self.entry(Phase::Attempt, verdict, None, None))
+    pub async fn attempt(
+        &self,
+        audit: &AuditWriter,
+        verdict: &Verdict<'_>,
+    ) -> Result<(), AuditWriteError> {
+        audit
+            .append(self.entry(Phase::Attempt, verdict, None, None))
             .await
             .map(|_| ())
     }
 
     pub async fn outcome(
         &self,
-        pool: &PgPool,
+        audit: &AuditWriter,
         verdict: &Verdict<'_>,
         outcome: &str,
         error: Option<&str>,
-    ) -> Result<(), sqlx::Error> {
-        let result = storage::audit::append(
-            pool,
-            &self.entry(Phase::Outcome, verdict, Some(outcome), error),
-        )
-        .await;
+    ) -> Result<(), AuditWriteError> {
+        let result = audit
+            .append(self.entry(Phase::Outcome, verdict, Some(outcome), error))
+            .await;
         if let Err(e) = &result {
             metrics::counter!("opsguard_audit_write_failures_total").increment(1);
             tracing::error!(audit.request_id = %self.request_id, audit.command = %self.command, error = %e, "audit.outcome_write_failed");
@@ -103,11 +105,11 @@ impl Trail {
     /// Both rows for a request that is refused before anything runs.
     pub async fn refused(
         &self,
-        pool: &PgPool,
+        audit: &AuditWriter,
         verdict: &Verdict<'_>,
         outcome: &str,
-    ) -> Result<(), sqlx::Error> {
-        self.attempt(pool, verdict).await?;
-        self.outcome(pool, verdict, outcome, None).await
+    ) -> Result<(), AuditWriteError> {
+        self.attempt(audit, verdict).await?;
+        self.outcome(audit, verdict, outcome, None).await
     }
 }

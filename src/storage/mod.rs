@@ -3,6 +3,7 @@
 //! Capabilities keep their own queries in their own folders.
 
 pub mod audit;
+pub mod audit_writer;
 pub mod chats;
 pub mod pending;
 pub mod totp;

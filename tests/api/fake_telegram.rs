@@ -24,11 +24,20 @@ impl Call {
         self.body.get("chat_id").and_then(Value::as_i64)
     }
     pub fn text(&self) -> String {
-        self.body.get("text").and_then(Value::as_str).unwrap_or_default().to_string()
+        self.body
+            .get("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
     }
     /// Inline buttons as (label, callback data).
     pub fn buttons(&self) -> Vec<(String, String)> {
-        let rows = self.body.pointer("/reply_markup/inline_keyboard").and_then(Value::as_array).cloned().unwrap_or_default();
+        let rows = self
+            .body
+            .pointer("/reply_markup/inline_keyboard")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
         rows.iter()
             .flat_map(|row| row.as_array().cloned().unwrap_or_default())
             .map(|b| {
@@ -59,14 +68,31 @@ pub struct FakeTelegram {
     inner: Arc<Mutex<Inner>>,
 }
 
-async fn handle(State(inner): State<Arc<Mutex<Inner>>>, Path((_bot, method)): Path<(String, String)>, body: Bytes) -> axum::Json<Value> {
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((_bot, method)): Path<(String, String)>,
+    body: Bytes,
+) -> axum::Json<Value> {
     // Telegram's method names are case-insensitive; teloxide sends `SendMessage`.
     let mut chars = method.chars();
-    let method: String = chars.next().map(|c| c.to_ascii_lowercase()).into_iter().chain(chars).collect();
+    let method: String = chars
+        .next()
+        .map(|c| c.to_ascii_lowercase())
+        .into_iter()
+        .chain(chars)
+        .collect();
     let parsed: Value = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| json!({ "multipart": String::from_utf8_lossy(&body).to_string() }));
+        .unwrap_or_else(|_| multipart(&String::from_utf8_lossy(&body)));
     if method == "getUpdates" {
-        let pending: Vec<Value> = inner.lock().unwrap().updates.drain(..).collect();
+        let pending: Vec<Value> = {
+            let mut guard = inner.lock().unwrap();
+            guard.calls.push(Call {
+                method: method.clone(),
+                body: parsed,
+                message_id: None,
+            });
+            guard.updates.drain(..).collect()
+        };
         if pending.is_empty() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -95,14 +121,42 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, Path((_bot, method)): Pa
         _ => json!(true),
     };
     let message_id = result.get("message_id").and_then(Value::as_i64);
-    guard.calls.push(Call { method, body: parsed, message_id });
+    guard.calls.push(Call {
+        method,
+        body: parsed,
+        message_id,
+    });
     axum::Json(json!({ "ok": true, "result": result }))
+}
+
+/// Form fields of a multipart body as a JSON object (values that parse as JSON are
+/// parsed); the raw body is kept under "multipart".
+fn multipart(raw: &str) -> Value {
+    let mut fields = serde_json::Map::new();
+    for part in raw.split("\r\n--") {
+        let Some(start) = part.find("name=\"") else {
+            continue;
+        };
+        let rest = &part[start + 6..];
+        let Some(end) = rest.find('"') else { continue };
+        let Some(value_at) = rest.find("\r\n\r\n") else {
+            continue;
+        };
+        let value = rest[value_at + 4..].trim_end_matches("\r\n");
+        let value =
+            serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+        fields.insert(rest[..end].to_string(), value);
+    }
+    fields.insert("multipart".into(), Value::String(raw.to_string()));
+    Value::Object(fields)
 }
 
 impl FakeTelegram {
     pub async fn start() -> Self {
         let inner = Arc::new(Mutex::new(Inner::default()));
-        let app = Router::new().route("/{bot}/{method}", post(handle)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/{bot}/{method}", post(handle))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -114,7 +168,10 @@ impl FakeTelegram {
     }
 
     pub fn calls_to(&self, method: &str) -> Vec<Call> {
-        self.calls().into_iter().filter(|c| c.method == method).collect()
+        self.calls()
+            .into_iter()
+            .filter(|c| c.method == method)
+            .collect()
     }
 
     /// Messages and documents sent to a chat, oldest first.
@@ -122,7 +179,10 @@ impl FakeTelegram {
         self.calls()
             .into_iter()
             .filter(|c| c.method == "sendMessage" || c.method == "sendDocument")
-            .filter(|c| c.chat_id() == Some(chat) || (c.method == "sendDocument" && c.raw().contains(&chat.to_string())))
+            .filter(|c| {
+                c.chat_id() == Some(chat)
+                    || (c.method == "sendDocument" && c.raw().contains(&chat.to_string()))
+            })
             .collect()
     }
 

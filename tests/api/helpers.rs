@@ -36,12 +36,22 @@ pub struct TestDb {
 impl TestDb {
     pub async fn create() -> Arc<Self> {
         let name = format!("opsguard_test_{}", uuid::Uuid::new_v4().simple());
-        let mut admin = PgConnection::connect(&format!("{}/postgres", base())).await.expect("PostgreSQL on 127.0.0.1");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\""))).execute(&mut admin).await.unwrap();
+        let mut admin = PgConnection::connect(&format!("{}/postgres", base()))
+            .await
+            .expect("PostgreSQL on 127.0.0.1");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+            .execute(&mut admin)
+            .await
+            .unwrap();
         let url = format!("{}/{name}", base());
         let pool = storage::pool(&url, 8, Duration::from_secs(5)).unwrap();
         storage::migrate(&url, &pool).await.unwrap();
-        Arc::new(TestDb { redis_prefix: format!("test:{name}:"), name, url, pool })
+        Arc::new(TestDb {
+            redis_prefix: format!("test:{name}:"),
+            name,
+            url,
+            pool,
+        })
     }
 }
 
@@ -49,19 +59,29 @@ impl Drop for TestDb {
     fn drop(&mut self) {
         let (name, prefix) = (self.name.clone(), self.redis_prefix.clone());
         let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             rt.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", base())).await {
+                if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", base())).await
+                {
                     let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut admin).await;
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .execute(&mut admin)
+                        .await;
                 }
-                if let Ok(client) = redis::Client::open(REDIS_URL) {
-                    if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
-                        let keys: Vec<String> =
-                            redis::cmd("KEYS").arg(format!("{prefix}*")).query_async(&mut conn).await.unwrap_or_default();
-                        if !keys.is_empty() {
-                            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                        }
+                if let Ok(client) = redis::Client::open(REDIS_URL)
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}*"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: Result<(), _> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
                     }
                 }
             });
@@ -72,7 +92,10 @@ impl Drop for TestDb {
 
 pub fn settings_for(db: &TestDb, telegram_url: &str) -> Settings {
     let env: HashMap<String, String> = [
-        ("OPSGUARD_CONFIG", concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string()),
+        (
+            "OPSGUARD_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
+        ),
         ("DATABASE_URL", db.url.clone()),
         ("REDIS_URL", REDIS_URL.to_string()),
         ("OPSGUARD_TELEGRAM_TOKEN", BOT_TOKEN.to_string()),
@@ -94,7 +117,7 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     pub engine: Engine,
     pub shutdown: CancellationToken,
-    pub stopped: tokio::sync::Mutex<Option<tokio::task::JoinHandle<anyhow::Result<()>>>>,
+    _server: tokio::task::JoinHandle<anyhow::Result<()>>,
     next_update: Arc<AtomicI64>,
 }
 
@@ -122,7 +145,9 @@ async fn start(
 ) -> TestApp {
     let mut settings = settings_for(&db, &telegram.url);
     customize(&mut settings);
-    let app = Application::build(settings).await.expect("application builds");
+    let app = Application::build(settings)
+        .await
+        .expect("application builds");
     let addr = app.local_addr();
     let engine = app.engine();
     let shutdown = app.shutdown_token();
@@ -141,7 +166,7 @@ async fn start(
         db,
         engine,
         shutdown,
-        stopped: tokio::sync::Mutex::new(Some(handle)),
+        _server: handle,
         next_update,
     }
 }
@@ -149,7 +174,13 @@ async fn start(
 impl TestApp {
     /// A second replica on the same database, Redis prefix and Telegram.
     pub async fn spawn_replica(&self) -> TestApp {
-        start(self.db.clone(), self.telegram.clone(), self.next_update.clone(), |_| {}).await
+        start(
+            self.db.clone(),
+            self.telegram.clone(),
+            self.next_update.clone(),
+            |_| {},
+        )
+        .await
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -160,9 +191,28 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// Add a user with a role, and wait until this replica's engine sees it (the change
+    /// reaches its permission cache through NOTIFY, a moment after the commit).
     pub async fn add_user(&self, id: i64, role: &str) {
-        storage::users::upsert(self.pool(), UserId(id), &format!("User{id}")).await.unwrap();
-        storage::users::grant(self.pool(), UserId(id), &RoleName::parse(role).unwrap(), "test").await.unwrap();
+        storage::users::upsert(self.pool(), UserId(id), &format!("User{id}"))
+            .await
+            .unwrap();
+        storage::users::grant(
+            self.pool(),
+            UserId(id),
+            &RoleName::parse(role).unwrap(),
+            "test",
+        )
+        .await
+        .unwrap();
+        for _ in 0..200 {
+            let p = self.engine.authz().principal(UserId(id)).await.unwrap();
+            if p.is_some_and(|p| p.user.roles.iter().any(|r| r == role)) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the engine never saw user {id} as {role}");
     }
 
     pub fn next_update_id(&self) -> i64 {
@@ -192,7 +242,10 @@ impl TestApp {
 
     pub async fn say_in(&self, user: i64, chat: i64, text: &str) -> Call {
         let before = self.telegram.sent_to(chat).len();
-        let status = self.post_update(&text_update(self.next_update_id(), user, chat, text)).await.status();
+        let status = self
+            .post_update(&text_update(self.next_update_id(), user, chat, text))
+            .await
+            .status();
         assert_eq!(status, 200, "webhook refused {text}");
         self.wait_reply(chat, before).await
     }
@@ -207,7 +260,11 @@ impl TestApp {
 
     pub async fn wait_reply(&self, chat: i64, before: usize) -> Call {
         let telegram = self.telegram.clone();
-        self.telegram.wait_until(&format!("a reply in chat {chat}"), |_| telegram.sent_to(chat).len() > before).await;
+        self.telegram
+            .wait_until(&format!("a reply in chat {chat}"), |_| {
+                telegram.sent_to(chat).len() > before
+            })
+            .await;
         self.telegram.sent_to(chat)[before].clone()
     }
 

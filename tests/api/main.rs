@@ -1,5 +1,12 @@
 //! Integration tests: the real application, real PostgreSQL and Redis, a fake Bot API.
 
+mod audit;
+mod failures;
 mod fake_telegram;
+mod gates;
 mod helpers;
+mod permissions;
+mod process;
+mod replicas;
+mod telegram_modes;
 mod webhook;

@@ -28,16 +28,38 @@ fn opsguard(db: &TestDb) -> Command {
 }
 
 async fn run_console(db: &TestDb, user: &str, input: &str) -> String {
-    let mut child = opsguard(db).args(["console", "--as", user]).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).await.unwrap();
+    let mut child = opsguard(db)
+        .args(["console", "--as", user])
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .await
+        .unwrap();
     let out = child.wait_with_output().await.unwrap();
-    assert!(out.status.success(), "console failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "console failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
 async fn add(db: &TestDb, id: i64, role: &str) {
-    storage::users::upsert(&db.pool, UserId(id), &format!("User{id}")).await.unwrap();
-    storage::users::grant(&db.pool, UserId(id), &RoleName::parse(role).unwrap(), "test").await.unwrap();
+    storage::users::upsert(&db.pool, UserId(id), &format!("User{id}"))
+        .await
+        .unwrap();
+    storage::users::grant(
+        &db.pool,
+        UserId(id),
+        &RoleName::parse(role).unwrap(),
+        "test",
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -49,14 +71,23 @@ async fn console_runs_the_pipeline_from_a_pipe_with_numbered_buttons() {
     assert!(out.contains("Telegram id: 42"), "{out}");
     assert!(out.contains("[1] ✅ Confirm   [2] ✖ Cancel"), "{out}");
     assert!(out.contains("now has the role operator"), "{out}");
-    assert!(out.contains("Usage: /grant <user-id> <role>"), "plain text, unescaped: {out}");
-    let p = storage::users::principal_of(&db.pool, UserId(7)).await.unwrap().unwrap();
+    assert!(
+        out.contains("Usage: /grant <user-id> <role>"),
+        "plain text, unescaped: {out}"
+    );
+    let p = storage::users::principal_of(&db.pool, UserId(7))
+        .await
+        .unwrap()
+        .unwrap();
     assert!(p.user.roles.contains(&"operator".to_string()));
     let rows = storage::audit::latest(&db.pool, 100).await.unwrap();
     assert!(rows.iter().all(|r| r.entry.actor_kind == "console"));
 
     let stranger = run_console(&db, "999", "/whoami\n/help\n").await;
-    assert_eq!(stranger.trim(), format!("{0}\n{0}", opsguard::engine::NEUTRAL_LINE));
+    assert_eq!(
+        stranger.trim(),
+        format!("{0}\n{0}", opsguard::engine::NEUTRAL_LINE)
+    );
 }
 
 struct Served {
@@ -65,7 +96,11 @@ struct Served {
 }
 
 async fn serve(db: &TestDb, telegram: &FakeTelegram, extra: &[(&str, &str)]) -> Served {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut cmd = opsguard(db);
     cmd.arg("serve")
@@ -79,7 +114,12 @@ async fn serve(db: &TestDb, telegram: &FakeTelegram, extra: &[(&str, &str)]) -> 
     let child = cmd.spawn().unwrap();
     let client = reqwest::Client::new();
     for _ in 0..300 {
-        if client.get(format!("http://{addr}/healthz")).send().await.is_ok() {
+        if client
+            .get(format!("http://{addr}/healthz"))
+            .send()
+            .await
+            .is_ok()
+        {
             return Served { child, addr };
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -103,17 +143,45 @@ async fn sigterm_finishes_commands_in_flight_then_exits_zero() {
     let telegram = FakeTelegram::start().await;
     let mut served = serve(&db, &telegram, &[]).await;
     telegram.set_send_delay(Duration::from_millis(800));
-    let status = post(&served.addr, WEBHOOK_SECRET, text_update(1, 42, 42, "/whoami").to_string()).await.unwrap();
+    let status = post(
+        &served.addr,
+        WEBHOOK_SECRET,
+        text_update(1, 42, 42, "/whoami").to_string(),
+    )
+    .await
+    .unwrap();
     assert_eq!(status.status(), 200);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let pid = served.child.id().unwrap().to_string();
-    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let exit = tokio::time::timeout(Duration::from_secs(15), served.child.wait()).await.unwrap().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let exit = tokio::time::timeout(Duration::from_secs(15), served.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
     assert!(exit.success(), "exit status {exit:?}");
     let replies = telegram.sent_to(42);
-    assert_eq!(replies.len(), 1, "the command in flight finished and replied");
-    assert!(replies[0].text().contains("Telegram id: <code>42</code>"), "{}", replies[0].text());
-    assert!(post(&served.addr, WEBHOOK_SECRET, "{}".into()).await.is_err(), "no more updates are taken");
+    assert_eq!(
+        replies.len(),
+        1,
+        "the command in flight finished and replied"
+    );
+    assert!(
+        replies[0].text().contains("Telegram id: <code>42</code>"),
+        "{}",
+        replies[0].text()
+    );
+    assert!(
+        post(&served.addr, WEBHOOK_SECRET, "{}".into())
+            .await
+            .is_err(),
+        "no more updates are taken"
+    );
 }
 
 #[tokio::test]
@@ -124,7 +192,9 @@ async fn planted_canary_secrets_never_leave_the_process() {
     let canary_secret = "CANARYwebhookSECRET77";
     let canary_redis = "CANARYredisPASSWORD88";
     let canary_pg = "CANARYpgPASSWORD99";
-    let pg_url = db.url.replace("postgres://root@", &format!("postgres://root:{canary_pg}@"));
+    let pg_url = db
+        .url
+        .replace("postgres://root@", &format!("postgres://root:{canary_pg}@"));
     let redis_url = format!("redis://:{canary_redis}@127.0.0.1:6379");
     let mut served = serve(
         &db,
@@ -137,13 +207,35 @@ async fn planted_canary_secrets_never_leave_the_process() {
         ],
     )
     .await;
-    let commands = ["/status", "/whoami", "/stepup 123456", "/totp confirm 654321", "/audit 30", "/grant 42 x y", "/audit verify"];
+    let commands = [
+        "/status",
+        "/whoami",
+        "/stepup 123456",
+        "/totp confirm 654321",
+        "/audit 30",
+        "/grant 42 x y",
+        "/audit verify",
+    ];
     for (i, text) in commands.iter().enumerate() {
         let body = text_update(10 + i as i64, 42, 42, text).to_string();
-        assert_eq!(post(&served.addr, canary_secret, body).await.unwrap().status(), 200);
-        telegram.wait_until(text, |_| telegram.sent_to(42).len() > i).await;
+        assert_eq!(
+            post(&served.addr, canary_secret, body)
+                .await
+                .unwrap()
+                .status(),
+            200
+        );
+        telegram
+            .wait_until(text, |_| telegram.sent_to(42).len() > i)
+            .await;
     }
-    let wrong = post(&served.addr, "CANARYguess", text_update(99, 42, 42, "/status").to_string()).await.unwrap();
+    let wrong = post(
+        &served.addr,
+        "CANARYguess",
+        text_update(99, 42, 42, "/status").to_string(),
+    )
+    .await
+    .unwrap();
     assert_eq!(wrong.status(), 401);
     let status = telegram.sent_to(42)[0].text();
     assert!(status.contains("Redis unreachable"), "{status}");
@@ -151,16 +243,38 @@ async fn planted_canary_secrets_never_leave_the_process() {
     served.child.start_kill().unwrap();
     let _ = served.child.wait().await;
     let mut logs = String::new();
-    served.child.stderr.take().unwrap().read_to_string(&mut logs).await.unwrap();
+    served
+        .child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .await
+        .unwrap();
     let mut export = Vec::new();
     storage::audit::export(&db.pool, &mut export).await.unwrap();
     let outputs = [
         ("logs", logs.clone()),
-        ("telegram", telegram.calls().iter().map(|c| c.raw()).collect::<Vec<_>>().join("\n")),
+        (
+            "telegram",
+            telegram
+                .calls()
+                .iter()
+                .map(|c| c.raw())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
         ("audit", String::from_utf8(export).unwrap()),
     ];
     for (name, text) in outputs {
-        for canary in [canary_secret, canary_redis, canary_pg, "123456", "654321", BOT_TOKEN] {
+        for canary in [
+            canary_secret,
+            canary_redis,
+            canary_pg,
+            "123456",
+            "654321",
+            BOT_TOKEN,
+        ] {
             assert!(!text.contains(canary), "{canary} leaked into {name}");
         }
     }

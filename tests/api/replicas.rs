@@ -13,9 +13,16 @@ async fn an_update_delivered_to_both_replicas_runs_once() {
     assert_eq!((ra.status().as_u16(), rb.status().as_u16()), (200, 200));
     a.wait_reply(42, 0).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(a.telegram.sent_to(42).len(), 1, "exactly one reply across both replicas");
+    assert_eq!(
+        a.telegram.sent_to(42).len(),
+        1,
+        "exactly one reply across both replicas"
+    );
     let rows = a.audit_rows().await;
-    assert_eq!(rows.iter().filter(|r| r.entry.command == "whoami").count(), 2);
+    assert_eq!(
+        rows.iter().filter(|r| r.entry.command == "whoami").count(),
+        2
+    );
 }
 
 #[tokio::test]
@@ -25,15 +32,26 @@ async fn a_revoke_on_one_replica_is_in_force_on_the_other() {
     a.add_user(42, "admin").await;
     a.add_user(7, "admin").await;
     // Warm replica b's permission cache for user 7.
-    assert!(b.say(7, "/users").await.text().contains("users"), "user 7 may list users on b");
+    assert!(
+        b.say(7, "/users").await.text().contains("users"),
+        "user 7 may list users on b"
+    );
 
     let prompt = a.say(42, "/revoke 7 admin").await;
     let (_, confirm) = prompt.buttons()[0].clone();
     let done = a.press(42, &confirm, prompt.message_id.unwrap()).await;
-    assert!(done.text().contains("no longer has the role"), "{}", done.text());
+    assert!(
+        done.text().contains("no longer has the role"),
+        "{}",
+        done.text()
+    );
 
     let denied = b.say(7, "/users").await;
-    assert!(denied.text().contains("You may not run /users"), "{}", denied.text());
+    assert!(
+        denied.text().contains("You may not run /users"),
+        "{}",
+        denied.text()
+    );
 }
 
 #[tokio::test]
@@ -42,7 +60,12 @@ async fn a_grant_on_one_replica_is_in_force_on_the_other() {
     let b = a.spawn_replica().await;
     a.add_user(42, "admin").await;
     a.add_user(7, "viewer").await;
-    assert!(b.say(7, "/users").await.text().contains("You may not run /users"));
+    assert!(
+        b.say(7, "/users")
+            .await
+            .text()
+            .contains("You may not run /users")
+    );
     // A shell grant (no engine involved at all) reaches both caches through NOTIFY.
     opsguard::storage::users::grant(
         a.pool(),

@@ -9,12 +9,21 @@ async fn missing_or_wrong_secret_is_401_and_runs_nothing() {
     let app = spawn_app().await;
     app.add_user(42, "admin").await;
     let update = text_update(1, 42, 42, "/whoami").to_string();
-    let missing = app.http.post(app.url("/telegram/webhook")).body(update.clone()).send().await.unwrap();
+    let missing = app
+        .http
+        .post(app.url("/telegram/webhook"))
+        .body(update.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(missing.status(), 401);
     let wrong = app
         .http
         .post(app.url("/telegram/webhook"))
-        .header("X-Telegram-Bot-Api-Secret-Token", format!("{WEBHOOK_SECRET}x"))
+        .header(
+            "X-Telegram-Bot-Api-Secret-Token",
+            format!("{WEBHOOK_SECRET}x"),
+        )
         .body(update)
         .send()
         .await
@@ -22,18 +31,40 @@ async fn missing_or_wrong_secret_is_401_and_runs_nothing() {
     assert_eq!(wrong.status(), 401);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert!(app.telegram.sent_to(42).is_empty());
-    assert!(app.audit_rows().await.is_empty(), "a rejected webhook leaves no command behind");
+    assert!(
+        app.audit_rows().await.is_empty(),
+        "a rejected webhook leaves no command behind"
+    );
 }
 
 #[tokio::test]
 async fn oversized_body_is_413_and_invalid_json_is_400() {
     let app = spawn_app().await;
-    let big = format!("{{\"update_id\": 1, \"pad\": \"{}\"}}", "a".repeat(1024 * 1024 + 10));
+    let big = format!(
+        "{{\"update_id\": 1, \"pad\": \"{}\"}}",
+        "a".repeat(1024 * 1024 + 10)
+    );
     assert_eq!(app.post_webhook(big).await.status(), 413);
     assert_eq!(app.post_webhook("{not json").await.status(), 400);
-    assert_eq!(app.post_webhook(json!({"hello": "world"}).to_string()).await.status(), 400);
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("opsguard_webhook_rejections_total{reason=\"too_large\"}"), "{metrics}");
+    assert_eq!(
+        app.post_webhook(json!({"hello": "world"}).to_string())
+            .await
+            .status(),
+        400
+    );
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("opsguard_webhook_rejections_total{reason=\"too_large\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("reason=\"bad_json\""));
     assert!(app.audit_rows().await.is_empty());
 }
@@ -62,7 +93,12 @@ async fn a_replayed_update_id_runs_once() {
     assert_eq!(app.post_update(&update).await.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.telegram.sent_to(42).len(), 1);
-    let whoami = app.audit_rows().await.into_iter().filter(|r| r.entry.command == "whoami").count();
+    let whoami = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.entry.command == "whoami")
+        .count();
     assert_eq!(whoami, 2, "one attempt and one outcome");
 }
 
@@ -74,11 +110,20 @@ async fn a_stranger_gets_one_neutral_line_and_is_audited() {
     assert!(reply.buttons().is_empty());
     let rows = app.audit_rows().await;
     assert_eq!(rows.len(), 2);
-    assert!(rows.iter().all(|r| r.entry.decision == "denied" && r.entry.actor_id == Some(999)));
+    assert!(
+        rows.iter()
+            .all(|r| r.entry.decision == "denied" && r.entry.actor_id == Some(999))
+    );
     assert_eq!(rows[0].entry.reason.as_deref(), Some("unknown user"));
     // Every command, known or not, gets the same line.
-    assert_eq!(app.say(999, "/grant 999 admin").await.text(), opsguard::engine::NEUTRAL_LINE);
-    assert_eq!(app.say(999, "/nonsense").await.text(), opsguard::engine::NEUTRAL_LINE);
+    assert_eq!(
+        app.say(999, "/grant 999 admin").await.text(),
+        opsguard::engine::NEUTRAL_LINE
+    );
+    assert_eq!(
+        app.say(999, "/nonsense").await.text(),
+        opsguard::engine::NEUTRAL_LINE
+    );
 }
 
 #[tokio::test]
@@ -86,18 +131,39 @@ async fn groups_are_silent_unless_allow_listed_and_membership_grants_nothing() {
     let app = spawn_app().await;
     app.add_user(42, "admin").await;
     let group = -100_123;
-    assert_eq!(app.post_update(&text_update(app.next_update_id(), 42, group, "/whoami")).await.status(), 200);
+    assert_eq!(
+        app.post_update(&text_update(app.next_update_id(), 42, group, "/whoami"))
+            .await
+            .status(),
+        200
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(app.telegram.sent_to(group).is_empty(), "no reply in a group that is not allow-listed");
-    assert!(app.telegram.calls_to("sendMessage").is_empty(), "nothing is sent anywhere");
+    assert!(
+        app.telegram.sent_to(group).is_empty(),
+        "no reply in a group that is not allow-listed"
+    );
+    assert!(
+        app.telegram.calls_to("sendMessage").is_empty(),
+        "nothing is sent anywhere"
+    );
     let rows = app.audit_rows().await;
-    assert_eq!(rows.last().unwrap().entry.reason.as_deref(), Some("chat not allow-listed"));
+    assert_eq!(
+        rows.last().unwrap().entry.reason.as_deref(),
+        Some("chat not allow-listed")
+    );
 
-    opsguard::storage::chats::allow(app.pool(), opsguard::domain::ChatId(group), "ops").await.unwrap();
+    opsguard::storage::chats::allow(app.pool(), opsguard::domain::ChatId(group), "ops")
+        .await
+        .unwrap();
     let reply = app.say_in(42, group, "/whoami").await;
     assert!(reply.text().contains("group -100123"), "{}", reply.text());
     // A stranger in an allowed group gets nothing at all.
-    assert_eq!(app.post_update(&text_update(app.next_update_id(), 555, group, "/whoami")).await.status(), 200);
+    assert_eq!(
+        app.post_update(&text_update(app.next_update_id(), 555, group, "/whoami"))
+            .await
+            .status(),
+        200
+    );
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(app.telegram.sent_to(group).len(), 1);
 }
@@ -107,20 +173,38 @@ async fn markup_in_arguments_is_echoed_escaped() {
     let app = spawn_app().await;
     app.add_user(42, "admin").await;
     let reply = app.say(42, "/<b>bold</b>").await;
-    assert!(reply.text().contains("&lt;b&gt;bold&lt;/b&gt;"), "{}", reply.text());
+    assert!(
+        reply.text().contains("&lt;b&gt;bold&lt;/b&gt;"),
+        "{}",
+        reply.text()
+    );
     assert_eq!(reply.body["parse_mode"], "HTML");
     let reply = app.say(42, "/grant 42 <a href=\"tg://x\">x</a>").await;
     assert!(!reply.text().contains("<a"), "{}", reply.text());
-    assert!(reply.text().contains("Usage: <code>/grant &lt;user-id&gt; &lt;role&gt;</code>"), "{}", reply.text());
+    assert!(
+        reply
+            .text()
+            .contains("Usage: <code>/grant &lt;user-id&gt; &lt;role&gt;</code>"),
+        "{}",
+        reply.text()
+    );
 }
 
 #[tokio::test]
 async fn unknown_commands_and_wrong_arguments_explain_themselves() {
     let app = spawn_app().await;
     app.add_user(42, "admin").await;
-    assert!(app.say(42, "/frobnicate").await.text().contains("Unknown command <code>/frobnicate</code>"));
+    assert!(
+        app.say(42, "/frobnicate")
+            .await
+            .text()
+            .contains("Unknown command <code>/frobnicate</code>")
+    );
     let usage = app.say(42, "/audit many").await.text();
-    assert!(usage.contains("Usage: <code>/audit [n|verify]</code>"), "{usage}");
+    assert!(
+        usage.contains("Usage: <code>/audit [n|verify]</code>"),
+        "{usage}"
+    );
     let rows = app.audit_rows().await;
     let decisions: Vec<&str> = rows.iter().map(|r| r.entry.decision.as_str()).collect();
     assert_eq!(decisions, ["unknown", "unknown", "invalid", "invalid"]);
@@ -137,7 +221,11 @@ async fn long_replies_are_split_under_the_telegram_limit() {
     app.say(42, "/users").await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let sent = &app.telegram.sent_to(42)[before..];
-    assert!(sent.len() >= 2, "expected a split reply, got {}", sent.len());
+    assert!(
+        sent.len() >= 2,
+        "expected a split reply, got {}",
+        sent.len()
+    );
     assert!(sent.iter().all(|c| c.text().chars().count() <= 4096));
     let all: String = sent.iter().map(|c| c.text()).collect();
     assert!(all.contains("10120"));
@@ -152,8 +240,19 @@ async fn health_readiness_and_metrics() {
     assert_eq!(health.status(), 200);
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("opsguard_commands_total{command=\"whoami\",decision=\"allowed\"}"), "{metrics}");
+    let metrics = app
+        .http
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("opsguard_commands_total{command=\"whoami\",decision=\"allowed\"}"),
+        "{metrics}"
+    );
     assert!(metrics.contains("opsguard_pipeline_seconds_bucket"));
 }
 
@@ -169,15 +268,27 @@ async fn at_start_each_user_gets_a_menu_of_what_they_may_run() {
     let calls = app
         .telegram
         .wait_until("a menu for user 7", |calls| {
-            calls.iter().any(|c| c.method == "setMyCommands" && c.body.pointer("/scope/chat_id") == Some(&json!(7)))
+            calls.iter().any(|c| {
+                c.method == "setMyCommands" && c.body.pointer("/scope/chat_id") == Some(&json!(7))
+            })
         })
         .await;
     let menu = calls
         .iter()
         .rev()
-        .find(|c| c.method == "setMyCommands" && c.body.pointer("/scope/chat_id") == Some(&json!(7)))
+        .find(|c| {
+            c.method == "setMyCommands" && c.body.pointer("/scope/chat_id") == Some(&json!(7))
+        })
         .unwrap();
-    let names: Vec<&str> = menu.body["commands"].as_array().unwrap().iter().map(|c| c["command"].as_str().unwrap()).collect();
+    let names: Vec<&str> = menu.body["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["command"].as_str().unwrap())
+        .collect();
     assert!(names.contains(&"whoami"));
-    assert!(!names.contains(&"grant"), "an operator's menu has no /grant: {names:?}");
+    assert!(
+        !names.contains(&"grant"),
+        "an operator's menu has no /grant: {names:?}"
+    );
 }

@@ -1,0 +1,139 @@
+//! TOTP: enrolment (private chat only, confirmed by a code) and step-up in front of
+//! `/revoke` — codes are single-use per 30-s step, and wrong codes lock step-up.
+
+use super::*;
+use opsguard::domain::ChatId;
+use opsguard::engine::totp::current_code;
+
+const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+/// A code that is not `good` (nor, but with odds of ~1e-6, one of its neighbouring steps).
+fn wrong_code(good: &str) -> String {
+    format!(
+        "{:06}",
+        (good.parse::<u32>().unwrap() + 500_000) % 1_000_000
+    )
+}
+
+#[tokio::test]
+async fn totp_enrolment_is_private_and_confirmed_by_a_code() {
+    let app = spawn_app().await;
+    add(&app, 42, "admin").await;
+    let group = -100_555;
+    storage::chats::allow(app.pool(), ChatId(group), "ops")
+        .await
+        .unwrap();
+    let enrol = app.say(42, "/totp enroll").await.text();
+    says(&enrol, "otpauth://totp/");
+    let at = enrol.find("secret=").unwrap() + "secret=".len();
+    let secret: String = enrol[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let in_group = app.say_in(42, group, "/totp enroll").await.text();
+    says(&in_group, "Enrol only in a private chat");
+    assert!(!in_group.contains("otpauth"), "{in_group}");
+    let stored = || async {
+        let enrolment = storage::totp::get(app.pool(), UserId(42)).await.unwrap();
+        enrolment.expect("an enrolment")
+    };
+    assert_eq!(
+        stored().await.secret_b32,
+        secret,
+        "the refused enrolment changed nothing"
+    );
+    let code = current_code(&secret).unwrap();
+    let wrong = format!("/totp confirm {}", wrong_code(&code));
+    says(&app.say(42, &wrong).await.text(), "Wrong code");
+    assert!(!stored().await.confirmed);
+    let ok = app.say(42, &format!("/totp confirm {code}")).await.text();
+    says(&ok, "Authenticator enrolled");
+    assert!(stored().await.confirmed);
+    app.settle().await;
+    let rows = app.audit_rows().await;
+    assert!(
+        rows.iter().all(|r| !r.entry.args.contains(&code)),
+        "codes are redacted"
+    );
+}
+
+/// `/revoke` needs a TOTP code; 42 is an admin, 7 holds viewer and operator.
+async fn stepup_app(enrolled: bool) -> TestApp {
+    let app = spawn_app_with(|s| s.gates.commands.get_mut("revoke").unwrap().stepup = true).await;
+    admin_and_viewer(&app).await;
+    add(&app, 7, "operator").await;
+    if enrolled {
+        storage::totp::start(app.pool(), UserId(42), SECRET)
+            .await
+            .unwrap();
+        storage::totp::accept(app.pool(), UserId(42), 0)
+            .await
+            .unwrap();
+    }
+    app
+}
+
+#[tokio::test]
+async fn stepup_runs_the_revoke_and_a_code_passes_only_once() {
+    let app = stepup_app(true).await;
+    let reply = app.say(42, "/revoke 7 viewer").await;
+    says(&reply.text(), "Then you will be asked for a TOTP code.");
+    let msg = reply.message_id.unwrap();
+    let asked = app.press(42, &reply.buttons()[0].1, msg).await.text();
+    says(&asked, "<code>/revoke 7 viewer</code> needs a TOTP code");
+    assert!(
+        has_role(&app, 7, "viewer").await,
+        "nothing is revoked before the code"
+    );
+    let code = current_code(SECRET).unwrap();
+    let done = app.say(42, &format!("/stepup {code}")).await.text();
+    says(&done, "no longer has the role <b>viewer</b>");
+    assert!(!has_role(&app, 7, "viewer").await);
+    // The same code (its 30-s step already used) cannot pass a second prompt.
+    says(
+        &confirmed(&app, "/revoke 7 operator").await,
+        "needs a TOTP code",
+    );
+    let replay = app.say(42, &format!("/stepup {code}")).await.text();
+    says(&replay, "Wrong code");
+    assert!(has_role(&app, 7, "operator").await);
+    let revoke = attempts(&app, "revoke").await;
+    let passed = |(d, r): &&(String, String)| d == "allowed" && r == "TOTP step-up passed";
+    assert_eq!(revoke.iter().filter(passed).count(), 1);
+}
+
+#[tokio::test]
+async fn five_wrong_codes_lock_stepup_and_revoke_nothing() {
+    let app = stepup_app(true).await;
+    says(
+        &confirmed(&app, "/revoke 7 viewer").await,
+        "needs a TOTP code",
+    );
+    let good = current_code(SECRET).unwrap();
+    let wrong = format!("/stepup {}", wrong_code(&good));
+    for left in (1..=4).rev() {
+        let reply = app.say(42, &wrong).await.text();
+        says(&reply, &format!("Wrong code. {left} attempt(s) left"));
+    }
+    says(&app.say(42, &wrong).await.text(), "Step-up is now locked");
+    let late = app.say(42, &format!("/stepup {good}")).await.text();
+    says(&late, "Step-up is locked after too many wrong codes");
+    assert!(has_role(&app, 7, "viewer").await);
+    let revoke = attempts(&app, "revoke").await;
+    assert!(revoke.iter().all(|(d, _)| d == "pending"), "{revoke:?}");
+}
+
+#[tokio::test]
+async fn stepup_without_an_authenticator_says_to_enrol() {
+    let app = stepup_app(false).await;
+    let reply = confirmed(&app, "/revoke 7 viewer").await;
+    says(&reply, "Send /totp enroll in a private chat first");
+    let stray = app.say(42, "/stepup 123456").await.text();
+    says(&stray, "No step-up prompt is waiting");
+    assert!(has_role(&app, 7, "viewer").await);
+    let last = attempts(&app, "revoke").await.pop().unwrap();
+    assert_eq!(
+        [last],
+        *pairs(&[("denied", "step-up required, not enrolled")])
+    );
+}
