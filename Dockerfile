@@ -3,6 +3,7 @@ FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY build.rs ./
 COPY migrations ./migrations
 COPY config ./config
 COPY benches ./benches
