@@ -74,6 +74,8 @@ enum UserCmd {
     Revoke { id: String, role: String },
     /// Deactivate a user (keeps their history).
     Disable { id: String },
+    /// Remove a user's TOTP authenticator so they can enrol a new one.
+    ResetTotp { id: String },
 }
 
 #[derive(Subcommand)]
@@ -239,6 +241,21 @@ async fn user(pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
                 bail!("user {id} is not known");
             }
             println!("user {id} is disabled");
+        }
+        UserCmd::ResetTotp { id: raw } => {
+            let id = id(&raw)?;
+            let removed = audited(pool, "user reset-totp", &id.to_string(), async {
+                Ok(storage::totp::reset(pool, id).await?)
+            })
+            .await?;
+            println!(
+                "{}",
+                if removed {
+                    format!("user {id} may enrol a new authenticator")
+                } else {
+                    format!("user {id} had no authenticator")
+                }
+            );
         }
     }
     Ok(())

@@ -70,3 +70,12 @@ pub async fn reject(
     .fetch_one(pool)
     .await
 }
+
+/// Remove a user's authenticator (a shell action); true when there was one.
+pub async fn reset(pool: &PgPool, user: UserId) -> StoreResult<bool> {
+    let done = sqlx::query("DELETE FROM totp_enrolments WHERE telegram_id = $1")
+        .bind(user.0)
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}

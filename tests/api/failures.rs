@@ -36,8 +36,16 @@ async fn readyz(app: &TestApp) -> u16 {
 async fn with_postgresql_unreachable_commands_are_refused_and_nothing_runs() {
     let app = spawn_app_with(|s| s.database.acquire_timeout_ms = 500).await;
     app.add_user(42, "admin").await;
-    app.add_user(43, "viewer").await;
     app.add_user(7, "viewer").await;
+    // User 43 is added behind the engine's back, so its roles are not cached: the lookup
+    // itself must hit the unreachable database.
+    let viewer = opsguard::domain::RoleName::parse("viewer").unwrap();
+    opsguard::storage::users::upsert(app.pool(), UserId(43), "User43")
+        .await
+        .unwrap();
+    opsguard::storage::users::grant(app.pool(), UserId(43), &viewer, "test")
+        .await
+        .unwrap();
     assert!(app.say(42, "/whoami").await.text().contains("Telegram id"));
     let rows_before = app.audit_rows().await.len();
     let name = app.db.name.clone();

@@ -72,7 +72,9 @@ pub(super) async fn approve(ctx: &Ctx<'_>, id: &ActionId) -> ExecResult {
         .engine
         .resume_boxed(ctx.req, &principal, &bound, &reason)
         .await;
-    pending::set_status(ctx.engine.pool(), id.as_str(), "completed").await?;
+    if done.decision == "allowed" {
+        pending::set_status(ctx.engine.pool(), id.as_str(), "completed").await?;
+    }
     let result = done.reply.map(|r| r.html).unwrap_or_default();
     Ok(Reply::html(format!(
         "👍 Approved request <code>{id}</code> from <code>{requester}</code>: <code>{}</code>\n{result}",

@@ -28,6 +28,16 @@ pub(super) async fn totp(ctx: &Ctx<'_>, action: &TotpAction) -> ExecResult {
                     "Enrol only in a private chat with the bot.".into(),
                 ));
             }
+            // Replacing a confirmed factor from chat would let whoever holds the Telegram
+            // account pass step-up: only a shell reset (audited) clears it.
+            if storage::totp::get(pool, user)
+                .await?
+                .is_some_and(|e| e.confirmed)
+            {
+                return Err(ExecError::Refused(format!(
+                    "You already have an authenticator. To replace it, an admin resets it from a shell: opsguard user reset-totp {user}"
+                )));
+            }
             let uri = totp::enroll(pool, user).await?;
             Ok(Reply::html(format!(
                 "🔐 Add this to your authenticator app (it is shown once, only here):\n<code>{}</code>\nThen send <code>/totp confirm 123456</code> with the code it shows.",

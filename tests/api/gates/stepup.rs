@@ -49,6 +49,13 @@ async fn totp_enrolment_is_private_and_confirmed_by_a_code() {
     let ok = app.say(42, &format!("/totp confirm {code}")).await.text();
     says(&ok, "Authenticator enrolled");
     assert!(stored().await.confirmed);
+    // A confirmed factor cannot be replaced from chat (a stolen account could re-enrol).
+    let again = app.say(42, "/totp enroll").await.text();
+    says(&again, "You already have an authenticator");
+    assert!(!again.contains("otpauth"), "{again}");
+    assert_eq!(stored().await.secret_b32, secret);
+    assert!(storage::totp::reset(app.pool(), UserId(42)).await.unwrap());
+    says(&app.say(42, "/totp enroll").await.text(), "otpauth://totp/");
     app.settle().await;
     let rows = app.audit_rows().await;
     assert!(
