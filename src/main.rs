@@ -218,18 +218,21 @@ async fn user(pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::Revoke { id: raw, role } => {
             let (id, role) = (id(&raw)?, known_role(pool, &role).await?);
-            let removed = audited(pool, "user revoke", &format!("{id} {role}"), async {
-                Ok(storage::users::revoke(pool, id, &role).await?)
+            let revoked = audited(pool, "user revoke", &format!("{id} {role}"), async {
+                Ok(storage::users::revoke_keeping_last(pool, id, &role, "admin").await?)
             })
             .await?;
-            println!(
-                "{}",
-                if removed {
-                    format!("user {id} no longer has the role {role}")
-                } else {
-                    format!("user {id} did not have the role {role}")
+            match revoked {
+                storage::users::Revoked::Removed => {
+                    println!("user {id} no longer has the role {role}")
                 }
-            );
+                storage::users::Revoked::NotHeld => {
+                    println!("user {id} did not have the role {role}")
+                }
+                storage::users::Revoked::LastHolder => {
+                    bail!("user {id} is the last active admin; grant admin to someone else first")
+                }
+            }
         }
         UserCmd::Disable { id: raw } => {
             let id = id(&raw)?;

@@ -113,15 +113,15 @@ impl Application {
             (Some(tg), Some(secret)) => Some((tg.clone(), secret)),
             _ => None,
         };
+        let mut poller = None;
         if let Some(tg) = &telegram {
             let mode = if webhook.is_some() {
                 "webhook"
             } else {
                 "polling"
             };
-            if tg.probe(mode).await {
-                bot::menu::spawn(tg.clone(), shutdown.clone());
-            }
+            tg.probe(mode).await;
+            bot::menu::spawn(tg.clone(), shutdown.clone());
             match (&webhook, &settings.telegram.public_url) {
                 (Some((tg, secret)), Some(public)) => {
                     register_webhook(tg, public, secret.expose()).await?
@@ -130,11 +130,11 @@ impl Application {
                     "telegram.webhook_mode: OPSGUARD_PUBLIC_URL unset, webhook not registered"
                 ),
                 (None, _) => {
-                    bot::polling::spawn(
+                    poller = Some(bot::polling::spawn(
                         tg.clone(),
                         settings.telegram.poll_timeout_secs,
                         shutdown.clone(),
-                    );
+                    ));
                 }
             }
         } else {
@@ -153,7 +153,11 @@ impl Application {
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;
 
-        // No new updates now; let the commands in flight finish.
+        // No new updates now (the poller may be dispatching its last batch: let it finish
+        // handing it over), then let the commands in flight finish.
+        if let Some(poller) = poller {
+            let _ = poller.await;
+        }
         tracker.close();
         let grace = Duration::from_secs(settings.shutdown.grace_secs);
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {

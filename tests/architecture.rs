@@ -72,7 +72,9 @@ fn every_source_file_opens_with_a_doc_line_and_stays_small() {
             "{} must open with a //! line",
             file.display()
         );
-        let lines = text.lines().count();
-        assert!(lines <= 500, "{} has {lines} lines", file.display());
+        // Files stay small; unit tests at the bottom do not count.
+        let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+        let lines = code.lines().count();
+        assert!(lines <= 350, "{} has {lines} lines of code", file.display());
     }
 }

@@ -44,21 +44,29 @@ pub async fn refresh_user(tg: &Telegram, user: UserId) {
     }
 }
 
+async fn refresh_all(tg: &Telegram) {
+    match crate::storage::users::list(tg.engine.pool()).await {
+        Ok(all) => {
+            for p in all {
+                refresh_user(tg, p.user.id).await;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "menu.list_failed"),
+    }
+}
+
 /// At start: no default menu; one menu per active user. Then follow permission changes.
 pub fn spawn(tg: Telegram, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut events = tg.engine.subscribe();
         let _ = tg.bot.delete_my_commands().send().await;
-        if let Ok(all) = crate::storage::users::list(tg.engine.pool()).await {
-            for p in all.iter().filter(|p| p.user.active) {
-                refresh_user(&tg, p.user.id).await;
-            }
-        }
+        refresh_all(&tg).await;
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 event = events.recv() => match event {
                     Ok(EngineEvent::PermissionsChanged(user)) => refresh_user(&tg, user).await,
+                    Ok(EngineEvent::AllPermissionsChanged) => refresh_all(&tg).await,
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return,
                 }

@@ -21,15 +21,24 @@ const MAX_CHUNKS: usize = 3;
 pub async fn deliver(tg: &Telegram, target: &Target, reply: Option<Reply>) {
     let chat = ChatId(target.chat_id);
     if let Some(id) = &target.callback_id {
+        // A refusal (or nothing, for a stranger) is shown to the presser alone, and the
+        // prompt keeps its buttons for its owner.
+        let notice = match &reply {
+            None => Some("Not available.".to_string()),
+            Some(r) if r.notice => Some(to_plain(&r.html).chars().take(200).collect()),
+            Some(_) => None,
+        };
         let answer = tg.bot.answer_callback_query(CallbackQueryId(id.clone()));
-        let answer = if reply.is_none() {
-            answer.text("Not available.")
-        } else {
-            answer
+        let answer = match &notice {
+            Some(text) => answer.text(text.clone()).show_alert(true),
+            None => answer,
         };
         report(tg, answer.send().await.map(|_| ()));
+        if notice.is_some() {
+            return;
+        }
         if let Some(message) = target.origin_message {
-            // The buttons were used (or refused): take them off the message.
+            // The action was used: take the buttons off its message.
             let _ = tg
                 .bot
                 .edit_message_reply_markup(chat, MessageId(message))

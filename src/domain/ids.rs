@@ -12,7 +12,9 @@ impl UserId {
     pub fn parse(raw: &str) -> Result<Self, String> {
         match raw.trim().parse::<i64>() {
             Ok(id) if id > 0 => Ok(UserId(id)),
-            _ => Err(format!("'{raw}' is not a numeric Telegram user id")),
+            // Never echo the raw text: the error lands in the audit log, and a mistyped
+            // argument may be a pasted secret.
+            _ => Err("a user id is the numeric Telegram id (e.g. 123456789)".into()),
         }
     }
 }

@@ -16,6 +16,9 @@ pub struct Reply {
     /// HTML parse-mode text; every piece of untrusted text in it is escaped.
     pub html: String,
     pub buttons: Vec<Button>,
+    /// A refusal meant for whoever pressed a button, and no one else: Telegram shows it as
+    /// a callback notice and leaves the message (and its buttons) as it was.
+    pub notice: bool,
 }
 
 impl Reply {
@@ -23,7 +26,12 @@ impl Reply {
         Reply {
             html: html.into(),
             buttons: Vec::new(),
+            notice: false,
         }
+    }
+    pub fn as_notice(mut self) -> Self {
+        self.notice = true;
+        self
     }
     pub fn with_buttons(mut self, buttons: Vec<Button>) -> Self {
         self.buttons = buttons;

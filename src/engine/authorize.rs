@@ -2,14 +2,16 @@
 //! TTL, and evicted on every replica the moment a grant, revoke or user change commits
 //! (PostgreSQL LISTEN/NOTIFY on `opsguard_authz`).
 
+use super::EngineEvent;
 use crate::domain::UserId;
 use crate::storage::{self, StoreResult, users::Principal};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub const CHANNEL: &str = "opsguard_authz";
@@ -24,17 +26,29 @@ pub struct Authorizer {
     /// before the change, so it is not cached.
     generation: AtomicU64,
     listening: AtomicBool,
+    /// Where change notifications are announced (transports refresh menus from it).
+    events: broadcast::Sender<EngineEvent>,
+    /// Users last resolved as active (never expires; strangers are removed on sight).
+    known: Mutex<HashSet<UserId>>,
 }
 
 impl Authorizer {
-    pub fn new(pool: PgPool, ttl: Duration) -> Arc<Self> {
+    pub fn new(pool: PgPool, ttl: Duration, events: broadcast::Sender<EngineEvent>) -> Arc<Self> {
         Arc::new(Authorizer {
             pool,
             ttl,
             cache: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
+            events,
+            known: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Whether this replica last saw `user` as an active user. Used only to decide what to
+    /// say when the database cannot be asked: a user is told it is down, a stranger is not.
+    pub fn was_known(&self, user: UserId) -> bool {
+        self.known.lock().expect("authz known").contains(&user)
     }
 
     /// The user and their permissions, or `None` for a stranger.
@@ -49,6 +63,14 @@ impl Authorizer {
         let fresh = storage::users::principal_of(&self.pool, user)
             .await?
             .map(Arc::new);
+        {
+            let mut known = self.known.lock().expect("authz known");
+            if fresh.as_ref().is_some_and(|p| p.user.active) {
+                known.insert(user);
+            } else {
+                known.remove(&user);
+            }
+        }
         if !self.ttl.is_zero() {
             let mut cache = self.cache.lock().expect("authz cache");
             if self.generation.load(Ordering::SeqCst) == generation {
@@ -111,12 +133,19 @@ impl Authorizer {
                         _ = shutdown.cancelled() => return,
                         message = listener.try_recv() => match message {
                             Ok(Some(n)) => match n.payload().parse::<i64>() {
-                                Ok(id) => this.evict(UserId(id)),
-                                Err(_) => this.evict_all(),
+                                Ok(id) => {
+                                    this.evict(UserId(id));
+                                    let _ = this.events.send(EngineEvent::PermissionsChanged(UserId(id)));
+                                }
+                                Err(_) => {
+                                    this.evict_all();
+                                    let _ = this.events.send(EngineEvent::AllPermissionsChanged);
+                                }
                             },
                             Ok(None) => {
                                 // Connection lost and re-established: anything may have changed.
                                 this.evict_all();
+                                let _ = this.events.send(EngineEvent::AllPermissionsChanged);
                             }
                             Err(e) => {
                                 tracing::warn!(authz.error = %e, "authz.listener_lost");

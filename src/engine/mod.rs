@@ -4,6 +4,7 @@
 
 pub mod authorize;
 mod exec;
+mod gated;
 pub mod gates;
 pub mod health;
 mod pipeline;
@@ -58,8 +59,10 @@ impl Request {
 /// Things transports may want to react to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EngineEvent {
-    /// A user's roles changed: their command menu should be refreshed.
+    /// A user's roles changed (on any replica, or from a shell): refresh their menu.
     PermissionsChanged(UserId),
+    /// Roles or permissions changed wholesale, or changes may have been missed.
+    AllPermissionsChanged,
 }
 
 #[derive(Clone)]
@@ -80,12 +83,13 @@ struct Inner {
 
 impl Engine {
     pub fn new(pool: PgPool, settings: Arc<Settings>, redis: Arc<RedisLink>) -> Self {
+        let limiter = RateLimiter::new(settings.rate_limits.clone(), redis.clone());
+        let (events, _) = broadcast::channel(256);
         let authz = Authorizer::new(
             pool.clone(),
             Duration::from_secs(settings.authz.cache_ttl_secs),
+            events.clone(),
         );
-        let limiter = RateLimiter::new(settings.rate_limits.clone(), redis.clone());
-        let (events, _) = broadcast::channel(256);
         let pool_for_audit = pool.clone();
         Engine {
             inner: Arc::new(Inner {

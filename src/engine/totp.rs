@@ -71,8 +71,9 @@ pub async fn check(
     let step = totp(&enrolment.secret_b32, &user.to_string())
         .and_then(|t| t.check_current(&code.0))
         .filter(|step| *step as i64 > enrolment.last_step);
-    if let Some(step) = step {
-        storage::totp::accept(pool, user, step as i64).await?;
+    if let Some(step) = step
+        && storage::totp::accept(pool, user, step as i64).await?
+    {
         return Ok(CodeCheck::Accepted);
     }
     let after =

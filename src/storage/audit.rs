@@ -111,9 +111,16 @@ pub struct VerifyReport {
     pub broken: Option<ChainBreak>,
 }
 
-/// Walk the whole chain in order and name the first row that breaks it.
+/// Walk the whole chain in order and name the first row that breaks it. The head is read
+/// first and the walk stops at it, so appends committed meanwhile are not mistaken for damage.
 pub async fn verify(pool: &PgPool) -> StoreResult<VerifyReport> {
-    let mut rows = sqlx::query(select_rows!("ORDER BY seq")).fetch(pool);
+    let (head_seq, head_hash): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, row_hash FROM audit_head")
+            .fetch_one(pool)
+            .await?;
+    let mut rows = sqlx::query(select_rows!("WHERE seq <= $1 ORDER BY seq"))
+        .bind(head_seq)
+        .fetch(pool);
     let mut prev: Vec<u8> = GENESIS_HASH.to_vec();
     let mut expected_seq = 1i64;
     let mut count = 0u64;
@@ -146,11 +153,6 @@ pub async fn verify(pool: &PgPool) -> StoreResult<VerifyReport> {
         prev = row.row_hash;
         expected_seq += 1;
     }
-    drop(rows);
-    let (head_seq, head_hash): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, row_hash FROM audit_head")
-            .fetch_one(pool)
-            .await?;
     let tail = if head_seq != expected_seq - 1 {
         broken(expected_seq, "rows missing at the end of the log")
     } else if head_hash != prev {

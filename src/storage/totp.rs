@@ -37,17 +37,18 @@ pub async fn start(pool: &PgPool, user: UserId, secret_b32: &str) -> StoreResult
 }
 
 /// A good code: reset failures, remember its step (a code is never accepted twice), and
-/// mark the enrolment confirmed.
-pub async fn accept(pool: &PgPool, user: UserId, step: i64) -> StoreResult<()> {
-    sqlx::query(
+/// mark the enrolment confirmed. Conditional, so concurrent attempts cannot slip past a
+/// lockout or reuse a step: false when the row was locked or the step already used.
+pub async fn accept(pool: &PgPool, user: UserId, step: i64) -> StoreResult<bool> {
+    let done = sqlx::query(
         "UPDATE totp_enrolments SET failures = 0, locked_until = NULL, last_step = $2, confirmed = true
-         WHERE telegram_id = $1",
+         WHERE telegram_id = $1 AND last_step < $2 AND (locked_until IS NULL OR locked_until <= now())",
     )
     .bind(user.0)
     .bind(step)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// A wrong code: count it; at `max_failures` lock step-up for `lockout_secs`.

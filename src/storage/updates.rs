@@ -1,16 +1,14 @@
-//! Processed Telegram update ids in PostgreSQL: the de-dup of last resort when Redis is down.
+//! Processed Telegram update ids in PostgreSQL: the authority for update de-duplication.
 
 use super::StoreResult;
 use sqlx::PgPool;
 
-/// True when this call is the first to see the update id.
+/// True when this call is the first to see the update id (the authority for de-dup).
 pub async fn first_sight(pool: &PgPool, update_id: i64) -> StoreResult<bool> {
-    let done =
-        sqlx::query("INSERT INTO processed_updates (update_id) VALUES ($1) ON CONFLICT DO NOTHING")
-            .bind(update_id)
-            .execute(pool)
-            .await?;
-    Ok(done.rows_affected() == 1)
+    sqlx::query_scalar("SELECT take_update($1)")
+        .bind(update_id)
+        .fetch_one(pool)
+        .await
 }
 
 /// Forget ids older than Telegram could ever retry (it gives up after 24 hours).

@@ -146,3 +146,51 @@ pub async fn count_with_role(pool: &PgPool, role: &str) -> StoreResult<i64> {
     .fetch_one(pool)
     .await
 }
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    Removed,
+    NotHeld,
+    /// Refused: the user is the last active holder of the guarded role.
+    LastHolder,
+}
+
+/// Revoke a role, but never take `guarded` from its last active holder. The count and the
+/// delete run in one transaction under a lock, so two admins revoking each other at the
+/// same moment cannot both succeed.
+pub async fn revoke_keeping_last(
+    pool: &PgPool,
+    id: UserId,
+    role: &RoleName,
+    guarded: &str,
+) -> StoreResult<Revoked> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('opsguard.user_roles'))")
+        .execute(&mut *tx)
+        .await?;
+    if role.as_str() == guarded {
+        let (holds, holders): (bool, i64) = sqlx::query_as(
+            "SELECT bool_or(ur.telegram_id = $1), count(*)
+             FROM user_roles ur JOIN users u USING (telegram_id) WHERE ur.role = $2 AND u.active",
+        )
+        .bind(id.0)
+        .bind(guarded)
+        .fetch_one(&mut *tx)
+        .await
+        .map(|(holds, n): (Option<bool>, i64)| (holds.unwrap_or(false), n))?;
+        if holds && holders <= 1 {
+            return Ok(Revoked::LastHolder);
+        }
+    }
+    let done = sqlx::query("DELETE FROM user_roles WHERE telegram_id = $1 AND role = $2")
+        .bind(id.0)
+        .bind(role.as_str())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(if done.rows_affected() == 1 {
+        Revoked::Removed
+    } else {
+        Revoked::NotHeld
+    })
+}

@@ -37,8 +37,11 @@ async fn with_postgresql_unreachable_commands_are_refused_and_nothing_runs() {
     let app = spawn_app_with(|s| s.database.acquire_timeout_ms = 500).await;
     app.add_user(42, "admin").await;
     app.add_user(7, "viewer").await;
-    // User 43 is added behind the engine's back, so its roles are not cached: the lookup
-    // itself must hit the unreachable database.
+    // User 44 was seen by this replica but is not cached: told the database is down.
+    app.add_user(44, "viewer").await;
+    app.engine.authz().evict(UserId(44));
+    // A stranger cannot be told from a user without the database: it gets the neutral line.
+    // User 43 is added behind the engine's back (checked after recovery).
     let viewer = opsguard::domain::RoleName::parse("viewer").unwrap();
     opsguard::storage::users::upsert(app.pool(), UserId(43), "User43")
         .await
@@ -56,7 +59,8 @@ async fn with_postgresql_unreachable_commands_are_refused_and_nothing_runs() {
     ))
     .await;
     // Collect what the operator sees, then restore the database before asserting.
-    let lookup = app.say(43, "/whoami").await;
+    let lookup = app.say(44, "/whoami").await;
+    let stranger = app.say(999, "/whoami").await;
     let grant = app.say(42, "/grant 7 operator").await;
     let ready_down = readyz(&app).await;
     as_admin(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS true")).await;
@@ -69,6 +73,7 @@ async fn with_postgresql_unreachable_commands_are_refused_and_nothing_runs() {
         lookup.text()
     );
     assert!(!lookup.text().contains("Telegram id"));
+    assert_eq!(stranger.text(), opsguard::engine::NEUTRAL_LINE);
     assert!(
         grant.text().contains("so nothing was run"),
         "{}",

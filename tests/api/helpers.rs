@@ -191,6 +191,18 @@ impl TestApp {
         format!("http://{}{path}", self.addr)
     }
 
+    /// GET a path on the app and return the body.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Add a user with a role, and wait until this replica's engine sees it (the change
     /// reaches its permission cache through NOTIFY, a moment after the commit).
     pub async fn add_user(&self, id: i64, role: &str) {
@@ -250,11 +262,25 @@ impl TestApp {
         self.wait_reply(chat, before).await
     }
 
-    /// Press a button (callback data) on message `message_id` and wait for the reply.
+    /// Press a button (callback data) on message `message_id` and wait for the answer: a
+    /// refusal comes back as the callback notice (an `answerCallbackQuery` with text, seen
+    /// by the presser alone), anything else as a message in the chat.
     pub async fn press(&self, user: i64, data: &str, message_id: i64) -> Call {
         let before = self.telegram.sent_to(user).len();
-        let update = callback_update(self.next_update_id(), user, user, data, message_id);
+        let update_id = self.next_update_id();
+        let update = callback_update(update_id, user, user, data, message_id);
         assert_eq!(self.post_update(&update).await.status(), 200);
+        let id = serde_json::json!(format!("cb{update_id}"));
+        let is_answer =
+            |c: &Call| c.method == "answerCallbackQuery" && c.body["callback_query_id"] == id;
+        let calls = self
+            .telegram
+            .wait_until("the callback answer", |calls| calls.iter().any(is_answer))
+            .await;
+        let answer = calls.into_iter().find(|c| is_answer(c)).unwrap();
+        if answer.body.get("text").is_some() {
+            return answer;
+        }
         self.wait_reply(user, before).await
     }
 

@@ -4,6 +4,7 @@ mod audit;
 mod failures;
 mod fake_telegram;
 mod gates;
+mod hardening;
 mod helpers;
 mod permissions;
 mod process;

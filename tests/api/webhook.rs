@@ -52,15 +52,7 @@ async fn oversized_body_is_413_and_invalid_json_is_400() {
             .status(),
         400
     );
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("opsguard_webhook_rejections_total{reason=\"too_large\"}"),
         "{metrics}"
@@ -240,15 +232,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(health.status(), 200);
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
-    let metrics = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("opsguard_commands_total{command=\"whoami\",decision=\"allowed\"}"),
         "{metrics}"

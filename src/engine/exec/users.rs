@@ -49,7 +49,11 @@ fn by(ctx: &Ctx<'_>) -> String {
 
 fn changed(ctx: &Ctx<'_>, user: UserId) {
     ctx.engine.authz().evict(user);
-    ctx.engine.emit(EngineEvent::PermissionsChanged(user));
+    // Every replica (this one included) hears the change through NOTIFY and refreshes
+    // menus from there; announce it here only when that channel is down.
+    if !ctx.engine.authz().is_listening() {
+        ctx.engine.emit(EngineEvent::PermissionsChanged(user));
+    }
 }
 
 pub(super) async fn grant(ctx: &Ctx<'_>, change: &RoleChange) -> ExecResult {
@@ -77,18 +81,18 @@ pub(super) async fn grant(ctx: &Ctx<'_>, change: &RoleChange) -> ExecResult {
 pub(super) async fn revoke(ctx: &Ctx<'_>, change: &RoleChange) -> ExecResult {
     check_role(ctx, change).await?;
     let name = target_name(ctx, change.user).await?;
-    let pool = ctx.engine.pool();
-    if change.role.as_str() == "admin" {
-        let holders = users::principal_of(pool, change.user).await?;
-        let holds =
-            holders.is_some_and(|p| p.user.active && p.user.roles.iter().any(|r| r == "admin"));
-        if holds && users::count_with_role(pool, "admin").await? <= 1 {
-            return Err(ExecError::Refused(format!(
-                "{name} is the last active admin; grant admin to someone else first."
-            )));
-        }
-    }
-    let removed = users::revoke(pool, change.user, &change.role).await?;
+    let removed =
+        match users::revoke_keeping_last(ctx.engine.pool(), change.user, &change.role, "admin")
+            .await?
+        {
+            users::Revoked::LastHolder => {
+                return Err(ExecError::Refused(format!(
+                    "{name} is the last active admin; grant admin to someone else first."
+                )));
+            }
+            users::Revoked::Removed => true,
+            users::Revoked::NotHeld => false,
+        };
     changed(ctx, change.user);
     Ok(Reply::html(if removed {
         format!(

@@ -73,9 +73,11 @@ async fn stepup_app(enrolled: bool) -> TestApp {
         storage::totp::start(app.pool(), UserId(42), SECRET)
             .await
             .unwrap();
-        storage::totp::accept(app.pool(), UserId(42), 0)
-            .await
-            .unwrap();
+        assert!(
+            storage::totp::accept(app.pool(), UserId(42), 1)
+                .await
+                .unwrap()
+        );
     }
     app
 }
