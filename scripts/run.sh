@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 source scripts/services.sh
 ensure_postgres
 ensure_redis || echo "Redis unavailable: opsguard runs in degraded mode (see /status)" >&2
+# Local trust/peer auth as the OS user unless you say otherwise.
+export DATABASE_URL="${DATABASE_URL:-postgres://$(id -un)@127.0.0.1:5432/opsguard}"
 cargo build --release --locked --quiet
 bin=target/release/opsguard
 "$bin" migrate >/dev/null

@@ -9,5 +9,6 @@ ensure_redis
 # Tests connect as the current OS user with trust auth on 127.0.0.1; override with
 # OPSGUARD_TEST_PG=postgres://user:pass@host:port (no database name).
 # Benchmarks are compiled (so they cannot rot) but not run here: `cargo bench` runs them.
+export OPSGUARD_TEST_PG="${OPSGUARD_TEST_PG:-postgres://$(id -un)@127.0.0.1:5432}"
 cargo build --locked --benches --quiet
 cargo test --locked --lib --bins --tests "$@"
