@@ -27,6 +27,7 @@ pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod outbox;
 pub mod redis_link;
 pub mod startup;
 pub mod storage;
