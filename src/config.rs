@@ -1,9 +1,13 @@
 //! Layered settings: `config/default.toml` (or `OPSGUARD_CONFIG`), then `OPSGUARD__SECTION__KEY`
 //! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
 
+mod schedules;
+
 use crate::domain::secret::Secret;
 use serde::Deserialize;
 use std::collections::HashMap;
+
+pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -15,6 +19,10 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub gates: GateSettings,
     pub shutdown: ShutdownSettings,
+    pub scheduler: SchedulerSettings,
+    /// `[[schedules]]`: commands run on cron expressions (see `config/schedules.rs`).
+    #[serde(default)]
+    pub schedules: Vec<ScheduleSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,6 +126,8 @@ pub enum ConfigError {
     },
     #[error("invalid setting {key}: {problem}")]
     Invalid { key: &'static str, problem: String },
+    #[error("invalid schedule '{name}': {problem}")]
+    Schedule { name: String, problem: String },
 }
 
 impl Settings {
@@ -213,7 +223,14 @@ impl Settings {
                 });
             }
         }
+        schedules::validate(&self.scheduler, &self.schedules)?;
         Ok(())
+    }
+
+    /// Check the scheduler settings and schedules again (settings built in code skip
+    /// `load_with`; the scheduler calls this before it starts).
+    pub fn validate_schedules(&self) -> Result<(), ConfigError> {
+        schedules::validate(&self.scheduler, &self.schedules)
     }
 
     pub fn token(&self) -> Option<&Secret> {

@@ -9,7 +9,9 @@
 //! - [`storage`]: the PostgreSQL pool, migrations and the engine's own tables.
 //! - [`redis_link`]: the shared Redis connection and whether it works (degraded mode).
 //! - transports — [`bot`] (Telegram: webhook, polling, replies, menus), [`console`] (a REPL
-//!   on stdin), [`http`] (webhook route, health, readiness, metrics).
+//!   on stdin), [`http`] (webhook route, health, readiness, metrics), [`scheduler`]
+//!   (cron schedules run through the pipeline as the `scheduler` actor, claimed once per
+//!   fire time across replicas, reports queued in the [`outbox`]).
 //! - [`config`], [`telemetry`], [`startup`], `main.rs` (the CLI) — wiring.
 //!
 //! # Invariants
@@ -29,6 +31,7 @@ pub mod engine;
 pub mod http;
 pub mod outbox;
 pub mod redis_link;
+pub mod scheduler;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

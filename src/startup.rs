@@ -7,6 +7,7 @@ use crate::engine::Engine;
 use crate::engine::health::TelegramState;
 use crate::http::{self, HttpState};
 use crate::redis_link::RedisLink;
+use crate::scheduler::Scheduler;
 use crate::storage;
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -53,6 +54,7 @@ pub struct Application {
     listener: TcpListener,
     engine: Engine,
     telegram: Option<Telegram>,
+    scheduler: Scheduler,
     shutdown: CancellationToken,
     tracker: TaskTracker,
 }
@@ -61,7 +63,10 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let shutdown = CancellationToken::new();
         let listen = settings.http.listen.clone();
+        // An invalid schedule stops start-up, naming it (before any store is touched).
+        settings.validate_schedules()?;
         let engine = engine(settings, &shutdown).await?;
+        let scheduler = Scheduler::new(engine.clone())?;
         let tracker = TaskTracker::new();
         let telegram = match engine.settings().token() {
             Some(token) => Some(Telegram::new(
@@ -79,6 +84,7 @@ impl Application {
             listener,
             engine,
             telegram,
+            scheduler,
             shutdown,
             tracker,
         })
@@ -104,6 +110,7 @@ impl Application {
             listener,
             engine,
             telegram,
+            scheduler,
             shutdown,
             tracker,
         } = self;
@@ -141,6 +148,9 @@ impl Application {
             engine.health().set_telegram(TelegramState::NotConfigured);
         }
         spawn_housekeeping(engine.clone(), shutdown.clone());
+        if settings.scheduler.enabled {
+            scheduler.spawn(shutdown.clone(), &tracker);
+        }
 
         let state = HttpState {
             engine: engine.clone(),

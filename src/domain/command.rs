@@ -70,6 +70,13 @@ pub const SPECS: &[CommandSpec] = &[
         "latest audit rows, or verify the hash chain",
     ),
     spec(
+        "schedules",
+        Permission::SCHEDULES_READ,
+        Read,
+        "/schedules",
+        "scheduled commands, their next run and last result",
+    ),
+    spec(
         "users",
         Permission::USERS_READ,
         Read,
@@ -166,6 +173,7 @@ pub enum Command {
     Status,
     Audit(AuditQuery),
     Users,
+    Schedules,
     Grant(RoleChange),
     Revoke(RoleChange),
     Approve(ActionId),
@@ -224,6 +232,7 @@ impl Command {
             "whoami" => arity(0).map(|_| Command::WhoAmI)?,
             "status" => arity(0).map(|_| Command::Status)?,
             "users" => arity(0).map(|_| Command::Users)?,
+            "schedules" => arity(0).map(|_| Command::Schedules)?,
             "audit" => match args.as_slice() {
                 [] => Command::Audit(AuditQuery::Latest(AUDIT_DEFAULT_ROWS)),
                 ["verify"] => Command::Audit(AuditQuery::Verify),
@@ -284,6 +293,7 @@ impl Command {
             Command::Status => "status",
             Command::Audit(_) => "audit",
             Command::Users => "users",
+            Command::Schedules => "schedules",
             Command::Grant(_) => "grant",
             Command::Revoke(_) => "revoke",
             Command::Approve(_) => "approve",

@@ -17,6 +17,7 @@ impl Permission {
     pub const USERS_READ: Permission = Permission("users.read");
     pub const USERS_MANAGE: Permission = Permission("users.manage");
     pub const APPROVALS_DECIDE: Permission = Permission("approvals.decide");
+    pub const SCHEDULES_READ: Permission = Permission("schedules.read");
 
     pub fn as_str(self) -> &'static str {
         self.0

@@ -183,6 +183,18 @@ impl TestApp {
         .await
     }
 
+    /// A second replica on the same database, Redis prefix and Telegram, with its own
+    /// settings changes.
+    pub async fn spawn_replica_with(&self, customize: impl FnOnce(&mut Settings)) -> TestApp {
+        start(
+            self.db.clone(),
+            self.telegram.clone(),
+            self.next_update.clone(),
+            customize,
+        )
+        .await
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.db.pool
     }

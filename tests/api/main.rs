@@ -9,5 +9,6 @@ mod helpers;
 mod permissions;
 mod process;
 mod replicas;
+mod scheduler;
 mod telegram_modes;
 mod webhook;

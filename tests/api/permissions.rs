@@ -18,6 +18,7 @@ fn line_for(name: &str) -> &'static str {
         "status" => "/status",
         "audit" => "/audit 3",
         "users" => "/users",
+        "schedules" => "/schedules",
         "grant" => "/grant 7 viewer",
         "revoke" => "/revoke 7 viewer",
         "approve" => "/approve abcdefgh23",

@@ -4,6 +4,7 @@
 mod approvals;
 mod audit;
 mod info;
+mod schedules;
 mod status;
 mod totp;
 mod users;
@@ -50,6 +51,7 @@ pub(super) async fn execute(ctx: &Ctx<'_>, command: &Command) -> ExecResult {
         Command::Status => status::status(ctx).await,
         Command::Audit(query) => audit::audit(ctx, query).await,
         Command::Users => users::list(ctx).await,
+        Command::Schedules => schedules::list(ctx).await,
         Command::Grant(change) => users::grant(ctx, change).await,
         Command::Revoke(change) => users::revoke(ctx, change).await,
         Command::Approve(id) => approvals::approve(ctx, id).await,
