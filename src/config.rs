@@ -1,12 +1,14 @@
 //! Layered settings: `config/default.toml` (or `OPSGUARD_CONFIG`), then `OPSGUARD__SECTION__KEY`
 //! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
 
+mod outbox;
 mod schedules;
 
 use crate::domain::secret::Secret;
 use serde::Deserialize;
 use std::collections::HashMap;
 
+pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -19,6 +21,9 @@ pub struct Settings {
     pub rate_limits: RateLimitSettings,
     pub gates: GateSettings,
     pub shutdown: ShutdownSettings,
+    /// `[outbox]`: the worker that delivers queued pushes (see `config/outbox.rs`).
+    #[serde(default)]
+    pub outbox: OutboxSettings,
     pub scheduler: SchedulerSettings,
     /// `[[schedules]]`: commands run on cron expressions (see `config/schedules.rs`).
     #[serde(default)]
@@ -194,6 +199,12 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "rate_limits.window_secs",
                 problem: "must be positive".into(),
+            });
+        }
+        if self.outbox.batch_size == 0 || self.outbox.max_attempts < 1 {
+            return Err(ConfigError::Invalid {
+                key: "outbox",
+                problem: "batch_size and max_attempts must be at least 1".into(),
             });
         }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {

@@ -6,6 +6,7 @@ use crate::config::Settings;
 use crate::engine::Engine;
 use crate::engine::health::TelegramState;
 use crate::http::{self, HttpState};
+use crate::outbox;
 use crate::redis_link::RedisLink;
 use crate::scheduler::Scheduler;
 use crate::storage;
@@ -129,6 +130,14 @@ impl Application {
             };
             tg.probe(mode).await;
             bot::menu::spawn(tg.clone(), shutdown.clone());
+            // Queued pushes; stops on shutdown once the batch in progress is committed.
+            outbox::worker::spawn(
+                engine.pool().clone(),
+                tg.bot.clone(),
+                settings.outbox.clone(),
+                shutdown.clone(),
+                &tracker,
+            );
             match (&webhook, &settings.telegram.public_url) {
                 (Some((tg, secret)), Some(public)) => {
                     register_webhook(tg, public, secret.expose()).await?

@@ -2,21 +2,32 @@
 //! to PostgreSQL first and delivered by a worker, so nothing is lost while Telegram or the
 //! process is down. `enqueue` is the only way in.
 
+pub mod send;
+pub mod store;
+pub mod worker;
+
 use crate::domain::Reply;
 use sqlx::PgPool;
 
 /// Queue a reply for delivery to a chat; returns the outbox row id.
-pub async fn enqueue(pool: &PgPool, chat_id: i64, reply: &Reply, source: &str) -> Result<i64, sqlx::Error> {
+pub async fn enqueue(
+    pool: &PgPool,
+    chat_id: i64,
+    reply: &Reply,
+    source: &str,
+) -> Result<i64, sqlx::Error> {
     let buttons: Vec<serde_json::Value> = reply
         .buttons
         .iter()
         .map(|b| serde_json::json!({ "label": b.label, "data": b.data }))
         .collect();
-    sqlx::query_scalar("INSERT INTO outbox (chat_id, html, buttons, source) VALUES ($1, $2, $3, $4) RETURNING id")
-        .bind(chat_id)
-        .bind(&reply.html)
-        .bind(serde_json::Value::Array(buttons))
-        .bind(source)
-        .fetch_one(pool)
-        .await
+    sqlx::query_scalar(
+        "INSERT INTO outbox (chat_id, html, buttons, source) VALUES ($1, $2, $3, $4) RETURNING id",
+    )
+    .bind(chat_id)
+    .bind(&reply.html)
+    .bind(serde_json::Value::Array(buttons))
+    .bind(source)
+    .fetch_one(pool)
+    .await
 }

@@ -4,11 +4,12 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::{Value, json};
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -17,6 +18,8 @@ pub struct Call {
     pub body: Value,
     /// The message id the fake assigned, for sends.
     pub message_id: Option<i64>,
+    /// When the call arrived.
+    pub at: Instant,
 }
 
 impl Call {
@@ -60,6 +63,47 @@ struct Inner {
     next_message_id: i64,
     /// Delay before answering sends (to keep a command in flight).
     send_delay: Duration,
+    /// Scripted failures for `sendMessage`, used in order, one per call.
+    forced: VecDeque<Forced>,
+    /// `sendMessage` to these chats always fails like this.
+    failing_chats: HashMap<i64, Forced>,
+    /// `sendMessage` calls answered with a scripted failure (not in `calls`).
+    rejected: Vec<Call>,
+}
+
+/// A scripted failure: the HTTP status and the Bot API's error body. A `{path}` in the
+/// description is replaced by the request path (which holds the bot token), like an API
+/// or proxy that echoes the URL would do.
+#[derive(Debug, Clone)]
+pub struct Forced {
+    pub status: u16,
+    pub body: Value,
+}
+
+impl Forced {
+    /// 429 with `parameters.retry_after`, as Telegram's flood control answers.
+    pub fn retry_after(secs: u32) -> Self {
+        Forced {
+            status: 429,
+            body: json!({
+                "ok": false, "error_code": 429,
+                "description": format!("Too Many Requests: retry after {secs}"),
+                "parameters": { "retry_after": secs }
+            }),
+        }
+    }
+    pub fn server_error() -> Self {
+        Forced {
+            status: 500,
+            body: json!({ "ok": false, "error_code": 500, "description": "Internal Server Error" }),
+        }
+    }
+    pub fn bad_request(description: &str) -> Self {
+        Forced {
+            status: 400,
+            body: json!({ "ok": false, "error_code": 400, "description": description }),
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -70,9 +114,9 @@ pub struct FakeTelegram {
 
 async fn handle(
     State(inner): State<Arc<Mutex<Inner>>>,
-    Path((_bot, method)): Path<(String, String)>,
+    Path((bot, method)): Path<(String, String)>,
     body: Bytes,
-) -> axum::Json<Value> {
+) -> (StatusCode, axum::Json<Value>) {
     // Telegram's method names are case-insensitive; teloxide sends `SendMessage`.
     let mut chars = method.chars();
     let method: String = chars
@@ -90,19 +134,42 @@ async fn handle(
                 method: method.clone(),
                 body: parsed,
                 message_id: None,
+                at: Instant::now(),
             });
             guard.updates.drain(..).collect()
         };
         if pending.is_empty() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        return axum::Json(json!({ "ok": true, "result": pending }));
+        return (
+            StatusCode::OK,
+            axum::Json(json!({ "ok": true, "result": pending })),
+        );
     }
     let delay = inner.lock().unwrap().send_delay;
     if method.starts_with("send") && !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     let mut guard = inner.lock().unwrap();
+    if method == "sendMessage" {
+        let chat = parsed.get("chat_id").and_then(Value::as_i64);
+        let forced = match chat.and_then(|c| guard.failing_chats.get(&c).cloned()) {
+            Some(f) => Some(f),
+            None => guard.forced.pop_front(),
+        };
+        if let Some(Forced { status, mut body }) = forced {
+            if let Some(d) = body.get("description").and_then(Value::as_str) {
+                body["description"] = json!(d.replace("{path}", &format!("/{bot}/{method}")));
+            }
+            guard.rejected.push(Call {
+                method,
+                body: parsed,
+                message_id: None,
+                at: Instant::now(),
+            });
+            return (StatusCode::from_u16(status).unwrap(), axum::Json(body));
+        }
+    }
     let result = match method.as_str() {
         "getMe" => json!({
             "id": 1, "is_bot": true, "first_name": "opsguard", "username": "opsguard_bot",
@@ -125,8 +192,12 @@ async fn handle(
         method,
         body: parsed,
         message_id,
+        at: Instant::now(),
     });
-    axum::Json(json!({ "ok": true, "result": result }))
+    (
+        StatusCode::OK,
+        axum::Json(json!({ "ok": true, "result": result })),
+    )
 }
 
 /// Form fields of a multipart body as a JSON object (values that parse as JSON are
@@ -188,6 +259,25 @@ impl FakeTelegram {
 
     pub fn set_send_delay(&self, delay: Duration) {
         self.inner.lock().unwrap().send_delay = delay;
+    }
+
+    /// Answer the next `sendMessage` calls with these failures, in order.
+    pub fn force(&self, failures: impl IntoIterator<Item = Forced>) {
+        self.inner.lock().unwrap().forced.extend(failures);
+    }
+
+    /// Answer every `sendMessage` to `chat` with this failure.
+    pub fn fail_chat(&self, chat: i64, failure: Forced) {
+        self.inner
+            .lock()
+            .unwrap()
+            .failing_chats
+            .insert(chat, failure);
+    }
+
+    /// `sendMessage` calls that got a scripted failure.
+    pub fn rejected(&self) -> Vec<Call> {
+        self.inner.lock().unwrap().rejected.clone()
     }
 
     pub fn push_update(&self, update: Value) {

@@ -6,6 +6,7 @@ mod fake_telegram;
 mod gates;
 mod hardening;
 mod helpers;
+mod outbox;
 mod permissions;
 mod process;
 mod replicas;

@@ -4,6 +4,7 @@ use super::{Ctx, ExecResult};
 use crate::domain::Reply;
 use crate::domain::html::escape;
 use crate::engine::health::TelegramState;
+use crate::outbox;
 use crate::storage;
 use std::time::Instant;
 
@@ -56,6 +57,11 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> ExecResult {
         TelegramState::Unreachable { error } => format!("❌ Telegram: {}", escape(&error)),
     });
 
+    match outbox::store::stats(engine.pool()).await {
+        Ok(stats) => lines.extend(outbox_lines(&stats)),
+        Err(e) => lines.push(format!("❌ Outbox: {}", escape(&e.to_string()))),
+    }
+
     if !engine.authz().is_listening() {
         degraded.push("permission changes from other replicas apply only after the cache expires");
     }
@@ -66,6 +72,25 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> ExecResult {
         lines.extend(degraded.iter().map(|d| format!("• {d}")));
     }
     Ok(Reply::html(lines.join("\n")))
+}
+
+/// The outbox: what waits, for how long, and a warning when anything was dead-lettered.
+fn outbox_lines(stats: &outbox::store::Stats) -> Vec<String> {
+    let mut lines = vec![match stats.oldest_pending_secs {
+        Some(age) => format!(
+            "📤 Outbox: {} pending, oldest {}",
+            stats.pending,
+            human_duration(age.max(0.0) as u64)
+        ),
+        None => "📤 Outbox: 0 pending".to_string(),
+    }];
+    if stats.dead > 0 {
+        lines.push(format!(
+            "⚠️ Outbox: {} dead-lettered (failed too often; see the outbox table)",
+            stats.dead
+        ));
+    }
+    lines
 }
 
 fn human_duration(secs: u64) -> String {

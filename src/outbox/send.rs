@@ -1,0 +1,129 @@
+//! One outbox row → one Bot API call (an HTML message with its inline buttons, or a
+//! document when the text is too long for one message), and what its result means for the
+//! row: sent, retry after Telegram's `retry_after`, or retry after a backoff.
+
+use super::store::{Claimed, Outcome};
+use crate::config::OutboxSettings;
+use crate::domain::html::{escape, to_plain};
+use crate::domain::reply::MESSAGE_LIMIT;
+use serde::Deserialize;
+use teloxide::Bot;
+use teloxide::RequestError;
+use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
+use teloxide::requests::{Request, Requester};
+use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode};
+
+/// Longest `last_error` kept.
+const ERROR_CHARS: usize = 500;
+
+#[derive(Deserialize)]
+struct StoredButton {
+    label: String,
+    data: String,
+}
+
+/// Send one claimed row and say what became of it. Never panics, never returns the token.
+pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcome {
+    let result = tokio::time::timeout(settings.send_timeout(), call(bot, row)).await;
+    let failed = |counts: bool, error: String, retry_in| Outcome {
+        id: row.id,
+        sent: false,
+        counts,
+        error: Some(scrub(&error, bot.token())),
+        retry_in,
+    };
+    let backoff = settings.backoff(row.attempts + 1);
+    match result {
+        Ok(Ok(())) => Outcome {
+            id: row.id,
+            sent: true,
+            counts: true,
+            error: None,
+            retry_in: Default::default(),
+        },
+        // Flood control: wait exactly what Telegram asks; it is not the message's fault,
+        // so it does not count towards dead-lettering.
+        Ok(Err(RequestError::RetryAfter(wait))) => failed(
+            false,
+            format!("429 Too Many Requests: retry after {wait}"),
+            wait.duration(),
+        ),
+        Ok(Err(e)) => failed(true, e.to_string(), backoff),
+        Err(_) => failed(
+            true,
+            format!(
+                "no answer from the Bot API within {} ms",
+                settings.send_timeout_ms
+            ),
+            backoff,
+        ),
+    }
+}
+
+async fn call(bot: &Bot, row: &Claimed) -> Result<(), RequestError> {
+    let chat = ChatId(row.chat_id);
+    let buttons: Vec<StoredButton> =
+        serde_json::from_value(row.buttons.clone()).unwrap_or_default();
+    if row.html.chars().count() > MESSAGE_LIMIT {
+        // One row is one Bot API call, so a retry never repeats half a report.
+        let document = InputFile::memory(to_plain(&row.html).into_bytes())
+            .file_name(format!("opsguard-{}.txt", row.id));
+        let caption = format!(
+            "This message is long ({} characters), so here it is as a file.",
+            row.html.chars().count()
+        );
+        bot.send_document(chat, document)
+            .caption(escape(&caption))
+            .parse_mode(ParseMode::Html)
+            .send()
+            .await?;
+        return Ok(());
+    }
+    let mut request = bot
+        .send_message(chat, row.html.clone())
+        .parse_mode(ParseMode::Html);
+    if !buttons.is_empty() {
+        let row = buttons
+            .into_iter()
+            .map(|b| InlineKeyboardButton::callback(b.label, b.data))
+            .collect::<Vec<_>>();
+        request = request.reply_markup(InlineKeyboardMarkup::new(vec![row]));
+    }
+    request.send().await?;
+    Ok(())
+}
+
+/// The error as stored in `last_error`: the token (plain or URL-encoded) cut out, and
+/// shortened. teloxide already strips URLs from network errors; this covers the rest
+/// (an error description that echoes the request path, say).
+pub fn scrub(error: &str, token: &str) -> String {
+    let mut text = error.to_string();
+    if !token.is_empty() {
+        text = text.replace(token, "<token>");
+        text = text.replace(&token.replace(':', "%3A"), "<token>");
+        // The secret half alone is as good as the whole.
+        if let Some((_, secret)) = token.split_once(':')
+            && secret.len() >= 8
+        {
+            text = text.replace(secret, "<token>");
+        }
+    }
+    text.chars().take(ERROR_CHARS).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrub;
+
+    #[test]
+    fn the_token_never_reaches_last_error() {
+        let token = "123456:ABCdef-secret_part";
+        let out = scrub(
+            "404 for /bot123456:ABCdef-secret_part/sendMessage and /bot123456%3AABCdef-secret_part/x and ABCdef-secret_part",
+            token,
+        );
+        assert!(!out.contains("ABCdef-secret_part"), "{out}");
+        assert!(out.contains("<token>"));
+        assert_eq!(scrub(&"x".repeat(2_000), token).len(), 500);
+    }
+}

@@ -1,0 +1,162 @@
+//! The outbox's SQL: claim due rows (one head row per chat, paced, `FOR UPDATE SKIP LOCKED`),
+//! record the results in the claiming transaction, the shared overall token bucket, the
+//! figures `/status` shows and the pruning of old sent rows.
+
+use sqlx::{PgConnection, PgPool};
+use std::time::Duration;
+
+/// A claimed row: locked by the claiming transaction until it commits.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub chat_id: i64,
+    pub html: String,
+    pub buttons: serde_json::Value,
+    pub attempts: i32,
+}
+
+/// Claim up to `limit` due rows. A row is due when its `not_before` has passed, it is the
+/// oldest pending row of its chat (so a chat's rows go out in order, and while a replica
+/// holds a chat's head row no other replica can take the next one), its chat got nothing in
+/// the last `per_chat` and, for a group (negative id), fewer than `group_per_minute` in the
+/// last minute. Sends are read from committed `sent` rows, so the pacing holds across
+/// replicas.
+pub async fn claim(
+    tx: &mut PgConnection,
+    limit: i64,
+    per_chat: Duration,
+    group_per_minute: i64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT o.id, o.chat_id, o.html, o.buttons, o.attempts
+         FROM outbox o
+         WHERE o.status = 'pending' AND o.not_before <= clock_timestamp()
+           AND NOT EXISTS (SELECT 1 FROM outbox e
+                           WHERE e.chat_id = o.chat_id AND e.status = 'pending' AND e.id < o.id)
+           AND NOT EXISTS (SELECT 1 FROM outbox s
+                           WHERE s.chat_id = o.chat_id AND s.status = 'sent'
+                             AND s.sent_at > clock_timestamp() - make_interval(secs => $2))
+           AND (o.chat_id >= 0 OR
+                (SELECT count(*) FROM outbox g
+                 WHERE g.chat_id = o.chat_id AND g.status = 'sent'
+                   AND g.sent_at > clock_timestamp() - interval '60 seconds') < $3)
+         ORDER BY o.id
+         LIMIT $1
+         FOR UPDATE OF o SKIP LOCKED",
+    )
+    .bind(limit)
+    .bind(per_chat.as_secs_f64())
+    .bind(group_per_minute)
+    .fetch_all(tx)
+    .await
+}
+
+/// What became of one claimed row.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: i64,
+    pub sent: bool,
+    /// Whether the failure counts towards `max_attempts` (a 429 does not).
+    pub counts: bool,
+    pub error: Option<String>,
+    /// Not to be retried before this long from now.
+    pub retry_in: Duration,
+}
+
+/// Record the outcomes in the claiming transaction: sent rows get `sent_at` (the time the
+/// pacing reads), failed ones their error and next time, or `dead` at `max_attempts`.
+pub async fn record(
+    tx: &mut PgConnection,
+    outcomes: &[Outcome],
+    max_attempts: i32,
+) -> Result<(), sqlx::Error> {
+    let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
+    let sent: Vec<bool> = outcomes.iter().map(|o| o.sent).collect();
+    let counts: Vec<bool> = outcomes.iter().map(|o| o.sent || o.counts).collect();
+    let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
+    let delays: Vec<f64> = outcomes.iter().map(|o| o.retry_in.as_secs_f64()).collect();
+    sqlx::query(
+        "UPDATE outbox o SET
+            attempts = o.attempts + CASE WHEN r.counts THEN 1 ELSE 0 END,
+            status = CASE WHEN r.sent THEN 'sent'
+                          WHEN r.counts AND o.attempts + 1 >= $6 THEN 'dead'
+                          ELSE 'pending' END,
+            sent_at = CASE WHEN r.sent THEN clock_timestamp() ELSE NULL END,
+            last_error = CASE WHEN r.sent THEN o.last_error ELSE r.error END,
+            not_before = CASE WHEN r.sent THEN o.not_before
+                              ELSE clock_timestamp() + make_interval(secs => r.delay) END
+         FROM UNNEST($1::bigint[], $2::bool[], $3::bool[], $4::text[], $5::float8[])
+              AS r(id, sent, counts, error, delay)
+         WHERE o.id = r.id",
+    )
+    .bind(ids)
+    .bind(sent)
+    .bind(counts)
+    .bind(errors)
+    .bind(delays)
+    .bind(max_attempts)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Take up to `wanted` sends from the overall bucket shared by replicas; returns how many
+/// were granted. The bucket refills at 90% of `per_second` and holds at most 10% of it (at
+/// least one), so no one-second window ever sees more than `per_second` sends.
+/// One autocommit statement: the bucket's row is never locked across a send.
+pub async fn take_tokens(pool: &PgPool, per_second: u32, wanted: i64) -> Result<i64, sqlx::Error> {
+    let rate = f64::from(per_second) * 0.9;
+    let cap = (f64::from(per_second) * 0.1).floor().max(1.0);
+    sqlx::query_scalar(
+        "WITH cur AS (
+            SELECT LEAST($2::float8,
+                         tokens + EXTRACT(EPOCH FROM now() - updated_at)::float8 * $1::float8)
+                   AS avail
+            FROM outbox_rate WHERE id = 1 FOR UPDATE)
+         UPDATE outbox_rate SET tokens = cur.avail - LEAST(floor(cur.avail), $3::float8),
+                                updated_at = now()
+         FROM cur WHERE outbox_rate.id = 1
+         RETURNING LEAST(floor(cur.avail), $3::float8)::int8",
+    )
+    .bind(rate)
+    .bind(cap)
+    .bind(wanted as f64)
+    .fetch_one(pool)
+    .await
+}
+
+/// The outbox as `/status` shows it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Stats {
+    pub pending: i64,
+    /// Age of the oldest pending row, in seconds.
+    pub oldest_pending_secs: Option<f64>,
+    pub dead: i64,
+}
+
+pub async fn stats(pool: &PgPool) -> Result<Stats, sqlx::Error> {
+    let (pending, oldest_pending_secs, dead): (i64, Option<f64>, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM outbox WHERE status = 'pending'),
+                (SELECT EXTRACT(EPOCH FROM now() - min(created_at))::float8
+                 FROM outbox WHERE status = 'pending'),
+                (SELECT count(*) FROM outbox WHERE status = 'dead')",
+    )
+    .fetch_one(pool)
+    .await?;
+    Ok(Stats {
+        pending,
+        oldest_pending_secs,
+        dead,
+    })
+}
+
+/// Delete sent rows older than `days` (dead rows stay for an operator to look at).
+pub async fn prune_sent(pool: &PgPool, days: u32) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "DELETE FROM outbox WHERE status = 'sent' AND sent_at < now() - make_interval(days => $1)",
+    )
+    .bind(days as i32)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}

@@ -1,0 +1,92 @@
+//! Telegram's limits kept by the outbox worker: 1 message per second per chat (other chats
+//! not held back), N per minute per group, and the overall per-second limit.
+
+use super::{fast, messages, queue, queue_each, texts, wait_delivered};
+use crate::helpers::*;
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn one_chat_gets_a_message_a_second_and_other_chats_are_not_held_back() {
+    let app = spawn_app_with(|s| {
+        fast(s);
+        s.outbox.per_chat_interval_ms = 1000;
+    })
+    .await;
+    queue(&app, 1201, "chat 1201 #0").await;
+    queue(&app, 1201, "chat 1201 #1").await;
+    queue(&app, 1202, "chat 1202 #0").await;
+    wait_delivered(&app, &[1201], 2).await;
+    let one = messages(&app, 1201);
+    let gap = one[1].at - one[0].at;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "two messages {gap:?} apart"
+    );
+    let other = &messages(&app, 1202)[0];
+    assert!(
+        other.at < one[0].at + Duration::from_millis(500),
+        "chat 1202 waited for chat 1201's pacing"
+    );
+    assert_eq!(texts(&app, 1201), vec!["chat 1201 #0", "chat 1201 #1"]);
+}
+
+#[tokio::test]
+async fn a_group_gets_at_most_its_per_minute_limit_and_a_private_chat_is_not_limited_by_it() {
+    let app = spawn_app_with(|s| {
+        fast(s);
+        s.outbox.per_chat_interval_ms = 50;
+        s.outbox.group_per_minute = 3;
+    })
+    .await;
+    app.add_user(42, "viewer").await;
+    let group = -1_001_300;
+    queue_each(&app, &[group, 1301], 5).await;
+    wait_delivered(&app, &[1301], 5).await;
+    wait_delivered(&app, &[group], 3).await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        texts(&app, group),
+        vec![
+            format!("chat {group} #0"),
+            format!("chat {group} #1"),
+            format!("chat {group} #2")
+        ],
+        "the group's 4th message waits for the minute to pass"
+    );
+    let status = app.say(42, "/status").await.text();
+    assert!(status.contains("📤 Outbox: 2 pending"), "{status}");
+}
+
+#[tokio::test]
+async fn no_second_ever_sees_more_than_the_overall_limit() {
+    let app = spawn_app_with(|s| {
+        fast(s);
+        s.outbox.global_per_second = 10;
+    })
+    .await;
+    let replica = app
+        .spawn_replica_with(|s| {
+            fast(s);
+            s.outbox.global_per_second = 10;
+        })
+        .await;
+    let chats: Vec<i64> = (1401..1431).collect();
+    let started = Instant::now();
+    queue_each(&app, &chats, 1).await;
+    wait_delivered(&app, &chats, 1).await;
+    let took = started.elapsed();
+    let mut times: Vec<Instant> = chats.iter().map(|c| messages(&app, *c)[0].at).collect();
+    times.sort();
+    for (i, t) in times.iter().enumerate() {
+        let in_window = times[i..]
+            .iter()
+            .take_while(|u| **u < *t + Duration::from_secs(1))
+            .count();
+        assert!(in_window <= 10, "{in_window} messages within 1 s from #{i}");
+    }
+    assert!(
+        took >= Duration::from_millis(1900),
+        "30 messages in {took:?}"
+    );
+    drop(replica);
+}
