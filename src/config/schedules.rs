@@ -56,8 +56,20 @@ impl ScheduleSettings {
             .map_err(|e| format!("invalid cron expression '{}': {e}", self.cron))
     }
 
-    /// The parsed command.
+    /// The parsed command. Sensitive commands are refused: their gates need a person to
+    /// press a button, type a code or approve, and a schedule has none.
     pub fn parsed_command(&self) -> Result<Command, String> {
+        let command = self.parse_command()?;
+        if command.spec().risk == crate::domain::RiskClass::Sensitive {
+            return Err(format!(
+                "command '{}' is sensitive (it needs a person to confirm) and cannot be scheduled",
+                self.command
+            ));
+        }
+        Ok(command)
+    }
+
+    fn parse_command(&self) -> Result<Command, String> {
         Command::parse(&self.command).map_err(|e| {
             let why = match e {
                 crate::domain::ParseError::NotACommand => "not a command".to_string(),

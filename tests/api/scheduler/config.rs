@@ -54,6 +54,11 @@ async fn invalid_schedules_stop_start_up_naming_the_schedule() {
             "does not parse",
         ),
         (
+            entry("sensitive", "0 0 2 * * *", "/grant 7 viewer"),
+            "sensitive",
+            "cannot be scheduled",
+        ),
+        (
             entry("twice", "0 0 2 * * *", "/status") + &entry("twice", "0 0 3 * * *", "/help"),
             "twice",
             "duplicate",
