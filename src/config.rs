@@ -1,6 +1,7 @@
 //! Layered settings: `config/default.toml` (or `OPSGUARD_CONFIG`), then `OPSGUARD__SECTION__KEY`
 //! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
 
+mod checks;
 mod outbox;
 mod schedules;
 
@@ -8,6 +9,7 @@ use crate::domain::secret::Secret;
 use serde::Deserialize;
 use std::collections::HashMap;
 
+pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
 pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
 
@@ -24,6 +26,8 @@ pub struct Settings {
     /// `[outbox]`: the worker that delivers queued pushes (see `config/outbox.rs`).
     #[serde(default)]
     pub outbox: OutboxSettings,
+    #[serde(default)]
+    pub checks: CheckSettings,
     pub scheduler: SchedulerSettings,
     /// `[[schedules]]`: commands run on cron expressions (see `config/schedules.rs`).
     #[serde(default)]

@@ -24,6 +24,7 @@
 #![forbid(unsafe_code)]
 
 pub mod bot;
+pub mod checks;
 pub mod config;
 pub mod console;
 pub mod domain;

@@ -4,6 +4,7 @@
 pub mod actor;
 pub mod audit;
 pub mod command;
+pub mod finding;
 pub mod html;
 pub mod ids;
 pub mod permission;
