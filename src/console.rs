@@ -47,6 +47,13 @@ pub async fn run(
         choices.clear();
         if let Some(reply) = engine.handle(request).await {
             writeln!(out, "{}", to_plain(&reply.html).trim_end())?;
+            if let Some((name, bytes)) = &reply.attachment {
+                writeln!(
+                    out,
+                    "[document {name}, {} bytes — sent as a file in Telegram]",
+                    bytes.len()
+                )?;
+            }
             if !reply.buttons.is_empty() {
                 let menu: Vec<String> = reply
                     .buttons

@@ -1,5 +1,6 @@
 //! Engine replies → Bot API calls: HTML messages with inline buttons, split at 4096
-//! characters, or sent as a document when too long to read as messages.
+//! characters, or sent as a document when too long to read as messages; a reply's
+//! attachment (a report file) follows as a document.
 
 use super::Telegram;
 use super::update::Target;
@@ -47,6 +48,15 @@ pub async fn deliver(tg: &Telegram, target: &Target, reply: Option<Reply>) {
         }
     }
     let Some(reply) = reply else { return };
+    send_text(tg, chat, &reply).await;
+    if let Some((name, bytes)) = &reply.attachment {
+        let document = InputFile::memory(bytes.clone()).file_name(name.clone());
+        let sent = tg.bot.send_document(chat, document).send().await;
+        report(tg, sent.map(|_| ()));
+    }
+}
+
+async fn send_text(tg: &Telegram, chat: ChatId, reply: &Reply) {
     let chunks = reply.chunks(MESSAGE_LIMIT);
     if chunks.len() > MAX_CHUNKS {
         let document =

@@ -77,6 +77,20 @@ pub const SPECS: &[CommandSpec] = &[
         "scheduled commands, their next run and last result",
     ),
     spec(
+        "check",
+        Permission::CHECKS_RUN,
+        Operate,
+        "/check [name|all] [json|sarif]",
+        "run security checks on the configured targets",
+    ),
+    spec(
+        "findings",
+        Permission::FINDINGS_READ,
+        Read,
+        "/findings",
+        "the last check report in full",
+    ),
+    spec(
         "users",
         Permission::USERS_READ,
         Read,
@@ -165,8 +179,80 @@ pub enum TotpAction {
     Confirm(TotpCode),
 }
 
+/// How `/check` answers: a summary message, or the report as a JSON or SARIF document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckFormat {
+    Summary,
+    Json,
+    Sarif,
+}
+
+/// `/check [name|all] [json|sarif]`: `name` is `None` for all checks. The name is only
+/// known to be well-formed here; the check registry decides whether it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckRequest {
+    pub name: Option<String>,
+    pub format: CheckFormat,
+}
+
+impl CheckRequest {
+    fn parse(args: &[&str]) -> Result<Self, String> {
+        let format = |word: &str| match word.to_ascii_lowercase().as_str() {
+            "json" => Some(CheckFormat::Json),
+            "sarif" => Some(CheckFormat::Sarif),
+            _ => None,
+        };
+        let (name, format) = match args {
+            [] => (None, CheckFormat::Summary),
+            [one] => match format(one) {
+                Some(f) => (None, f),
+                None => (Some(*one), CheckFormat::Summary),
+            },
+            [name, f] => (
+                Some(*name),
+                format(f).ok_or("the format is 'json' or 'sarif'")?,
+            ),
+            _ => return Err("expected at most a check name and a format".into()),
+        };
+        let name = match name.map(|n| n.to_ascii_lowercase()) {
+            None => None,
+            Some(n) if n == "all" => None,
+            Some(n) => Some(check_name(&n)?),
+        };
+        Ok(CheckRequest { name, format })
+    }
+
+    pub fn args(&self) -> String {
+        let name = self.name.as_deref().unwrap_or("all");
+        match self.format {
+            CheckFormat::Summary => name.to_string(),
+            CheckFormat::Json => format!("{name} json"),
+            CheckFormat::Sarif => format!("{name} sarif"),
+        }
+    }
+}
+
+/// A check name is a short word; an address is refused here, before anything runs:
+/// checks reach only the targets in the configuration, never one typed in chat.
+fn check_name(name: &str) -> Result<String, String> {
+    if name.contains([':', '/', '.', '@']) {
+        return Err("checks run only against the configured targets; give a check name (or 'all'), not an address".into());
+    }
+    let ok = (1..=32).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(name.to_string())
+    } else {
+        Err("a check name is a word like 'http_headers', or 'all'".into())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    Check(CheckRequest),
+    Findings,
     Start,
     Help,
     WhoAmI,
@@ -233,6 +319,8 @@ impl Command {
             "status" => arity(0).map(|_| Command::Status)?,
             "users" => arity(0).map(|_| Command::Users)?,
             "schedules" => arity(0).map(|_| Command::Schedules)?,
+            "findings" => arity(0).map(|_| Command::Findings)?,
+            "check" => Command::Check(CheckRequest::parse(&args).map_err(usage)?),
             "audit" => match args.as_slice() {
                 [] => Command::Audit(AuditQuery::Latest(AUDIT_DEFAULT_ROWS)),
                 ["verify"] => Command::Audit(AuditQuery::Verify),
@@ -288,6 +376,8 @@ impl Command {
     pub fn spec(&self) -> &'static CommandSpec {
         let name = match self {
             Command::Start => "start",
+            Command::Check(_) => "check",
+            Command::Findings => "findings",
             Command::Help => "help",
             Command::WhoAmI => "whoami",
             Command::Status => "status",
@@ -309,6 +399,7 @@ impl Command {
         match self {
             Command::Audit(AuditQuery::Latest(n)) => n.to_string(),
             Command::Audit(AuditQuery::Verify) => "verify".into(),
+            Command::Check(request) => request.args(),
             Command::Grant(c) | Command::Revoke(c) => format!("{} {}", c.user, c.role),
             Command::Approve(id) | Command::Deny(id) => id.to_string(),
             Command::Totp(TotpAction::Enroll) => "enroll".into(),
@@ -400,6 +491,31 @@ mod tests {
             })
         );
         assert_eq!(Command::parse("hello"), Err(ParseError::NotACommand));
+    }
+
+    #[test]
+    fn check_takes_a_name_and_a_format_but_never_an_address() {
+        let parsed = |line: &str| match Command::parse(line) {
+            Ok(Command::Check(r)) => Ok(r),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(parsed("/check").unwrap().args(), "all");
+        assert_eq!(parsed("/check ALL sarif").unwrap().args(), "all sarif");
+        assert_eq!(parsed("/check json").unwrap().args(), "all json");
+        assert_eq!(parsed("/check tls").unwrap().name.as_deref(), Some("tls"));
+        for bad in [
+            "/check https://evil.example",
+            "/check 10.0.0.1",
+            "/check tls xml",
+            "/check <b>",
+            "/check a b c",
+        ] {
+            assert!(
+                matches!(parsed(bad), Err(ParseError::Usage { .. })),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

@@ -18,6 +18,8 @@ impl Permission {
     pub const USERS_MANAGE: Permission = Permission("users.manage");
     pub const APPROVALS_DECIDE: Permission = Permission("approvals.decide");
     pub const SCHEDULES_READ: Permission = Permission("schedules.read");
+    pub const CHECKS_RUN: Permission = Permission("checks.run");
+    pub const FINDINGS_READ: Permission = Permission("findings.read");
 
     pub fn as_str(self) -> &'static str {
         self.0

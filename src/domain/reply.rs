@@ -19,6 +19,9 @@ pub struct Reply {
     /// A refusal meant for whoever pressed a button, and no one else: Telegram shows it as
     /// a callback notice and leaves the message (and its buttons) as it was.
     pub notice: bool,
+    /// A document sent after the text: (file name, bytes). Telegram gets it with
+    /// `sendDocument`, the console prints its name and size; the outbox does not carry it.
+    pub attachment: Option<(String, Vec<u8>)>,
 }
 
 impl Reply {
@@ -27,10 +30,15 @@ impl Reply {
             html: html.into(),
             buttons: Vec::new(),
             notice: false,
+            attachment: None,
         }
     }
     pub fn as_notice(mut self) -> Self {
         self.notice = true;
+        self
+    }
+    pub fn with_attachment(mut self, file_name: impl Into<String>, bytes: Vec<u8>) -> Self {
+        self.attachment = Some((file_name.into(), bytes));
         self
     }
     pub fn with_buttons(mut self, buttons: Vec<Button>) -> Self {

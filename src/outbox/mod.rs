@@ -9,7 +9,9 @@ pub mod worker;
 use crate::domain::Reply;
 use sqlx::PgPool;
 
-/// Queue a reply for delivery to a chat; returns the outbox row id.
+/// Queue a reply for delivery to a chat; returns the outbox row id. Only the text and
+/// buttons are queued: a reply's attachment (a report document) is not carried by the
+/// outbox, so a scheduled `/check all json` delivers its summary text only.
 pub async fn enqueue(
     pool: &PgPool,
     chat_id: i64,

@@ -17,6 +17,8 @@ fn line_for(name: &str) -> &'static str {
         "whoami" => "/whoami",
         "status" => "/status",
         "audit" => "/audit 3",
+        "check" => "/check",
+        "findings" => "/findings",
         "users" => "/users",
         "schedules" => "/schedules",
         "grant" => "/grant 7 viewer",

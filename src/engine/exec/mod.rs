@@ -3,6 +3,7 @@
 
 mod approvals;
 mod audit;
+mod checks;
 mod info;
 mod schedules;
 mod status;
@@ -49,6 +50,8 @@ pub(super) async fn execute(ctx: &Ctx<'_>, command: &Command) -> ExecResult {
         Command::Help => info::help(ctx),
         Command::WhoAmI => info::whoami(ctx).await,
         Command::Status => status::status(ctx).await,
+        Command::Check(request) => checks::check(ctx, request).await,
+        Command::Findings => checks::findings(ctx).await,
         Command::Audit(query) => audit::audit(ctx, query).await,
         Command::Users => users::list(ctx).await,
         Command::Schedules => schedules::list(ctx).await,

@@ -1,0 +1,67 @@
+//! The built-in checks and their lookup by name. Each check is built from the settings
+//! (its configured targets); a check with no targets is skipped by `/check all`.
+
+use super::Check;
+use super::{backups::Backups, http_headers::HttpHeaders, secrets::Secrets};
+use crate::config::Settings;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+/// Every built-in check, configured or not, in the order reports list them.
+/// A new check adds one line here.
+fn built_in(settings: &Settings, pool: &PgPool) -> Vec<Arc<dyn Check>> {
+    vec![
+        Arc::new(HttpHeaders::new(&settings.checks.http_headers)),
+        Arc::new(Secrets::new(pool.clone())),
+        Arc::new(Backups::new(pool.clone())),
+    ]
+}
+
+/// The checks `/check all` runs: every built-in check that has at least one target
+/// (`secrets` and `backups` always have one: the opsguard database).
+pub fn configured(settings: &Settings, pool: &PgPool) -> Vec<Arc<dyn Check>> {
+    built_in(settings, pool)
+        .into_iter()
+        .filter(|c| !c.targets().is_empty())
+        .collect()
+}
+
+/// The names operators may type, in order.
+pub fn names(settings: &Settings, pool: &PgPool) -> Vec<&'static str> {
+    built_in(settings, pool).iter().map(|c| c.name()).collect()
+}
+
+/// Why a name cannot be run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// No check has this name; the valid names are listed.
+    Unknown { valid: Vec<&'static str> },
+    /// The check exists but `[checks.<name>]` lists no targets.
+    NoTargets(&'static str),
+}
+
+impl Lookup {
+    /// Plain text for the operator (escaped by the caller when shown).
+    pub fn message(&self, name: &str) -> String {
+        match self {
+            Lookup::Unknown { valid } => format!(
+                "There is no check named '{name}'. Valid names: all, {}.",
+                valid.join(", ")
+            ),
+            Lookup::NoTargets(check) => format!(
+                "The {check} check has no targets: list them under [checks.{check}] in the settings."
+            ),
+        }
+    }
+}
+
+/// The check named `name`, if it exists and has targets.
+pub fn by_name(settings: &Settings, pool: &PgPool, name: &str) -> Result<Arc<dyn Check>, Lookup> {
+    let all = built_in(settings, pool);
+    let valid: Vec<&'static str> = all.iter().map(|c| c.name()).collect();
+    match all.into_iter().find(|c| c.name() == name) {
+        None => Err(Lookup::Unknown { valid }),
+        Some(c) if c.targets().is_empty() => Err(Lookup::NoTargets(c.name())),
+        Some(c) => Ok(c),
+    }
+}
