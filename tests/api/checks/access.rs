@@ -1,0 +1,73 @@
+//! Who may run checks and read findings, and bad input: unknown check names and addresses
+//! typed in chat (refused before anything runs: checks reach only configured targets).
+
+use super::targets::counting;
+use super::{OPERATOR, VIEWER, app_checking};
+use opsguard::checks::store;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[tokio::test]
+async fn viewers_read_findings_but_cannot_run_checks() {
+    let app = app_checking(vec![]).await;
+    assert_eq!(
+        app.say(VIEWER, "/check").await.text(),
+        "⛔ You may not run /check."
+    );
+    assert!(
+        store::last(app.pool()).await.unwrap().is_none(),
+        "a denied /check stores nothing"
+    );
+    assert!(
+        app.say(VIEWER, "/findings")
+            .await
+            .text()
+            .contains("No check has run yet")
+    );
+
+    let reply = app.say(OPERATOR, "/check").await.text();
+    assert!(
+        reply.contains("· all · 2 target(s)") && reply.contains("🟠 2 medium"),
+        "{reply}"
+    );
+    let full = app.say(VIEWER, "/findings").await.text();
+    assert!(full.starts_with("<b>Last check report</b> · all"), "{full}");
+    assert!(
+        full.contains("No secret rotations recorded") && full.contains("No backups recorded"),
+        "{full}"
+    );
+    assert!(full.contains("Ref: OWASP"), "{full}");
+}
+
+#[tokio::test]
+async fn unknown_names_list_the_valid_ones_and_addresses_are_refused() {
+    let (url, hits) = counting().await;
+    let app = app_checking(vec![]).await;
+
+    let reply = app.say(OPERATOR, "/check nosuch").await.text();
+    assert!(
+        reply.contains("There is no check named 'nosuch'"),
+        "{reply}"
+    );
+    for name in ["all", "http_headers", "secrets", "backups"] {
+        assert!(reply.contains(name), "{name} missing from {reply}");
+    }
+    let reply = app.say(OPERATOR, "/check http_headers").await.text();
+    assert!(reply.contains("has no targets"), "{reply}");
+
+    for line in [
+        "/check https://evil.example".to_string(),
+        format!("/check {url}"),
+        format!("/check {url} json"),
+    ] {
+        let reply = app.say(OPERATOR, &line).await.text();
+        assert!(reply.contains("not an address"), "{line}: {reply}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "a check reached an address typed in chat"
+    );
+    assert!(store::last(app.pool()).await.unwrap().is_none());
+}
