@@ -6,12 +6,16 @@
 pub mod backups;
 pub mod http_headers;
 pub mod http_rules;
+pub mod postgres;
+pub mod redis;
 pub mod registry;
 pub mod render;
 pub mod report;
 pub mod runner;
 pub mod secrets;
 pub mod store;
+pub mod tls;
+pub mod tls_probe;
 
 use crate::domain::finding::Finding;
 use async_trait::async_trait;

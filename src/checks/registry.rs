@@ -2,7 +2,10 @@
 //! (its configured targets); a check with no targets is skipped by `/check all`.
 
 use super::Check;
-use super::{backups::Backups, http_headers::HttpHeaders, secrets::Secrets};
+use super::{
+    backups::Backups, http_headers::HttpHeaders, postgres::Postgres, redis::Redis,
+    secrets::Secrets, tls::Tls,
+};
 use crate::config::Settings;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -12,6 +15,9 @@ use std::sync::Arc;
 fn built_in(settings: &Settings, pool: &PgPool) -> Vec<Arc<dyn Check>> {
     vec![
         Arc::new(HttpHeaders::new(&settings.checks.http_headers)),
+        Arc::new(Tls::new(&settings.checks.tls)),
+        Arc::new(Postgres::new(&settings.checks.postgres)),
+        Arc::new(Redis::new(&settings.checks.redis)),
         Arc::new(Secrets::new(pool.clone())),
         Arc::new(Backups::new(pool.clone())),
     ]

@@ -1,6 +1,7 @@
 //! Integration tests: the real application, real PostgreSQL and Redis, a fake Bot API.
 
 mod audit;
+mod checks_targets;
 mod checks;
 mod failures;
 mod fake_telegram;
