@@ -1,8 +1,8 @@
 //! Integration tests: the real application, real PostgreSQL and Redis, a fake Bot API.
 
 mod audit;
-mod checks_targets;
 mod checks;
+mod checks_targets;
 mod failures;
 mod fake_telegram;
 mod gates;
