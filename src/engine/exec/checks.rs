@@ -1,11 +1,15 @@
 //! `/check [name|all] [json|sarif]` runs the configured checks, stores the report and
 //! answers with a summary (or the report as a document); `/findings` shows the last stored
-//! report in full.
+//! report in full. The summary carries a "Full list" button: a pending action (of the
+//! confirm kind) holding `/findings`, so pressing it goes through the pipeline again —
+//! bound to the user and chat, single-use, expiring, permission re-checked and audited.
 
 use super::{Ctx, ExecError, ExecResult};
 use crate::checks::{registry, render, report, runner, store};
-use crate::domain::Reply;
 use crate::domain::command::{CheckFormat, CheckRequest};
+use crate::domain::{Button, Reply};
+use crate::engine::gates::CONFIRM_PREFIX;
+use crate::storage::pending;
 use chrono::Utc;
 use std::time::Duration;
 
@@ -36,7 +40,7 @@ pub(super) async fn check(ctx: &Ctx<'_>, request: &CheckRequest) -> ExecResult {
     let summary = render::summary(selection, &result, changes.as_ref());
     let stamp = started_at.format("%Y%m%d-%H%M%S");
     Ok(match request.format {
-        CheckFormat::Summary => Reply::html(summary),
+        CheckFormat::Summary => Reply::html(summary).with_buttons(full_list_button(ctx).await?),
         CheckFormat::Json => {
             let body = serde_json::to_vec_pretty(&report::json(run_id, selection, &result))
                 .unwrap_or_default();
@@ -63,4 +67,32 @@ pub(super) async fn findings(ctx: &Ctx<'_>) -> ExecResult {
         &run.actor,
         &run.report,
     )))
+}
+
+/// How long the "Full list" button works.
+const BUTTON_TTL_SECS: i64 = 3600;
+
+/// The "Full list" button, for a person (a scheduled run has no one to press it).
+async fn full_list_button(ctx: &Ctx<'_>) -> Result<Vec<Button>, ExecError> {
+    let Some(user) = ctx.req.actor.user else {
+        return Ok(Vec::new());
+    };
+    let id = pending::create(
+        ctx.engine.pool(),
+        pending::NewPending {
+            kind: pending::Kind::Confirm,
+            user,
+            chat_id: ctx.req.chat.id.0,
+            command: "/findings",
+            need_stepup: false,
+            need_approval: false,
+            request_id: &ctx.req.id.to_string(),
+            ttl: chrono::Duration::seconds(BUTTON_TTL_SECS),
+        },
+    )
+    .await?;
+    Ok(vec![Button {
+        label: "📋 Full list".into(),
+        data: format!("{CONFIRM_PREFIX}{id}"),
+    }])
 }

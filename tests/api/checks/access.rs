@@ -25,11 +25,41 @@ async fn viewers_read_findings_but_cannot_run_checks() {
             .contains("No check has run yet")
     );
 
-    let reply = app.say(OPERATOR, "/check").await.text();
+    let call = app.say(OPERATOR, "/check").await;
+    let reply = call.text();
     assert!(
         reply.contains("· all · 2 target(s)") && reply.contains("🟠 2 medium"),
         "{reply}"
     );
+    // The summary's "Full list" button: the presser's own, once, through the pipeline.
+    let buttons = call.buttons();
+    assert_eq!(buttons.len(), 1, "{buttons:?}");
+    assert_eq!(buttons[0].0, "📋 Full list");
+    let message = call.message_id.unwrap();
+    let stranger = app.press(VIEWER, &buttons[0].1, message).await;
+    assert!(
+        stranger.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("not yours"),
+        "{:?}",
+        stranger.body
+    );
+    let pressed = app.press(OPERATOR, &buttons[0].1, message).await.text();
+    assert!(
+        pressed.starts_with("<b>Last check report</b> · all"),
+        "{pressed}"
+    );
+    let again = app.press(OPERATOR, &buttons[0].1, message).await;
+    assert!(
+        again.body["text"]
+            .as_str()
+            .unwrap()
+            .contains("already used"),
+        "{:?}",
+        again.body
+    );
+
     let full = app.say(VIEWER, "/findings").await.text();
     assert!(full.starts_with("<b>Last check report</b> · all"), "{full}");
     assert!(
