@@ -4,6 +4,7 @@
 //! crash. Checks never take a target from chat: only from `[checks.*]` in the config.
 
 pub mod backups;
+pub mod dsn;
 pub mod http_headers;
 pub mod http_rules;
 pub mod postgres;

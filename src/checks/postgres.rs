@@ -4,6 +4,7 @@
 //! pg_hba. DSNs are secrets: targets show `host:port/db` only and errors are scrubbed.
 
 use super::Check;
+use super::dsn::scrub;
 use crate::config::PostgresTargets;
 use crate::domain::finding::{Finding, Severity};
 use crate::domain::secret::Secret;
@@ -47,27 +48,6 @@ pub fn display(dsn: &str) -> Option<String> {
         .take(64)
         .collect();
     Some(format!("{host}:{}/{db}", options.get_port()))
-}
-
-/// Removes the DSN and its password from an error text.
-fn scrub(text: &str, dsn: &str) -> String {
-    let mut text = text.replace(dsn, "<dsn>");
-    if let Ok(password) = url_password(dsn)
-        && !password.is_empty()
-    {
-        text = text.replace(&password, "<password>");
-    }
-    text.chars().take(200).collect()
-}
-
-fn url_password(dsn: &str) -> Result<String, ()> {
-    let rest = dsn.split_once("://").ok_or(())?.1;
-    let authority = rest.split(['/', '?']).next().ok_or(())?;
-    let userinfo = authority.rsplit_once('@').ok_or(())?.0;
-    Ok(userinfo
-        .split_once(':')
-        .map(|(_, p)| p.to_string())
-        .unwrap_or_default())
 }
 
 fn finding(
@@ -175,7 +155,7 @@ impl Postgres {
                 "Passwords not hashed with SCRAM",
                 format!("password_encryption = {hashing}"),
                 "Set password_encryption = 'scram-sha-256' and reset md5 passwords.",
-                "CIS PostgreSQL: Ensure passwords are hashed with scram-sha-256 (password_encryption)",
+                "CIS PostgreSQL: Ensure login via 'host' TCP/IP Socket is configured correctly (scram-sha-256)",
             );
         }
         for (name, title, item) in [
@@ -244,7 +224,7 @@ impl Postgres {
                 "Login roles without password expiry",
                 names.join(", "),
                 "Set VALID UNTIL on login roles and rotate their passwords.",
-                "CIS PostgreSQL: Ensure login roles are reviewed (password expiry)",
+                "PostgreSQL documentation: CREATE ROLE … VALID UNTIL",
             );
         }
         let open: Vec<String> = sqlx::query_scalar(

@@ -4,6 +4,7 @@
 //! refused CONFIG or ACL becomes an info finding saying what could not be read.
 
 use super::Check;
+use super::dsn::scrub;
 use crate::config::RedisTargets;
 use crate::domain::finding::{Finding, Severity};
 use crate::domain::secret::Secret;
@@ -54,22 +55,6 @@ pub fn display(url: &str) -> Option<String> {
             format!("{shown}:6379")
         },
     )
-}
-
-/// Removes the URL and its password from an error text.
-fn scrub(text: &str, url: &str) -> String {
-    let mut text = text.replace(url, "<url>");
-    let userinfo = url
-        .split_once("://")
-        .and_then(|(_, r)| r.split(['/', '?']).next())
-        .and_then(|a| a.rsplit_once('@'))
-        .map(|(u, _)| u);
-    if let Some(password) = userinfo.and_then(|u| u.split_once(':').map(|(_, p)| p).or(Some(u)))
-        && !password.is_empty()
-    {
-        text = text.replace(password, "<password>");
-    }
-    text.chars().take(200).collect()
 }
 
 #[async_trait]
@@ -222,25 +207,5 @@ impl Check for Redis {
             found.push(finding(Severity::Low, "requirepass set alongside ACL users", format!("requirepass is set and {named} ACL user(s) exist"), "Use ACL users only: drop requirepass and give the default user its own password or disable it."));
         }
         Ok(found)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn display_and_scrub_hide_credentials() {
-        assert_eq!(
-            display("redis://u:s3cret@cache.internal:6380/2").as_deref(),
-            Some("cache.internal:6380")
-        );
-        assert_eq!(
-            display("rediss://:s3cret@cache.internal").as_deref(),
-            Some("cache.internal:6379")
-        );
-        assert_eq!(display("http://x"), None);
-        let url = "redis://u:s3cret@cache.internal:6380/2";
-        assert!(!scrub(&format!("failed for {url} with s3cret"), url).contains("s3cret"));
     }
 }

@@ -70,7 +70,9 @@ impl Check for Tls {
     async fn check(&self, target: &str) -> Result<Vec<Finding>, String> {
         let (host, port) = split_target(target)?;
         let roots = self.roots()?;
-        let wait = Duration::from_secs(5);
+        // Under the default 1.5 s target timeout: a server that ignores a legacy hello
+        // makes that probe inconclusive instead of the whole target unreachable.
+        let wait = Duration::from_millis(1000);
         let (handshake, tls10, tls11) = tokio::join!(
             handshake(&host, port),
             tls_probe::probe(&host, port, tls_probe::TLS10, wait),
