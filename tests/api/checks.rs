@@ -81,11 +81,13 @@ async fn document(app: &TestApp, before: usize) -> (String, Value) {
 #[tokio::test]
 async fn http_headers_reports_good_bad_unreachable_and_hanging_targets() {
     let (good, bad, closed, hanging) = (good().await, bad().await, closed().await, hanging().await);
+    let redirecting = redirecting().await;
     let app = app_checking(vec![
         good.clone(),
         bad.clone(),
         closed.clone(),
         hanging.clone(),
+        redirecting.clone(),
     ])
     .await;
 
@@ -99,7 +101,7 @@ async fn http_headers_reports_good_bad_unreachable_and_hanging_targets() {
 
     // Summary: counts by severity, worst first, escaped, and the way to the full list.
     assert!(
-        reply.starts_with("<b>Check report</b> · http_headers · 4 target(s)"),
+        reply.starts_with("<b>Check report</b> · http_headers · 5 target(s)"),
         "{reply}"
     );
     assert!(
@@ -179,6 +181,8 @@ async fn http_headers_reports_good_bad_unreachable_and_hanging_targets() {
             .all(|f| !f.evidence.contains(BAD_COOKIE_VALUE))
     );
 
+    // A redirect to HTTPS is followed by no one: the https URL is the target to configure.
+    assert_eq!(titles_for(&findings, &redirecting), ["Redirects to HTTPS"]);
     for target in [&closed, &hanging] {
         let t = titles_for(&findings, target);
         assert_eq!(t, ["Target unreachable"], "{target}");

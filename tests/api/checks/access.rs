@@ -4,6 +4,7 @@
 use super::targets::counting;
 use super::{OPERATOR, VIEWER, app_checking};
 use opsguard::checks::store;
+use opsguard::domain::UserId;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -100,4 +101,24 @@ async fn unknown_names_list_the_valid_ones_and_addresses_are_refused() {
         "a check reached an address typed in chat"
     );
     assert!(store::last(app.pool()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_console_names_the_document_it_cannot_show() {
+    let app = app_checking(vec![]).await;
+    let mut out: Vec<u8> = Vec::new();
+    let input: &[u8] = b"/check all sarif\n";
+    opsguard::console::run(&app.engine, UserId(OPERATOR), input, &mut out, false)
+        .await
+        .unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(out.contains("Check report"), "{out}");
+    assert!(
+        out.contains("[document opsguard-all-") && out.contains(".sarif, "),
+        "{out}"
+    );
+    assert!(
+        out.contains(" bytes — sent as a file in Telegram]"),
+        "{out}"
+    );
 }

@@ -54,6 +54,20 @@ pub async fn good() -> String {
     .await
 }
 
+/// Plain HTTP that only redirects to HTTPS (as it should).
+pub async fn redirecting() -> String {
+    serve(Router::new().route(
+        "/",
+        get(|| async {
+            (
+                axum::http::StatusCode::MOVED_PERMANENTLY,
+                [("location", "https://app.example.invalid/")],
+            )
+        }),
+    ))
+    .await
+}
+
 /// A cookie value that must never appear in findings or chat.
 pub const BAD_COOKIE_VALUE: &str = "TOPSECRETCOOKIEVALUE";
 /// The size of the bad server's Referrer-Policy value.
