@@ -13,7 +13,8 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 const NAME: &str = "http_headers";
 
 pub struct HttpHeaders {
-    urls: Vec<String>,
+    /// (shown target, URL requested): the shown form has no user name or password.
+    urls: Vec<(String, String)>,
     client: reqwest::Client,
 }
 
@@ -28,10 +29,8 @@ impl HttpHeaders {
             ))
             .build()
             .expect("a client with no redirects and rustls builds");
-        HttpHeaders {
-            urls: targets.urls.clone(),
-            client,
-        }
+        let urls = targets.urls.iter().map(|u| (shown(u), u.clone())).collect();
+        HttpHeaders { urls, client }
     }
 
     async fn get(&self, url: &str) -> Result<reqwest::Response, String> {
@@ -49,6 +48,19 @@ impl HttpHeaders {
 }
 
 /// An error and its causes, one line (no URL: `without_url` was applied).
+/// A URL as findings show it: without credentials (`https://user:pw@host/` → `https://host/`).
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) if !u.username().is_empty() || u.password().is_some() => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => cut(url.split('@').next_back().unwrap_or("").as_bytes()),
+    }
+}
+
 fn source_chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut parts = vec![e.to_string()];
     let mut next = e.source();
@@ -66,13 +78,19 @@ impl Check for HttpHeaders {
     }
 
     fn targets(&self) -> Vec<String> {
-        self.urls.clone()
+        self.urls.iter().map(|(shown, _)| shown.clone()).collect()
     }
 
     async fn check(&self, target: &str) -> Result<Vec<Finding>, String> {
-        let url = reqwest::Url::parse(target).map_err(|e| format!("not a URL: {e}"))?;
+        // Only a configured URL is ever requested.
+        let (_, real) = self
+            .urls
+            .iter()
+            .find(|(shown, _)| shown == target)
+            .ok_or("not a configured target")?;
+        let url = reqwest::Url::parse(real).map_err(|e| format!("not a URL: {e}"))?;
         let mut verdict = Verdict::new(NAME, target);
-        let response = self.get(target).await?;
+        let response = self.get(real).await?;
         let (status, headers) = (response.status().as_u16(), response.headers().clone());
         drop(response);
         if url.scheme() == "https" {
@@ -257,5 +275,26 @@ fn cookies(v: &mut Verdict, headers: &HeaderMap) {
         (true, Some((test, m))) => v.note(test, m),
         (true, None) if all_good => v.note("cookies-secure-with-httponly-sessions-and-samesite", 5),
         (true, None) => v.note("cookies-secure-with-httponly-sessions", 0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_are_shown_without_credentials_and_only_they_are_checked() {
+        let check = HttpHeaders::new(&HttpHeadersTargets {
+            urls: vec![
+                "https://ops:hunter2@app.example.com/login".into(),
+                "http://plain.example/".into(),
+            ],
+        });
+        assert_eq!(
+            check.targets(),
+            ["https://app.example.com/login", "http://plain.example/"]
+        );
+        let refused = futures::executor::block_on(check.check("http://evil.example/"));
+        assert_eq!(refused, Err("not a configured target".to_string()));
     }
 }
