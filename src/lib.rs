@@ -8,6 +8,9 @@
 //!   step-up, two-person approval) → audit attempt → execute → audit outcome.
 //! - [`storage`]: the PostgreSQL pool, migrations and the engine's own tables.
 //! - [`redis_link`]: the shared Redis connection and whether it works (degraded mode).
+//! - [`checks`]: security checks (`Check` trait, concurrent runner with per-target timeouts,
+//!   the registry of built-in checks, stored reports, summaries, JSON and SARIF documents);
+//!   they reach only targets from `[checks]`, never an address typed in chat.
 //! - transports — [`bot`] (Telegram: webhook, polling, replies, menus), [`console`] (a REPL
 //!   on stdin), [`http`] (webhook route, health, readiness, metrics), [`scheduler`]
 //!   (cron schedules run through the pipeline as the `scheduler` actor, claimed once per
