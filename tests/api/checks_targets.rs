@@ -91,13 +91,22 @@ async fn serve(cert: (CertificateDer<'static>, PrivateKeyDer<'static>), tls12_on
     port
 }
 
-fn ca_file(ca: &CertifiedIssuer<'static, KeyPair>) -> String {
+/// The CA as a PEM file, removed on drop (even when the test fails).
+struct CaFile(String);
+
+impl Drop for CaFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn ca_file(ca: &CertifiedIssuer<'static, KeyPair>) -> CaFile {
     let path = std::env::temp_dir().join(format!(
         "opsguard-test-ca-{}.pem",
         uuid::Uuid::new_v4().simple()
     ));
     std::fs::write(&path, ca.pem()).unwrap();
-    path.to_string_lossy().into_owned()
+    CaFile(path.to_string_lossy().into_owned())
 }
 
 async fn check_tls(port: u16, ca: Option<String>) -> Vec<Finding> {
@@ -112,7 +121,8 @@ async fn check_tls(port: u16, ca: Option<String>) -> Vec<Finding> {
 async fn a_valid_chain_from_the_configured_ca_has_no_findings() {
     let ca = ca();
     let port = serve(leaf(Some(&ca), "localhost", 365), false).await;
-    let found = check_tls(port, Some(ca_file(&ca))).await;
+    let file = ca_file(&ca);
+    let found = check_tls(port, Some(file.0.clone())).await;
     assert_eq!(found, vec![], "a valid certificate on TLS 1.3 is clean");
     // Without the CA configured, the same chain is not trusted.
     let found = check_tls(port, None).await;
@@ -132,7 +142,7 @@ async fn expired_and_expiring_certificates_are_graded_by_days_left() {
         (45, "within 60 days", Severity::Info),
     ] {
         let port = serve(leaf(Some(&ca), "localhost", days), false).await;
-        let found = check_tls(port, Some(file.clone())).await;
+        let found = check_tls(port, Some(file.0.clone())).await;
         let f = titled(&found, title).unwrap_or_else(|| panic!("{days} days: {found:?}"));
         assert_eq!(f.severity, severity, "{days} days");
         assert_eq!(
@@ -148,7 +158,7 @@ async fn wrong_host_self_signed_and_tls12_only_are_reported() {
     let ca = ca();
     let file = ca_file(&ca);
     let port = serve(leaf(Some(&ca), "other.example", 365), false).await;
-    let found = check_tls(port, Some(file.clone())).await;
+    let found = check_tls(port, Some(file.0.clone())).await;
     assert_eq!(
         titled(&found, "does not match the host name").map(|f| f.severity),
         Some(Severity::High),
@@ -157,7 +167,7 @@ async fn wrong_host_self_signed_and_tls12_only_are_reported() {
     assert!(titled(&found, "chain not trusted").is_none());
 
     let port = serve(leaf(None, "localhost", 365), false).await;
-    let found = check_tls(port, Some(file.clone())).await;
+    let found = check_tls(port, Some(file.0.clone())).await;
     assert_eq!(
         titled(&found, "chain not trusted").map(|f| f.severity),
         Some(Severity::High),
@@ -166,7 +176,7 @@ async fn wrong_host_self_signed_and_tls12_only_are_reported() {
     assert!(titled(&found, "does not match").is_none());
 
     let port = serve(leaf(Some(&ca), "localhost", 365), true).await;
-    let found = check_tls(port, Some(file)).await;
+    let found = check_tls(port, Some(file.0.clone())).await;
     let f = titled(&found, "TLS 1.3 not offered").expect("TLS 1.2-only server reported");
     assert_eq!((f.severity, found.len()), (Severity::Low, 1), "{found:?}");
 }
