@@ -1,0 +1,144 @@
+//! The command table: each command's name, permission, risk class, usage and summary.
+
+use crate::domain::permission::{Permission, RiskClass};
+
+/// What the engine knows about a command before running it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    pub name: &'static str,
+    pub permission: Permission,
+    pub risk: RiskClass,
+    pub usage: &'static str,
+    pub summary: &'static str,
+}
+
+const fn spec(
+    name: &'static str,
+    permission: Permission,
+    risk: RiskClass,
+    usage: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        permission,
+        risk,
+        usage,
+        summary,
+    }
+}
+
+use RiskClass::{Operate, Read, Sensitive};
+
+/// Every command, in menu order. A test walks this table × every role.
+pub const SPECS: &[CommandSpec] = &[
+    spec(
+        "start",
+        Permission::HELP,
+        Read,
+        "/start",
+        "introduce yourself to the bot",
+    ),
+    spec(
+        "help",
+        Permission::HELP,
+        Read,
+        "/help",
+        "list the commands you may run",
+    ),
+    spec(
+        "whoami",
+        Permission::WHOAMI,
+        Read,
+        "/whoami",
+        "show your id, roles and permissions",
+    ),
+    spec(
+        "status",
+        Permission::STATUS,
+        Read,
+        "/status",
+        "versions, uptime, components, degraded modes",
+    ),
+    spec(
+        "audit",
+        Permission::AUDIT_READ,
+        Read,
+        "/audit [n|verify]",
+        "latest audit rows, or verify the hash chain",
+    ),
+    spec(
+        "schedules",
+        Permission::SCHEDULES_READ,
+        Read,
+        "/schedules",
+        "scheduled commands, their next run and last result",
+    ),
+    spec(
+        "check",
+        Permission::CHECKS_RUN,
+        Operate,
+        "/check [name|all] [json|sarif]",
+        "run security checks on the configured targets",
+    ),
+    spec(
+        "findings",
+        Permission::FINDINGS_READ,
+        Read,
+        "/findings",
+        "the last check report in full",
+    ),
+    spec(
+        "users",
+        Permission::USERS_READ,
+        Read,
+        "/users",
+        "list users and their roles",
+    ),
+    spec(
+        "grant",
+        Permission::USERS_MANAGE,
+        Sensitive,
+        "/grant <user-id> <role>",
+        "give a user a role",
+    ),
+    spec(
+        "revoke",
+        Permission::USERS_MANAGE,
+        Sensitive,
+        "/revoke <user-id> <role>",
+        "take a role from a user",
+    ),
+    spec(
+        "approve",
+        Permission::APPROVALS_DECIDE,
+        Operate,
+        "/approve <request-id>",
+        "approve another admin's request",
+    ),
+    spec(
+        "deny",
+        Permission::APPROVALS_DECIDE,
+        Operate,
+        "/deny <request-id>",
+        "deny another admin's request",
+    ),
+    spec(
+        "totp",
+        Permission::TOTP_SELF,
+        Operate,
+        "/totp [enroll|confirm <code>]",
+        "enrol a TOTP authenticator (private chat)",
+    ),
+    spec(
+        "stepup",
+        Permission::TOTP_SELF,
+        Operate,
+        "/stepup <6-digit code>",
+        "answer a TOTP step-up prompt",
+    ),
+];
+
+pub fn spec_by_name(name: &str) -> Option<&'static CommandSpec> {
+    SPECS.iter().find(|s| s.name == name)
+}
