@@ -103,3 +103,29 @@ pub fn full(selection: &str, when: &str, actor: &str, report: &Report) -> String
     }
     text
 }
+
+/// What a scheduled run pushes: only what changed since the previous run of the same
+/// checks (new and worse findings with their fix, resolved ones by title).
+pub fn changes(selection: &str, report: &Report, changes: &Changes<'_>) -> String {
+    let mut text = format!(
+        "<b>Check report</b> · {} · {}\n{}\n",
+        escape(selection),
+        escape(&changes.line()),
+        counts_line(report)
+    );
+    for (label, list) in [("New", &changes.new), ("Worse", &changes.worse)] {
+        for f in list.iter() {
+            text.push_str(&format!("\n{label}: "));
+            text.push_str(&finding(f, false));
+        }
+    }
+    for f in &changes.resolved {
+        text.push_str(&format!(
+            "\n✅ Resolved: <b>{}</b> — <code>{}</code> <i>({})</i>\n",
+            escape(&f.title),
+            escape(&f.target),
+            escape(&f.check)
+        ));
+    }
+    text
+}

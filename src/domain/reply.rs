@@ -33,6 +33,11 @@ impl Reply {
             attachment: None,
         }
     }
+    /// Nothing to say: no text, no buttons, no attachment. The engine answers nothing.
+    pub fn is_empty(&self) -> bool {
+        self.html.trim().is_empty() && self.buttons.is_empty() && self.attachment.is_none()
+    }
+
     pub fn as_notice(mut self) -> Self {
         self.notice = true;
         self

@@ -261,7 +261,8 @@ impl Engine {
         match exec::execute(&ctx, command).await {
             Ok(reply) => {
                 let _ = trail.outcome(self.audit(), &verdict, "ok", None).await;
-                handled(Some(reply), label, "allowed")
+                // A command with nothing to say (a scheduled check with no change) answers nothing.
+                handled((!reply.is_empty()).then_some(reply), label, "allowed")
             }
             Err(error) => {
                 let _ = trail

@@ -3,6 +3,7 @@
 //! made up once within grace, reports queued in the outbox. Config checks are in `config`;
 //! permission denials, allow-listing and `/schedules` in `reports`.
 
+mod check_diffs;
 mod config;
 mod reports;
 

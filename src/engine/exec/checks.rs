@@ -7,7 +7,7 @@
 use super::{Ctx, ExecError, ExecResult};
 use crate::checks::{registry, render, report, runner, store};
 use crate::domain::command::{CheckFormat, CheckRequest};
-use crate::domain::{Button, Reply};
+use crate::domain::{ActorKind, Button, Reply};
 use crate::engine::gates::CONFIRM_PREFIX;
 use crate::storage::pending;
 use chrono::Utc;
@@ -37,6 +37,18 @@ pub(super) async fn check(ctx: &Ctx<'_>, request: &CheckRequest) -> ExecResult {
     let changes = previous
         .as_ref()
         .map(|p| report::compare(&p.report, &result));
+    // A scheduled run pushes only what changed since the previous run (nothing when nothing
+    // did); its first run, like any run by a person, gets the full summary.
+    if ctx.req.actor.kind == ActorKind::Scheduler
+        && request.format == CheckFormat::Summary
+        && let Some(changes) = &changes
+    {
+        return Ok(if changes.is_empty() {
+            Reply::default()
+        } else {
+            Reply::html(render::changes(selection, &result, changes))
+        });
+    }
     let summary = render::summary(selection, &result, changes.as_ref());
     let stamp = started_at.format("%Y%m%d-%H%M%S");
     Ok(match request.format {
