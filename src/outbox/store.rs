@@ -1,11 +1,11 @@
-//! The outbox's SQL: claim due rows (one head row per chat, paced, `FOR UPDATE SKIP LOCKED`),
-//! record the results in the claiming transaction, the shared overall token bucket, the
+//! The outbox's SQL: lease due rows (one head row per chat, paced, `FOR UPDATE SKIP LOCKED`),
+//! record each row's result as its send finishes, the shared overall token bucket, the
 //! figures `/status` shows and the pruning of old sent rows.
 
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use std::time::Duration;
 
-/// A claimed row: locked by the claiming transaction until it commits.
+/// A claimed row: leased to this worker until its result is recorded or the lease ends.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Claimed {
     pub id: i64,
@@ -22,15 +22,18 @@ pub struct Claimed {
 /// last minute. Sends are read from committed `sent` rows, so the pacing holds across
 /// replicas.
 pub async fn claim(
-    tx: &mut PgConnection,
+    pool: &PgPool,
     limit: i64,
     per_chat: Duration,
     group_per_minute: i64,
+    lease: Duration,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
-    sqlx::query_as(
+    let mut tx = pool.begin().await?;
+    let rows: Vec<Claimed> = sqlx::query_as(
         "SELECT o.id, o.chat_id, o.html, o.buttons, o.attempts
          FROM outbox o
          WHERE o.status = 'pending' AND o.not_before <= clock_timestamp()
+           AND (o.lease_until IS NULL OR o.lease_until < clock_timestamp())
            AND NOT EXISTS (SELECT 1 FROM outbox e
                            WHERE e.chat_id = o.chat_id AND e.status = 'pending' AND e.id < o.id)
            AND NOT EXISTS (SELECT 1 FROM outbox s
@@ -47,8 +50,25 @@ pub async fn claim(
     .bind(limit)
     .bind(per_chat.as_secs_f64())
     .bind(group_per_minute)
-    .fetch_all(tx)
-    .await
+    .fetch_all(&mut *tx)
+    .await?;
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    sqlx::query("UPDATE outbox SET lease_until = clock_timestamp() + make_interval(secs => $2) WHERE id = ANY($1)")
+        .bind(&ids)
+        .bind(lease.as_secs_f64())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(rows)
+}
+
+/// Give leased rows back unsent (the overall limit held them back).
+pub async fn release(pool: &PgPool, ids: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE outbox SET lease_until = NULL WHERE id = ANY($1)")
+        .bind(ids)
+        .execute(pool)
+        .await?;
+    Ok(())
 }
 
 /// What became of one claimed row.
@@ -63,10 +83,10 @@ pub struct Outcome {
     pub retry_in: Duration,
 }
 
-/// Record the outcomes in the claiming transaction: sent rows get `sent_at` (the time the
+/// Record outcomes (and end their leases): sent rows get `sent_at` (the time the
 /// pacing reads), failed ones their error and next time, or `dead` at `max_attempts`.
 pub async fn record(
-    tx: &mut PgConnection,
+    pool: &PgPool,
     outcomes: &[Outcome],
     max_attempts: i32,
 ) -> Result<(), sqlx::Error> {
@@ -83,6 +103,7 @@ pub async fn record(
                           ELSE 'pending' END,
             sent_at = CASE WHEN r.sent THEN clock_timestamp() ELSE NULL END,
             last_error = CASE WHEN r.sent THEN o.last_error ELSE r.error END,
+            lease_until = NULL,
             not_before = CASE WHEN r.sent THEN o.not_before
                               ELSE clock_timestamp() + make_interval(secs => r.delay) END
          FROM UNNEST($1::bigint[], $2::bool[], $3::bool[], $4::text[], $5::float8[])
@@ -95,7 +116,7 @@ pub async fn record(
     .bind(errors)
     .bind(delays)
     .bind(max_attempts)
-    .execute(tx)
+    .execute(pool)
     .await?;
     Ok(())
 }

@@ -1,22 +1,21 @@
 //! The outbox worker: claims due rows, sends them through the bot and records the results
 //! in the transaction that claimed them. Every replica runs one.
 //!
-//! # Delivery: at least once
-//! A batch is one transaction: `SELECT … FOR UPDATE SKIP LOCKED` claims the rows (at most
-//! one per chat: a chat's oldest pending row), the sends run, and the same transaction marks
-//! each row `sent`, or records its error and next attempt, then commits. A replica that
-//! dies mid-batch leaves no trace: PostgreSQL drops its locks and rolls its transaction
-//! back, so the rows are pending again and another replica (or this one, restarted) sends
-//! them. No lease to expire, no row stuck "in flight".
+//! # Delivery: at least once, and at most the row in flight twice
+//! A pass leases due rows in one short transaction (`SELECT … FOR UPDATE SKIP LOCKED`, at
+//! most one per chat: a chat's oldest pending row, then `lease_until` set and committed), so
+//! no other replica takes them while they are sent. Each row's result (`sent`, or its error
+//! and next attempt, or `dead`) is committed the moment its own send finishes, ending the
+//! lease. A worker that dies leaves leased rows behind; when the lease runs out (longer
+//! than any send may take) they are claimable again and sent by whoever comes next.
 //!
-//! The one window left is between Telegram accepting a message and the commit (a crash,
-//! a lost database connection, a commit that fails): that row is sent again. We chose
-//! at-least-once over at-most-once because a lost alert is worse than a repeated one; the
-//! window is one batch's commit wide, and a graceful shutdown never opens it (the batch in
-//! progress finishes and commits before the worker stops).
+//! The one window left is between Telegram accepting a message and its result being
+//! committed: a crash there sends that row again. We chose at-least-once over at-most-once
+//! because a lost alert is worse than a repeated one; the window is one row wide, and a
+//! graceful shutdown never opens it (the pass in progress finishes and records first).
 //!
 //! # Order and pacing
-//! Only a chat's oldest pending row is claimable, and while it is locked by one replica
+//! Only a chat's oldest pending row is claimable, and while it is leased to one replica
 //! the next row of that chat is not claimable by any other, so a chat's messages go out in
 //! `id` order. A dead-lettered row no longer holds its chat back.
 //! Per chat (1 per second) and per group (20 per minute) limits are read from the committed
@@ -113,20 +112,22 @@ impl Worker {
         Duration::from_secs_f64(1.0 / rate).min(self.settings.poll_interval())
     }
 
-    /// Claim a batch, send it, record the results, commit.
+    /// Lease a batch (committed at once), send it, and record each row's result the moment
+    /// its own send finishes.
     pub async fn pass(&self) -> Result<Pass, sqlx::Error> {
         let s = &self.settings;
-        let mut tx = self.pool.begin().await?;
+        // Longer than any send may take, so a live worker never loses a lease mid-send.
+        let lease = Duration::from_millis(s.send_timeout_ms) + Duration::from_secs(10);
         let mut rows = store::claim(
-            &mut tx,
+            &self.pool,
             i64::from(s.batch_size),
             Duration::from_millis(s.per_chat_interval_ms),
             s.group_per_minute,
+            lease,
         )
         .await?;
         let claimed = rows.len();
         if claimed == 0 {
-            tx.rollback().await?;
             return Ok(Pass::default());
         }
         let mut throttled = false;
@@ -136,10 +137,10 @@ impl Worker {
                 .max(0) as usize;
             if granted < claimed {
                 throttled = true;
-                rows.truncate(granted);
+                let held: Vec<i64> = rows.split_off(granted).iter().map(|r| r.id).collect();
+                store::release(&self.pool, &held).await?;
             }
             if rows.is_empty() {
-                tx.rollback().await?;
                 return Ok(Pass {
                     claimed,
                     throttled,
@@ -147,10 +148,17 @@ impl Worker {
                 });
             }
         }
-        let outcomes =
-            futures::future::join_all(rows.iter().map(|row| send(&self.bot, s, row))).await;
-        store::record(&mut tx, &outcomes, s.max_attempts).await?;
-        tx.commit().await?;
+        let outcomes = futures::future::join_all(rows.iter().map(|row| async move {
+            let outcome = send(&self.bot, s, row).await;
+            // Recorded at once: a crash later in the batch cannot make this row go twice.
+            if let Err(e) =
+                store::record(&self.pool, std::slice::from_ref(&outcome), s.max_attempts).await
+            {
+                tracing::error!(error = %e, outbox.id = outcome.id, "outbox.record_failed");
+            }
+            outcome
+        }))
+        .await;
 
         let sent = outcomes.iter().filter(|o| o.sent).count();
         let failed = outcomes.len() - sent;

@@ -97,3 +97,42 @@ async fn a_replica_dying_mid_send_holds_back_its_chat_until_its_transaction_is_g
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_in_order(&app, &[1101], 2);
 }
+
+/// A worker that died mid-batch: one row it had sent and recorded, one it had leased and
+/// never finished. The recorded row is never sent again; the leased one waits for its lease
+/// to run out, then goes out exactly once — and the chat's later row only after it.
+#[tokio::test]
+async fn a_dead_workers_lease_runs_out_and_only_its_unfinished_row_is_sent() {
+    let app = spawn_app_with(fast).await;
+    let chat = 1201;
+    for (html, status, lease_secs) in [
+        ("done", "sent", None),
+        ("in flight", "pending", Some(1.5)),
+        ("next", "pending", None),
+    ] {
+        sqlx::query(
+            "INSERT INTO outbox (chat_id, html, source, status, sent_at, lease_until)
+             VALUES ($1, $2, 'test', $3, CASE WHEN $3 = 'sent' THEN now() - interval '1 hour' END,
+                     now() + make_interval(secs => $4))",
+        )
+        .bind(chat)
+        .bind(html)
+        .bind(status)
+        .bind(lease_secs)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        texts(&app, chat).is_empty(),
+        "a leased row (and the row behind it) waits"
+    );
+    wait_delivered(&app, &[chat], 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        texts(&app, chat),
+        ["in flight", "next"],
+        "the recorded row is not sent again"
+    );
+}
