@@ -151,3 +151,91 @@ async fn unreachable_redis_never_shows_the_url() {
         "{found:?}"
     );
 }
+
+/// A private `redis-server` on a free loopback port, for settings the shared Redis must
+/// not be given; killed on drop.
+struct PrivateRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl PrivateRedis {
+    fn start(args: &[&str]) -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (scripts/services.sh installs it)");
+        PrivateRedis { child, port }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn protected_mode_off_and_requirepass_beside_acl_users_are_reported() {
+    let server = PrivateRedis::start(&[
+        "--protected-mode",
+        "no",
+        "--requirepass",
+        "planted-requirepass",
+    ]);
+    let url = format!("redis://:planted-requirepass@127.0.0.1:{}", server.port);
+    let mut conn = None;
+    for _ in 0..100 {
+        if let Ok(c) = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+        {
+            conn = Some(c);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let mut conn = conn.expect("the private redis-server came up");
+    let () = redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg("app")
+        .arg("on")
+        .arg(">planted-app-password")
+        .arg("~*")
+        .arg("+get")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let found = run(Redis::new(&RedisTargets {
+        urls: vec![Secret::new(url)],
+    }))
+    .await;
+    let protected = titled(&found, "Protected mode disabled").expect("protected mode finding");
+    assert_eq!(protected.severity, Severity::Medium);
+    let both = titled(&found, "requirepass set alongside ACL users").expect("requirepass finding");
+    assert_eq!(both.severity, Severity::Low);
+    assert!(
+        titled(&found, "Listening on every interface").is_none(),
+        "bound to loopback only"
+    );
+    let all = format!("{found:?}");
+    assert!(!all.contains("planted-"), "no password is shown: {all}");
+}
