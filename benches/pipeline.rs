@@ -36,7 +36,23 @@ async fn main() -> anyhow::Result<()> {
     )))
     .execute(&mut admin)
     .await?;
+    forget_redis_keys(&format!("bench:{name}:")).await?;
     result
+}
+
+/// Remove every Redis key the run wrote (de-dup ids, rate-limit windows).
+async fn forget_redis_keys(prefix: &str) -> anyhow::Result<()> {
+    let mut conn = redis::Client::open("redis://127.0.0.1:6379")?
+        .get_multiplexed_async_connection()
+        .await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await?;
+    for chunk in keys.chunks(1000) {
+        let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await?;
+    }
+    Ok(())
 }
 
 async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
