@@ -58,15 +58,15 @@ fn finding(
     remediation: &str,
     reference: &str,
 ) -> Finding {
-    Finding {
-        check: "postgres".into(),
-        target: target.into(),
+    Finding::new(
+        "postgres",
+        target,
         severity,
-        title: title.into(),
-        evidence: evidence.chars().take(300).collect(),
-        remediation: remediation.into(),
-        reference: reference.into(),
-    }
+        title,
+        evidence,
+        remediation,
+        reference,
+    )
 }
 
 #[async_trait]

@@ -79,14 +79,16 @@ impl Check for Redis {
             .get_multiplexed_async_connection()
             .await
             .map_err(|e| format!("connection failed: {}", scrub(&e.to_string(), url.expose())))?;
-        let finding = |severity, title: &str, evidence: String, remediation: &str| Finding {
-            check: "redis".into(),
-            target: target.into(),
-            severity,
-            title: title.into(),
-            evidence: evidence.chars().take(300).collect(),
-            remediation: remediation.into(),
-            reference: REFERENCE.into(),
+        let finding = |severity, title: &str, evidence: String, remediation: &str| {
+            Finding::new(
+                "redis",
+                target,
+                severity,
+                title,
+                evidence,
+                remediation,
+                REFERENCE,
+            )
         };
         let mut found = Vec::new();
         let config: Result<Vec<String>, _> = redis::cmd("CONFIG")

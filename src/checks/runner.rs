@@ -47,13 +47,13 @@ pub async fn run(checks: &[Arc<dyn Check>], timeout: Duration) -> Report {
 }
 
 fn unreachable(check: &str, target: &str, why: &str) -> Finding {
-    Finding {
-        check: check.into(),
-        target: target.into(),
-        severity: Severity::High,
-        title: "Target unreachable".into(),
-        evidence: why.chars().take(300).collect(),
-        remediation: "Check that the target is up and reachable from opsguard, and that the configured address is right.".into(),
-        reference: "opsguard".into(),
-    }
+    Finding::new(
+        check,
+        target,
+        Severity::High,
+        "Target unreachable",
+        why,
+        "Check that the target is up and reachable from opsguard, and that the configured address is right.",
+        "opsguard",
+    )
 }

@@ -79,14 +79,16 @@ impl Check for Tls {
             tls_probe::probe(&host, port, tls_probe::TLS11, wait),
         );
         let (chain, version) = handshake?;
-        let finding = |severity, title: &str, evidence: String, remediation: &str| Finding {
-            check: "tls".into(),
-            target: target.into(),
-            severity,
-            title: title.into(),
-            evidence: evidence.chars().take(300).collect(),
-            remediation: remediation.into(),
-            reference: REFERENCE.into(),
+        let finding = |severity, title: &str, evidence: String, remediation: &str| {
+            Finding::new(
+                "tls",
+                target,
+                severity,
+                title,
+                evidence,
+                remediation,
+                REFERENCE,
+            )
         };
         let mut found = Vec::new();
         let leaf = chain.first().ok_or("the server sent no certificate")?;

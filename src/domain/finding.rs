@@ -67,7 +67,31 @@ pub struct Finding {
     pub reference: String,
 }
 
+/// How much observed text a finding keeps.
+pub const EVIDENCE_MAX_CHARS: usize = 300;
+
 impl Finding {
+    /// A finding, its evidence cut to `EVIDENCE_MAX_CHARS`.
+    pub fn new(
+        check: &str,
+        target: &str,
+        severity: Severity,
+        title: &str,
+        evidence: impl AsRef<str>,
+        remediation: &str,
+        reference: &str,
+    ) -> Self {
+        Finding {
+            check: check.into(),
+            target: target.into(),
+            severity,
+            title: title.into(),
+            evidence: evidence.as_ref().chars().take(EVIDENCE_MAX_CHARS).collect(),
+            remediation: remediation.into(),
+            reference: reference.into(),
+        }
+    }
+
     /// The identity used to compare runs: the same problem on the same target.
     pub fn key(&self) -> (String, String, String) {
         (self.check.clone(), self.target.clone(), self.title.clone())
