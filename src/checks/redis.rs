@@ -107,12 +107,7 @@ impl Check for Redis {
                     .collect::<Vec<_>>(),
             ),
             Err(e) => {
-                let why = e
-                    .code()
-                    .unwrap_or("error")
-                    .chars()
-                    .take(30)
-                    .collect::<String>();
+                let why = refusal_code(&e);
                 found.push(finding(Severity::Info, "CONFIG could not be read", format!("CONFIG GET refused ({why}): protected-mode, bind and requirepass not checked"), "Allow the check user +config|get, or review redis.conf by hand."));
                 None
             }
@@ -143,12 +138,7 @@ impl Check for Redis {
         let users = match acl {
             Ok(lines) => lines,
             Err(e) => {
-                let why = e
-                    .code()
-                    .unwrap_or("error")
-                    .chars()
-                    .take(30)
-                    .collect::<String>();
+                let why = refusal_code(&e);
                 found.push(finding(
                     Severity::Info,
                     "ACL could not be read",
@@ -210,4 +200,9 @@ impl Check for Redis {
         }
         Ok(found)
     }
+}
+
+/// The server's error code for a refused command (e.g. `NOPERM`), never its message.
+fn refusal_code(e: &redis::RedisError) -> String {
+    e.code().unwrap_or("error").chars().take(30).collect()
 }
