@@ -42,3 +42,8 @@ ensure_redis() {
     echo "error: Redis did not come up on 127.0.0.1:6379" >&2
     return 1
 }
+
+# Tools the tests drive directly: openssl s_server speaks the TLS 1.0/1.1 rustls cannot.
+ensure_test_tools() {
+    command -v openssl >/dev/null || apt_install openssl || return 1
+}

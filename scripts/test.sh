@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 source scripts/services.sh
 ensure_postgres
 ensure_redis
+ensure_test_tools
 # Tests connect as the current OS user with trust auth on 127.0.0.1; override with
 # OPSGUARD_TEST_PG=postgres://user:pass@host:port (no database name).
 # Benchmarks are compiled (so they cannot rot) but not run here: `cargo bench` runs them.

@@ -78,7 +78,6 @@ impl Check for Tls {
             tls_probe::probe(&host, port, tls_probe::TLS10, wait),
             tls_probe::probe(&host, port, tls_probe::TLS11, wait),
         );
-        let (chain, version) = handshake?;
         let finding = |severity, title: &str, evidence: String, remediation: &str| {
             Finding::new(
                 "tls",
@@ -90,7 +89,22 @@ impl Check for Tls {
                 REFERENCE,
             )
         };
-        let mut found = Vec::new();
+        let mut found = legacy_findings(tls10, tls11, |s, t, e, r| finding(s, t, e, r));
+        let (chain, version) = match handshake {
+            Ok(answer) => answer,
+            // A server that speaks only TLS 1.0/1.1 is reachable and badly configured,
+            // not down: report that instead of "unreachable".
+            Err(e) if [tls10, tls11].contains(&Legacy::Accepted) => {
+                found.push(finding(
+                    Severity::High,
+                    "TLS 1.2 and 1.3 not offered",
+                    format!("a TLS 1.2/1.3 handshake failed: {e}"),
+                    "Enable TLS 1.2 and 1.3; disable TLS 1.0 and 1.1.",
+                ));
+                return Ok(found);
+            }
+            Err(e) => return Err(e),
+        };
         let leaf = chain.first().ok_or("the server sent no certificate")?;
         let (_, cert) = x509_parser::parse_x509_certificate(leaf.as_ref())
             .map_err(|_| "the server certificate cannot be parsed")?;
@@ -154,23 +168,6 @@ impl Check for Tls {
                 "Enable TLS 1.3 on the server.",
             ));
         }
-        for (label, result) in [("TLS 1.0", tls10), ("TLS 1.1", tls11)] {
-            match result {
-                Legacy::Accepted => found.push(finding(
-                    Severity::Medium,
-                    &format!("{label} accepted"),
-                    format!("the server answered a {label} ServerHello"),
-                    "Disable TLS 1.0 and 1.1; allow TLS 1.2 and 1.3 only.",
-                )),
-                Legacy::Inconclusive => found.push(finding(
-                    Severity::Info,
-                    &format!("{label} support unknown"),
-                    "the probe got no recognisable answer".into(),
-                    "Check the server's protocol settings by hand.",
-                )),
-                Legacy::Refused => {}
-            }
-        }
         Ok(found)
     }
 }
@@ -191,6 +188,33 @@ fn split_target(target: &str) -> Result<(String, u16), String> {
 
 /// Handshake offering TLS 1.2 and 1.3, accepting any certificate: returns the chain as
 /// sent and the negotiated version. Only used to read, never to send data.
+/// What the legacy probes found, as findings built by `finding`.
+fn legacy_findings(
+    tls10: Legacy,
+    tls11: Legacy,
+    finding: impl Fn(Severity, &str, String, &str) -> Finding,
+) -> Vec<Finding> {
+    let mut found = Vec::new();
+    for (label, result) in [("TLS 1.0", tls10), ("TLS 1.1", tls11)] {
+        match result {
+            Legacy::Accepted => found.push(finding(
+                Severity::Medium,
+                &format!("{label} accepted"),
+                format!("the server answered a {label} ServerHello"),
+                "Disable TLS 1.0 and 1.1; allow TLS 1.2 and 1.3 only.",
+            )),
+            Legacy::Inconclusive => found.push(finding(
+                Severity::Info,
+                &format!("{label} support unknown"),
+                "the probe got no recognisable answer".into(),
+                "Check the server's protocol settings by hand.",
+            )),
+            Legacy::Refused => {}
+        }
+    }
+    found
+}
+
 async fn handshake(
     host: &str,
     port: u16,

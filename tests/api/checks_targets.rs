@@ -1,6 +1,7 @@
 //! Checks against real targets: a local TLS server with rcgen certificates (here), the
 //! real local PostgreSQL (`postgres`) and Redis (`redis`), unreachable and hanging targets.
 
+mod legacy_tls;
 mod postgres;
 mod redis;
 

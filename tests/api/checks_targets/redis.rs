@@ -239,3 +239,27 @@ async fn protected_mode_off_and_requirepass_beside_acl_users_are_reported() {
     let all = format!("{found:?}");
     assert!(!all.contains("planted-"), "no password is shown: {all}");
 }
+
+#[tokio::test]
+async fn listening_on_every_interface_is_reported() {
+    // A later --bind replaces the loopback one PrivateRedis starts with; the password
+    // keeps this short-lived server closed while it listens on every interface.
+    let server = PrivateRedis::start(&["--bind", "0.0.0.0", "--requirepass", "planted-bind-pw"]);
+    let url = format!("redis://:planted-bind-pw@127.0.0.1:{}", server.port);
+    for _ in 0..100 {
+        let client = redis::Client::open(url.as_str()).unwrap();
+        if client.get_multiplexed_async_connection().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let found = run(Redis::new(&RedisTargets {
+        urls: vec![Secret::new(url)],
+    }))
+    .await;
+    let bind =
+        titled(&found, "Listening on every interface").unwrap_or_else(|| panic!("{found:?}"));
+    assert_eq!(bind.severity, Severity::Medium);
+    assert!(bind.evidence.contains("0.0.0.0"), "{}", bind.evidence);
+    assert!(!format!("{found:?}").contains("planted-"));
+}
