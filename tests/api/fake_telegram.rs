@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::post;
 use serde_json::{Value, json};
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,11 @@ struct Inner {
     failing_chats: HashMap<i64, Forced>,
     /// `sendMessage` calls answered with a scripted failure (not in `calls`).
     rejected: Vec<Call>,
+    /// Sends to these chats are held unanswered (and unrecorded) while the chat is here;
+    /// a held call whose client goes away is never recorded, as if Telegram never got it.
+    held_chats: HashSet<i64>,
+    /// Sends that have started waiting on a held chat.
+    held_calls: usize,
 }
 
 /// A scripted failure: the HTTP status and the Bot API's error body. A `{path}` in the
@@ -145,6 +150,16 @@ async fn handle(
             StatusCode::OK,
             axum::Json(json!({ "ok": true, "result": pending })),
         );
+    }
+    let held = |inner: &Mutex<Inner>| {
+        let chat = parsed.get("chat_id").and_then(Value::as_i64);
+        chat.is_some_and(|c| inner.lock().unwrap().held_chats.contains(&c))
+    };
+    if method.starts_with("send") && held(&inner) {
+        inner.lock().unwrap().held_calls += 1;
+        while held(&inner) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
     let delay = inner.lock().unwrap().send_delay;
     if method.starts_with("send") && !delay.is_zero() {
@@ -278,6 +293,20 @@ impl FakeTelegram {
     /// `sendMessage` calls that got a scripted failure.
     pub fn rejected(&self) -> Vec<Call> {
         self.inner.lock().unwrap().rejected.clone()
+    }
+
+    /// Hold every send to these chats unanswered until `release_all`.
+    pub fn hold_chats(&self, chats: impl IntoIterator<Item = i64>) {
+        self.inner.lock().unwrap().held_chats.extend(chats);
+    }
+
+    pub fn release_all(&self) {
+        self.inner.lock().unwrap().held_chats.clear();
+    }
+
+    /// How many sends have started waiting on a held chat.
+    pub fn held_calls(&self) -> usize {
+        self.inner.lock().unwrap().held_calls
     }
 
     pub fn push_update(&self, update: Value) {

@@ -1,5 +1,8 @@
 //! The real binary: the console from a pipe, SIGTERM with a command in flight, and a grep
-//! for planted canary secrets in everything the process and the bot put out.
+//! for planted canary secrets in everything the process and the bot put out; a SIGKILL
+//! with outbox rows pending is in `process/crash.rs`.
+
+mod crash;
 
 use super::fake_telegram::FakeTelegram;
 use super::helpers::*;
