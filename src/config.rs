@@ -2,6 +2,7 @@
 //! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
 
 mod checks;
+mod logins;
 mod outbox;
 mod schedules;
 
@@ -10,6 +11,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
+pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
 
@@ -28,6 +30,9 @@ pub struct Settings {
     pub outbox: OutboxSettings,
     #[serde(default)]
     pub checks: CheckSettings,
+    /// `[logins]`: failed-login ingest, detection and alerts (see `config/logins.rs`).
+    #[serde(default)]
+    pub logins: LoginSettings,
     pub scheduler: SchedulerSettings,
     /// `[[schedules]]`: commands run on cron expressions (see `config/schedules.rs`).
     #[serde(default)]
@@ -124,6 +129,7 @@ const NAMED_VARS: &[(&str, &str)] = &[
     ("OPSGUARD_WEBHOOK_SECRET", "telegram.webhook_secret"),
     ("OPSGUARD_PUBLIC_URL", "telegram.public_url"),
     ("OPSGUARD_LISTEN", "http.listen"),
+    ("OPSGUARD_INGEST_JWT_SECRET", "logins.ingest.jwt_secret"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -239,6 +245,12 @@ impl Settings {
             }
         }
         schedules::validate(&self.scheduler, &self.schedules)?;
+        self.logins
+            .validate()
+            .map_err(|problem| ConfigError::Invalid {
+                key: "logins",
+                problem,
+            })?;
         Ok(())
     }
 

@@ -11,6 +11,8 @@
 //! - [`checks`]: security checks (`Check` trait, concurrent runner with per-target timeouts,
 //!   the registry of built-in checks, stored reports, summaries, JSON and SARIF documents);
 //!   they reach only targets from `[checks]`, never an address typed in chat.
+//! - [`logins`]: failed-login alerting — ingest (HTTP with service JWTs, Redis stream),
+//!   batched storage, sliding-window detection shared through Redis, alerts via the outbox.
 //! - transports — [`bot`] (Telegram: webhook, polling, replies, menus), [`console`] (a REPL
 //!   on stdin), [`http`] (webhook route, health, readiness, metrics), [`scheduler`]
 //!   (cron schedules run through the pipeline as the `scheduler` actor, claimed once per
@@ -33,6 +35,7 @@ pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod logins;
 pub mod outbox;
 pub mod redis_link;
 pub mod scheduler;

@@ -35,6 +35,8 @@ pub fn plan(settings: &Settings, command: &Command) -> GatePlan {
 
 pub const CONFIRM_PREFIX: &str = "c:";
 pub const CANCEL_PREFIX: &str = "x:";
+/// A chat-bound button on a pushed message (`storage::pending::create_for_chat`).
+pub const CHAT_ACTION_PREFIX: &str = "a:";
 
 pub fn confirm_prompt(command: &Command, id: &ActionId, ttl_secs: i64, more: &GatePlan) -> Reply {
     let mut then = String::new();

@@ -99,6 +99,41 @@ pub async fn create(pool: &PgPool, new: NewPending<'_>) -> StoreResult<ActionId>
     Ok(id)
 }
 
+/// A button on a message pushed to a chat (an alert): bound to the chat, not to a user,
+/// and not used up — whoever presses it in that chat runs `command` through the pipeline
+/// under their own permissions, so it must be idempotent. Returns the action id.
+pub async fn create_for_chat<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    chat_id: i64,
+    command: &str,
+    ttl: Duration,
+) -> StoreResult<ActionId> {
+    let id = ActionId::for_button();
+    sqlx::query(
+        "INSERT INTO pending_actions (id, kind, user_id, chat_id, command, request_id, expires_at)
+         VALUES ($1, 'chat', 0, $2, $3, '', now() + $4 * interval '1 second')",
+    )
+    .bind(id.as_str())
+    .bind(chat_id)
+    .bind(command)
+    .bind(ttl.num_seconds() as f64)
+    .execute(executor)
+    .await?;
+    Ok(id)
+}
+
+/// The command behind a chat-bound button, if `id` is one for `chat_id` and unexpired.
+pub async fn chat_command(pool: &PgPool, id: &ActionId, chat_id: i64) -> StoreResult<Option<String>> {
+    Ok(sqlx::query_scalar(
+        "SELECT command FROM pending_actions
+         WHERE id = $1 AND kind = 'chat' AND chat_id = $2 AND expires_at > now()",
+    )
+    .bind(id.as_str())
+    .bind(chat_id)
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Use an action once. `actor` must be its owner, except for approvals, where the actor is
 /// the approver and must *not* be the owner.
 pub async fn claim(

@@ -3,11 +3,14 @@
 mod audit;
 mod checks;
 mod checks_targets;
+mod detection;
 mod failures;
 mod fake_telegram;
 mod gates;
 mod hardening;
 mod helpers;
+mod ingest;
+mod logins;
 mod outbox;
 mod permissions;
 mod process;

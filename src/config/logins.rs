@@ -1,0 +1,156 @@
+//! Failed-login alerting settings (`[logins]`): the ingest API and its tokens, the Redis
+//! stream consumer, detection rules, alert cool-down and chats, and event retention.
+
+use crate::domain::secret::Secret;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LoginSettings {
+    pub ingest: IngestSettings,
+    pub stream: StreamSettings,
+    /// Detection rules; the defaults are the platform's policy (see `config/default.toml`).
+    pub rules: Vec<RuleSettings>,
+    /// An alert may fire again for the same rule and key only after its key has been quiet
+    /// this long; until then further matches update the open alert.
+    pub cooldown_secs: u64,
+    /// Chats alerts are pushed to (through the outbox). Empty: alerts are recorded and
+    /// listed in `/alerts`, never pushed.
+    pub alert_chats: Vec<i64>,
+    /// How long a pushed alert's buttons work.
+    pub button_ttl_secs: i64,
+    /// Events older than this are deleted by `/prune_logins`.
+    pub retention_days: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct IngestSettings {
+    /// HS256 key for service tokens (`OPSGUARD_INGEST_JWT_SECRET`). Without it the ingest
+    /// API answers 503 and `token issue` refuses.
+    pub jwt_secret: Option<Secret>,
+    /// The required `iss` claim.
+    pub issuer: String,
+    pub max_events: usize,
+    pub max_body_bytes: usize,
+    /// An event dated further in the future than this is rejected.
+    pub max_future_secs: i64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StreamSettings {
+    pub enabled: bool,
+    /// The stream services `XADD` to (not prefixed: services write it by this name).
+    pub key: String,
+    /// Where entries that are not valid events are moved.
+    pub dead_letter_key: String,
+    pub group: String,
+    /// Entries read per `XREADGROUP`.
+    pub batch: usize,
+    pub block_ms: u64,
+    /// Entries another consumer has held unacknowledged this long are taken over.
+    pub claim_idle_ms: u64,
+}
+
+/// What a rule counts, within a sliding window of `window_secs`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleKind {
+    /// Failures from one IP.
+    Ip,
+    /// Failures on one account.
+    Account,
+    /// Distinct accounts one IP failed on.
+    Spray,
+    /// Failures across everything.
+    Surge,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct RuleSettings {
+    /// Unique; letters, digits, '-', '_'. Shown in alerts and used by `/silence`.
+    pub name: String,
+    pub kind: RuleKind,
+    /// The rule fires when the count in the window reaches this ("more than 10" is 11).
+    pub fire_at: u32,
+    pub window_secs: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        let rule = |name: &str, kind, fire_at, window_secs| RuleSettings {
+            name: name.into(),
+            kind,
+            fire_at,
+            window_secs,
+        };
+        LoginSettings {
+            ingest: IngestSettings::default(),
+            stream: StreamSettings::default(),
+            rules: vec![
+                rule("ip-failures", RuleKind::Ip, 11, 60),
+                rule("account-lockout", RuleKind::Account, 5, 900),
+                rule("password-spray", RuleKind::Spray, 20, 600),
+                rule("surge", RuleKind::Surge, 101, 60),
+            ],
+            cooldown_secs: 900,
+            alert_chats: Vec::new(),
+            button_ttl_secs: 86_400,
+            retention_days: 90,
+        }
+    }
+}
+
+impl Default for IngestSettings {
+    fn default() -> Self {
+        IngestSettings {
+            jwt_secret: None,
+            issuer: "opsguard-ingest".into(),
+            max_events: 10_000,
+            max_body_bytes: 5 * 1024 * 1024,
+            max_future_secs: 300,
+        }
+    }
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        StreamSettings {
+            enabled: true,
+            key: "opsguard:auth-events".into(),
+            dead_letter_key: "opsguard:auth-events:dead".into(),
+            group: "opsguard".into(),
+            batch: 1000,
+            block_ms: 1000,
+            claim_idle_ms: 30_000,
+        }
+    }
+}
+
+impl LoginSettings {
+    /// Rule names are unique and well-formed, thresholds and windows positive.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for r in &self.rules {
+            let ok = !r.name.is_empty()
+                && r.name.len() <= 64
+                && r.name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(format!("rule name '{}' is not [A-Za-z0-9_-]{{1,64}}", r.name));
+            }
+            if !seen.insert(r.name.as_str()) {
+                return Err(format!("rule '{}' is defined twice", r.name));
+            }
+            if r.fire_at == 0 || r.window_secs == 0 {
+                return Err(format!("rule '{}': fire_at and window_secs must be > 0", r.name));
+            }
+        }
+        if self.stream.batch == 0 || self.ingest.max_events == 0 {
+            return Err("stream.batch and ingest.max_events must be > 0".into());
+        }
+        Ok(())
+    }
+}

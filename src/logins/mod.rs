@@ -1,0 +1,34 @@
+//! Failed-login alerting: auth events come in (HTTP ingest API with service JWTs, or a
+//! Redis stream), are stored in batches, counted in sliding windows shared across replicas,
+//! and raise alerts that are pushed through the outbox and managed from chat.
+//!
+//! - [`jwt`]: service tokens — verify (HS256, `exp`, `iss`, `aud`, `scope`) and issue.
+//! - [`store`]: batched inserts of events (UNNEST), duplicates by event id, retention.
+//! - [`ingest`]: one validated batch → stored → handed to an [`Evaluate`] (the detector).
+//! - [`stream`]: the Redis Streams consumer (consumer group, ack after commit, dead letters).
+//! - [`windows`]: sliding-window state in Redis (one Lua call per batch) or in process.
+//! - [`detect`]: the detector: windows → rule crossings → alerts.
+//! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
+//! - [`stats`], [`chart`]: what `/logins` shows, and its PNG chart.
+//!
+//! Invariant: events are committed before they are evaluated or acknowledged, and an
+//! event stored once is evaluated once (duplicates are counted, never re-counted).
+
+pub mod alerts;
+pub mod chart;
+pub mod detect;
+pub mod ingest;
+pub mod jwt;
+pub mod stats;
+pub mod store;
+pub mod stream;
+pub mod windows;
+
+use crate::domain::auth_event::AuthEvent;
+
+/// What ingest hands newly stored events to, after they are committed: the detector in
+/// `serve`, a recorder in tests. Only events stored for the first time are passed.
+#[async_trait::async_trait]
+pub trait Evaluate: Send + Sync {
+    async fn evaluate(&self, events: &[AuthEvent]) -> anyhow::Result<()>;
+}

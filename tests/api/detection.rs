@@ -1,0 +1,1 @@
+//! Detection against real Redis and PostgreSQL: sliding windows, rules, alerts, silences.

@@ -1,0 +1,1 @@
+//! The ingest API and the Redis stream consumer: tokens, batches, bad input, duplicates.

@@ -1,0 +1,1 @@
+//! /logins, /alerts, /ack, /silence and the buttons on pushed alerts.
