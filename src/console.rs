@@ -54,6 +54,13 @@ pub async fn run(
                     bytes.len()
                 )?;
             }
+            if let Some(png) = &reply.photo {
+                writeln!(
+                    out,
+                    "[chart, PNG of {} bytes — sent as a photo in Telegram]",
+                    png.len()
+                )?;
+            }
             if !reply.buttons.is_empty() {
                 let menu: Vec<String> = reply
                     .buttons

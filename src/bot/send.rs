@@ -54,6 +54,11 @@ pub async fn deliver(tg: &Telegram, target: &Target, reply: Option<Reply>) {
         let sent = tg.bot.send_document(chat, document).send().await;
         report(tg, sent.map(|_| ()));
     }
+    if let Some(png) = &reply.photo {
+        let photo = InputFile::memory(png.clone()).file_name("opsguard-chart.png");
+        let sent = tg.bot.send_photo(chat, photo).send().await;
+        report(tg, sent.map(|_| ()));
+    }
 }
 
 async fn send_text(tg: &Telegram, chat: ChatId, reply: &Reply) {

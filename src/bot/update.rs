@@ -70,7 +70,14 @@ pub fn translate(update: &Update) -> Option<Incoming> {
                 target: Target {
                     chat_id: chat.id.0,
                     callback_id: Some(query.id.0.clone()),
-                    origin_message: Some(message.id().0),
+                    // A chat-bound button (on a pushed alert) stays on its message for the
+                    // next person; any other used button is taken off.
+                    origin_message: (!query
+                        .data
+                        .as_deref()
+                        .unwrap_or_default()
+                        .starts_with(crate::engine::gates::CHAT_ACTION_PREFIX))
+                    .then(|| message.id().0),
                 },
             })
         }

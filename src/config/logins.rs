@@ -139,13 +139,19 @@ impl LoginSettings {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             if !ok {
-                return Err(format!("rule name '{}' is not [A-Za-z0-9_-]{{1,64}}", r.name));
+                return Err(format!(
+                    "rule name '{}' is not [A-Za-z0-9_-]{{1,64}}",
+                    r.name
+                ));
             }
             if !seen.insert(r.name.as_str()) {
                 return Err(format!("rule '{}' is defined twice", r.name));
             }
             if r.fire_at == 0 || r.window_secs == 0 {
-                return Err(format!("rule '{}': fire_at and window_secs must be > 0", r.name));
+                return Err(format!(
+                    "rule '{}': fire_at and window_secs must be > 0",
+                    r.name
+                ));
             }
         }
         if self.stream.batch == 0 || self.ingest.max_events == 0 {

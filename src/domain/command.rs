@@ -2,9 +2,11 @@
 //! usage and summary. Parsing is the only way raw text becomes a `Command`.
 
 mod args;
+mod logins;
 mod specs;
 
 pub use args::*;
+pub use logins::{LoginWindow, SilenceRequest, SilenceTarget, format_duration};
 pub use specs::{CommandSpec, SPECS, spec_by_name};
 
 use super::ids::{ActionId, RoleName, UserId};
@@ -26,6 +28,12 @@ pub enum Command {
     Deny(ActionId),
     Totp(TotpAction),
     StepUp(TotpCode),
+    Logins(LoginWindow),
+    /// All active alerts and silences, or one alert in detail.
+    Alerts(Option<i64>),
+    Ack(i64),
+    Silence(SilenceRequest),
+    PruneLogins,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +137,9 @@ impl Command {
                 arity(1)?;
                 Command::StepUp(TotpCode::parse(args[0]).map_err(usage)?)
             }
+            "logins" | "alerts" | "ack" | "silence" | "prune_logins" => {
+                logins::parse(spec.name, &args).map_err(usage)?
+            }
             other => unreachable!("spec table and parser disagree on {other}"),
         })
     }
@@ -150,6 +161,11 @@ impl Command {
             Command::Deny(_) => "deny",
             Command::Totp(_) => "totp",
             Command::StepUp(_) => "stepup",
+            Command::Logins(_) => "logins",
+            Command::Alerts(_) => "alerts",
+            Command::Ack(_) => "ack",
+            Command::Silence(_) => "silence",
+            Command::PruneLogins => "prune_logins",
         };
         spec_by_name(name).expect("every command has a spec")
     }
@@ -165,6 +181,9 @@ impl Command {
             Command::Totp(TotpAction::Enroll) => "enroll".into(),
             Command::Totp(TotpAction::Confirm(_)) => "confirm [redacted]".into(),
             Command::StepUp(_) => "[redacted]".into(),
+            Command::Logins(window) => window.label().into(),
+            Command::Alerts(Some(id)) | Command::Ack(id) => id.to_string(),
+            Command::Silence(request) => request.args(),
             _ => String::new(),
         }
     }

@@ -20,6 +20,10 @@ impl Permission {
     pub const SCHEDULES_READ: Permission = Permission("schedules.read");
     pub const CHECKS_RUN: Permission = Permission("checks.run");
     pub const FINDINGS_READ: Permission = Permission("findings.read");
+    pub const LOGINS_READ: Permission = Permission("logins.read");
+    pub const ALERTS_READ: Permission = Permission("alerts.read");
+    pub const ALERTS_MANAGE: Permission = Permission("alerts.manage");
+    pub const LOGINS_PRUNE: Permission = Permission("logins.prune");
 
     pub fn as_str(self) -> &'static str {
         self.0

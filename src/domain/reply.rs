@@ -22,6 +22,9 @@ pub struct Reply {
     /// A document sent after the text: (file name, bytes). Telegram gets it with
     /// `sendDocument`, the console prints its name and size; the outbox does not carry it.
     pub attachment: Option<(String, Vec<u8>)>,
+    /// A PNG picture sent after the text (a chart): `sendPhoto` in Telegram, its size in
+    /// the console; the outbox does not carry it.
+    pub photo: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -31,11 +34,15 @@ impl Reply {
             buttons: Vec::new(),
             notice: false,
             attachment: None,
+            photo: None,
         }
     }
     /// Nothing to say: no text, no buttons, no attachment. The engine answers nothing.
     pub fn is_empty(&self) -> bool {
-        self.html.trim().is_empty() && self.buttons.is_empty() && self.attachment.is_none()
+        self.html.trim().is_empty()
+            && self.buttons.is_empty()
+            && self.attachment.is_none()
+            && self.photo.is_none()
     }
 
     pub fn as_notice(mut self) -> Self {
@@ -44,6 +51,10 @@ impl Reply {
     }
     pub fn with_attachment(mut self, file_name: impl Into<String>, bytes: Vec<u8>) -> Self {
         self.attachment = Some((file_name.into(), bytes));
+        self
+    }
+    pub fn with_photo(mut self, png: Vec<u8>) -> Self {
+        self.photo = Some(png);
         self
     }
     pub fn with_buttons(mut self, buttons: Vec<Button>) -> Self {

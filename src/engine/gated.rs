@@ -6,14 +6,17 @@ use super::gates::{self, GatePlan};
 use super::pipeline::{AUDIT_DOWN, Handled, db_down, handled};
 use super::trail::{Trail, Verdict};
 use super::{Engine, Request};
-use crate::domain::Reply;
 use crate::domain::command::Command;
+use crate::domain::{ActionId, Reply};
 use crate::storage::{pending, users::Principal};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
 impl Engine {
     pub(super) async fn on_callback(&self, req: &Request, data: &str) -> Handled {
+        if let Some(raw) = data.strip_prefix(gates::CHAT_ACTION_PREFIX) {
+            return self.on_chat_button(req, raw).await;
+        }
         let label = "callback";
         let mut trail = Trail::new(req, label, "");
         let principal = match self.admit(req, &trail, label).await {
@@ -65,6 +68,42 @@ impl Engine {
         };
         self.resume(req, &principal, &action, confirm, "confirmed with button")
             .await
+    }
+
+    /// A chat-bound button (on a pushed alert): the command it holds runs as if the presser
+    /// had typed it — identity, permission, rate limit and audit as for any command. Only
+    /// a success is shown to the chat; a refusal is a notice for the presser alone.
+    async fn on_chat_button(&self, req: &Request, raw: &str) -> Handled {
+        let label = "callback";
+        let trail = Trail::new(req, label, "chat button");
+        if let Err(done) = self.admit(req, &trail, label).await {
+            return done;
+        }
+        let command = match ActionId::parse(raw) {
+            Ok(id) => pending::chat_command(self.pool(), &id, req.chat.id.0).await,
+            Err(_) => Ok(None),
+        };
+        let text = match command {
+            Err(e) => return db_down(label, &e),
+            Ok(Some(text)) => text,
+            Ok(None) => {
+                let reply = Reply::html("⌛ This button has expired or does not belong here.");
+                return self
+                    .refuse(
+                        &trail,
+                        label,
+                        "denied",
+                        "unknown, expired or foreign chat button",
+                        reply.as_notice(),
+                    )
+                    .await;
+            }
+        };
+        let mut done = self.on_text(req, &text).await;
+        if done.decision != "allowed" {
+            done.reply = done.reply.map(Reply::as_notice);
+        }
+        done
     }
 
     /// Continue a claimed pending action: re-check it, then pass the gates it still needs.

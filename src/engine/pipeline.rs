@@ -56,7 +56,7 @@ impl Engine {
         done.reply
     }
 
-    async fn on_text(&self, req: &Request, text: &str) -> Handled {
+    pub(super) async fn on_text(&self, req: &Request, text: &str) -> Handled {
         let parsed = Command::parse(text);
         let (label, trail) = match &parsed {
             Ok(c) => (

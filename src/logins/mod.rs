@@ -9,11 +9,13 @@
 //! - [`windows`]: sliding-window state in Redis (one Lua call per batch) or in process.
 //! - [`detect`]: the detector: windows → rule crossings → alerts.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
+//! - [`alert_admin`]: active alerts, details, acknowledging and silences (for commands).
 //! - [`stats`], [`chart`]: what `/logins` shows, and its PNG chart.
 //!
 //! Invariant: events are committed before they are evaluated or acknowledged, and an
 //! event stored once is evaluated once (duplicates are counted, never re-counted).
 
+pub mod alert_admin;
 pub mod alerts;
 pub mod chart;
 pub mod detect;

@@ -123,7 +123,11 @@ pub async fn create_for_chat<'e>(
 }
 
 /// The command behind a chat-bound button, if `id` is one for `chat_id` and unexpired.
-pub async fn chat_command(pool: &PgPool, id: &ActionId, chat_id: i64) -> StoreResult<Option<String>> {
+pub async fn chat_command(
+    pool: &PgPool,
+    id: &ActionId,
+    chat_id: i64,
+) -> StoreResult<Option<String>> {
     Ok(sqlx::query_scalar(
         "SELECT command FROM pending_actions
          WHERE id = $1 AND kind = 'chat' AND chat_id = $2 AND expires_at > now()",

@@ -191,7 +191,11 @@ async fn handle(
             "can_join_groups": true, "can_read_all_group_messages": false,
             "supports_inline_queries": false, "has_main_web_app": false
         }),
-        "sendMessage" | "sendDocument" | "editMessageReplyMarkup" | "editMessageText" => {
+        "sendMessage"
+        | "sendDocument"
+        | "sendPhoto"
+        | "editMessageReplyMarkup"
+        | "editMessageText" => {
             guard.next_message_id += 1;
             let chat = parsed.get("chat_id").and_then(Value::as_i64).unwrap_or(1);
             json!({

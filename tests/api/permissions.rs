@@ -27,6 +27,11 @@ fn line_for(name: &str) -> &'static str {
         "deny" => "/deny abcdefgh23",
         "totp" => "/totp",
         "stepup" => "/stepup 123456",
+        "logins" => "/logins 15m",
+        "alerts" => "/alerts",
+        "ack" => "/ack 1",
+        "silence" => "/silence ip-failures 1h",
+        "prune_logins" => "/prune_logins",
         other => panic!("no test line for /{other}: add one to the permission matrix"),
     }
 }
@@ -127,9 +132,16 @@ async fn every_command_for_every_role_is_decided_as_role_permissions_says() {
     for cmd in ["grant", "revoke", "audit", "users"] {
         assert!(denied("operator", cmd), "an operator may not /{cmd}");
     }
-    for cmd in ["help", "whoami", "status", "totp"] {
+    for cmd in ["help", "whoami", "status", "totp", "logins", "alerts"] {
         assert!(!denied("viewer", cmd), "a viewer may /{cmd}");
     }
+    for cmd in ["ack", "silence", "prune_logins"] {
+        assert!(denied("viewer", cmd), "a viewer may not /{cmd}");
+    }
+    for cmd in ["ack", "silence"] {
+        assert!(!denied("operator", cmd), "an operator may /{cmd}");
+    }
+    assert!(denied("operator", "prune_logins"), "pruning is for admins");
     for spec in SPECS {
         assert!(!denied("admin", spec.name), "an admin may /{}", spec.name);
     }

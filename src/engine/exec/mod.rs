@@ -1,10 +1,12 @@
 //! Executing allowed commands: one file per command family. Only the pipeline calls
 //! `execute`, after authorization, rate limiting, gates and the audit attempt.
 
+mod alerts;
 mod approvals;
 mod audit;
 mod checks;
 mod info;
+mod logins;
 mod schedules;
 mod status;
 mod totp;
@@ -61,5 +63,10 @@ pub(super) async fn execute(ctx: &Ctx<'_>, command: &Command) -> ExecResult {
         Command::Deny(id) => approvals::deny(ctx, id).await,
         Command::Totp(action) => totp::totp(ctx, action).await,
         Command::StepUp(code) => totp::stepup(ctx, code).await,
+        Command::Logins(window) => logins::logins(ctx, *window).await,
+        Command::Alerts(id) => alerts::list(ctx, *id).await,
+        Command::Ack(id) => alerts::ack(ctx, *id).await,
+        Command::Silence(request) => alerts::silence(ctx, request).await,
+        Command::PruneLogins => logins::prune(ctx).await,
     }
 }
