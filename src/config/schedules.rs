@@ -36,7 +36,9 @@ pub struct ScheduleSettings {
     /// A command line as an operator would type it, e.g. `/audit verify`.
     pub command: String,
     /// The chat the report goes to: positive = a private chat, negative = a group (which
-    /// must be allow-listed like any other group).
+    /// must be allow-listed like any other group); 0 or absent = no report (the run is
+    /// still audited and shown in `/schedules`).
+    #[serde(default)]
     pub chat: i64,
     #[serde(default = "yes")]
     pub enabled: bool,
@@ -90,9 +92,6 @@ impl ScheduleSettings {
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
         if !name_ok {
             return Err("a name is 1-64 letters, digits, '.', '_' or '-'".into());
-        }
-        if self.chat == 0 {
-            return Err("chat must be a Telegram chat id (not 0)".into());
         }
         self.schedule()?;
         self.parsed_command()?;

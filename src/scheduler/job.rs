@@ -85,9 +85,10 @@ impl Job {
     }
 }
 
-/// A positive id is a private chat (the user's id); anything else is a group.
+/// A positive id is a private chat (the user's id), 0 no chat at all, a negative id a group.
 pub fn chat_of(id: i64) -> Chat {
-    let kind = if id > 0 {
+    // 0 is "no chat": the run happens in the scheduler's own private context.
+    let kind = if id >= 0 {
         ChatKind::Private
     } else {
         ChatKind::Group

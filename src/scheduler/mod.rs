@@ -112,7 +112,8 @@ impl Scheduler {
         let (decision, reason, outcome) = audited.unwrap_or(("unknown".into(), None, None));
         let mut result = job::summary(outcome.as_deref(), reason.as_deref(), reply.as_ref());
         let mut outbox_id = None;
-        if let Some(reply) = &reply {
+        // Chat 0: nothing is reported; the run is audited and its result recorded.
+        if let Some(reply) = reply.as_ref().filter(|_| job.chat.id.0 != 0) {
             let report = job.report(fire_at, reply);
             match crate::outbox::enqueue(pool, job.chat.id.0, &report, &job.source()).await {
                 Ok(id) => outbox_id = Some(id),

@@ -128,14 +128,14 @@ pub async fn chat_command(
     id: &ActionId,
     chat_id: i64,
 ) -> StoreResult<Option<String>> {
-    Ok(sqlx::query_scalar(
+    sqlx::query_scalar(
         "SELECT command FROM pending_actions
          WHERE id = $1 AND kind = 'chat' AND chat_id = $2 AND expires_at > now()",
     )
     .bind(id.as_str())
     .bind(chat_id)
     .fetch_optional(pool)
-    .await?)
+    .await
 }
 
 /// Use an action once. `actor` must be its owner, except for approvals, where the actor is

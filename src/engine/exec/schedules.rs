@@ -50,12 +50,16 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> ExecResult {
             },
         };
         text.push_str(&format!(
-            "\n<b>{}</b> — {}\n<code>{}</code> → <code>{}</code> in chat <code>{}</code>\nNext: {next}\nLast: {last}\n",
+            "\n<b>{}</b> — {}\n<code>{}</code> → <code>{}</code> {}\nNext: {next}\nLast: {last}\n",
             escape(&s.name),
             if s.enabled { "enabled" } else { "disabled" },
             escape(&s.cron),
             escape(&s.command),
-            s.chat,
+            if s.chat == 0 {
+                "(no report)".to_string()
+            } else {
+                format!("in chat <code>{}</code>", s.chat)
+            },
         ));
     }
     Ok(Reply::html(text))

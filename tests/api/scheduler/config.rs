@@ -31,7 +31,10 @@ fn entry(name: &str, cron: &str, command: &str) -> String {
 async fn invalid_schedules_stop_start_up_naming_the_schedule() {
     let good = load(&entry("nightly", "0 0 2 * * *", "/status")).unwrap();
     let names: Vec<_> = good.schedules.iter().map(|s| s.name.as_str()).collect();
-    assert_eq!(names, ["daily-audit-verify", "nightly"]);
+    assert_eq!(
+        names,
+        ["daily-audit-verify", "prune-auth-events", "nightly"]
+    );
     for (extra, name, needle) in [
         (
             entry("bad-cron", "0 0 25 * * *", "/status"),

@@ -131,3 +131,38 @@ async fn schedules_lists_cron_command_next_run_and_escaped_last_result() {
         .html;
     says(&text, "Usage: <code>/schedules</code>");
 }
+
+#[tokio::test]
+async fn a_schedule_without_a_chat_runs_audited_and_reports_nowhere() {
+    let app = app_with(vec![sched("prune", "0 30 3 * * *", "/prune_logins", 0)]).await;
+    sqlx::query(
+        "INSERT INTO auth_events (at, ip, account, service, outcome, sender)
+         VALUES (now() - interval '100 days', '203.0.113.7', 'a', 'sso', 'failure', 'test'),
+                (now() - interval '1 day', '203.0.113.7', 'a', 'sso', 'failure', 'test')",
+    )
+    .execute(app.pool())
+    .await
+    .unwrap();
+    let scheduler = Scheduler::new(app.engine.clone()).unwrap();
+    let ran = scheduler.run_due(at(3, 30, 5)).await;
+    assert_eq!(ran.len(), 1);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM auth_events")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "the 100-day-old event was pruned");
+    assert!(
+        outbox(&app, "schedule:prune").await.is_empty(),
+        "no chat, no report"
+    );
+    let recorded = runs(&app, "prune").await;
+    assert_eq!(recorded[0].1.as_deref(), Some("allowed"));
+    assert!(
+        recorded[0].2.as_deref().unwrap_or("").contains("Removed 1"),
+        "{recorded:?}"
+    );
+    app.add_user(7, "viewer").await;
+    let (actor, chat) = (Actor::console(UserId(7)), Chat::private(UserId(7)));
+    let ask = Request::new(actor, chat, Input::Text("/schedules".into()));
+    says(&app.engine.handle(ask).await.unwrap().html, "(no report)");
+}
