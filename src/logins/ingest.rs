@@ -90,10 +90,16 @@ fn first_of_each_id(events: Vec<AuthEvent>) -> Vec<AuthEvent> {
     if events.iter().all(|e| e.id.is_none()) {
         return events;
     }
-    let mut seen: HashSet<String> = HashSet::with_capacity(events.len());
+    let mut seen: HashSet<&str> = HashSet::with_capacity(events.len());
+    let keep: Vec<bool> = events
+        .iter()
+        .map(|e| e.id.as_deref().is_none_or(|id| seen.insert(id)))
+        .collect();
+    drop(seen);
     events
         .into_iter()
-        .filter(|e| e.id.as_ref().is_none_or(|id| seen.insert(id.clone())))
+        .zip(keep)
+        .filter_map(|(event, keep)| keep.then_some(event))
         .collect()
 }
 

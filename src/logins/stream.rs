@@ -271,28 +271,26 @@ impl Consumer {
 
 /// XREADGROUP: `[[key, [entry, …]]]` (or a map of key → entries); nil on time-out.
 fn read_reply(reply: Value) -> Vec<Entry> {
-    match reply {
+    let per_stream: Vec<Value> = match reply {
         Value::Array(streams) => streams
             .into_iter()
-            .flat_map(|s| match s {
-                Value::Array(mut pair) if pair.len() == 2 => entries(pair.pop().unwrap()),
-                _ => Vec::new(),
-            })
+            .filter_map(|s| pair(s).map(|(_, entries)| entries))
             .collect(),
-        Value::Map(streams) => streams.into_iter().flat_map(|(_, e)| entries(e)).collect(),
+        Value::Map(streams) => streams.into_iter().map(|(_, e)| e).collect(),
         _ => Vec::new(),
-    }
+    };
+    per_stream.into_iter().flat_map(entries).collect()
 }
 
 /// XAUTOCLAIM: `[next cursor, [entry, …], [deleted id, …]]`.
 fn autoclaim_reply(reply: Value) -> (String, Vec<Entry>) {
-    let Value::Array(mut parts) = reply else {
-        return ("0-0".into(), Vec::new());
+    let mut parts = match reply {
+        Value::Array(parts) => parts.into_iter(),
+        _ => Vec::new().into_iter(),
     };
-    parts.truncate(2);
-    let claimed = parts.pop().map(entries).unwrap_or_default();
-    let next = parts.pop().and_then(text).unwrap_or_else(|| "0-0".into());
-    (next, claimed)
+    let next = parts.next().and_then(|v| redis::from_redis_value(v).ok());
+    let claimed = parts.next().map(entries).unwrap_or_default();
+    (next.unwrap_or_else(|| "0-0".into()), claimed)
 }
 
 /// `[[id, [field, value, …]], …]`; nil entries (deleted meanwhile) are skipped.
@@ -300,50 +298,30 @@ fn entries(list: Value) -> Vec<Entry> {
     let Value::Array(list) = list else {
         return Vec::new();
     };
-    list.into_iter()
-        .filter_map(|entry| {
-            let Value::Array(mut pair) = entry else {
-                return None;
-            };
-            if pair.len() != 2 {
-                return None;
+    let entry = |v: Value| {
+        let (id, fields) = pair(v)?;
+        let mut fields = match fields {
+            Value::Array(fields) => fields.into_iter(),
+            _ => Vec::new().into_iter(),
+        };
+        let mut event = None;
+        while let (Some(k), Some(v)) = (fields.next(), fields.next()) {
+            if matches!(&k, Value::BulkString(k) if k == b"event") {
+                event = redis::from_redis_value::<Vec<u8>>(v).ok();
             }
-            let fields = pair.pop()?;
-            let id = text(pair.pop()?)?;
-            let event = match fields {
-                Value::Array(kv) => {
-                    let mut kv = kv.into_iter();
-                    let mut event = None;
-                    while let (Some(k), Some(v)) = (kv.next(), kv.next()) {
-                        if bytes(&k) == Some(b"event".as_slice()) {
-                            event = match v {
-                                Value::BulkString(b) => Some(b),
-                                Value::SimpleString(s) => Some(s.into_bytes()),
-                                _ => None,
-                            };
-                        }
-                    }
-                    event
-                }
-                _ => None,
-            };
-            Some(Entry { id, event })
-        })
-        .collect()
+        }
+        let id = redis::from_redis_value(id).ok()?;
+        Some(Entry { id, event })
+    };
+    list.into_iter().filter_map(entry).collect()
 }
 
-fn bytes(v: &Value) -> Option<&[u8]> {
+fn pair(v: Value) -> Option<(Value, Value)> {
     match v {
-        Value::BulkString(b) => Some(b),
-        Value::SimpleString(s) => Some(s.as_bytes()),
-        _ => None,
-    }
-}
-
-fn text(v: Value) -> Option<String> {
-    match v {
-        Value::BulkString(b) => String::from_utf8(b).ok(),
-        Value::SimpleString(s) => Some(s),
+        Value::Array(two) if two.len() == 2 => {
+            let mut two = two.into_iter();
+            Some((two.next()?, two.next()?))
+        }
         _ => None,
     }
 }

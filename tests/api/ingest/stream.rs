@@ -31,7 +31,11 @@ impl Keys {
         s.logins.stream.claim_idle_ms = claim_idle_ms;
     }
 
-    async fn delete(&self, conn: &mut MultiplexedConnection) {
+    /// Stop the app first: its consumer would create the stream again.
+    async fn delete(&self, app: TestApp, conn: &mut MultiplexedConnection) {
+        app.shutdown.cancel();
+        drop(app);
+        tokio::time::sleep(Duration::from_millis(300)).await;
         let _: () = redis::cmd("DEL")
             .arg(&self.stream)
             .arg(&self.dead)
@@ -153,7 +157,7 @@ async fn entries_are_stored_acknowledged_and_bad_ones_dead_lettered() {
         metrics.contains("opsguard_auth_stream_dead_letters_total"),
         "{metrics}"
     );
-    keys.delete(&mut conn).await;
+    keys.delete(app, &mut conn).await;
 }
 
 #[tokio::test]
@@ -199,5 +203,5 @@ async fn entries_a_dead_consumer_read_but_never_acknowledged_are_claimed_and_sto
     assert_eq!(pending(&mut conn, &keys).await, 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(stored(&app).await, 5, "each claimed entry is stored once");
-    keys.delete(&mut conn).await;
+    keys.delete(app, &mut conn).await;
 }
