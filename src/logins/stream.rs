@@ -130,7 +130,26 @@ impl Consumer {
                 }
             }
         }
+        if let Some(conn) = conn.as_mut() {
+            self.leave(conn).await;
+        }
         tracing::info!("stream.stopped");
+    }
+
+    /// On a clean stop, leave the group when nothing is pending for this consumer, so
+    /// restarts do not pile up consumers (anything pending stays, to be claimed).
+    async fn leave(&self, conn: &mut MultiplexedConnection) {
+        let s = &self.settings;
+        let mine: redis::RedisResult<Vec<Value>> = redis::cmd("XPENDING")
+            .arg((&s.key, &s.group, "-", "+", 1, &self.name))
+            .query_async(conn)
+            .await;
+        if mine.is_ok_and(|m| m.is_empty()) {
+            let _: redis::RedisResult<i64> = redis::cmd("XGROUP")
+                .arg(("DELCONSUMER", &s.key, &s.group, &self.name))
+                .query_async(conn)
+                .await;
+        }
     }
 
     /// Claim what dead consumers hold (every so often), then read new entries.
@@ -143,11 +162,7 @@ impl Consumer {
         if !self.group_ready {
             // From "0": entries XADDed before any replica started are read too.
             let created: redis::RedisResult<()> = redis::cmd("XGROUP")
-                .arg("CREATE")
-                .arg(&s.key)
-                .arg(&s.group)
-                .arg("0")
-                .arg("MKSTREAM")
+                .arg(("CREATE", &s.key, &s.group, "0", "MKSTREAM"))
                 .query_async(conn)
                 .await;
             match created {
@@ -157,14 +172,9 @@ impl Consumer {
         }
         let every = Duration::from_millis((s.claim_idle_ms / 2).clamp(10, 5000));
         if self.claim_cursor != "0-0" || self.last_claim.is_none_or(|t| t.elapsed() >= every) {
+            let (idle, cursor) = (s.claim_idle_ms, &self.claim_cursor);
             let reply: Value = redis::cmd("XAUTOCLAIM")
-                .arg(&s.key)
-                .arg(&s.group)
-                .arg(&self.name)
-                .arg(s.claim_idle_ms)
-                .arg(&self.claim_cursor)
-                .arg("COUNT")
-                .arg(s.batch)
+                .arg((&s.key, &s.group, &self.name, idle, cursor, "COUNT", s.batch))
                 .query_async(conn)
                 .await?;
             let (next, claimed) = autoclaim_reply(reply);
@@ -177,16 +187,8 @@ impl Consumer {
             }
         }
         let mut read = redis::cmd("XREADGROUP");
-        read.arg("GROUP")
-            .arg(&s.group)
-            .arg(&self.name)
-            .arg("COUNT")
-            .arg(s.batch)
-            .arg("BLOCK")
-            .arg(s.block_ms)
-            .arg("STREAMS")
-            .arg(&s.key)
-            .arg(">");
+        read.arg(("GROUP", &s.group, &self.name, "COUNT", s.batch))
+            .arg(("BLOCK", s.block_ms, "STREAMS", &s.key, ">"));
         let reply = tokio::select! {
             // Entries delivered to a read dropped here stay pending and are claimed later.
             _ = shutdown.cancelled() => return Ok(()),
@@ -237,15 +239,10 @@ impl Consumer {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (entry, reason) in &dead {
+            let payload = entry.event.as_deref().unwrap_or_default();
             pipe.cmd("XADD")
-                .arg(&s.dead_letter_key)
-                .arg("*")
-                .arg("event")
-                .arg(entry.event.as_deref().unwrap_or_default())
-                .arg("reason")
-                .arg(reason)
-                .arg("entry")
-                .arg(&entry.id)
+                .arg((&s.dead_letter_key, "*", "event", payload))
+                .arg(("reason", reason, "entry", &entry.id))
                 .ignore();
         }
         let mut acked: Vec<&str> = dead.iter().map(|(e, _)| e.id.as_str()).collect();
@@ -253,11 +250,7 @@ impl Consumer {
             acked.extend(good);
         }
         if !acked.is_empty() {
-            pipe.cmd("XACK")
-                .arg(&s.key)
-                .arg(&s.group)
-                .arg(&acked)
-                .ignore();
+            pipe.cmd("XACK").arg((&s.key, &s.group, &acked)).ignore();
             pipe.query_async::<()>(conn).await?;
         }
         if !dead.is_empty() {

@@ -31,17 +31,34 @@ impl Keys {
         s.logins.stream.claim_idle_ms = claim_idle_ms;
     }
 
-    /// Stop the app first: its consumer would create the stream again.
-    async fn delete(&self, app: TestApp, conn: &mut MultiplexedConnection) {
+    /// Stop the app, then delete the keys (a running consumer would create the stream
+    /// again). Returns the consumers left in the group once the app had stopped.
+    async fn delete(&self, app: TestApp, conn: &mut MultiplexedConnection) -> Vec<String> {
         app.shutdown.cancel();
         drop(app);
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut consumers = Vec::new();
+        for _ in 0..100 {
+            let info: redis::streams::StreamInfoConsumersReply = redis::cmd("XINFO")
+                .arg(("CONSUMERS", &self.stream, self.group))
+                .query_async(conn)
+                .await
+                .unwrap();
+            consumers = info.consumers.into_iter().map(|c| c.name).collect();
+            if !consumers
+                .iter()
+                .any(|c| !c.starts_with("replica-that-died"))
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let _: () = redis::cmd("DEL")
             .arg(&self.stream)
             .arg(&self.dead)
             .query_async(conn)
             .await
             .unwrap();
+        consumers
     }
 }
 
@@ -157,7 +174,11 @@ async fn entries_are_stored_acknowledged_and_bad_ones_dead_lettered() {
         metrics.contains("opsguard_auth_stream_dead_letters_total"),
         "{metrics}"
     );
-    keys.delete(app, &mut conn).await;
+    let left = keys.delete(app, &mut conn).await;
+    assert!(
+        left.is_empty(),
+        "the stopped consumer left the group: {left:?}"
+    );
 }
 
 #[tokio::test]
@@ -203,5 +224,10 @@ async fn entries_a_dead_consumer_read_but_never_acknowledged_are_claimed_and_sto
     assert_eq!(pending(&mut conn, &keys).await, 0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(stored(&app).await, 5, "each claimed entry is stored once");
-    keys.delete(app, &mut conn).await;
+    let left = keys.delete(app, &mut conn).await;
+    assert_eq!(
+        left,
+        ["replica-that-died"],
+        "the dead one stays; the stopped one left"
+    );
 }
