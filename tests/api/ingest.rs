@@ -7,10 +7,14 @@ mod refusals;
 mod stream;
 
 use super::helpers::*;
+use chrono::Utc;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use opsguard::config::Settings;
+use opsguard::domain::auth_event::AuthEvent;
 use opsguard::domain::secret::Secret;
+use opsguard::logins::ingest::Ingestor;
 use serde_json::{Value, json};
+use std::sync::Arc;
 
 pub const SECRET: &str = "test-ingest-jwt-secret-0123456789abcdef";
 pub const ISSUER: &str = "opsguard-ingest";
@@ -170,4 +174,58 @@ async fn store_prune_deletes_only_events_older_than_the_retention() {
             .unwrap(),
         0
     );
+}
+
+/// Records what it is handed; fails when asked to.
+struct Recorder {
+    seen: std::sync::Mutex<Vec<Option<String>>>,
+    fail: bool,
+}
+
+#[async_trait::async_trait]
+impl opsguard::logins::Evaluate for Recorder {
+    async fn evaluate(&self, events: &[AuthEvent]) -> anyhow::Result<()> {
+        let ids = events.iter().map(|e| e.id.clone());
+        self.seen.lock().unwrap().extend(ids);
+        if self.fail {
+            anyhow::bail!("detector down");
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn only_newly_stored_events_are_evaluated_and_an_evaluation_error_is_not_returned() {
+    let app = spawn_app_with(with_secret).await;
+    let limits = opsguard::domain::auth_batch::Limits {
+        max_events: 100,
+        max_future_secs: 300,
+    };
+    let parse = |v: Value| {
+        opsguard::domain::auth_batch::parse_batch(v.to_string().as_bytes(), Utc::now(), &limits)
+            .unwrap()
+    };
+    for fail in [false, true] {
+        let recorder = Arc::new(Recorder {
+            seen: Default::default(),
+            fail,
+        });
+        let settings = app.engine.settings().logins.ingest.clone();
+        let ingestor = Ingestor::new(app.pool().clone(), settings, recorder.clone());
+        let tag = if fail { "f" } else { "ok" };
+        let first = parse(json!([event(json!({"id": format!("{tag}-1")}))]));
+        ingestor.ingest(first, "test").await.unwrap();
+        let batch = parse(json!([
+            event(json!({"id": format!("{tag}-1")})),
+            event(json!({"id": format!("{tag}-2")})),
+            event(json!({"id": format!("{tag}-2")})),
+            event(json!({})),
+        ]));
+        let outcome = ingestor.ingest(batch, "test").await.unwrap();
+        assert_eq!((outcome.accepted, outcome.duplicates), (2, 2));
+        let seen = recorder.seen.lock().unwrap().clone();
+        let want = [Some(format!("{tag}-1")), Some(format!("{tag}-2")), None];
+        assert_eq!(seen, want, "each event evaluated once, when first stored");
+    }
+    assert_eq!(stored(&app).await, 6);
 }
