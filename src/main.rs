@@ -53,6 +53,9 @@ enum Cmd {
         #[command(subcommand)]
         action: AuditCmd,
     },
+    /// Service tokens for the auth-event ingest API.
+    #[command(subcommand)]
+    Token(opsguard::logins::jwt::TokenCmd),
 }
 
 #[derive(Subcommand)]
@@ -147,6 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::User { action } => user(&pool(&settings).await?, action).await?,
         Cmd::Chat { action } => chat(&pool(&settings).await?, action).await?,
         Cmd::Audit { action } => return audit(&pool(&settings).await?, action).await,
+        Cmd::Token(action) => action.run(&settings, pool(&settings)).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

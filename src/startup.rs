@@ -3,9 +3,11 @@
 
 use crate::bot::{self, Telegram};
 use crate::config::Settings;
+use crate::domain::auth_event::AuthEvent;
 use crate::engine::Engine;
 use crate::engine::health::TelegramState;
 use crate::http::{self, HttpState};
+use crate::logins::{self, Evaluate, ingest::Ingestor};
 use crate::outbox;
 use crate::redis_link::RedisLink;
 use crate::scheduler::Scheduler;
@@ -157,6 +159,20 @@ impl Application {
             engine.health().set_telegram(TelegramState::NotConfigured);
         }
         spawn_housekeeping(engine.clone(), shutdown.clone());
+        let ingestor = Arc::new(Ingestor::new(
+            engine.pool().clone(),
+            settings.logins.ingest.clone(),
+            login_evaluator(&engine),
+        ));
+        if settings.logins.stream.enabled {
+            logins::stream::spawn(
+                ingestor.clone(),
+                settings.redis.url.expose(),
+                settings.logins.stream.clone(),
+                shutdown.clone(),
+                &tracker,
+            );
+        }
         if settings.scheduler.enabled {
             scheduler.spawn(shutdown.clone(), &tracker);
         }
@@ -165,6 +181,7 @@ impl Application {
             engine: engine.clone(),
             webhook,
             max_body_bytes: settings.http.max_body_bytes,
+            ingest: ingestor,
         };
         let app = http::router(state);
         tracing::info!(http.listen = %listener.local_addr()?, "opsguard.serving");
@@ -199,6 +216,20 @@ async fn register_webhook(tg: &Telegram, public: &str, secret: &str) -> anyhow::
         .context("setWebhook failed")?;
     tracing::info!("telegram.webhook_registered");
     Ok(())
+}
+
+/// What newly stored auth events are handed to. Until the detector lands, nothing.
+fn login_evaluator(_engine: &Engine) -> Arc<dyn Evaluate> {
+    Arc::new(NoDetection)
+}
+
+struct NoDetection;
+
+#[async_trait::async_trait]
+impl Evaluate for NoDetection {
+    async fn evaluate(&self, _events: &[AuthEvent]) -> anyhow::Result<()> {
+        Ok(())
+    }
 }
 
 /// Hourly: forget processed update ids Telegram can no longer retry.

@@ -3,6 +3,7 @@
 
 pub mod actor;
 pub mod audit;
+pub mod auth_batch;
 pub mod auth_event;
 pub mod command;
 pub mod finding;

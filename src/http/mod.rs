@@ -1,6 +1,7 @@
-//! The HTTP surface on `OPSGUARD_LISTEN`: the Telegram webhook (webhook mode only),
-//! `/healthz`, `/readyz` and `/metrics`.
+//! The HTTP surface on `OPSGUARD_LISTEN`: the Telegram webhook (webhook mode only), the
+//! auth-event ingest API, `/healthz`, `/readyz` and `/metrics`.
 
+mod ingest;
 mod ops;
 pub mod telemetry_metrics;
 mod webhook;
@@ -8,8 +9,10 @@ mod webhook;
 use crate::bot::Telegram;
 use crate::domain::secret::Secret;
 use crate::engine::Engine;
+use crate::logins::ingest::Ingestor;
 use axum::Router;
 use axum::routing::{get, post};
+use std::sync::Arc;
 
 #[derive(Clone)]
 pub struct HttpState {
@@ -17,13 +20,16 @@ pub struct HttpState {
     /// Present in webhook mode: the bot, and the secret Telegram must send.
     pub webhook: Option<(Telegram, Secret)>,
     pub max_body_bytes: usize,
+    /// Stores posted auth events; the route reads its own limits from it.
+    pub ingest: Arc<Ingestor>,
 }
 
 pub fn router(state: HttpState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics));
+        .route("/metrics", get(ops::metrics))
+        .route("/api/v1/auth-events", post(ingest::receive));
     if state.webhook.is_some() {
         router = router.route("/telegram/webhook", post(webhook::receive));
     }

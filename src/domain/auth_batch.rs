@@ -1,0 +1,469 @@
+//! Parsing and validation of posted auth events: a body (JSON array or NDJSON) becomes
+//! either every event validated or the list of bad indexes and why — never a part of it.
+//! Strings are borrowed from the body where JSON escapes allow; a wrongly typed field is a
+//! problem of its event, not a failure of the whole body.
+
+use super::auth_event::{AuthEvent, Outcome};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use std::borrow::Cow;
+use std::fmt;
+use std::marker::PhantomData;
+use std::net::IpAddr;
+
+pub const MAX_ID_CHARS: usize = 128;
+pub const MAX_NAME_CHARS: usize = 256;
+pub const MAX_TEXT_CHARS: usize = 512;
+const NOT_AN_OBJECT: &str = "an event must be a JSON object";
+
+/// What a batch may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub max_events: usize,
+    /// An event dated further than this after `now` is rejected.
+    pub max_future_secs: i64,
+}
+
+/// One bad event: its position in the batch (0-based) and every reason it is bad.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub index: usize,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    #[error("the body is not a JSON array or NDJSON: {0}")]
+    Malformed(String),
+    #[error("the batch holds {count} events; at most {max} are allowed")]
+    TooMany { count: usize, max: usize },
+    #[error("the batch holds no events")]
+    Empty,
+    /// Some events are invalid; nothing of the batch may be stored.
+    #[error("{} invalid events; nothing was stored", .0.len())]
+    Invalid(Vec<Problem>),
+}
+
+/// Any JSON value: a string (borrowed when unescaped), an object (read as an event), or
+/// something else, named for the error message.
+#[derive(Debug)]
+enum Loose<'a> {
+    Text(Cow<'a, str>),
+    Object(Box<RawEvent<'a>>),
+    Other(&'static str),
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(LooseVisitor(PhantomData))
+    }
+}
+
+struct LooseVisitor<'a>(PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
+    type Value = Loose<'a>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Loose::Text(Cow::Borrowed(v)))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Loose::Text(Cow::Owned(v.to_owned())))
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Loose::Other("a boolean"))
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(Loose::Other("a number"))
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(Loose::Other("a number"))
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Loose::Other("a number"))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Loose::Other("null"))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Loose::Other("an array"))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        RawEvent::from_map(map).map(|raw| Loose::Object(Box::new(raw)))
+    }
+}
+
+/// The fields of one event as sent; `null` counts as absent. Unknown fields are ignored,
+/// a field given twice is a problem of the event.
+#[derive(Debug, Default)]
+struct RawEvent<'a> {
+    id: Option<Loose<'a>>,
+    at: Option<Loose<'a>>,
+    ip: Option<Loose<'a>>,
+    account: Option<Loose<'a>>,
+    service: Option<Loose<'a>>,
+    outcome: Option<Loose<'a>>,
+    reason: Option<Loose<'a>>,
+    user_agent: Option<Loose<'a>>,
+    repeated: Option<&'static str>,
+}
+
+impl<'a> RawEvent<'a> {
+    fn from_map<'de: 'a, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
+        let mut raw = RawEvent::default();
+        // Keys as `Loose`: borrowed, where a `Cow` key would be an allocation each.
+        while let Some(key) = map.next_key::<Loose>()? {
+            let key = match &key {
+                Loose::Text(key) => key.as_ref(),
+                _ => "",
+            };
+            let (name, slot) = match key {
+                "id" => ("id", &mut raw.id),
+                "at" => ("at", &mut raw.at),
+                "ip" => ("ip", &mut raw.ip),
+                "account" => ("account", &mut raw.account),
+                "service" => ("service", &mut raw.service),
+                "outcome" => ("outcome", &mut raw.outcome),
+                "reason" => ("reason", &mut raw.reason),
+                "user_agent" => ("user_agent", &mut raw.user_agent),
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    continue;
+                }
+            };
+            if slot.is_some() {
+                raw.repeated = Some(name);
+            }
+            *slot = map.next_value::<Option<Loose>>()?;
+        }
+        Ok(raw)
+    }
+}
+
+/// Parse and validate a whole batch: a JSON array, or one JSON object per line (NDJSON).
+pub fn parse_batch(
+    body: &[u8],
+    now: DateTime<Utc>,
+    limits: &Limits,
+) -> Result<Vec<AuthEvent>, BatchError> {
+    let too_many = |count| BatchError::TooMany {
+        count,
+        max: limits.max_events,
+    };
+    let elements: Vec<Result<Loose, String>> = match body.trim_ascii_start().first() {
+        None => return Err(BatchError::Empty),
+        Some(b'[') => serde_json::from_slice::<Vec<Loose>>(body)
+            .map_err(|e| BatchError::Malformed(e.to_string()))?
+            .into_iter()
+            .map(Ok)
+            .collect(),
+        Some(_) => {
+            let lines = body
+                .split(|b| *b == b'\n')
+                .filter(|l| !l.trim_ascii().is_empty());
+            let count = lines.clone().count();
+            if count > limits.max_events {
+                return Err(too_many(count));
+            }
+            lines
+                .map(|l| serde_json::from_slice(l).map_err(|e| format!("not JSON: {e}")))
+                .collect()
+        }
+    };
+    if elements.len() > limits.max_events {
+        return Err(too_many(elements.len()));
+    }
+    if elements.is_empty() {
+        return Err(BatchError::Empty);
+    }
+    let mut events = Vec::with_capacity(elements.len());
+    let mut problems = Vec::new();
+    for (index, element) in elements.into_iter().enumerate() {
+        match element.and_then(|e| validate(e, now, limits.max_future_secs)) {
+            Ok(event) if problems.is_empty() => events.push(event),
+            Ok(_) => {}
+            Err(problem) => problems.push(Problem { index, problem }),
+        }
+    }
+    if problems.is_empty() {
+        Ok(events)
+    } else {
+        Err(BatchError::Invalid(problems))
+    }
+}
+
+/// Parse and validate one event (a Redis stream entry's `event` field).
+pub fn parse_event(json: &[u8], now: DateTime<Utc>, max_future: i64) -> Result<AuthEvent, String> {
+    let element = serde_json::from_slice(json).map_err(|e| format!("not JSON: {e}"))?;
+    validate(element, now, max_future)
+}
+
+/// Every problem of one event, joined with "; ", or the validated event.
+fn validate(element: Loose, now: DateTime<Utc>, max_future: i64) -> Result<AuthEvent, String> {
+    let Loose::Object(raw) = element else {
+        return Err(NOT_AN_OBJECT.into());
+    };
+    let mut problems = Vec::new();
+    if let Some(field) = raw.repeated {
+        problems.push(format!("{field}: given more than once"));
+    }
+    let p = &mut problems;
+    let id = take(optional(raw.id, "id", MAX_ID_CHARS, false), p);
+    let at = required(raw.at, "at", 64, false).and_then(|s| {
+        let at = DateTime::parse_from_rfc3339(&s)
+            .map_err(|_| "at: not an RFC 3339 timestamp".to_string())?
+            .with_timezone(&Utc);
+        if (at - now).num_seconds() > max_future {
+            return Err(format!("at: more than {max_future} seconds in the future"));
+        }
+        Ok(at)
+    });
+    let at = take(at, p);
+    let ip = required(raw.ip, "ip", 64, false).and_then(|s| {
+        s.parse::<IpAddr>()
+            .map_err(|_| "ip: not an IP address".into())
+    });
+    let ip = take(ip, p);
+    let account = take(required(raw.account, "account", MAX_NAME_CHARS, true), p);
+    let service = take(required(raw.service, "service", MAX_NAME_CHARS, true), p);
+    let outcome = required(raw.outcome, "outcome", 16, false).and_then(|s| {
+        Outcome::parse(&s).ok_or_else(|| "outcome: must be failure, success or locked".into())
+    });
+    let outcome = take(outcome, p);
+    let reason = take(optional(raw.reason, "reason", MAX_TEXT_CHARS, false), p);
+    let user_agent = take(
+        optional(raw.user_agent, "user_agent", MAX_TEXT_CHARS, false),
+        p,
+    );
+    match (id, at, ip, account, service, outcome, reason, user_agent) {
+        (
+            Some(id),
+            Some(at),
+            Some(ip),
+            Some(account),
+            Some(service),
+            Some(outcome),
+            Some(reason),
+            Some(user_agent),
+        ) if problems.is_empty() => Ok(AuthEvent {
+            id: id.map(Cow::into_owned),
+            at,
+            ip,
+            account: account.into_owned(),
+            service: service.into_owned(),
+            outcome,
+            reason: reason.map(Cow::into_owned),
+            user_agent: user_agent.map(Cow::into_owned),
+        }),
+        _ => Err(problems.join("; ")),
+    }
+}
+
+fn take<T>(checked: Result<T, String>, problems: &mut Vec<String>) -> Option<T> {
+    checked.map_err(|problem| problems.push(problem)).ok()
+}
+
+fn required<'a>(
+    value: Option<Loose<'a>>,
+    field: &str,
+    max_chars: usize,
+    names: bool,
+) -> Result<Cow<'a, str>, String> {
+    optional(value, field, max_chars, names)?.ok_or_else(|| format!("{field}: missing"))
+}
+
+/// A string field's checks: type, non-empty, length in characters, no NUL (PostgreSQL
+/// text cannot hold it) and, for names (`account`, `service`), no control characters.
+fn optional<'a>(
+    value: Option<Loose<'a>>,
+    field: &str,
+    max_chars: usize,
+    names: bool,
+) -> Result<Option<Cow<'a, str>>, String> {
+    let text = match value {
+        None => return Ok(None),
+        Some(Loose::Text(text)) => text,
+        Some(Loose::Object(_)) => return Err(format!("{field}: must be a string, not an object")),
+        Some(Loose::Other(kind)) => return Err(format!("{field}: must be a string, not {kind}")),
+    };
+    if text.is_empty() {
+        return Err(format!("{field}: empty"));
+    }
+    if text.len() > max_chars && text.chars().count() > max_chars {
+        return Err(format!("{field}: longer than {max_chars} characters"));
+    }
+    if names && text.chars().any(char::is_control) {
+        return Err(format!("{field}: contains control characters"));
+    }
+    if text.contains('\0') {
+        return Err(format!("{field}: contains a NUL character"));
+    }
+    Ok(Some(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use serde_json::{Value, json};
+
+    const LIMITS: Limits = Limits {
+        max_events: 3,
+        max_future_secs: 300,
+    };
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 1, 1, 12, 0, 0).unwrap()
+    }
+
+    /// A valid event with `extra` fields replacing or adding to the defaults.
+    fn event(extra: Value) -> String {
+        let mut e = json!({
+            "at": "2025-01-01T11:59:00Z", "ip": "203.0.113.7", "account": "alice",
+            "service": "web", "outcome": "failure"
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            e[k] = v.clone();
+        }
+        e.to_string()
+    }
+
+    fn parse(body: &str) -> Result<Vec<AuthEvent>, BatchError> {
+        parse_batch(body.as_bytes(), now(), &LIMITS)
+    }
+
+    fn problems(body: &str) -> Vec<(usize, String)> {
+        match parse(body) {
+            Err(BatchError::Invalid(p)) => p.into_iter().map(|p| (p.index, p.problem)).collect(),
+            other => panic!("expected problems, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_json_array_and_ndjson_give_the_same_events() {
+        let one = event(json!({"id": "e1", "reason": "bad password", "user_agent": "curl/8"}));
+        let two = event(json!({"ip": "2001:db8::1", "outcome": "locked"}));
+        let array = parse(&format!(" [{one},{two}] ")).unwrap();
+        let lines = parse(&format!("{one}\n\n{two}\r\n")).unwrap();
+        assert_eq!(array, lines);
+        assert_eq!(array[0].id.as_deref(), Some("e1"));
+        assert_eq!(array[0].reason.as_deref(), Some("bad password"));
+        assert_eq!(
+            array[0].at,
+            Utc.with_ymd_and_hms(2025, 1, 1, 11, 59, 0).unwrap()
+        );
+        assert_eq!(array[1].ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(array[1].outcome, Outcome::Locked);
+    }
+
+    #[test]
+    fn markup_and_escapes_are_kept_verbatim() {
+        let body = event(json!({"account": "<b>x</b>\u{e9} \"q\" \\"}));
+        assert!(body.contains(r#"\"q\""#), "escaped in JSON: {body}");
+        assert_eq!(parse(&body).unwrap()[0].account, "<b>x</b>é \"q\" \\");
+    }
+
+    #[test]
+    fn every_bad_index_is_named_with_every_reason() {
+        let body = format!(
+            "[{},{},{}]",
+            event(json!({})),
+            event(json!({"ip": "not-an-ip"})),
+            event(json!({"at": "2025-01-01T12:05:01Z"}))
+        );
+        assert_eq!(
+            problems(&body),
+            [
+                (1, "ip: not an IP address".into()),
+                (2, "at: more than 300 seconds in the future".into())
+            ]
+        );
+        let p = problems("{\"ip\":5,\"outcome\":\"maybe\",\"at\":[]}\n42");
+        assert_eq!(
+            p[0].1,
+            "at: must be a string, not an array; ip: must be a string, not a number; account: missing; service: missing; outcome: must be failure, success or locked"
+        );
+        assert_eq!(p[1], (1, "an event must be a JSON object".into()));
+    }
+
+    #[test]
+    fn a_field_given_twice_is_a_problem_of_its_event_only() {
+        let twice = event(json!({})).replace("\"outcome\"", "\"outcome\":\"success\",\"outcome\"");
+        let p = problems(&format!("[{},{twice}]", event(json!({}))));
+        assert_eq!(p, [(1, "outcome: given more than once".into())]);
+    }
+
+    #[test]
+    fn five_minutes_ahead_is_accepted_and_offsets_are_understood() {
+        let edge = event(json!({"at": "2025-01-01T12:05:00Z"}));
+        let offset = event(json!({"at": "2025-01-01T14:04:00+02:00"}));
+        assert!(parse(&format!("[{edge},{offset}]")).is_ok());
+        let p = problems(&event(json!({"at": "yesterday"})));
+        assert_eq!(p[0].1, "at: not an RFC 3339 timestamp");
+    }
+
+    #[test]
+    fn lengths_are_counted_in_characters_and_names_refuse_control_characters() {
+        let long = |field: &str, n: usize| event(json!({ field: "é".repeat(n) }));
+        let ok = [
+            long("reason", 512),
+            long("user_agent", 512),
+            long("id", 128),
+        ];
+        assert!(parse(&format!("[{}]", ok.join(","))).is_ok());
+        let p = problems(&format!(
+            "[{},{},{}]",
+            long("reason", 513),
+            long("id", 129),
+            long("account", 257)
+        ));
+        assert_eq!(p[0].1, "reason: longer than 512 characters");
+        assert_eq!(p[1].1, "id: longer than 128 characters");
+        assert_eq!(p[2].1, "account: longer than 256 characters");
+        let p = problems(&event(json!({"account": "al\nice", "service": "w\u{1b}b"})));
+        assert_eq!(
+            p[0].1,
+            "account: contains control characters; service: contains control characters"
+        );
+        let p = problems(&event(json!({"reason": "a\u{0}b"})));
+        assert_eq!(p[0].1, "reason: contains a NUL character");
+        let p = problems(&event(json!({"account": ""})));
+        assert_eq!(p[0].1, "account: empty");
+    }
+
+    #[test]
+    fn null_optional_fields_are_absent_and_unknown_fields_ignored() {
+        let body = event(json!({"id": null, "reason": null, "extra": {"a": [1]}}));
+        assert_eq!(parse(&body).unwrap()[0].id, None);
+    }
+
+    #[test]
+    fn too_many_empty_and_malformed_bodies_are_refused_whole() {
+        let e = event(json!({}));
+        assert_eq!(
+            parse(&format!("[{e},{e},{e},{e}]")),
+            Err(BatchError::TooMany { count: 4, max: 3 })
+        );
+        assert_eq!(
+            parse(&format!("{e}\n{e}\n{e}\n{e}")),
+            Err(BatchError::TooMany { count: 4, max: 3 })
+        );
+        assert_eq!(parse(" \n"), Err(BatchError::Empty));
+        assert_eq!(parse("[]"), Err(BatchError::Empty));
+        assert!(matches!(parse("[{"), Err(BatchError::Malformed(_))));
+        assert_eq!(problems(&format!("{e}\n{{oops"))[0].0, 1);
+    }
+
+    #[test]
+    fn one_event_parses_alone_for_the_stream() {
+        assert!(parse_event(event(json!({})).as_bytes(), now(), 300).is_ok());
+        let err = parse_event(b"not json", now(), 300).unwrap_err();
+        assert!(err.starts_with("not JSON"), "{err}");
+        let err = parse_event(b"[1]", now(), 300).unwrap_err();
+        assert_eq!(err, "an event must be a JSON object");
+    }
+}
