@@ -103,6 +103,16 @@ pub fn settings_for(db: &TestDb, telegram_url: &str) -> Settings {
         ("OPSGUARD_WEBHOOK_SECRET", WEBHOOK_SECRET.to_string()),
         ("OPSGUARD_LISTEN", "127.0.0.1:0".to_string()),
         ("OPSGUARD__REDIS__KEY_PREFIX", db.redis_prefix.clone()),
+        // The auth-event stream is not prefixed (services XADD to it by name): each test
+        // gets its own, under its prefix, so the cleanup of the prefix removes it.
+        (
+            "OPSGUARD__LOGINS__STREAM__KEY",
+            format!("{}auth-events", db.redis_prefix),
+        ),
+        (
+            "OPSGUARD__LOGINS__STREAM__DEAD_LETTER_KEY",
+            format!("{}auth-events:dead", db.redis_prefix),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

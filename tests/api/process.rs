@@ -23,6 +23,14 @@ fn opsguard(db: &TestDb) -> Command {
         .env("DATABASE_URL", &db.url)
         .env("REDIS_URL", REDIS_URL)
         .env("OPSGUARD__REDIS__KEY_PREFIX", &db.redis_prefix)
+        .env(
+            "OPSGUARD__LOGINS__STREAM__KEY",
+            format!("{}auth-events", db.redis_prefix),
+        )
+        .env(
+            "OPSGUARD__LOGINS__STREAM__DEAD_LETTER_KEY",
+            format!("{}auth-events:dead", db.redis_prefix),
+        )
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

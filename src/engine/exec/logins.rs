@@ -94,19 +94,10 @@ pub(super) fn short(key: &str) -> String {
 
 pub(super) async fn prune(ctx: &Ctx<'_>) -> ExecResult {
     let days = ctx.engine.settings().logins.retention_days;
-    let removed = prune_events(ctx.engine.pool(), days)
+    let removed = crate::logins::store::prune(ctx.engine.pool(), days)
         .await
         .map_err(ExecError::from)?;
     Ok(Reply::html(format!(
         "🧹 Removed {removed} auth events older than {days} days."
     )))
-}
-
-// MERGE: replaced by logins::store::prune when the ingest branch lands.
-async fn prune_events(pool: &sqlx::PgPool, days: u32) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM auth_events WHERE at < now() - $1 * interval '1 day'")
-        .bind(f64::from(days))
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected())
 }

@@ -1,0 +1,250 @@
+//! Benchmark of failed-login ingest (issue 4): batches of 1,000 auth events posted over HTTP
+//! to the real app, stored and evaluated by the detector (alerts into the outbox) before
+//! the 202; beside it, in the same run, the baseline: the same events put into the same
+//! table with `COPY` and nothing else. Needs PostgreSQL and Redis on 127.0.0.1.
+//!
+//! The mix: failures over 20,000 accounts from 5,000 addresses, 10% successes, and a
+//! brute-force source every 50th batch, so alerts are raised all through the run. An
+//! alert is in the outbox before the 202 for its batch, so a batch's request latency
+//! bounds "event arrival → alert in the outbox".
+//!
+//! `cargo bench --bench ingest` (`BENCH_QUICK=1` for a smaller run).
+
+use chrono::{SecondsFormat, Utc};
+use opsguard::config::Settings;
+use opsguard::startup::Application;
+use sqlx::{Connection, PgConnection, PgPool};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+const PG: &str = "postgres://root@127.0.0.1:5432";
+const BATCH: usize = 1_000;
+const CLIENTS: usize = 4;
+const SECRET: &str = "bench-ingest-secret-0123456789abcdef";
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let quick = std::env::var("BENCH_QUICK").is_ok();
+    let name = format!("opsguard_bench_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = PgConnection::connect(&format!("{PG}/postgres")).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await?;
+    let result = run(&format!("{PG}/{name}"), &name, quick).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE \"{name}\" WITH (FORCE)"
+    )))
+    .execute(&mut admin)
+    .await?;
+    result
+}
+
+/// Batch `n` as (JSON body, CSV rows for COPY), its events stamped now.
+fn batch(n: usize) -> (String, String) {
+    let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
+    let (mut json, mut csv) = (
+        String::with_capacity(200 * BATCH),
+        String::with_capacity(150 * BATCH),
+    );
+    json.push('[');
+    for i in 0..BATCH {
+        let k = n * BATCH + i;
+        let attack = n % 50 == 0 && i < 40;
+        let ip = if attack {
+            format!("198.51.{}.{}", (n / 250) % 250, n % 250)
+        } else {
+            let h = k.wrapping_mul(2_654_435_761) % 5_000;
+            format!("10.{}.{}.{}", h / 65_536, (h / 256) % 256, h % 256)
+        };
+        let account = format!("user{}", k.wrapping_mul(40_503) % 20_000);
+        let outcome = if !attack && k % 10 == 0 {
+            "success"
+        } else {
+            "failure"
+        };
+        let id = format!("bench-{k}");
+        if i > 0 {
+            json.push(',');
+        }
+        let _ = write!(
+            json,
+            r#"{{"id":"{id}","at":"{at}","ip":"{ip}","account":"{account}","service":"sso","outcome":"{outcome}","user_agent":"bench/1.0"}}"#
+        );
+        let _ = writeln!(
+            csv,
+            "{id},{at},{ip},{account},sso,{outcome},,bench/1.0,bench"
+        );
+    }
+    json.push(']');
+    (json, csv)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
+    let env: HashMap<String, String> = [
+        (
+            "OPSGUARD_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
+        ),
+        ("DATABASE_URL", url.to_string()),
+        ("REDIS_URL", "redis://127.0.0.1:6379".into()),
+        ("OPSGUARD_LISTEN", "127.0.0.1:0".into()),
+        ("OPSGUARD_INGEST_JWT_SECRET", SECRET.into()),
+        ("OPSGUARD__REDIS__KEY_PREFIX", format!("bench:{name}:")),
+        ("OPSGUARD__LOGINS__STREAM__ENABLED", "false".into()),
+        ("OPSGUARD__LOGINS__ALERT_CHATS", "[-100200300]".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let settings = Settings::load_with(&env)?;
+    let ingest = &settings.logins.ingest;
+    let secret = ingest.jwt_secret.clone().expect("set above");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?;
+    let token = opsguard::logins::jwt::issue(
+        "bench",
+        Duration::from_secs(3600),
+        &secret,
+        &ingest.issuer,
+        now.as_secs(),
+    )?;
+    let app = Application::build(settings).await?;
+    let addr = app.local_addr();
+    let pool = app.engine().pool().clone();
+    let redis = app.engine().redis().clone();
+    let shutdown = app.shutdown_token();
+    let server = tokio::spawn(app.run());
+
+    let batches = if quick { 100 } else { 600 };
+    let warmup = 20;
+    println!("## Failed-login ingest: {batches} batches of {BATCH} over HTTP, {CLIENTS} clients\n");
+    // Warm-up on its own ids, then the measured run.
+    post_all(addr, &token, 1_000_000, warmup).await?;
+    let (ingest_rate, mut latencies) = post_all(addr, &token, 0, batches).await?;
+    latencies.sort();
+    let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM login_alerts")
+        .fetch_one(&pool)
+        .await?;
+    let pushed: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox")
+        .fetch_one(&pool)
+        .await?;
+    shutdown.cancel();
+    let _ = server.await;
+    let copy_rate = copy_baseline(&pool, batches).await?;
+    if let Some(mut conn) = redis.conn() {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("bench:{name}:*"))
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_default();
+        for key in keys {
+            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
+        }
+    }
+    println!("| path | events/s | batch p50 | batch p99 | alerts raised | pushes queued |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| HTTP ingest + detection | {:.0} | {:.1} ms | {:.1} ms | {alerts} | {pushed} |",
+        ingest_rate,
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+    );
+    println!("| baseline: COPY into auth_events | {copy_rate:.0} | | | | |");
+    println!(
+        "\nratio ingest / COPY: {:.2}; alert latency bound (batch p99): {:.1} ms",
+        ingest_rate / copy_rate,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+    anyhow::ensure!(alerts > 0, "the attacks raised no alert");
+    Ok(())
+}
+
+/// Post `count` batches (numbered from `first`) with `CLIENTS` concurrent clients; returns
+/// events/s and each batch's latency.
+async fn post_all(
+    addr: std::net::SocketAddr,
+    token: &str,
+    first: usize,
+    count: usize,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let http = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let url = format!("http://{addr}/api/v1/auth-events");
+    // Bodies are made before the clock starts, as the COPY baseline's are.
+    let bodies: Arc<Vec<String>> = Arc::new((first..first + count).map(|n| batch(n).0).collect());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (http, next, url, token) = (http.clone(), next.clone(), url.clone(), token.to_string());
+        let bodies = bodies.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= count {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let body = bodies[n].clone();
+                let sent = Instant::now();
+                let response = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .body(body)
+                    .send()
+                    .await?;
+                let status = response.status();
+                anyhow::ensure!(
+                    status == 202,
+                    "batch {n}: {status} {}",
+                    response.text().await?
+                );
+                latencies.push(sent.elapsed());
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await??);
+    }
+    let rate = (count * BATCH) as f64 / started.elapsed().as_secs_f64();
+    Ok((rate, all))
+}
+
+/// The same events into the same (emptied) table with COPY, same batch size and clients.
+async fn copy_baseline(pool: &PgPool, count: usize) -> anyhow::Result<f64> {
+    sqlx::query("TRUNCATE auth_events").execute(pool).await?;
+    let bodies: Vec<String> = (0..count).map(|n| batch(n).1).collect();
+    let bodies = Arc::new(bodies);
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let (pool, next, bodies) = (pool.clone(), next.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut conn = pool.acquire().await?;
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let Some(body) = bodies.get(n) else {
+                    return Ok::<_, anyhow::Error>(());
+                };
+                let mut copy = conn
+                    .copy_in_raw(
+                        "COPY auth_events (event_id, at, ip, account, service, outcome, reason, user_agent, sender) FROM STDIN WITH (FORMAT csv)",
+                    )
+                    .await?;
+                copy.send(body.as_bytes()).await?;
+                copy.finish().await?;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    Ok((count * BATCH) as f64 / started.elapsed().as_secs_f64())
+}
