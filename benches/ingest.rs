@@ -52,7 +52,7 @@ fn batch(n: usize) -> (String, String) {
     json.push('[');
     for i in 0..BATCH {
         let k = n * BATCH + i;
-        let attack = n % 50 == 0 && i < 40;
+        let attack = n.is_multiple_of(50) && i < 40;
         let ip = if attack {
             format!("198.51.{}.{}", (n / 250) % 250, n % 250)
         } else {
@@ -60,7 +60,7 @@ fn batch(n: usize) -> (String, String) {
             format!("10.{}.{}.{}", h / 65_536, (h / 256) % 256, h % 256)
         };
         let account = format!("user{}", k.wrapping_mul(40_503) % 20_000);
-        let outcome = if !attack && k % 10 == 0 {
+        let outcome = if !attack && k.is_multiple_of(10) {
             "success"
         } else {
             "failure"
