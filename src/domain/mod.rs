@@ -5,6 +5,7 @@ pub mod actor;
 pub mod audit;
 pub mod auth_event;
 pub mod command;
+pub mod detection;
 pub mod finding;
 pub mod html;
 pub mod ids;
