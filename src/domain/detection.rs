@@ -109,7 +109,7 @@ pub struct Verdict {
     pub increment: u64,
 }
 
-/// Accumulates a key's verdict event by event.
+/// Accumulates a key's verdict along its timeline.
 struct Tally {
     fire_at: u32,
     was_exceeding: bool,
@@ -128,14 +128,24 @@ impl Tally {
         }
     }
 
-    /// One new event at `t` with window count `count`, whose window starts at `oldest`;
+    /// A new event at `t` with window count `count`, whose window starts at `oldest`;
     /// `added` is what it adds to an alert that is already exceeding.
-    fn record(&mut self, t: i64, count: u32, oldest: i64, added: u64) {
+    fn new_event(&mut self, t: i64, count: u32, oldest: i64, added: u64) {
+        self.verdict.counts.push(count);
+        self.step(t, count, oldest, added, false);
+    }
+
+    /// A stored entry newer than some new event: a late new event may have made it reach
+    /// the threshold (`already`: it had reached it before, and was counted then).
+    fn stored_entry(&mut self, t: i64, count: u32, oldest: i64, added: u64, already: bool) {
+        self.step(t, count, oldest, added, already);
+    }
+
+    fn step(&mut self, t: i64, count: u32, oldest: i64, added: u64, already: bool) {
         let v = &mut self.verdict;
-        v.counts.push(count);
         v.peak = v.peak.max(count);
         let exceeding = count >= self.fire_at;
-        if exceeding {
+        if exceeding && !already {
             v.exceeding += 1;
             if v.first_exceeding_ms.is_none() {
                 v.first_exceeding_ms = Some(t);
@@ -160,31 +170,59 @@ fn window_range(times: &[i64], t: i64, length_ms: i64) -> (usize, usize) {
     (hi.saturating_sub(lo), lo)
 }
 
-/// Whether the newest of sorted `times` saw a count of at least `fire_at`.
-fn newest_exceeding(times: &[i64], window: Window) -> bool {
-    times.last().is_some_and(|&newest| {
-        window_range(times, newest, window.length_ms).0 >= window.fire_at as usize
+/// Whether the key stood at or above the threshold at its newest stored entry up to `t`.
+fn exceeding_at(stored: &[i64], t: i64, window: Window) -> bool {
+    let upto = &stored[..stored.partition_point(|&x| x <= t)];
+    upto.last().is_some_and(|&newest| {
+        window_range(upto, newest, window.length_ms).0 >= window.fire_at as usize
     })
+}
+
+/// Stored entries (sorted) newer than the first new event: where a late event may have
+/// raised the count.
+fn newer_than(stored: &[i64], first: i64) -> Vec<i64> {
+    stored[stored.partition_point(|&x| x <= first)..].to_vec()
 }
 
 /// Event counting (`ip`, `account`, `all`): `previous` are the key's stored event times
 /// (its newest `fire_at`), `batch` the new events' times in any order.
 pub fn evaluate_events(window: Window, previous: &[i64], batch: &[i64]) -> Verdict {
-    let mut times = previous.to_vec();
-    times.sort_unstable();
+    let mut stored = previous.to_vec();
+    stored.sort_unstable();
     let mut batch = batch.to_vec();
     batch.sort_unstable();
-    let mut tally = Tally::new(
-        window.fire_at,
-        newest_exceeding(&times, window),
-        batch.len(),
-    );
-    for t in batch {
-        let at = times.partition_point(|&x| x <= t);
-        times.insert(at, t);
-        let (count, lo) = window_range(&times, t, window.length_ms);
-        tally.record(t, count as u32, times[lo], 1);
-        // Later new events are no older than `t`: what fell out of its window stays out.
+    let Some(&first) = batch.first() else {
+        return Verdict::default();
+    };
+    let was_exceeding = exceeding_at(&stored, first, window);
+    let mut tally = Tally::new(window.fire_at, was_exceeding, batch.len());
+    let later = newer_than(&stored, first);
+    let mut times = stored.clone();
+    let mut pending = later.iter().copied().peekable();
+    let mut batch = batch.into_iter().peekable();
+    loop {
+        // The timeline in order: a stored entry before a new event at the same time.
+        let take_stored = match (pending.peek(), batch.peek()) {
+            (Some(s), Some(t)) => s < t,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let lo = if take_stored {
+            let s = pending.next().unwrap_or_default();
+            let (count, lo) = window_range(&times, s, window.length_ms);
+            let before = window_range(&stored, s, window.length_ms).0;
+            let already = before >= window.fire_at as usize;
+            tally.stored_entry(s, count as u32, times[lo], 1, already);
+            lo
+        } else {
+            let t = batch.next().unwrap_or_default();
+            times.insert(times.partition_point(|&x| x <= t), t);
+            let (count, lo) = window_range(&times, t, window.length_ms);
+            tally.new_event(t, count as u32, times[lo], 1);
+            lo
+        };
+        // Every later step is no older: what fell out of this window stays out.
         times.drain(..lo);
     }
     tally.verdict
@@ -202,42 +240,67 @@ pub fn evaluate_accounts(
         let entry = latest.entry(account.as_str()).or_insert(*t);
         *entry = (*entry).max(*t);
     }
-    // The latest failure times of the accounts, as a sorted multiset; entries at or below
-    // `cutoff` have been dropped (they are out of every later window).
-    let mut times: Vec<i64> = latest.values().copied().collect();
-    times.sort_unstable();
-    let mut cutoff = i64::MIN;
+    let mut stored: Vec<i64> = latest.values().copied().collect();
+    stored.sort_unstable();
     let mut batch = batch.to_vec();
     batch.sort_unstable();
+    let Some(&(first, _)) = batch.first() else {
+        return Verdict::default();
+    };
     let mut tally = Tally::new(
         window.fire_at,
-        newest_exceeding(&times, window),
+        exceeding_at(&stored, first, window),
         batch.len(),
     );
-    for (t, account) in batch {
-        let mut late = 0;
-        let newly_seen = match latest.get(account).copied() {
-            // Already failed later (an event arriving late): it counts through this event.
-            Some(known) if known >= t => {
-                late = u32::from(known > t);
-                false
-            }
-            known => {
-                if let Some(old) = known.filter(|&old| old > cutoff)
-                    && let Ok(i) = times.binary_search(&old)
-                {
-                    times.remove(i);
-                }
-                times.insert(times.partition_point(|&x| x <= t), t);
-                latest.insert(account, t);
-                known.is_none_or(|old| old <= t - window.length_ms)
-            }
+    let later = newer_than(&stored, first);
+    // The accounts' latest failure times as a sorted multiset; entries at or below `cutoff`
+    // have been dropped (they are out of every later window).
+    let mut times = stored.clone();
+    let mut cutoff = i64::MIN;
+    let mut pending = later.iter().copied().peekable();
+    let mut batch = batch.into_iter().peekable();
+    loop {
+        let take_stored = match (pending.peek(), batch.peek()) {
+            (Some(s), Some((t, _))) => s < t,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
         };
-        let (count, lo) = window_range(&times, t, window.length_ms);
-        let oldest = times.get(lo).copied().unwrap_or(t).min(t);
-        tally.record(t, count as u32 + late, oldest, u64::from(newly_seen));
+        let (now, lo) = if take_stored {
+            let s = pending.next().unwrap_or_default();
+            let (count, lo) = window_range(&times, s, window.length_ms);
+            let before = window_range(&stored, s, window.length_ms).0;
+            let already = before >= window.fire_at as usize;
+            let oldest = times.get(lo).copied().unwrap_or(s).min(s);
+            tally.stored_entry(s, count as u32, oldest, 0, already);
+            (s, lo)
+        } else {
+            let (t, account) = batch.next().unwrap_or_default();
+            let mut late = 0;
+            let newly_seen = match latest.get(account).copied() {
+                // Already failed later (an event arriving late): it counts through this event.
+                Some(known) if known >= t => {
+                    late = u32::from(known > t);
+                    false
+                }
+                known => {
+                    if let Some(old) = known.filter(|&old| old > cutoff)
+                        && let Ok(i) = times.binary_search(&old)
+                    {
+                        times.remove(i);
+                    }
+                    times.insert(times.partition_point(|&x| x <= t), t);
+                    latest.insert(account, t);
+                    known.is_none_or(|old| old <= t - window.length_ms)
+                }
+            };
+            let (count, lo) = window_range(&times, t, window.length_ms);
+            let oldest = times.get(lo).copied().unwrap_or(t).min(t);
+            tally.new_event(t, count as u32 + late, oldest, u64::from(newly_seen));
+            (t, lo)
+        };
         times.drain(..lo);
-        cutoff = cutoff.max(t - window.length_ms);
+        cutoff = cutoff.max(now - window.length_ms);
     }
     tally.verdict
 }

@@ -207,3 +207,42 @@ fn a_late_event_for_an_account_seen_later_still_counts_it() {
     let v = evaluate_accounts(w, &previous, &[(5 * SEC, "a"), (6 * SEC, "b")]);
     assert_eq!(v.counts, vec![1, 1]);
 }
+
+#[test]
+fn a_late_half_completing_a_burst_crosses_at_the_stored_entry() {
+    // Another replica stored the odd seconds first; the even ones arrive late.
+    let w = window(10, 60);
+    let odd: Vec<i64> = (0..5).map(|i| (2 * i + 1) * SEC).collect();
+    let even: Vec<i64> = (0..5).map(|i| 2 * i * SEC).collect();
+    let v = evaluate_events(w, &odd, &even);
+    assert_eq!(v.counts, vec![1, 3, 5, 7, 9]);
+    assert_eq!(v.exceeding, 1);
+    assert!(v.crossed);
+    assert_eq!(v.first_exceeding_ms, Some(9 * SEC));
+    assert_eq!(v.increment, 10);
+    // The other order: the crossing is seen at the new event.
+    let v = evaluate_events(w, &even, &odd);
+    assert_eq!(v.counts.last(), Some(&10));
+    assert_eq!(v.exceeding, 1);
+}
+
+#[test]
+fn a_stored_entry_that_had_already_exceeded_is_not_counted_again() {
+    let w = window(3, 60);
+    let v = evaluate_events(w, &[0, SEC, 2 * SEC, 5 * SEC], &[4 * SEC]);
+    assert_eq!(v.counts, vec![4]);
+    // 4 s crossed (stored 0,1,2 were already exceeding at 2 s), 5 s had 4 before: already.
+    assert_eq!(v.exceeding, 1);
+    assert!(!v.crossed);
+}
+
+#[test]
+fn late_accounts_completing_a_spray_cross_at_the_stored_entry() {
+    let w = window(4, 600);
+    let previous = vec![("b".to_string(), SEC), ("d".to_string(), 3 * SEC)];
+    let v = evaluate_accounts(w, &previous, &[(0, "a"), (2 * SEC, "c")]);
+    assert_eq!(v.counts, vec![1, 3]);
+    assert_eq!(v.exceeding, 1);
+    assert_eq!(v.first_exceeding_ms, Some(3 * SEC));
+    assert_eq!(v.increment, 4);
+}
