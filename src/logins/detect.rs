@@ -82,7 +82,9 @@ impl Detector {
         if by_key.is_empty() {
             return Ok(Vec::new());
         }
-        let groups: Vec<Group<'_>> = by_key.into_iter().collect();
+        let mut groups: Vec<Group<'_>> = by_key.into_iter().collect();
+        // A rule's keys adjacent: the exchange sends their shared parameters once.
+        groups.sort_unstable_by_key(|((r, _), _)| *r);
         let updates = groups
             .iter()
             .map(|((r, key), members)| {

@@ -9,46 +9,62 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-/// Per key: ARGV holds `distinct cap window_ms n` then `n` (score, member) pairs. Returns per
-/// key the previous newest `cap` entries: scores only, or (account, score) for distinct keys.
+/// ARGV: a member prefix unique to the call, then runs of keys sharing `distinct cap
+/// window_ms`: `run distinct cap window_ms`, then per key `n` and its `n` entries — a score
+/// (the member is `prefix:key:i`) or, for distinct keys, a (score, account) pair. Returns per
+/// key its previous newest `cap` entries: scores only, or (account, score) pairs.
 const EXCHANGE_LUA: &str = r#"
+local prefix = ARGV[1]
 local out = {}
-local a = 1
-for k = 1, #KEYS do
-  local key = KEYS[k]
-  local distinct = ARGV[a] == '1'
-  local cap = tonumber(ARGV[a + 1])
-  local window = ARGV[a + 2]
-  local n = tonumber(ARGV[a + 3])
+local a = 2
+local k = 1
+while k <= #KEYS do
+  local run = tonumber(ARGV[a])
+  local distinct = ARGV[a + 1] == '1'
+  local cap = tonumber(ARGV[a + 2])
+  local window = ARGV[a + 3]
   a = a + 4
-  local previous = redis.call('ZREVRANGE', key, 0, cap - 1, 'WITHSCORES')
-  if distinct then
-    out[k] = previous
-  else
-    local scores = {}
-    for i = 2, #previous, 2 do scores[#scores + 1] = previous[i] end
-    out[k] = scores
-  end
-  local i = 0
-  while i < n do
-    local args = {}
-    local j = 0
-    while j < 500 and i < n do
-      args[#args + 1] = ARGV[a + 2 * i]
-      args[#args + 1] = ARGV[a + 2 * i + 1]
-      i = i + 1
-      j = j + 1
-    end
+  for _ = 1, run do
+    local key = KEYS[k]
+    local n = tonumber(ARGV[a])
+    a = a + 1
+    local previous = redis.call('ZREVRANGE', key, 0, cap - 1, 'WITHSCORES')
     if distinct then
-      redis.call('ZADD', key, 'GT', unpack(args))
+      out[k] = previous
     else
-      redis.call('ZADD', key, unpack(args))
+      local scores = {}
+      for i = 2, #previous, 2 do scores[#scores + 1] = previous[i] end
+      out[k] = scores
     end
-  end
-  a = a + 2 * n
-  if n > 0 then
-    redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
-    redis.call('PEXPIRE', key, window)
+    local i = 0
+    while i < n do
+      local args = {}
+      local j = 0
+      while j < 500 and i < n do
+        if distinct then
+          args[#args + 1] = ARGV[a + 2 * i]
+          args[#args + 1] = ARGV[a + 2 * i + 1]
+        else
+          args[#args + 1] = ARGV[a + i]
+          args[#args + 1] = prefix .. k .. ':' .. i
+        end
+        i = i + 1
+        j = j + 1
+      end
+      if distinct then
+        redis.call('ZADD', key, 'GT', unpack(args))
+      else
+        redis.call('ZADD', key, unpack(args))
+      end
+    end
+    if distinct then a = a + 2 * n else a = a + n end
+    if n > 0 then
+      if #previous / 2 + n > cap then
+        redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
+      end
+      redis.call('PEXPIRE', key, window)
+    end
+    k = k + 1
   end
 end
 return out
@@ -112,7 +128,8 @@ impl Windows {
         }
     }
 
-    /// Store every update's entries and return each key's previous state, in order.
+    /// Store every update's entries and return each key's previous state, in order. Updates
+    /// of one rule should be adjacent: each run of equal (kind, cap, window) is sent once.
     pub async fn exchange(&self, updates: Vec<WindowUpdate>) -> Vec<Previous> {
         let updates: Vec<WindowUpdate> = updates.into_iter().map(newest_only).collect();
         if let Some(mut conn) = self.redis.conn() {
@@ -141,22 +158,29 @@ impl Windows {
         updates: &[WindowUpdate],
     ) -> Result<Vec<Previous>, ExchangeError> {
         let mut call = EXCHANGE.prepare_invoke();
-        for u in updates {
-            call.key(self.redis.key(&format!("logins:window:{}", u.key)));
-            let (distinct, n) = match &u.entries {
-                Entries::Events(times) => (0, times.len()),
-                Entries::Accounts(pairs) => (1, pairs.len()),
-            };
-            call.arg(distinct).arg(u.cap).arg(u.window_ms).arg(n);
-            match &u.entries {
-                Entries::Events(times) => {
-                    for t in times {
-                        call.arg(*t).arg(self.member());
+        call.arg(format!("{}:", self.member()));
+        for run in updates
+            .chunk_by(|x, y| (distinct(x), x.cap, x.window_ms) == (distinct(y), y.cap, y.window_ms))
+        {
+            let first = &run[0];
+            call.arg(run.len())
+                .arg(u8::from(distinct(first)))
+                .arg(first.cap)
+                .arg(first.window_ms);
+            for u in run {
+                call.key(self.redis.key(&format!("logins:window:{}", u.key)));
+                match &u.entries {
+                    Entries::Events(times) => {
+                        call.arg(times.len());
+                        for t in times {
+                            call.arg(*t);
+                        }
                     }
-                }
-                Entries::Accounts(pairs) => {
-                    for (t, account) in pairs {
-                        call.arg(*t).arg(account);
+                    Entries::Accounts(pairs) => {
+                        call.arg(pairs.len());
+                        for (t, account) in pairs {
+                            call.arg(*t).arg(account);
+                        }
                     }
                 }
             }
@@ -188,6 +212,10 @@ impl Windows {
             })
             .collect()
     }
+}
+
+fn distinct(update: &WindowUpdate) -> bool {
+    matches!(update.entries, Entries::Accounts(_))
 }
 
 /// Only the newest `cap` entries of a batch can survive the trim: send no others.
