@@ -6,6 +6,7 @@ pub mod audit;
 pub mod auth_batch;
 pub mod auth_event;
 pub mod command;
+pub mod detection;
 pub mod finding;
 pub mod html;
 pub mod ids;

@@ -1,1 +1,299 @@
-//! (being written: see src/logins/mod.rs)
+//! Alerts, in ONE transaction per batch: open alerts whose key has been quiet for the
+//! cool-down are closed; the batch's exceeding keys are upserted into `login_alerts` (an open
+//! alert only counts on); a new alert that no silence matches is pushed to every alert chat
+//! through the outbox, with chat-bound Ack, Silence 1h and Details buttons.
+
+use crate::config::{LoginSettings, RuleKind};
+use crate::domain::html::escape;
+use crate::domain::{Button, Reply};
+use crate::engine::gates::CHAT_ACTION_PREFIX;
+use crate::storage::pending;
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// One rule key that reached its threshold in a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exceeding {
+    pub rule: String,
+    pub kind: RuleKind,
+    /// `ip:<addr>`, `account:<name>`, `spray:<addr>` or `all`.
+    pub key: String,
+    /// Who: the key's IP, or for an account the IP of its latest failure.
+    pub ip: Option<IpAddr>,
+    pub account: Option<String>,
+    /// What the batch adds to the alert's count (see `domain::detection::Verdict::increment`).
+    pub added: i64,
+    /// The highest window count in the batch, and the rule's threshold and window.
+    pub peak: u32,
+    pub fire_at: u32,
+    pub window_secs: u64,
+    /// Since when: the oldest event counted in the first exceeding window.
+    pub since: DateTime<Utc>,
+    pub first_exceeding: DateTime<Utc>,
+    pub last_exceeding: DateTime<Utc>,
+}
+
+/// An alert the batch opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewAlert {
+    pub id: i64,
+    pub rule: String,
+    pub key: String,
+    pub silenced: bool,
+    /// One outbox row per alert chat (none when silenced).
+    pub outbox_ids: Vec<i64>,
+}
+
+/// Record the batch's exceeding keys; returns the alerts it opened. A deadlock between
+/// replicas writing the same keys is retried (the whole transaction, a few times).
+pub async fn raise(
+    pool: &PgPool,
+    settings: &LoginSettings,
+    mut found: Vec<Exceeding>,
+) -> Result<Vec<NewAlert>, sqlx::Error> {
+    if found.is_empty() {
+        return Ok(Vec::new());
+    }
+    // One lock order for every replica.
+    found.sort_by(|a, b| (&a.rule, &a.key).cmp(&(&b.rule, &b.key)));
+    let mut attempt = 0;
+    loop {
+        match raise_once(pool, settings, &found).await {
+            Err(e) if attempt < 3 && is_transient(&e) => attempt += 1,
+            done => return done,
+        }
+    }
+}
+
+fn is_transient(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+}
+
+async fn raise_once(
+    pool: &PgPool,
+    settings: &LoginSettings,
+    found: &[Exceeding],
+) -> Result<Vec<NewAlert>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let cooldown = settings.cooldown_secs as f64;
+    let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
+    let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
+    let firsts: Vec<DateTime<Utc>> = found.iter().map(|e| e.first_exceeding).collect();
+    // Quiet for the cool-down in event time, for the keys at hand…
+    sqlx::query(
+        "UPDATE login_alerts a SET state = 'closed'
+         FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS n(rule, key, first_at)
+         WHERE a.state = 'open' AND a.rule = n.rule AND a.key = n.key
+           AND a.last_at <= n.first_at - $4 * interval '1 second'",
+    )
+    .bind(&rules)
+    .bind(&keys)
+    .bind(&firsts)
+    .bind(cooldown)
+    .execute(&mut *tx)
+    .await?;
+    // …and by the clock for the rest (not one fired within the cool-down: a backlog replay).
+    sqlx::query(
+        "UPDATE login_alerts SET state = 'closed' WHERE id IN (
+           SELECT id FROM login_alerts WHERE state = 'open'
+             AND last_at < now() - $1 * interval '1 second'
+             AND fired_at < now() - $1 * interval '1 second'
+           FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(cooldown)
+    .execute(&mut *tx)
+    .await?;
+    let opened = upsert(&mut tx, found).await?;
+    let mut new_alerts = Vec::with_capacity(opened.len());
+    if !opened.is_empty() {
+        let silences: HashSet<String> =
+            sqlx::query_scalar("SELECT matcher FROM login_silences WHERE until > now()")
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        for (id, index) in opened {
+            let alert = &found[index];
+            let silenced = silences.contains(&alert.rule) || silences.contains(&alert.key);
+            let outbox_ids = if silenced {
+                Vec::new()
+            } else {
+                push(&mut tx, settings, id, alert).await?
+            };
+            new_alerts.push(NewAlert {
+                id,
+                rule: alert.rule.clone(),
+                key: alert.key.clone(),
+                silenced,
+                outbox_ids,
+            });
+        }
+        record_pushes(&mut tx, &new_alerts).await?;
+    }
+    tx.commit().await?;
+    for alert in &new_alerts {
+        tracing::info!(
+            alert.id = alert.id,
+            alert.rule = %alert.rule,
+            alert.key = %alert.key,
+            alert.silenced = alert.silenced,
+            "logins.alert.raised"
+        );
+    }
+    Ok(new_alerts)
+}
+
+/// Upsert every exceeding key; returns (alert id, index into `found`) of the inserted ones.
+async fn upsert(
+    tx: &mut Transaction<'static, Postgres>,
+    found: &[Exceeding],
+) -> Result<Vec<(i64, usize)>, sqlx::Error> {
+    let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
+    let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
+    let ips: Vec<Option<String>> = found
+        .iter()
+        .map(|e| e.ip.map(|ip| ip.to_string()))
+        .collect();
+    let accounts: Vec<Option<&str>> = found.iter().map(|e| e.account.as_deref()).collect();
+    let counts: Vec<i64> = found.iter().map(|e| e.added).collect();
+    let since: Vec<DateTime<Utc>> = found.iter().map(|e| e.since).collect();
+    let lasts: Vec<DateTime<Utc>> = found.iter().map(|e| e.last_exceeding).collect();
+    let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(
+        "INSERT INTO login_alerts (rule, key, ip, account, count, first_at, last_at)
+         SELECT rule, key, ip::inet, account, count, first_at, last_at
+         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
+                     $6::timestamptz[], $7::timestamptz[])
+              AS n(rule, key, ip, account, count, first_at, last_at)
+         ON CONFLICT (rule, key) WHERE state = 'open' DO UPDATE SET
+           count = login_alerts.count + EXCLUDED.count,
+           first_at = least(login_alerts.first_at, EXCLUDED.first_at),
+           last_at = greatest(login_alerts.last_at, EXCLUDED.last_at)
+         RETURNING id, rule, key, (xmax = 0) AS inserted",
+    )
+    .bind(&rules)
+    .bind(&keys)
+    .bind(&ips)
+    .bind(&accounts)
+    .bind(&counts)
+    .bind(&since)
+    .bind(&lasts)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, _, inserted)| *inserted)
+        .filter_map(|(id, rule, key, _)| {
+            let index = found
+                .binary_search_by(|e| (e.rule.as_str(), e.key.as_str()).cmp(&(&rule, &key)))
+                .ok()?;
+            Some((id, index))
+        })
+        .collect())
+}
+
+/// Queue the alert to every alert chat with its three buttons; returns the outbox ids.
+async fn push(
+    tx: &mut Transaction<'static, Postgres>,
+    settings: &LoginSettings,
+    id: i64,
+    alert: &Exceeding,
+) -> Result<Vec<i64>, sqlx::Error> {
+    let ttl = chrono::Duration::seconds(settings.button_ttl_secs);
+    let text = alert_text(id, alert, Utc::now());
+    let mut outbox_ids = Vec::with_capacity(settings.alert_chats.len());
+    for &chat in &settings.alert_chats {
+        let mut buttons = Vec::with_capacity(3);
+        for (label, command) in [
+            ("✅ Ack", format!("/ack {id}")),
+            ("🔕 Silence 1h", format!("/silence {id} 1h")),
+            ("🔎 Details", format!("/alerts {id}")),
+        ] {
+            let action = pending::create_for_chat(&mut **tx, chat, &command, ttl).await?;
+            buttons.push(Button {
+                label: label.into(),
+                data: format!("{CHAT_ACTION_PREFIX}{action}"),
+            });
+        }
+        let reply = Reply::html(text.clone()).with_buttons(buttons);
+        let source = format!("alert:{id}");
+        outbox_ids.push(crate::outbox::enqueue(&mut **tx, chat, &reply, &source).await?);
+    }
+    Ok(outbox_ids)
+}
+
+/// Mark silenced alerts, and store each pushed alert's (first) outbox row.
+async fn record_pushes(
+    tx: &mut Transaction<'static, Postgres>,
+    alerts: &[NewAlert],
+) -> Result<(), sqlx::Error> {
+    let silenced: Vec<i64> = alerts.iter().filter(|a| a.silenced).map(|a| a.id).collect();
+    if !silenced.is_empty() {
+        sqlx::query("UPDATE login_alerts SET silenced = true WHERE id = ANY($1)")
+            .bind(&silenced)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let (ids, outbox): (Vec<i64>, Vec<i64>) = alerts
+        .iter()
+        .filter_map(|a| Some((a.id, *a.outbox_ids.first()?)))
+        .unzip();
+    if !ids.is_empty() {
+        sqlx::query(
+            "UPDATE login_alerts a SET outbox_id = n.outbox_id
+             FROM UNNEST($1::int8[], $2::int8[]) AS n(id, outbox_id) WHERE a.id = n.id",
+        )
+        .bind(&ids)
+        .bind(&outbox)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The pushed text: what, who, how many, since when; every piece of sent text escaped.
+pub fn alert_text(id: i64, alert: &Exceeding, now: DateTime<Utc>) -> String {
+    let ip = alert.ip.map(|ip| escape(&ip.to_string()));
+    let account = alert.account.as_deref().map(escape);
+    let (title, counted, who) = match alert.kind {
+        RuleKind::Ip => (
+            format!("Brute force from {}", ip.unwrap_or_default()),
+            "failures",
+            account.map(|a| format!("latest on account {a}\n")),
+        ),
+        RuleKind::Account => (
+            format!("Failed logins on account {}", account.unwrap_or_default()),
+            "failures",
+            ip.map(|ip| format!("latest from {ip}\n")),
+        ),
+        RuleKind::Spray => (
+            format!("Password spraying from {}", ip.unwrap_or_default()),
+            "accounts",
+            None,
+        ),
+        RuleKind::Surge => ("Surge of failed logins".to_string(), "failures", None),
+    };
+    let since = if alert.since.date_naive() == now.date_naive() {
+        alert.since.format("%H:%M:%S UTC")
+    } else {
+        alert.since.format("%Y-%m-%d %H:%M:%S UTC")
+    };
+    format!(
+        "🚨 <b>{title}</b>\nrule {}: {} {counted} in {} (fires at {})\n{}since {since} · alert #{id}",
+        escape(&alert.rule),
+        alert.peak,
+        window_text(alert.window_secs),
+        alert.fire_at,
+        who.unwrap_or_default(),
+    )
+}
+
+/// `60 s`, `15 min`, `2 h`: what a phone shows of a window length.
+fn window_text(secs: u64) -> String {
+    match secs {
+        s if s >= 7200 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 120 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}

@@ -7,13 +7,13 @@ pub mod store;
 pub mod worker;
 
 use crate::domain::Reply;
-use sqlx::PgPool;
 
 /// Queue a reply for delivery to a chat; returns the outbox row id. Only the text and
 /// buttons are queued: a reply's attachment (a report document) is not carried by the
-/// outbox, so a scheduled `/check all json` delivers its summary text only.
-pub async fn enqueue(
-    pool: &PgPool,
+/// outbox, so a scheduled `/check all json` delivers its summary text only. `executor` is a
+/// pool, or a transaction when the push must commit with other writes (an alert).
+pub async fn enqueue<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     chat_id: i64,
     reply: &Reply,
     source: &str,
@@ -30,6 +30,6 @@ pub async fn enqueue(
     .bind(&reply.html)
     .bind(serde_json::Value::Array(buttons))
     .bind(source)
-    .fetch_one(pool)
+    .fetch_one(executor)
     .await
 }

@@ -1,1 +1,74 @@
 //! Detection against real Redis and PostgreSQL: sliding windows, rules, alerts, silences.
+//! A `Detector` is built on the test app's pool and Redis prefix and fed events directly.
+//! Alert lifecycle and pushes are in `detection/alerts.rs`; spray, surge, replicas and the
+//! in-process fallback in `detection/rules.rs`.
+
+mod alerts;
+mod rules;
+
+use super::helpers::*;
+use chrono::{DateTime, Duration, Utc};
+use opsguard::config::{LoginSettings, Settings};
+use opsguard::domain::auth_event::{AuthEvent, Outcome};
+use opsguard::logins::detect::Detector;
+
+pub const ALERT_CHAT: i64 = -100_777;
+
+/// Only the named default rule, alerts pushed to `ALERT_CHAT`, and the given cool-down.
+pub fn only_rule(s: &mut Settings, rule: &str, cooldown_secs: u64) {
+    s.logins.rules.retain(|r| r.name == rule);
+    assert_eq!(s.logins.rules.len(), 1, "no default rule {rule}");
+    s.logins.alert_chats = vec![ALERT_CHAT];
+    s.logins.cooldown_secs = cooldown_secs;
+}
+
+pub fn detector(app: &TestApp) -> Detector {
+    detector_with(app, app.engine.settings().logins.clone())
+}
+
+pub fn detector_with(app: &TestApp, settings: LoginSettings) -> Detector {
+    Detector::new(app.pool().clone(), settings, app.engine.redis().clone())
+}
+
+pub fn failure(ip: &str, account: &str, at: DateTime<Utc>) -> AuthEvent {
+    AuthEvent {
+        id: None,
+        at,
+        ip: ip.parse().unwrap(),
+        account: account.into(),
+        service: "web".into(),
+        outcome: Outcome::Failure,
+        reason: Some("bad password".into()),
+        user_agent: None,
+    }
+}
+
+/// `n` failures on `account` from distinct IPs, a millisecond apart from `start`.
+pub fn failures_on(account: &str, n: usize, start: DateTime<Utc>) -> Vec<AuthEvent> {
+    (0..n)
+        .map(|i| {
+            let ip = format!("198.51.{}.{}", i / 250, i % 250 + 1);
+            failure(&ip, account, start + Duration::milliseconds(i as i64))
+        })
+        .collect()
+}
+
+/// (id, rule, key, count, state, silenced, outbox_id) of every alert, oldest first.
+pub type AlertRow = (i64, String, String, i64, String, bool, Option<i64>);
+
+pub async fn alerts(app: &TestApp) -> Vec<AlertRow> {
+    sqlx::query_as(
+        "SELECT id, rule, key, count, state, silenced, outbox_id FROM login_alerts ORDER BY id",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap()
+}
+
+/// (id, html, buttons) of the alert pushes in the outbox, oldest first.
+pub async fn pushes(app: &TestApp) -> Vec<(i64, String, serde_json::Value)> {
+    sqlx::query_as("SELECT id, html, buttons FROM outbox WHERE source LIKE 'alert:%' ORDER BY id")
+        .fetch_all(app.pool())
+        .await
+        .unwrap()
+}
