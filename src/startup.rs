@@ -3,7 +3,6 @@
 
 use crate::bot::{self, Telegram};
 use crate::config::Settings;
-use crate::domain::auth_event::AuthEvent;
 use crate::engine::Engine;
 use crate::engine::health::TelegramState;
 use crate::http::{self, HttpState};
@@ -218,18 +217,14 @@ async fn register_webhook(tg: &Telegram, public: &str, secret: &str) -> anyhow::
     Ok(())
 }
 
-/// What newly stored auth events are handed to. Until the detector lands, nothing.
-fn login_evaluator(_engine: &Engine) -> Arc<dyn Evaluate> {
-    Arc::new(NoDetection)
-}
-
-struct NoDetection;
-
-#[async_trait::async_trait]
-impl Evaluate for NoDetection {
-    async fn evaluate(&self, _events: &[AuthEvent]) -> anyhow::Result<()> {
-        Ok(())
-    }
+/// What newly stored auth events are handed to: the detector, sharing its windows
+/// through the engine's Redis link.
+fn login_evaluator(engine: &Engine) -> Arc<dyn Evaluate> {
+    Arc::new(logins::detect::Detector::new(
+        engine.pool().clone(),
+        engine.settings().logins.clone(),
+        engine.redis().clone(),
+    ))
 }
 
 /// Hourly: forget processed update ids Telegram can no longer retry.

@@ -2,6 +2,8 @@
 //! as the operator sees them through the fake Bot API. Events and alerts are seeded in
 //! the database directly; ingest and detection have their own tests.
 
+mod end_to_end;
+
 use super::helpers::*;
 use opsguard::domain::{ActionId, ChatId};
 use opsguard::engine::gates::CHAT_ACTION_PREFIX;
@@ -175,7 +177,12 @@ async fn alerts_ack_and_silence_from_chat() {
 }
 
 /// Press `data` in `chat` as `user`; returns the answerCallbackQuery call.
-async fn press_in(app: &TestApp, user: i64, chat: i64, data: &str) -> super::fake_telegram::Call {
+pub async fn press_in(
+    app: &TestApp,
+    user: i64,
+    chat: i64,
+    data: &str,
+) -> super::fake_telegram::Call {
     let update_id = app.next_update_id();
     let update = callback_update(update_id, user, chat, data, 777);
     assert_eq!(app.post_update(&update).await.status(), 200);
