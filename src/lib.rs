@@ -14,7 +14,7 @@
 //! - [`logins`]: failed-login alerting — ingest (HTTP with service JWTs, Redis stream),
 //!   batched storage, sliding-window detection shared through Redis, alerts via the outbox.
 //! - transports — [`bot`] (Telegram: webhook, polling, replies, menus), [`console`] (a REPL
-//!   on stdin), [`http`] (webhook route, health, readiness, metrics), [`scheduler`]
+//!   on stdin), [`http`] (webhook route, auth-event ingest, health, readiness, metrics), [`scheduler`]
 //!   (cron schedules run through the pipeline as the `scheduler` actor, claimed once per
 //!   fire time across replicas, reports queued in the [`outbox`]).
 //! - [`config`], [`telemetry`], [`startup`], `main.rs` (the CLI) — wiring.
