@@ -12,17 +12,19 @@
 //!
 //! `cargo bench --bench ingest` (`BENCH_QUICK=1` for a smaller run).
 
+#[path = "support/scratch.rs"]
+mod scratch;
+
 use chrono::{SecondsFormat, Utc};
 use opsguard::config::Settings;
 use opsguard::startup::Application;
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
 use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-const PG: &str = "postgres://root@127.0.0.1:5432";
 const BATCH: usize = 1_000;
 const CLIENTS: usize = 4;
 const SECRET: &str = "bench-ingest-secret-0123456789abcdef";
@@ -30,18 +32,7 @@ const SECRET: &str = "bench-ingest-secret-0123456789abcdef";
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let quick = std::env::var("BENCH_QUICK").is_ok();
-    let name = format!("opsguard_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{PG}/postgres")).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await?;
-    let result = run(&format!("{PG}/{name}"), &name, quick).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await?;
-    result
+    scratch::with_scratch(|url, name| async move { run(&url, &name, quick).await }).await
 }
 
 /// Batch `n` as (JSON body, CSV rows for COPY), its events stamped now.
@@ -98,7 +89,7 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
         ("REDIS_URL", "redis://127.0.0.1:6379".into()),
         ("OPSGUARD_LISTEN", "127.0.0.1:0".into()),
         ("OPSGUARD_INGEST_JWT_SECRET", SECRET.into()),
-        ("OPSGUARD__REDIS__KEY_PREFIX", format!("bench:{name}:")),
+        ("OPSGUARD__REDIS__KEY_PREFIX", scratch::redis_prefix(name)),
         ("OPSGUARD__LOGINS__STREAM__ENABLED", "false".into()),
     ]
     .into_iter()
@@ -122,7 +113,6 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     let app = Application::build(settings).await?;
     let addr = app.local_addr();
     let pool = app.engine().pool().clone();
-    let redis = app.engine().redis().clone();
     let shutdown = app.shutdown_token();
     let server = tokio::spawn(app.run());
 
@@ -142,16 +132,6 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     shutdown.cancel();
     let _ = server.await;
     let copy_rate = copy_baseline(&pool, batches).await?;
-    if let Some(mut conn) = redis.conn() {
-        let keys: Vec<String> = redis::cmd("KEYS")
-            .arg(format!("bench:{name}:*"))
-            .query_async(&mut conn)
-            .await
-            .unwrap_or_default();
-        for key in keys {
-            let _: redis::RedisResult<()> = redis::cmd("DEL").arg(key).query_async(&mut conn).await;
-        }
-    }
     println!("| path | events/s | batch p50 | batch p99 | alerts raised | pushes queued |");
     println!("|---|---:|---:|---:|---:|---:|");
     println!(

@@ -9,30 +9,18 @@
 #[allow(dead_code)]
 #[path = "support/fake_api.rs"]
 mod fake_api;
+#[path = "support/scratch.rs"]
+mod scratch;
 
 use opsguard::config::Settings;
 use opsguard::startup::Application;
-use sqlx::{Connection, PgConnection};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
-
-const PG: &str = "postgres://root@127.0.0.1:5432";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let quick = std::env::var("BENCH_QUICK").is_ok();
-    let name = format!("opsguard_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{PG}/postgres")).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await?;
-    let result = run(&format!("{PG}/{name}"), &name, quick).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await?;
-    result
+    scratch::with_scratch(|url, name| async move { run(&url, &name, quick).await }).await
 }
 
 async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
@@ -48,7 +36,7 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
         ("OPSGUARD_TELEGRAM_API_URL", api_url),
         ("OPSGUARD_WEBHOOK_SECRET", "bench-secret".into()),
         ("OPSGUARD_LISTEN", "127.0.0.1:0".into()),
-        ("OPSGUARD__REDIS__KEY_PREFIX", format!("bench:{name}:")),
+        ("OPSGUARD__REDIS__KEY_PREFIX", scratch::redis_prefix(name)),
         ("OPSGUARD__OUTBOX__GLOBAL_PER_SECOND", "0".into()),
         ("OPSGUARD__OUTBOX__BATCH_SIZE", "200".into()),
         ("OPSGUARD__OUTBOX__POLL_INTERVAL_MS", "10".into()),

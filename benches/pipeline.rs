@@ -9,12 +9,9 @@ use opsguard::config::Settings;
 use opsguard::domain::{RoleName, UserId};
 use opsguard::startup::Application;
 use opsguard::storage;
-use sqlx::{Connection, PgConnection};
 use std::collections::HashMap;
 use std::time::Duration;
 use support::{audit_bench, fake_api, load};
-
-const PG: &str = "postgres://root@127.0.0.1:5432";
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -24,35 +21,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let quick = std::env::var("BENCH_QUICK").is_ok();
-    let name = format!("opsguard_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = PgConnection::connect(&format!("{PG}/postgres")).await?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
-        .execute(&mut admin)
-        .await?;
-    let url = format!("{PG}/{name}");
-    let result = run(&url, &name, quick).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE \"{name}\" WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await?;
-    forget_redis_keys(&format!("bench:{name}:")).await?;
-    result
-}
-
-/// Remove every Redis key the run wrote (de-dup ids, rate-limit windows).
-async fn forget_redis_keys(prefix: &str) -> anyhow::Result<()> {
-    let mut conn = redis::Client::open("redis://127.0.0.1:6379")?
-        .get_multiplexed_async_connection()
-        .await?;
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}*"))
-        .query_async(&mut conn)
-        .await?;
-    for chunk in keys.chunks(1000) {
-        let _: () = redis::cmd("DEL").arg(chunk).query_async(&mut conn).await?;
-    }
-    Ok(())
+    support::scratch::with_scratch(|url, name| async move { run(&url, &name, quick).await }).await
 }
 
 async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
@@ -68,7 +37,10 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
         ("OPSGUARD_TELEGRAM_API_URL", api_url.clone()),
         ("OPSGUARD_WEBHOOK_SECRET", load::SECRET.into()),
         ("OPSGUARD_LISTEN", "127.0.0.1:0".into()),
-        ("OPSGUARD__REDIS__KEY_PREFIX", format!("bench:{name}:")),
+        (
+            "OPSGUARD__REDIS__KEY_PREFIX",
+            support::scratch::redis_prefix(name),
+        ),
         // The limiter still runs on every request; the limit is set out of the way.
         ("OPSGUARD__RATE_LIMITS__READ", "100000000".into()),
         ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".into()),

@@ -2,3 +2,4 @@
 pub mod audit_bench;
 pub mod fake_api;
 pub mod load;
+pub mod scratch;
