@@ -3,7 +3,8 @@
 
 CREATE TABLE auth_events (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    -- The sender's id for idempotency (optional); unique across senders (use a UUID).
+    -- The sender's id for idempotency (optional); unique per sender, so one service can
+    -- never claim (and so hide) another's ids.
     event_id    text CHECK (length(event_id) <= 128),
     at          timestamptz NOT NULL,
     received_at timestamptz NOT NULL DEFAULT now(),
@@ -16,7 +17,7 @@ CREATE TABLE auth_events (
     -- Who sent it: the token's `sub`, or `stream` for the Redis stream.
     sender      text NOT NULL
 );
-CREATE UNIQUE INDEX auth_events_event_id ON auth_events (event_id) WHERE event_id IS NOT NULL;
+CREATE UNIQUE INDEX auth_events_event_id ON auth_events (sender, event_id) WHERE event_id IS NOT NULL;
 -- Rows arrive in time order, so a BRIN index serves time ranges at a fraction of the
 -- cost of a b-tree on every insert.
 CREATE INDEX auth_events_at ON auth_events USING brin (at) WITH (pages_per_range = 32);

@@ -51,7 +51,10 @@ async fn forget_redis_keys(prefix: &str) -> anyhow::Result<()> {
             .query_async(&mut scan)
             .await?;
         if !keys.is_empty() {
-            let _: () = redis::cmd("UNLINK").arg(&keys).query_async(&mut del).await?;
+            let _: () = redis::cmd("UNLINK")
+                .arg(&keys)
+                .query_async(&mut del)
+                .await?;
         }
         if next == 0 {
             return Ok(());

@@ -36,9 +36,8 @@ pub struct ScheduleSettings {
     /// A command line as an operator would type it, e.g. `/audit verify`.
     pub command: String,
     /// The chat the report goes to: positive = a private chat, negative = a group (which
-    /// must be allow-listed like any other group); 0 or absent = no report (the run is
-    /// still audited and shown in `/schedules`).
-    #[serde(default)]
+    /// must be allow-listed like any other group); 0 = no report (the run is still audited
+    /// and shown in `/schedules`). Required, so a forgotten chat is an error, not silence.
     pub chat: i64,
     #[serde(default = "yes")]
     pub enabled: bool,

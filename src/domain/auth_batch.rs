@@ -36,7 +36,8 @@ pub struct Problem {
 pub enum BatchError {
     #[error("the body is not a JSON array or NDJSON: {0}")]
     Malformed(String),
-    #[error("the batch holds {count} events; at most {max} are allowed")]
+    /// `count` is exact for NDJSON; an array is refused at its first element too many.
+    #[error("the batch holds more than {max} events (at least {count})")]
     TooMany { count: usize, max: usize },
     #[error("the batch holds no events")]
     Empty,
@@ -144,6 +145,29 @@ impl<'a> RawEvent<'a> {
     }
 }
 
+/// An array of at most `.0` elements, or `None` as soon as one more appears: a body of a
+/// million tiny elements is refused without holding them all in memory.
+struct BoundedSeq<'a>(usize, PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for BoundedSeq<'a> {
+    type Value = Option<Vec<Loose<'a>>>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an array of events")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.0));
+        while let Some(element) = seq.next_element::<Loose<'a>>()? {
+            if elements.len() == self.0 {
+                return Ok(None);
+            }
+            elements.push(element);
+        }
+        Ok(Some(elements))
+    }
+}
+
 /// Parse and validate a whole batch: a JSON array, or one JSON object per line (NDJSON).
 pub fn parse_batch(
     body: &[u8],
@@ -156,11 +180,17 @@ pub fn parse_batch(
     };
     let elements: Vec<Result<Loose, String>> = match body.trim_ascii_start().first() {
         None => return Err(BatchError::Empty),
-        Some(b'[') => serde_json::from_slice::<Vec<Loose>>(body)
-            .map_err(|e| BatchError::Malformed(e.to_string()))?
-            .into_iter()
-            .map(Ok)
-            .collect(),
+        Some(b'[') => {
+            let mut reader = serde_json::Deserializer::from_slice(body);
+            let bounded = reader
+                .deserialize_seq(BoundedSeq(limits.max_events, PhantomData))
+                .and_then(|seq| reader.end().map(|()| seq))
+                .map_err(|e| BatchError::Malformed(e.to_string()))?;
+            match bounded {
+                Some(elements) => elements.into_iter().map(Ok).collect(),
+                None => return Err(too_many(limits.max_events + 1)),
+            }
+        }
         Some(_) => {
             let lines = body
                 .split(|b| *b == b'\n')

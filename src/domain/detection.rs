@@ -203,7 +203,7 @@ pub fn evaluate_events(window: Window, previous: &[i64], batch: &[i64]) -> Verdi
     loop {
         // The timeline in order: a stored entry before a new event at the same time.
         let take_stored = match (pending.peek(), batch.peek()) {
-            (Some(s), Some(t)) => s < t,
+            (Some(s), Some(t)) => s <= t,
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => break,
@@ -261,7 +261,7 @@ pub fn evaluate_accounts(
     let mut batch = batch.into_iter().peekable();
     loop {
         let take_stored = match (pending.peek(), batch.peek()) {
-            (Some(s), Some((t, _))) => s < t,
+            (Some(s), Some((t, _))) => s <= t,
             (Some(_), None) => true,
             (None, Some(_)) => false,
             (None, None) => break,

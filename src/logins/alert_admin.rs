@@ -66,7 +66,10 @@ pub async fn involved(
     alert: &AlertRow,
     limit: i64,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    if let Some(ip) = &alert.ip {
+    // By what the alert counts (its key), not by which "who" fields are filled: an
+    // account alert also records the last IP it came from.
+    let by_ip = alert.key.starts_with("ip:") || alert.key.starts_with("spray:");
+    if let (true, Some(ip)) = (by_ip, &alert.ip) {
         sqlx::query_as(
             "SELECT account, count(*) AS n FROM auth_events
              WHERE ip = $1::inet AND at >= $2 AND outcome <> 'success'
@@ -77,7 +80,7 @@ pub async fn involved(
         .bind(limit)
         .fetch_all(pool)
         .await
-    } else if let Some(account) = &alert.account {
+    } else if let (false, Some(account)) = (by_ip, &alert.account) {
         sqlx::query_as(
             "SELECT host(ip), count(*) AS n FROM auth_events
              WHERE account = $1 AND at >= $2 AND outcome <> 'success'

@@ -1,5 +1,5 @@
 //! Storage of auth events: one `INSERT … SELECT FROM UNNEST(…)` per batch (never one per
-//! event), duplicates by `event_id` skipped by the unique index, and retention.
+//! event), duplicates by (sender, `event_id`) skipped by the unique index, and retention.
 
 use crate::domain::auth_event::AuthEvent;
 use chrono::{DateTime, Utc};
@@ -57,7 +57,7 @@ pub async fn insert_batch(
          FROM UNNEST($1::text[], $2::timestamptz[], $3::text[]::inet[], $4::text[], $5::text[],
                      $6::text[], $7::text[], $8::text[])
               AS e(event_id, at, ip, account, service, outcome, reason, user_agent)
-         ON CONFLICT (event_id) WHERE event_id IS NOT NULL DO NOTHING
+         ON CONFLICT (sender, event_id) WHERE event_id IS NOT NULL DO NOTHING
          RETURNING event_id",
     )
     .bind(ids)

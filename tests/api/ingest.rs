@@ -101,6 +101,33 @@ async fn a_json_array_and_ndjson_are_stored_and_duplicate_ids_counted_once() {
     assert_eq!(answer, json!({"accepted": 2, "duplicates": 1}));
     assert_eq!(stored(&app).await, 5);
 
+    // Ids are per sending service: another service's "e-1" is its own event, so no
+    // service can claim (and so hide) ids another will send.
+    let mut other = claims();
+    other["sub"] = json!("billing");
+    let other = sign(&other, SECRET);
+    let (status, answer) = post(
+        &app,
+        Some(&other),
+        json!([event(json!({"id": "e-1"}))]).to_string(),
+    )
+    .await;
+    assert_eq!(
+        (status, answer),
+        (202, json!({"accepted": 1, "duplicates": 0}))
+    );
+    let (_, answer) = post(
+        &app,
+        Some(&other),
+        json!([event(json!({"id": "e-1"}))]).to_string(),
+    )
+    .await;
+    assert_eq!(answer, json!({"accepted": 0, "duplicates": 1}));
+    sqlx::query("DELETE FROM auth_events WHERE sender = 'billing'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+
     type Row = (
         Option<String>,
         String,

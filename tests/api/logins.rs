@@ -111,7 +111,8 @@ async fn alerts_ack_and_silence_from_chat() {
         &app,
         "account-lockout",
         "account:<i>bob</i>",
-        None,
+        // The detector records the last IP of an account alert too.
+        Some("198.51.100.250"),
         Some("<i>bob</i>"),
     )
     .await;

@@ -246,3 +246,12 @@ fn late_accounts_completing_a_spray_cross_at_the_stored_entry() {
     assert_eq!(v.first_exceeding_ms, Some(3 * SEC));
     assert_eq!(v.increment, 4);
 }
+
+#[test]
+fn a_stored_entry_and_a_new_event_at_the_same_time_are_counted_once_each() {
+    // Stored [200 ms], batch [50 ms, 200 ms], fires at 2 within 10 s: the timeline is
+    // 50 (1), 200 stored (2: crossing), 200 new (3). Three events, at most three counted.
+    let v = evaluate_events(window(2, 10), &[200], &[50, 200]);
+    assert!(v.crossed, "{v:?}");
+    assert!(v.increment <= 3, "{v:?}");
+}

@@ -109,7 +109,7 @@ async fn details(ctx: &Ctx<'_>, id: i64) -> ExecResult {
         state_marks(&alert)
     );
     if !involved.is_empty() {
-        let title = if alert.ip.is_some() {
+        let title = if alert.key.starts_with("ip:") || alert.key.starts_with("spray:") {
             "Accounts tried from this IP"
         } else {
             "IPs that failed on this account"

@@ -176,7 +176,7 @@ async fn oversized_batches_are_413_and_malformed_bodies_400() {
     assert_eq!(status, 413, "{answer}");
     assert_eq!(
         answer["error"],
-        "the batch holds 4 events; at most 3 are allowed"
+        "the batch holds more than 3 events (at least 4)"
     );
     let lines = vec![event(json!({})).to_string(); 4].join("\n");
     assert_eq!(post(&app, Some(&token), lines).await.0, 413);
