@@ -19,7 +19,6 @@ use chrono::{SecondsFormat, Utc};
 use opsguard::config::Settings;
 use opsguard::startup::Application;
 use sqlx::PgPool;
-use std::collections::HashMap;
 use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -80,21 +79,14 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
-    let env: HashMap<String, String> = [
-        (
-            "OPSGUARD_CONFIG",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
-        ),
-        ("DATABASE_URL", url.to_string()),
-        ("REDIS_URL", "redis://127.0.0.1:6379".into()),
-        ("OPSGUARD_LISTEN", "127.0.0.1:0".into()),
-        ("OPSGUARD_INGEST_JWT_SECRET", SECRET.into()),
-        ("OPSGUARD__REDIS__KEY_PREFIX", scratch::redis_prefix(name)),
-        ("OPSGUARD__LOGINS__STREAM__ENABLED", "false".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = scratch::app_env(
+        url,
+        name,
+        &[
+            ("OPSGUARD_INGEST_JWT_SECRET", SECRET.to_string()),
+            ("OPSGUARD__LOGINS__STREAM__ENABLED", "false".to_string()),
+        ],
+    );
     let mut settings = Settings::load_with(&env)?;
     settings.logins.alert_chats = vec![-100_200_300];
     if std::env::var("BENCH_NO_RULES").is_ok() {

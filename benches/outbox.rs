@@ -14,7 +14,6 @@ mod scratch;
 
 use opsguard::config::Settings;
 use opsguard::startup::Application;
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -25,25 +24,18 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     let (api_url, arrivals) = fake_api::start().await;
-    let env: HashMap<String, String> = [
-        (
-            "OPSGUARD_CONFIG",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
-        ),
-        ("DATABASE_URL", url.to_string()),
-        ("REDIS_URL", "redis://127.0.0.1:6379".into()),
-        ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".into()),
-        ("OPSGUARD_TELEGRAM_API_URL", api_url),
-        ("OPSGUARD_WEBHOOK_SECRET", "bench-secret".into()),
-        ("OPSGUARD_LISTEN", "127.0.0.1:0".into()),
-        ("OPSGUARD__REDIS__KEY_PREFIX", scratch::redis_prefix(name)),
-        ("OPSGUARD__OUTBOX__GLOBAL_PER_SECOND", "0".into()),
-        ("OPSGUARD__OUTBOX__BATCH_SIZE", "200".into()),
-        ("OPSGUARD__OUTBOX__POLL_INTERVAL_MS", "10".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = scratch::app_env(
+        url,
+        name,
+        &[
+            ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".to_string()),
+            ("OPSGUARD_TELEGRAM_API_URL", api_url),
+            ("OPSGUARD_WEBHOOK_SECRET", "bench-secret".to_string()),
+            ("OPSGUARD__OUTBOX__GLOBAL_PER_SECOND", "0".to_string()),
+            ("OPSGUARD__OUTBOX__BATCH_SIZE", "200".to_string()),
+            ("OPSGUARD__OUTBOX__POLL_INTERVAL_MS", "10".to_string()),
+        ],
+    );
     let settings = Settings::load_with(&env)?;
     let per_chat = Duration::from_millis(settings.outbox.per_chat_interval_ms);
     let app = Application::build(settings).await?;

@@ -26,28 +26,18 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     let (api_url, arrivals) = fake_api::start().await;
-    let env: HashMap<String, String> = [
-        (
-            "OPSGUARD_CONFIG",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
-        ),
-        ("DATABASE_URL", url.to_string()),
-        ("REDIS_URL", "redis://127.0.0.1:6379".into()),
-        ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".into()),
-        ("OPSGUARD_TELEGRAM_API_URL", api_url.clone()),
-        ("OPSGUARD_WEBHOOK_SECRET", load::SECRET.into()),
-        ("OPSGUARD_LISTEN", "127.0.0.1:0".into()),
-        (
-            "OPSGUARD__REDIS__KEY_PREFIX",
-            support::scratch::redis_prefix(name),
-        ),
-        // The limiter still runs on every request; the limit is set out of the way.
-        ("OPSGUARD__RATE_LIMITS__READ", "100000000".into()),
-        ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
+    let env = support::scratch::app_env(
+        url,
+        name,
+        &[
+            ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".to_string()),
+            ("OPSGUARD_TELEGRAM_API_URL", api_url.clone()),
+            ("OPSGUARD_WEBHOOK_SECRET", load::SECRET.to_string()),
+            // The limiter still runs on every request; the limit is set out of the way.
+            ("OPSGUARD__RATE_LIMITS__READ", "100000000".to_string()),
+            ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".to_string()),
+        ],
+    );
     let settings = Settings::load_with(&env)?;
     let app = Application::build(settings).await?;
     let opsguard_url = format!("http://{}", app.local_addr());

@@ -2,6 +2,7 @@
 //! prefix of its own, both removed afterwards whatever the run's result.
 
 use sqlx::{Connection, PgConnection};
+use std::collections::HashMap;
 use std::future::Future;
 
 pub const PG: &str = "postgres://root@127.0.0.1:5432";
@@ -27,6 +28,26 @@ where
     .await?;
     forget_redis_keys(&redis_prefix(&name)).await?;
     result
+}
+
+/// The environment a benchmark starts the app with: the default settings file, the
+/// scratch database `url`, the local Redis under the run's prefix, a free port — then
+/// `extra`, which may override any of them.
+pub fn app_env(url: &str, name: &str, extra: &[(&str, String)]) -> HashMap<String, String> {
+    let base = [
+        (
+            "OPSGUARD_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
+        ),
+        ("DATABASE_URL", url.to_string()),
+        ("REDIS_URL", REDIS.to_string()),
+        ("OPSGUARD_LISTEN", "127.0.0.1:0".to_string()),
+        ("OPSGUARD__REDIS__KEY_PREFIX", redis_prefix(name)),
+    ];
+    base.into_iter()
+        .chain(extra.iter().cloned())
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
 }
 
 /// The Redis key prefix of the run named `name`.

@@ -286,6 +286,7 @@ impl Engine {
             pending::Kind::Confirm => gates::confirm_prompt(&command, &id, ttl, &plan),
             pending::Kind::StepUp => gates::stepup_prompt(&command, ttl),
             pending::Kind::Approval => gates::approval_prompt(&command, &id, ttl),
+            pending::Kind::Chat => unreachable!("gates never ask through a chat-bound button"),
         };
         handled(Some(reply), label, "pending")
     }

@@ -58,17 +58,31 @@ pub async fn raise(
     }
     // One lock order for every replica.
     found.sort_by(|a, b| (&a.rule, &a.key).cmp(&(&b.rule, &b.key)));
+    // The windows already hold this batch: a crossing not written now is never seen again,
+    // so a deadlock or a brief loss of the database is waited out (0.1, 0.2, 0.4 s).
     let mut attempt = 0;
     loop {
         match raise_once(pool, settings, &found).await {
-            Err(e) if attempt < 3 && is_transient(&e) => attempt += 1,
+            Err(e) if attempt < 3 && is_transient(&e) => {
+                attempt += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+            }
             done => return done,
         }
     }
 }
 
+/// A failure the same transaction may not meet again: a deadlock or serialization
+/// conflict, or the connection (or the pool) failing rather than the statement.
 fn is_transient(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40P01" | "40001")))
+    match e {
+        sqlx::Error::Database(db) => {
+            matches!(db.code().as_deref(), Some("40P01" | "40001" | "57P01"))
+                || db.code().is_some_and(|c| c.starts_with("08"))
+        }
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+        _ => false,
+    }
 }
 
 async fn raise_once(

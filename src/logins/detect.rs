@@ -14,9 +14,6 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Further attempts at writing a batch's alerts after a failure (0.4 s, 0.8 s, 1.6 s apart).
-const RAISE_RETRIES: u32 = 3;
-
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
     #[error("recording alerts: {0}")]
@@ -115,19 +112,7 @@ impl Detector {
             .zip(previous)
             .filter_map(|(group, previous)| self.exceeding(group, previous, events, &times))
             .collect();
-        // The windows already hold this batch: a crossing not written now would never be
-        // seen again, so a failed write is retried (a brief database outage) before giving up.
-        let mut attempt = 0;
-        loop {
-            match alerts::raise(&self.pool, &self.settings, found.clone()).await {
-                Ok(raised) => return Ok(raised),
-                Err(_) if attempt < RAISE_RETRIES => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Ok(alerts::raise(&self.pool, &self.settings, found).await?)
     }
 
     /// What one key's new events amount to, if they reached the rule's threshold.

@@ -11,6 +11,10 @@ pub enum Kind {
     Confirm,
     StepUp,
     Approval,
+    /// A button on a message pushed to a chat (an alert): bound to the chat, not to a user
+    /// (`user_id` 0), and not used up — whoever presses it in that chat runs its command
+    /// through the pipeline under their own permissions, so the command must be idempotent.
+    Chat,
 }
 
 impl Kind {
@@ -19,6 +23,7 @@ impl Kind {
             Kind::Confirm => "confirm",
             Kind::StepUp => "stepup",
             Kind::Approval => "approval",
+            Kind::Chat => "chat",
         }
     }
 }
@@ -75,7 +80,10 @@ impl Refusal {
     }
 }
 
-pub async fn create(pool: &PgPool, new: NewPending<'_>) -> StoreResult<ActionId> {
+pub async fn create<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    new: NewPending<'_>,
+) -> StoreResult<ActionId> {
     let id = if new.kind == Kind::Approval {
         ActionId::for_approval()
     } else {
@@ -94,32 +102,29 @@ pub async fn create(pool: &PgPool, new: NewPending<'_>) -> StoreResult<ActionId>
     .bind(new.need_approval)
     .bind(new.request_id)
     .bind(new.ttl.num_seconds() as f64)
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(id)
 }
 
-/// A button on a message pushed to a chat (an alert): bound to the chat, not to a user,
-/// and not used up — whoever presses it in that chat runs `command` through the pipeline
-/// under their own permissions, so it must be idempotent. Returns the action id.
+/// A chat-bound button (`Kind::Chat`) for `chat_id` holding `command`.
 pub async fn create_for_chat<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     chat_id: i64,
     command: &str,
     ttl: Duration,
 ) -> StoreResult<ActionId> {
-    let id = ActionId::for_button();
-    sqlx::query(
-        "INSERT INTO pending_actions (id, kind, user_id, chat_id, command, request_id, expires_at)
-         VALUES ($1, 'chat', 0, $2, $3, '', now() + $4 * interval '1 second')",
-    )
-    .bind(id.as_str())
-    .bind(chat_id)
-    .bind(command)
-    .bind(ttl.num_seconds() as f64)
-    .execute(executor)
-    .await?;
-    Ok(id)
+    let new = NewPending {
+        kind: Kind::Chat,
+        user: UserId(0),
+        chat_id,
+        command,
+        need_stepup: false,
+        need_approval: false,
+        request_id: "",
+        ttl,
+    };
+    create(executor, new).await
 }
 
 /// The command behind a chat-bound button, if `id` is one for `chat_id` and unexpired.
@@ -128,14 +133,10 @@ pub async fn chat_command(
     id: &ActionId,
     chat_id: i64,
 ) -> StoreResult<Option<String>> {
-    sqlx::query_scalar(
-        "SELECT command FROM pending_actions
-         WHERE id = $1 AND kind = 'chat' AND chat_id = $2 AND expires_at > now()",
-    )
-    .bind(id.as_str())
-    .bind(chat_id)
-    .fetch_optional(pool)
-    .await
+    let action = get(pool, id, Kind::Chat).await?;
+    Ok(action
+        .filter(|a| a.chat_id == chat_id && a.expires_at > Utc::now())
+        .map(|a| a.command))
 }
 
 /// Use an action once. `actor` must be its owner, except for approvals, where the actor is

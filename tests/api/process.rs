@@ -15,7 +15,8 @@ use tokio::process::{Child, Command};
 
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
 
-fn opsguard(db: &TestDb) -> Command {
+/// The real binary with a clean environment aimed at `db` (and its Redis prefix).
+pub fn opsguard(db: &TestDb) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsguard"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -3,7 +3,7 @@
 //! Ack / Silence 1h / Details buttons of a pushed alert.
 
 use super::logins::short;
-use super::{Ctx, ExecError, ExecResult};
+use super::{Ctx, ExecError, ExecResult, human_duration, when};
 use crate::domain::Reply;
 use crate::domain::command::{SilenceRequest, SilenceTarget, format_duration};
 use crate::domain::html::escape;
@@ -14,19 +14,9 @@ fn clock(t: DateTime<Utc>) -> String {
     t.format("%H:%M:%S UTC").to_string()
 }
 
-fn date(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-/// "12 min", "3 h", "2 d".
+/// How long ago `since` was, e.g. `12m 5s`.
 fn age(since: DateTime<Utc>) -> String {
-    let s = (Utc::now() - since).num_seconds().max(0);
-    match s {
-        0..=119 => format!("{s} s"),
-        120..=7199 => format!("{} min", s / 60),
-        7200..=172_799 => format!("{} h", s / 3600),
-        _ => format!("{} d", s / 86_400),
-    }
+    human_duration((Utc::now() - since).num_seconds().max(0) as u64)
 }
 
 fn state_marks(a: &AlertRow) -> String {
@@ -75,7 +65,7 @@ pub(super) async fn list(ctx: &Ctx<'_>, id: Option<i64>) -> ExecResult {
             text.push_str(&format!(
                 "<code>{}</code> until {}{by}\n",
                 escape(&short(&s.matcher)),
-                date(s.until)
+                when(s.until)
             ));
         }
     }
@@ -102,9 +92,9 @@ async fn details(ctx: &Ctx<'_>, id: i64) -> ExecResult {
         escape(&alert.rule),
         escape(&alert.key),
         alert.count,
-        date(alert.first_at),
-        date(alert.last_at),
-        date(alert.fired_at),
+        when(alert.first_at),
+        when(alert.last_at),
+        when(alert.fired_at),
         escape(&alert.state),
         state_marks(&alert)
     );
@@ -168,6 +158,6 @@ pub(super) async fn silence(ctx: &Ctx<'_>, request: &SilenceRequest) -> ExecResu
         "🔕 Silenced <code>{}</code> for {} — until {}. New alerts for it are recorded, not pushed.",
         escape(&short(&row.matcher)),
         format_duration(request.duration),
-        date(row.until)
+        when(row.until)
     )))
 }

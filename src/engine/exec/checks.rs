@@ -72,7 +72,7 @@ pub(super) async fn findings(ctx: &Ctx<'_>) -> ExecResult {
             "No check has run yet. Run /check to make the first report.",
         ));
     };
-    let when = run.finished_at.format("%Y-%m-%d %H:%M:%S UTC").to_string();
+    let when = super::when(run.finished_at);
     Ok(Reply::html(render::full(
         &run.selection,
         &when,

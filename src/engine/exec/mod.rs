@@ -46,6 +46,21 @@ impl ExecError {
 
 pub(super) type ExecResult = Result<Reply, ExecError>;
 
+/// A moment as replies show it: `2026-11-22 03:01:02 UTC`.
+pub(super) fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// A span as replies show it: `42s`, `3m 5s`, `2h 10m`, `4d 1h`.
+pub(super) fn human_duration(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
+    }
+}
+
 pub(super) async fn execute(ctx: &Ctx<'_>, command: &Command) -> ExecResult {
     match command {
         Command::Start => info::start(ctx),

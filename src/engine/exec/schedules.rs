@@ -1,16 +1,12 @@
 //! `/schedules`: the configured schedules with their cron expression, command, chat,
 //! whether they are enabled, the next fire time and the result of the last run.
 
-use super::{Ctx, ExecResult};
+use super::{Ctx, ExecResult, when};
 use crate::domain::Reply;
 use crate::domain::html::escape;
 use crate::scheduler::{job::Job, store};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use std::collections::HashMap;
-
-fn when(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
-}
 
 pub(super) async fn list(ctx: &Ctx<'_>) -> ExecResult {
     let schedules = &ctx.engine.settings().schedules;

@@ -1,6 +1,6 @@
 //! `/status`: versions, uptime, each component's reachability and the degraded modes.
 
-use super::{Ctx, ExecResult};
+use super::{Ctx, ExecResult, human_duration};
 use crate::domain::Reply;
 use crate::domain::html::escape;
 use crate::engine::health::TelegramState;
@@ -91,13 +91,4 @@ fn outbox_lines(stats: &outbox::store::Stats) -> Vec<String> {
         ));
     }
     lines
-}
-
-fn human_duration(secs: u64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
-        s if s < 86400 => format!("{}h {}m", s / 3600, (s % 3600) / 60),
-        s => format!("{}d {}h", s / 86400, (s % 86400) / 3600),
-    }
 }

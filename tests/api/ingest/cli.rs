@@ -3,21 +3,10 @@
 
 use super::*;
 use std::process::Output;
-use tokio::process::Command;
-
-const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
 
 async fn token_issue(db: &TestDb, secret: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsguard"));
-    cmd.env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("OPSGUARD_CONFIG", CONFIG)
-        .env("DATABASE_URL", &db.url)
-        .env("REDIS_URL", REDIS_URL)
-        .env("OPSGUARD__REDIS__KEY_PREFIX", &db.redis_prefix)
-        .args(["token", "issue"])
-        .args(args)
-        .kill_on_drop(true);
+    let mut cmd = crate::process::opsguard(db);
+    cmd.args(["token", "issue"]).args(args);
     if let Some(secret) = secret {
         cmd.env("OPSGUARD_INGEST_JWT_SECRET", secret);
     }
