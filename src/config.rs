@@ -5,6 +5,7 @@ mod checks;
 mod logins;
 mod outbox;
 mod schedules;
+mod secrets;
 
 use crate::domain::secret::Secret;
 use serde::Deserialize;
@@ -14,6 +15,7 @@ pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTarget
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
+pub use secrets::{PolicySettings, RotationSettings, SecretSettings, SinkSettings, TargetSettings};
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
@@ -33,6 +35,15 @@ pub struct Settings {
     /// `[logins]`: failed-login ingest, detection and alerts (see `config/logins.rs`).
     #[serde(default)]
     pub logins: LoginSettings,
+    /// `[[secrets]]`: managed secrets and how they rotate (see `config/secrets.rs`).
+    #[serde(default)]
+    pub secrets: Vec<SecretSettings>,
+    /// `[rotation]`: the rotation worker.
+    #[serde(default)]
+    pub rotation: RotationSettings,
+    /// `OPSGUARD_MASTER_KEY`: base64 of 32 bytes; seals the vault.
+    #[serde(default)]
+    pub master_key: Option<Secret>,
     pub scheduler: SchedulerSettings,
     /// `[[schedules]]`: commands run on cron expressions (see `config/schedules.rs`).
     #[serde(default)]
@@ -130,6 +141,7 @@ const NAMED_VARS: &[(&str, &str)] = &[
     ("OPSGUARD_PUBLIC_URL", "telegram.public_url"),
     ("OPSGUARD_LISTEN", "http.listen"),
     ("OPSGUARD_INGEST_JWT_SECRET", "logins.ingest.jwt_secret"),
+    ("OPSGUARD_MASTER_KEY", "master_key"),
 ];
 
 #[derive(Debug, thiserror::Error)]

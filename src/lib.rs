@@ -11,6 +11,8 @@
 //! - [`checks`]: security checks (`Check` trait, concurrent runner with per-target timeouts,
 //!   the registry of built-in checks, stored reports, summaries, JSON and SARIF documents);
 //!   they reach only targets from `[checks]`, never an address typed in chat.
+//! - [`secrets`]: secret rotation — the vault (AES-256-GCM under the master key), managed
+//!   secrets and their kinds, sinks, and the step-by-step rotation runner.
 //! - [`logins`]: failed-login alerting — ingest (HTTP with service JWTs, Redis stream),
 //!   batched storage, sliding-window detection shared through Redis, alerts via the outbox.
 //! - transports — [`bot`] (Telegram: webhook, polling, replies, menus), [`console`] (a REPL
@@ -39,6 +41,7 @@ pub mod logins;
 pub mod outbox;
 pub mod redis_link;
 pub mod scheduler;
+pub mod secrets;
 pub mod startup;
 pub mod storage;
 pub mod telemetry;

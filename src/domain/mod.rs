@@ -12,6 +12,7 @@ pub mod html;
 pub mod ids;
 pub mod permission;
 pub mod reply;
+pub mod rotation;
 pub mod secret;
 
 pub use actor::{Actor, ActorKind, Chat, ChatKind};

@@ -1,22 +1,54 @@
 //! Sliding-window state shared across replicas: ONE Lua call per batch returns every key's
-//! previous state (its newest `cap` entries) and stores the batch's entries, trimmed to `cap`
-//! and expiring after the window. Atomic per call, so replicas see each other's events and
-//! exactly one sees a crossing. While Redis is unreachable the same state is kept in process.
+//! previous state (its newest `cap` entries) and stores the batch's entries merged into it,
+//! trimmed to `cap` and expiring after the window. Atomic per call, so replicas see each
+//! other's events and exactly one sees a crossing. While Redis is unreachable the same state
+//! is kept in process.
+//!
+//! A key's state is one short string (a `GET` and a `SET … PX` per key): event times, newest
+//! first, as `t,t,…`; or, for distinct-account windows, `t:account` lines (accounts hold no
+//! control characters), newest first, one per account with its latest time.
 
 use crate::redis_link::RedisLink;
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-/// ARGV: a member prefix unique to the call, then runs of keys sharing `distinct cap
-/// window_ms`: `run distinct cap window_ms`, then per key `n` and its `n` entries — a score
-/// (the member is `prefix:key:i`) or, for distinct keys, a (score, account) pair. Returns per
-/// key its previous newest `cap` entries: scores only, or (account, score) pairs.
+/// ARGV: runs of keys sharing `distinct cap window_ms` — `run distinct cap window_ms`, then
+/// per key its new entries in the stored format, newest first. Returns per key its previous
+/// state string ('' when it had none).
 const EXCHANGE_LUA: &str = r#"
-local prefix = ARGV[1]
+local function events(s, into)
+  for t in string.gmatch(s, '[^,]+') do into[#into + 1] = {tonumber(t), t} end
+  return into
+end
+local function accounts(s, into)
+  for line in string.gmatch(s, '[^\n]+') do
+    local t, account = string.match(line, '^(%-?%d+):(.*)$')
+    local n = tonumber(t)
+    local seen = into[account]
+    if not seen then
+      into[account] = {n, line}
+      into[#into + 1] = account
+    elseif n > seen[1] then
+      seen[1] = n
+      seen[2] = line
+    end
+  end
+  return into
+end
+local function newest(entries, cap, sep)
+  table.sort(entries, function(x, y)
+    if x[1] ~= y[1] then return x[1] > y[1] end
+    return x[2] > y[2]
+  end)
+  local kept = {}
+  for i = 1, math.min(cap, #entries) do kept[i] = entries[i][2] end
+  return table.concat(kept, sep)
+end
 local out = {}
-local a = 2
+local a = 1
 local k = 1
 while k <= #KEYS do
   local run = tonumber(ARGV[a])
@@ -26,43 +58,23 @@ while k <= #KEYS do
   a = a + 4
   for _ = 1, run do
     local key = KEYS[k]
-    local n = tonumber(ARGV[a])
+    local new = ARGV[a]
     a = a + 1
-    local previous = redis.call('ZREVRANGE', key, 0, cap - 1, 'WITHSCORES')
-    if distinct then
-      out[k] = previous
-    else
-      local scores = {}
-      for i = 2, #previous, 2 do scores[#scores + 1] = previous[i] end
-      out[k] = scores
-    end
-    local i = 0
-    while i < n do
-      local args = {}
-      local j = 0
-      while j < 500 and i < n do
+    local previous = redis.call('GET', key)
+    out[k] = previous or ''
+    if new ~= '' then
+      local value = new
+      if previous then
         if distinct then
-          args[#args + 1] = ARGV[a + 2 * i]
-          args[#args + 1] = ARGV[a + 2 * i + 1]
+          local by = accounts(new, accounts(previous, {}))
+          local entries = {}
+          for i = 1, #by do entries[i] = by[by[i]] end
+          value = newest(entries, cap, '\n')
         else
-          args[#args + 1] = ARGV[a + i]
-          args[#args + 1] = prefix .. k .. ':' .. i
+          value = newest(events(new, events(previous, {})), cap, ',')
         end
-        i = i + 1
-        j = j + 1
       end
-      if distinct then
-        redis.call('ZADD', key, 'GT', unpack(args))
-      else
-        redis.call('ZADD', key, unpack(args))
-      end
-    end
-    if distinct then a = a + 2 * n else a = a + n end
-    if n > 0 then
-      if #previous / 2 + n > cap then
-        redis.call('ZREMRANGEBYRANK', key, 0, -(cap + 1))
-      end
-      redis.call('PEXPIRE', key, window)
+      redis.call('SET', key, value, 'PX', window)
     end
     k = k + 1
   end
@@ -105,8 +117,8 @@ enum ExchangeError {
     Redis(#[from] redis::RedisError),
     #[error("redis returned {0} window states for {1} keys")]
     Shape(usize, usize),
-    #[error("redis returned a score that is not a number")]
-    Score,
+    #[error("redis returned a window state not in the stored format")]
+    State,
 }
 
 /// The sliding-window store: Redis when reachable, else in process.
@@ -158,7 +170,7 @@ impl Windows {
         updates: &[WindowUpdate],
     ) -> Result<Vec<Previous>, ExchangeError> {
         let mut call = EXCHANGE.prepare_invoke();
-        call.arg(format!("{}:", self.member()));
+        let mut encoded = String::new();
         for run in updates
             .chunk_by(|x, y| (distinct(x), x.cap, x.window_ms) == (distinct(y), y.cap, y.window_ms))
         {
@@ -168,49 +180,56 @@ impl Windows {
                 .arg(first.cap)
                 .arg(first.window_ms);
             for u in run {
-                call.key(self.redis.key(&format!("logins:window:{}", u.key)));
-                match &u.entries {
-                    Entries::Events(times) => {
-                        call.arg(times.len());
-                        for t in times {
-                            call.arg(*t);
-                        }
-                    }
-                    Entries::Accounts(pairs) => {
-                        call.arg(pairs.len());
-                        for (t, account) in pairs {
-                            call.arg(*t).arg(account);
-                        }
-                    }
-                }
+                call.key(self.redis.key(&format!("logins:win:{}", u.key)));
+                encoded.clear();
+                encode(&u.entries, &mut encoded);
+                call.arg(encoded.as_str());
             }
         }
-        let raw: Vec<Vec<String>> = call.invoke_async(conn).await?;
+        let raw: Vec<String> = call.invoke_async(conn).await?;
         if raw.len() != updates.len() {
             return Err(ExchangeError::Shape(raw.len(), updates.len()));
         }
-        let score = |s: &str| {
-            s.parse::<f64>()
-                .map(|f| f as i64)
-                .map_err(|_| ExchangeError::Score)
-        };
-        raw.into_iter()
+        raw.iter()
             .zip(updates)
-            .map(|(values, u)| match u.entries {
-                Entries::Events(_) => Ok(Previous::Events(
-                    values
-                        .iter()
-                        .map(|s| score(s))
-                        .collect::<Result<_, ExchangeError>>()?,
-                )),
-                Entries::Accounts(_) => Ok(Previous::Accounts(
-                    values
-                        .chunks_exact(2)
-                        .map(|pair| Ok((pair[0].clone(), score(&pair[1])?)))
-                        .collect::<Result<_, ExchangeError>>()?,
-                )),
-            })
+            .map(|(state, u)| decode(state, distinct(u)).ok_or(ExchangeError::State))
             .collect()
+    }
+}
+
+/// New entries (newest first, as `newest_only` leaves them) in the stored format.
+fn encode(entries: &Entries, out: &mut String) {
+    match entries {
+        Entries::Events(times) => {
+            for (i, t) in times.iter().enumerate() {
+                let _ = write!(out, "{}{t}", if i > 0 { "," } else { "" });
+            }
+        }
+        Entries::Accounts(pairs) => {
+            for (i, (t, account)) in pairs.iter().enumerate() {
+                let _ = write!(out, "{}{t}:{account}", if i > 0 { "\n" } else { "" });
+            }
+        }
+    }
+}
+
+/// A stored state string; `None` if it is not in the stored format.
+fn decode(state: &str, distinct: bool) -> Option<Previous> {
+    if distinct {
+        let pairs = state
+            .split('\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let (t, account) = line.split_once(':')?;
+                Some((account.to_string(), t.parse().ok()?))
+            });
+        Some(Previous::Accounts(pairs.collect::<Option<_>>()?))
+    } else {
+        let times = state
+            .split(',')
+            .filter(|t| !t.is_empty())
+            .map(|t| t.parse().ok());
+        Some(Previous::Events(times.collect::<Option<_>>()?))
     }
 }
 

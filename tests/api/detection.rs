@@ -5,6 +5,7 @@
 
 mod alerts;
 mod rules;
+mod windows;
 
 use super::helpers::*;
 use chrono::{DateTime, Duration, Utc};

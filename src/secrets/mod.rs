@@ -1,0 +1,25 @@
+//! Secret rotation with zero downtime: managed secrets declared in `[[secrets]]`, their
+//! versions sealed in the vault (AES-256-GCM under `OPSGUARD_MASTER_KEY`), and rotations
+//! driven step by step (create → set → test → finish) so a crash at any point is resumed.
+//!
+//! - [`vault`]: the master key, sealing and opening values, the start-up key check.
+//! - [`catalog`]: `[[secrets]]` parsed into typed secrets with their policy and sinks.
+//! - [`kind`]: what every kind implements; [`kinds`]: postgres_role, redis_acl,
+//!   jwt_signing_key, api_key.
+//! - [`sinks`]: delivery to services (env file, signed webhook).
+//! - [`store`], [`rotation_rows`]: the queries (versions; rotations).
+//! - [`rotate`]: the runner; [`worker`]: resumes, retries and retires on a timer.
+//! - [`status`]: what `/secrets` shows.
+//!
+//! Invariants: a value is never logged, audited, shown or put in an error text (only its
+//! fingerprint); a version becomes current only after its value was set, tested and
+//! delivered; the current version is never changed by a failed rotation.
+
+pub mod catalog;
+pub mod kind;
+pub mod kinds;
+pub mod rotate;
+pub mod rotation_rows;
+pub mod sinks;
+pub mod store;
+pub mod vault;
