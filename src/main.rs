@@ -56,6 +56,9 @@ enum Cmd {
     /// Service tokens for the auth-event ingest API.
     #[command(subcommand)]
     Token(opsguard::logins::jwt::TokenCmd),
+    /// Managed secrets: list, status, rotate.
+    #[command(subcommand)]
+    Secret(opsguard::secrets::cli::SecretCmd),
 }
 
 #[derive(Subcommand)]
@@ -151,6 +154,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Chat { action } => chat(&pool(&settings).await?, action).await?,
         Cmd::Audit { action } => return audit(&pool(&settings).await?, action).await,
         Cmd::Token(action) => action.run(&settings, pool(&settings)).await?,
+        Cmd::Secret(action) => action.run(&settings, pool(&settings).await?).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -47,7 +47,9 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
     if redis.is_degraded() {
         tracing::warn!(redis.error = ?redis.last_error(), "redis.unreachable_at_start: serving in degraded mode");
     }
-    let engine = Engine::new(pool, Arc::new(settings), redis);
+    // A bad [[secrets]] entry or a master key that does not open the vault stops start-up.
+    let secrets = crate::secrets::worker::open(&pool, &settings).await?;
+    let engine = Engine::new(pool, Arc::new(settings), redis, secrets);
     engine.authz().spawn_listener(shutdown.clone());
     Ok(engine)
 }
@@ -174,6 +176,10 @@ impl Application {
         }
         if settings.scheduler.enabled {
             scheduler.spawn(shutdown.clone(), &tracker);
+        }
+        if let Some(rotations) = engine.secrets() {
+            let every = Duration::from_millis(settings.rotation.worker_interval_ms);
+            crate::secrets::worker::spawn(rotations, every, shutdown.clone(), &tracker);
         }
 
         let state = HttpState {

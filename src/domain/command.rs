@@ -10,6 +10,7 @@ pub use logins::{LoginWindow, SilenceRequest, SilenceTarget, format_duration};
 pub use specs::{CommandSpec, SPECS, spec_by_name};
 
 use super::ids::{ActionId, RoleName, UserId};
+use super::rotation::SecretName;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -34,6 +35,11 @@ pub enum Command {
     Ack(i64),
     Silence(SilenceRequest),
     PruneLogins,
+    /// Managed secrets: fingerprints, ages, schedules, last rotations.
+    Secrets,
+    Rotate(SecretName),
+    /// Rotate every secret whose policy lets the scheduler and whose age is due.
+    RotateDue,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +146,12 @@ impl Command {
             "logins" | "alerts" | "ack" | "silence" | "prune_logins" => {
                 logins::parse(spec.name, &args).map_err(usage)?
             }
+            "secrets" => arity(0).map(|_| Command::Secrets)?,
+            "rotate_due" => arity(0).map(|_| Command::RotateDue)?,
+            "rotate" => {
+                arity(1)?;
+                Command::Rotate(SecretName::parse(args[0]).map_err(usage)?)
+            }
             other => unreachable!("spec table and parser disagree on {other}"),
         })
     }
@@ -166,6 +178,9 @@ impl Command {
             Command::Ack(_) => "ack",
             Command::Silence(_) => "silence",
             Command::PruneLogins => "prune_logins",
+            Command::Secrets => "secrets",
+            Command::Rotate(_) => "rotate",
+            Command::RotateDue => "rotate_due",
         };
         spec_by_name(name).expect("every command has a spec")
     }
@@ -184,6 +199,7 @@ impl Command {
             Command::Logins(window) => window.label().into(),
             Command::Alerts(Some(id)) | Command::Ack(id) => id.to_string(),
             Command::Silence(request) => request.args(),
+            Command::Rotate(name) => name.to_string(),
             _ => String::new(),
         }
     }

@@ -24,6 +24,8 @@ impl Permission {
     pub const ALERTS_READ: Permission = Permission("alerts.read");
     pub const ALERTS_MANAGE: Permission = Permission("alerts.manage");
     pub const LOGINS_PRUNE: Permission = Permission("logins.prune");
+    pub const SECRETS_READ: Permission = Permission("secrets.read");
+    pub const SECRETS_ROTATE: Permission = Permission("secrets.rotate");
 
     pub fn as_str(self) -> &'static str {
         self.0

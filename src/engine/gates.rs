@@ -18,6 +18,17 @@ pub fn plan(settings: &Settings, command: &Command) -> GatePlan {
     if command.spec().risk != RiskClass::Sensitive {
         return GatePlan::default();
     }
+    if let Command::Rotate(name) = command {
+        // Each secret carries its own policy; an unknown one is answered without gates.
+        return match settings.secrets.iter().find(|s| s.name == name.as_str()) {
+            Some(secret) => GatePlan {
+                confirm: true,
+                stepup: secret.policy.totp,
+                approval: secret.needs_approval(),
+            },
+            None => GatePlan::default(),
+        };
+    }
     let policy = settings.gate_policy(command.spec().name);
     let role_needs_approval = match command {
         Command::Grant(c) | Command::Revoke(c) => policy

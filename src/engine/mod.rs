@@ -16,6 +16,7 @@ mod trail;
 use crate::config::Settings;
 use crate::domain::{Actor, Chat, UserId};
 use crate::redis_link::RedisLink;
+use crate::secrets::rotate::Rotations;
 use crate::storage::audit_writer::AuditWriter;
 use authorize::Authorizer;
 use health::Health;
@@ -79,10 +80,17 @@ struct Inner {
     health: Health,
     events: broadcast::Sender<EngineEvent>,
     audit: AuditWriter,
+    /// The rotation runner, when the vault is open (secrets configured or stored).
+    secrets: Option<Arc<Rotations>>,
 }
 
 impl Engine {
-    pub fn new(pool: PgPool, settings: Arc<Settings>, redis: Arc<RedisLink>) -> Self {
+    pub fn new(
+        pool: PgPool,
+        settings: Arc<Settings>,
+        redis: Arc<RedisLink>,
+        secrets: Option<Arc<Rotations>>,
+    ) -> Self {
         let limiter = RateLimiter::new(settings.rate_limits.clone(), redis.clone());
         let (events, _) = broadcast::channel(256);
         let authz = Authorizer::new(
@@ -101,6 +109,7 @@ impl Engine {
                 health: Health::new(),
                 events,
                 audit: AuditWriter::spawn(pool_for_audit),
+                secrets,
             }),
         }
     }
@@ -120,6 +129,10 @@ impl Engine {
     /// The audit log's group-commit writer.
     pub fn audit(&self) -> &AuditWriter {
         &self.inner.audit
+    }
+    /// The rotation runner (`None` when no vault is open).
+    pub fn secrets(&self) -> Option<Arc<Rotations>> {
+        self.inner.secrets.clone()
     }
     pub fn health(&self) -> &Health {
         &self.inner.health

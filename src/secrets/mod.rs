@@ -16,10 +16,13 @@
 //! delivered; the current version is never changed by a failed rotation.
 
 pub mod catalog;
+pub mod cli;
 pub mod kind;
 pub mod kinds;
 pub mod rotate;
 pub mod rotation_rows;
 pub mod sinks;
+pub mod status;
 pub mod store;
 pub mod vault;
+pub mod worker;

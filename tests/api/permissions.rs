@@ -32,6 +32,9 @@ fn line_for(name: &str) -> &'static str {
         "ack" => "/ack 1",
         "silence" => "/silence ip-failures 1h",
         "prune_logins" => "/prune_logins",
+        "secrets" => "/secrets",
+        "rotate" => "/rotate app-key",
+        "rotate_due" => "/rotate_due",
         other => panic!("no test line for /{other}: add one to the permission matrix"),
     }
 }

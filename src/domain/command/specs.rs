@@ -124,6 +124,27 @@ pub const SPECS: &[CommandSpec] = &[
         "delete auth events past the retention period",
     ),
     spec(
+        "secrets",
+        Permission::SECRETS_READ,
+        Read,
+        "/secrets",
+        "managed secrets: fingerprint, age, next and last rotation",
+    ),
+    spec(
+        "rotate",
+        Permission::SECRETS_ROTATE,
+        Sensitive,
+        "/rotate <secret>",
+        "rotate a secret: create, set, test, then promote",
+    ),
+    spec(
+        "rotate_due",
+        Permission::SECRETS_ROTATE,
+        Operate,
+        "/rotate_due",
+        "rotate the secrets whose scheduled rotation is due",
+    ),
+    spec(
         "users",
         Permission::USERS_READ,
         Read,

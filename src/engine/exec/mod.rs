@@ -8,6 +8,7 @@ mod checks;
 mod info;
 mod logins;
 mod schedules;
+mod secrets;
 mod status;
 mod totp;
 mod users;
@@ -83,5 +84,8 @@ pub(super) async fn execute(ctx: &Ctx<'_>, command: &Command) -> ExecResult {
         Command::Ack(id) => alerts::ack(ctx, *id).await,
         Command::Silence(request) => alerts::silence(ctx, request).await,
         Command::PruneLogins => logins::prune(ctx).await,
+        Command::Secrets => secrets::list(ctx).await,
+        Command::Rotate(name) => secrets::rotate(ctx, name).await,
+        Command::RotateDue => secrets::rotate_due(ctx).await,
     }
 }

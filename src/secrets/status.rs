@@ -1,0 +1,100 @@
+//! What `/secrets` and `opsguard secret list|status` show of each managed secret: kind,
+//! current fingerprint and age, the next scheduled rotation, and the last rotation with its
+//! result (and the failed step and error). Only fingerprints, never values.
+
+use super::catalog::ManagedSecret;
+use super::rotation_rows::{self as rows, RotationRow};
+use super::store;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+#[derive(Debug, Clone)]
+pub struct SecretStatus {
+    pub name: String,
+    pub kind: &'static str,
+    /// (version, fingerprint, promoted at) of the current version.
+    pub current: Option<(i32, String, DateTime<Utc>)>,
+    /// (version, fingerprint, revoked after) of the previous version still in its grace.
+    pub previous: Option<(i32, String, Option<DateTime<Utc>>)>,
+    /// When `/rotate_due` will rotate it (`None`: not scheduled).
+    pub next_rotation: Option<DateTime<Utc>>,
+    pub last: Option<RotationRow>,
+    pub approval: bool,
+    pub totp: bool,
+}
+
+pub async fn of(pool: &PgPool, secret: &ManagedSecret) -> sqlx::Result<SecretStatus> {
+    let name = secret.name.as_str();
+    let versions = store::versions(pool, name, &["current", "previous"]).await?;
+    let current = versions.iter().find(|v| v.state == "current").map(|v| {
+        (
+            v.version,
+            v.fingerprint.clone(),
+            v.promoted_at.unwrap_or(v.created_at),
+        )
+    });
+    let previous = versions
+        .iter()
+        .find(|v| v.state == "previous")
+        .map(|v| (v.version, v.fingerprint.clone(), v.retire_after));
+    let next_rotation = secret.policy.rotate_every.map(|every| match &current {
+        Some((_, _, at)) => *at + every,
+        None => Utc::now(),
+    });
+    Ok(SecretStatus {
+        name: name.to_string(),
+        kind: secret.kind.kind(),
+        current,
+        previous,
+        next_rotation,
+        last: rows::latest(pool, name).await?,
+        approval: secret.policy.approval,
+        totp: secret.policy.totp,
+    })
+}
+
+impl SecretStatus {
+    /// Whether a scheduled rotation is due now.
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        self.next_rotation.is_some_and(|at| at <= now)
+    }
+
+    /// The last rotation in a few words: `succeeded 2026-11-22 03:01 by 42`, or the failed
+    /// step and its error.
+    pub fn last_summary(&self) -> String {
+        let Some(r) = &self.last else {
+            return "never rotated".into();
+        };
+        let by = match (r.via.as_str(), r.requested_by) {
+            ("schedule", _) => "the scheduler".to_string(),
+            (_, Some(user)) if user > 0 => format!("user {user}"),
+            _ => "the shell".to_string(),
+        };
+        let at = r
+            .finished_at
+            .unwrap_or(r.updated_at)
+            .format("%Y-%m-%d %H:%M UTC");
+        match r.status() {
+            s if s.is_active() => format!(
+                "#{} {} at step {} (attempt {}), started by {by}{}",
+                r.id,
+                s.as_str(),
+                r.step,
+                r.attempts + 1,
+                r.error
+                    .as_ref()
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            ),
+            s => format!(
+                "#{} {} {at} by {by}{}",
+                r.id,
+                s.as_str(),
+                match (&r.error, s.as_str()) {
+                    (Some(e), "failed" | "rolled_back") => format!(" at step {}: {e}", r.step),
+                    _ => String::new(),
+                }
+            ),
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! A failing step leaves the old credential current: an env-file sink that cannot be
+//! written stops the rotation before `finish`, it is retried with backoff, then rolled back
+//! and alerted through the outbox, and `/secrets` shows the step and the error.
+
+use super::*;
+use std::time::Duration;
+
+async fn status_of(app: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM rotations WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_unwritable_sink_stops_before_finish_then_rolls_back_and_alerts() {
+    let dir = Scratch::new();
+    let env = dir.file("app.env");
+    let app = spawn_app_with(|s| {
+        with_vault(s, vec![api_key("app-key", &env, false)]);
+        s.rotation.max_attempts = 2;
+        s.rotation.backoff_base_secs = 0;
+        s.rotation.worker_interval_ms = 100;
+    })
+    .await;
+    add(&app, 42, "admin").await;
+    rotate(&app, 42, "app-key").await;
+    let first = env_value(&env, "APP_KEY_API_KEY").unwrap();
+    std::fs::remove_dir_all(&dir.0).unwrap();
+
+    let reply = rotate(&app, 42, "app-key").await;
+    assert!(
+        reply.contains("step <code>finish</code> failed (attempt 1)"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains(&format!("env file {}", env.display())),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("The old credential stays current. Retrying at"),
+        "{reply}"
+    );
+    let id: i64 = sqlx::query_scalar("SELECT max(id) FROM rotations")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+
+    // The worker retries once more (backoff 0), then gives up and undoes.
+    for _ in 0..100 {
+        if status_of(&app, id).await == "rolled_back" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_of(&app, id).await, "rolled_back");
+    let states: Vec<(i32, String)> =
+        sqlx::query_as("SELECT version, state FROM secret_versions ORDER BY version")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(states, vec![(1, "current".into()), (2, "revoked".into())]);
+    let listed = app.say(42, "/secrets").await.text();
+    assert!(
+        listed.contains(&format!(
+            "current v1 <code>sha256:{}</code>",
+            fingerprint(&first)
+        )),
+        "{listed}"
+    );
+    assert!(
+        listed.contains(&format!("#{id} rolled_back"))
+            && listed.contains("at step finish: env file"),
+        "{listed}"
+    );
+    let alerts: Vec<String> =
+        sqlx::query_scalar("SELECT html FROM outbox WHERE chat_id = -100555 ORDER BY id")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(alerts[0].contains("Rotation of <b>app-key</b> failed at step <code>finish</code>"));
+    assert!(alerts[0].contains("retrying with backoff"));
+    assert!(
+        alerts[1].contains("gave up; the old credential stays current"),
+        "{}",
+        alerts[1]
+    );
+    assert_nowhere(&app, &first).await;
+}
