@@ -12,6 +12,7 @@ pub mod registry;
 pub mod render;
 pub mod report;
 pub mod runner;
+pub mod secrets;
 pub mod store;
 pub mod tls;
 pub mod tls_probe;

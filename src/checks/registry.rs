@@ -2,27 +2,29 @@
 //! (its configured targets); a check with no targets is skipped by `/check all`.
 
 use super::Check;
+use super::secrets::SecretsCheck;
 use super::{http_headers::HttpHeaders, postgres::Postgres, redis::Redis, tls::Tls, unrecorded};
 use crate::config::Settings;
+use sqlx::PgPool;
 use std::sync::Arc;
 
 /// Every built-in check, configured or not, in the order reports list them.
 /// A new check adds one line here.
-fn built_in(settings: &Settings) -> Vec<Arc<dyn Check>> {
+fn built_in(settings: &Settings, pool: &PgPool) -> Vec<Arc<dyn Check>> {
     vec![
         Arc::new(HttpHeaders::new(&settings.checks.http_headers)),
         Arc::new(Tls::new(&settings.checks.tls)),
         Arc::new(Postgres::new(&settings.checks.postgres)),
         Arc::new(Redis::new(&settings.checks.redis)),
-        Arc::new(unrecorded::SECRETS),
+        Arc::new(SecretsCheck::new(pool, &settings.secrets)),
         Arc::new(unrecorded::BACKUPS),
     ]
 }
 
 /// The checks `/check all` runs: every built-in check that has at least one target
 /// (`secrets` and `backups` always have one: the opsguard database).
-pub fn configured(settings: &Settings) -> Vec<Arc<dyn Check>> {
-    built_in(settings)
+pub fn configured(settings: &Settings, pool: &PgPool) -> Vec<Arc<dyn Check>> {
+    built_in(settings, pool)
         .into_iter()
         .filter(|c| !c.targets().is_empty())
         .collect()
@@ -53,8 +55,8 @@ impl Lookup {
 }
 
 /// The check named `name`, if it exists and has targets.
-pub fn by_name(settings: &Settings, name: &str) -> Result<Arc<dyn Check>, Lookup> {
-    let all = built_in(settings);
+pub fn by_name(settings: &Settings, pool: &PgPool, name: &str) -> Result<Arc<dyn Check>, Lookup> {
+    let all = built_in(settings, pool);
     let valid: Vec<&'static str> = all.iter().map(|c| c.name()).collect();
     match all.into_iter().find(|c| c.name() == name) {
         None => Err(Lookup::Unknown { valid }),

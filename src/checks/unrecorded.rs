@@ -1,6 +1,6 @@
-//! `secrets` and `backups` before the secret-rotation and backup capabilities exist: each
-//! reports one finding saying nothing is recorded (what issue 3 asks for until then). When
-//! a capability lands, its check replaces its entry here and reads what it records.
+//! `backups` before the backup capability exists: it reports one finding saying nothing is
+//! recorded (what issue 3 asks for until then). When the capability lands, its check
+//! replaces this entry and reads what it records.
 
 use super::Check;
 use crate::domain::finding::{Finding, Severity};
@@ -15,16 +15,6 @@ pub struct Unrecorded {
     remediation: &'static str,
     reference: &'static str,
 }
-
-/// Secret age (against the 90-day policy) and strength, as rotation will record them.
-pub const SECRETS: Unrecorded = Unrecorded {
-    name: "secrets",
-    target: "opsguard secrets vault",
-    title: "No secret rotations recorded",
-    evidence: "opsguard has no record of any managed secret or of its last rotation",
-    remediation: "Register the platform's secrets (database roles, Redis ACL users, JWT keys, API keys) with opsguard and rotate each at least every 90 days.",
-    reference: "OWASP Secrets Management Cheat Sheet: https://cheatsheetseries.owasp.org/cheatsheets/Secrets_Management_Cheat_Sheet.html",
-};
 
 /// The newest successful backup (older than 26 h is high) and verified restore (older than
 /// 8 days is medium), as the backup capability will record them.

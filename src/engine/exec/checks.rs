@@ -16,9 +16,9 @@ use std::time::Duration;
 pub(super) async fn check(ctx: &Ctx<'_>, request: &CheckRequest) -> ExecResult {
     let (settings, pool) = (ctx.engine.settings(), ctx.engine.pool());
     let checks = match &request.name {
-        None => registry::configured(settings),
+        None => registry::configured(settings, pool),
         Some(name) => vec![
-            registry::by_name(settings, name)
+            registry::by_name(settings, pool, name)
                 .map_err(|why| ExecError::Refused(why.message(name)))?,
         ],
     };

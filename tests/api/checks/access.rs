@@ -64,7 +64,7 @@ async fn viewers_read_findings_but_cannot_run_checks() {
     let full = app.say(VIEWER, "/findings").await.text();
     assert!(full.starts_with("<b>Last check report</b> · all"), "{full}");
     assert!(
-        full.contains("No secret rotations recorded") && full.contains("No backups recorded"),
+        full.contains("No managed secrets") && full.contains("No backups recorded"),
         "{full}"
     );
     assert!(full.contains("Ref: OWASP"), "{full}");

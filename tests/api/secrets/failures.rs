@@ -89,3 +89,30 @@ async fn an_unwritable_sink_stops_before_finish_then_rolls_back_and_alerts() {
     );
     assert_nowhere(&app, &first).await;
 }
+
+#[tokio::test]
+async fn the_secrets_check_reports_never_rotated_and_failed_rotations_by_fingerprint() {
+    let dir = Scratch::new();
+    let env = dir.file("a.env");
+    let app = spawn_app_with(|s| {
+        let mut manual = api_key("manual", &dir.file("m.env"), false);
+        manual.policy.rotate_every_days = Some(0);
+        with_vault(s, vec![api_key("app-key", &env, false), manual]);
+        s.rotation.max_attempts = 1;
+    })
+    .await;
+    add(&app, 42, "admin").await;
+    let report = app.say(42, "/check secrets").await.text();
+    assert!(report.contains("Managed secret never rotated"), "{report}");
+    rotate(&app, 42, "app-key").await;
+    let value = env_value(&env, "APP_KEY_API_KEY").unwrap();
+    std::fs::remove_dir_all(&dir.0).unwrap();
+    let failed = rotate(&app, 42, "manual").await;
+    assert!(failed.contains("rolled back at step finish"), "{failed}");
+    app.say(42, "/check secrets").await;
+    let full = app.say(42, "/findings").await.text();
+    assert!(full.contains("Last rotation did not succeed"), "{full}");
+    assert!(full.contains("Secret has no scheduled rotation"), "{full}");
+    assert!(!full.contains("app-key</code> · Managed secret never rotated"), "{full}");
+    assert_nowhere(&app, &value).await;
+}
