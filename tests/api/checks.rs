@@ -222,9 +222,7 @@ async fn check_all_sends_json_and_sarif_documents_and_compares_runs() {
             .iter()
             .any(|f| f["check"] == check && f["title"] == title)
     };
-    assert!(
-        has("secrets", "No managed secrets") && has("backups", "No backups recorded")
-    );
+    assert!(has("secrets", "No managed secrets") && has("backups", "No backups recorded"));
     assert!(has("http_headers", "Content-Security-Policy missing"));
     assert_eq!(json["checked"].as_array().unwrap().len(), 4);
 

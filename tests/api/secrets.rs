@@ -287,3 +287,47 @@ async fn with_approval_a_second_admin_must_approve_and_the_requester_cannot() {
         .unwrap();
     assert_eq!(versions, 1);
 }
+
+#[tokio::test]
+async fn rotate_due_rotates_only_old_secrets_whose_policy_allows_the_schedule() {
+    let dir = Scratch::new();
+    let app = spawn_app_with(|s| {
+        let mut manual = api_key("manual", &dir.file("m.env"), false);
+        manual.policy.scheduled = Some(false);
+        let fresh = api_key("fresh", &dir.file("f.env"), false);
+        with_vault(
+            s,
+            vec![api_key("old", &dir.file("o.env"), false), manual, fresh],
+        );
+    })
+    .await;
+    add(&app, 42, "admin").await;
+    for name in ["old", "manual", "fresh"] {
+        rotate(&app, 42, name).await;
+    }
+    sqlx::query("UPDATE secret_versions SET promoted_at = now() - interval '100 days' WHERE secret <> 'fresh'")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let listed = app.say(42, "/secrets").await.text();
+    assert!(listed.contains("next rotation: due now"), "{listed}");
+    assert!(listed.contains("next rotation: not scheduled"), "{listed}");
+    let reply = app.say(42, "/rotate_due").await.text();
+    assert!(reply.contains("Rotated <b>old</b>"), "{reply}");
+    assert!(
+        !reply.contains("manual") && !reply.contains("fresh"),
+        "{reply}"
+    );
+    let versions: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT secret, count(*) FROM secret_versions GROUP BY secret ORDER BY secret",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap();
+    let expected = [("fresh", 1), ("manual", 1), ("old", 2)].map(|(s, n)| (s.to_string(), n));
+    assert_eq!(versions, expected.to_vec());
+    assert_eq!(
+        app.say(42, "/rotate_due").await.text(),
+        "No scheduled rotation is due."
+    );
+}

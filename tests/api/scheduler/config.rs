@@ -33,7 +33,12 @@ async fn invalid_schedules_stop_start_up_naming_the_schedule() {
     let names: Vec<_> = good.schedules.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["daily-audit-verify", "prune-auth-events", "nightly"]
+        [
+            "daily-audit-verify",
+            "prune-auth-events",
+            "rotate-due-secrets",
+            "nightly"
+        ]
     );
     for (extra, name, needle) in [
         (

@@ -113,6 +113,9 @@ async fn the_secrets_check_reports_never_rotated_and_failed_rotations_by_fingerp
     let full = app.say(42, "/findings").await.text();
     assert!(full.contains("Last rotation did not succeed"), "{full}");
     assert!(full.contains("Secret has no scheduled rotation"), "{full}");
-    assert!(!full.contains("app-key</code> · Managed secret never rotated"), "{full}");
+    assert!(
+        !full.contains("app-key</code> · Managed secret never rotated"),
+        "{full}"
+    );
     assert_nowhere(&app, &value).await;
 }
