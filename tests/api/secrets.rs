@@ -331,3 +331,38 @@ async fn rotate_due_rotates_only_old_secrets_whose_policy_allows_the_schedule() 
         "No scheduled rotation is due."
     );
 }
+
+#[tokio::test]
+async fn a_secret_whose_policy_asks_for_totp_is_not_rotated_without_it() {
+    let dir = Scratch::new();
+    let env = dir.file("a.env");
+    let app = spawn_app_with(|s| {
+        let mut secret = api_key("app-key", &env, false);
+        secret.policy.totp = true;
+        with_vault(s, vec![secret]);
+    })
+    .await;
+    add(&app, 42, "admin").await;
+    let prompt = app.say(42, "/rotate app-key").await;
+    assert!(
+        prompt
+            .text()
+            .contains("Then you will be asked for a TOTP code."),
+        "{}",
+        prompt.text()
+    );
+    let reply = app
+        .press(42, &prompt.buttons()[0].1, prompt.message_id.unwrap())
+        .await
+        .text();
+    assert!(
+        reply.contains("needs a TOTP code, and you have no authenticator enrolled"),
+        "{reply}"
+    );
+    assert!(env_value(&env, "APP_KEY_API_KEY").is_none());
+    let none: i64 = sqlx::query_scalar("SELECT count(*) FROM rotations")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+}

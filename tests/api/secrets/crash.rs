@@ -56,11 +56,14 @@ async fn a_rotation_killed_at_any_step_is_resumed_to_one_working_current_version
         let dir = Scratch::new();
         let env = dir.file("app.env");
         let config = config_with_secret(&dir, &env);
+        let mut outputs = Vec::new();
         let (ok, out) = cli(&db, &config, Some(point), &["secret", "rotate", "app-key"]).await;
+        outputs.push(out.clone());
         assert!(!ok, "{point}: the process was aborted: {out}");
         assert!(out.contains(&format!("crash_at {point}")), "{point}: {out}");
         if point != "finish:after" {
             let (ok, busy) = cli(&db, &config, None, &["secret", "rotate", "app-key"]).await;
+            outputs.push(busy.clone());
             assert!(
                 !ok && busy.contains("already in progress"),
                 "{point}: {busy}"
