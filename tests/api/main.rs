@@ -17,5 +17,6 @@ mod process;
 mod replicas;
 mod scheduler;
 mod secrets;
+mod secrets_pg;
 mod telegram_modes;
 mod webhook;
