@@ -24,7 +24,11 @@ const MASTER_KEY: &str = "b3BzZ3VhcmQtYmVuY2gtbWFzdGVyLWtleS0zMmJ5dGU=";
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
-    let rounds = if std::env::var("BENCH_QUICK").is_ok() { 10 } else { 40 };
+    let rounds = if std::env::var("BENCH_QUICK").is_ok() {
+        10
+    } else {
+        40
+    };
     scratch::with_scratch(|url, name| async move { run(&url, &name, rounds).await }).await
 }
 
@@ -54,19 +58,29 @@ async fn run(url: &str, name: &str, rounds: usize) -> anyhow::Result<()> {
         secret(
             "bench-db",
             "postgres_role",
-            TargetSettings { dsn: Some(Secret::new(url)), role: Some(role.clone()), ..Default::default() },
+            TargetSettings {
+                dsn: Some(Secret::new(url)),
+                role: Some(role.clone()),
+                ..Default::default()
+            },
             &dir.join("db.env"),
         ),
         secret(
             "bench-cache",
             "redis_acl",
-            TargetSettings { user: Some(role.clone()), nodes: vec![Secret::new(scratch::REDIS)], ..Default::default() },
+            TargetSettings {
+                user: Some(role.clone()),
+                nodes: vec![Secret::new(scratch::REDIS)],
+                ..Default::default()
+            },
             &dir.join("cache.env"),
         ),
     ];
     let pool = PgPool::connect(url).await?;
     opsguard::storage::migrate(url, &pool).await?;
-    let rotations = worker::open(&pool, &settings).await?.expect("secrets configured");
+    let rotations = worker::open(&pool, &settings)
+        .await?
+        .expect("secrets configured");
     let redis = redis::Client::open(scratch::REDIS)?;
     let mut conn = redis.get_multiplexed_async_connection().await?;
 
@@ -87,10 +101,24 @@ async fn run(url: &str, name: &str, rounds: usize) -> anyhow::Result<()> {
     row("redis_acl (1 node)", &mut rd, &mut rd_base);
     println!("\nTargets: postgres_role ≤ 2 s, redis_acl ≤ 1 s (each median and max above).");
 
-    let _: Result<(), _> = redis::cmd("ACL").arg("DELUSER").arg(&role).arg(format!("{role}_base")).query_async(&mut conn).await;
-    for r in [format!("{role}_a"), format!("{role}_b"), format!("{role}_base")] {
-        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1").bind(&r).execute(&pool).await?;
-        sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{r}\""))).execute(&pool).await?;
+    let _: Result<(), _> = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&role)
+        .arg(format!("{role}_base"))
+        .query_async(&mut conn)
+        .await;
+    for r in [
+        format!("{role}_a"),
+        format!("{role}_b"),
+        format!("{role}_base"),
+    ] {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
+            .bind(&r)
+            .execute(&pool)
+            .await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{r}\"")))
+            .execute(&pool)
+            .await?;
     }
     pool.close().await;
     let _ = std::fs::remove_dir_all(&dir);
@@ -108,24 +136,51 @@ async fn timed_rotation(rotations: &Rotations, name: &str) -> anyhow::Result<Dur
 /// `ALTER ROLE … PASSWORD <scram verifier>` and one login with it.
 async fn pg_baseline(url: &str, pool: &PgPool, role: &str, i: usize) -> anyhow::Result<Duration> {
     if i == 0 {
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE \"{role}\" LOGIN"))).execute(pool).await?;
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE \"{role}\" LOGIN")))
+            .execute(pool)
+            .await?;
     }
     let started = Instant::now();
     let password = format!("bench-{}", uuid::Uuid::new_v4().simple());
     let verifier = postgres_protocol::password::scram_sha_256(password.as_bytes());
-    sqlx::query(sqlx::AssertSqlSafe(format!("ALTER ROLE \"{role}\" PASSWORD '{verifier}'"))).execute(pool).await?;
-    let mut conn = PgConnectOptions::from_str(url)?.username(role).password(&password).connect().await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER ROLE \"{role}\" PASSWORD '{verifier}'"
+    )))
+    .execute(pool)
+    .await?;
+    let mut conn = PgConnectOptions::from_str(url)?
+        .username(role)
+        .password(&password)
+        .connect()
+        .await?;
     sqlx::query("SELECT 1").execute(&mut conn).await?;
     Ok(started.elapsed())
 }
 
 /// `ACL SETUSER u on >pw ~* +@all` and one `AUTH` on a new connection.
-async fn redis_baseline(conn: &mut redis::aio::MultiplexedConnection, user: &str) -> anyhow::Result<Duration> {
+async fn redis_baseline(
+    conn: &mut redis::aio::MultiplexedConnection,
+    user: &str,
+) -> anyhow::Result<Duration> {
     let started = Instant::now();
     let password = format!("bench-{}", uuid::Uuid::new_v4().simple());
-    redis::cmd("ACL").arg("SETUSER").arg(user).arg("on").arg(format!(">{password}")).arg("~*").arg("+@all").query_async::<()>(conn).await?;
-    let mut fresh = redis::Client::open(scratch::REDIS)?.get_multiplexed_async_connection().await?;
-    redis::cmd("AUTH").arg(user).arg(&password).query_async::<()>(&mut fresh).await?;
+    redis::cmd("ACL")
+        .arg("SETUSER")
+        .arg(user)
+        .arg("on")
+        .arg(format!(">{password}"))
+        .arg("~*")
+        .arg("+@all")
+        .query_async::<()>(conn)
+        .await?;
+    let mut fresh = redis::Client::open(scratch::REDIS)?
+        .get_multiplexed_async_connection()
+        .await?;
+    redis::cmd("AUTH")
+        .arg(user)
+        .arg(&password)
+        .query_async::<()>(&mut fresh)
+        .await?;
     Ok(started.elapsed())
 }
 

@@ -7,6 +7,7 @@
 mod crash;
 mod failures;
 mod startup;
+mod zero_downtime;
 
 use super::gates::add;
 use super::helpers::*;

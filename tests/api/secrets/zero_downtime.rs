@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const CLIENTS: usize = 4;
+const CLIENTS: usize = 6;
 const ROTATIONS: usize = 3;
 
 /// Logins per second and failures (with the first reasons) while `rotate` runs.
@@ -60,7 +60,14 @@ where
     for c in clients {
         c.await.unwrap();
     }
-    let reasons = load.reasons.lock().unwrap().iter().take(3).cloned().collect();
+    let reasons = load
+        .reasons
+        .lock()
+        .unwrap()
+        .iter()
+        .take(3)
+        .cloned()
+        .collect();
     let rate = load.ok.load(Ordering::Relaxed) as f64 / elapsed;
     (rate, load.failed.load(Ordering::Relaxed), reasons)
 }
@@ -88,10 +95,12 @@ async fn postgres_logins_never_fail_while_alternating_users_rotate() {
     let env = dir.file("db.env");
     let db = TestDb::create().await;
     let role = format!("og_zd_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE ROLE \"{role}\" NOLOGIN IN ROLE opsguard_pwtest")))
-        .execute(&db.pool)
-        .await
-        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE ROLE \"{role}\" NOLOGIN IN ROLE opsguard_pwtest"
+    )))
+    .execute(&db.pool)
+    .await
+    .unwrap();
     let target = TargetSettings {
         dsn: Some(Secret::new(db.url.clone())),
         role: Some(role.clone()),
@@ -111,31 +120,52 @@ async fn postgres_logins_never_fail_while_alternating_users_rotate() {
         async move {
             let user = env_value(&env, "APP_DB_USER").ok_or("no user delivered")?;
             let password = env_value(&env, "APP_DB_PASSWORD").ok_or("no password delivered")?;
-            let mut conn = base.username(&user).password(&password).connect().await.map_err(|e| format!("{user}: {e}"))?;
-            sqlx::query("SELECT 1").execute(&mut conn).await.map_err(|e| e.to_string())?;
+            let mut conn = base
+                .username(&user)
+                .password(&password)
+                .connect()
+                .await
+                .map_err(|e| format!("{user}: {e}"))?;
+            sqlx::query("SELECT 1")
+                .execute(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
             Ok(())
         }
     };
-    let (rate, failed, reasons) = under_load(login, async || rotate_repeatedly(&app, "app-db").await).await;
+    let (rate, failed, reasons) =
+        under_load(login, async || rotate_repeatedly(&app, "app-db").await).await;
     assert_eq!(failed, 0, "failed logins: {reasons:?}");
     assert!(rate >= 100.0, "{rate:.0} logins/s");
     // The retired role no longer logs in; the current one does.
     let current = env_value(&env, "APP_DB_USER").unwrap();
-    let other = if current.ends_with("_a") { format!("{role}_b") } else { format!("{role}_a") };
-    let password: Option<String> = sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
-        .bind(&other)
-        .fetch_one(&db.pool)
-        .await
-        .unwrap();
-    assert!(password.is_none(), "the retired role's password was removed after its grace");
+    let other = if current.ends_with("_a") {
+        format!("{role}_b")
+    } else {
+        format!("{role}_a")
+    };
+    let password: Option<String> =
+        sqlx::query_scalar("SELECT rolpassword FROM pg_authid WHERE rolname = $1")
+            .bind(&other)
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert!(
+        password.is_none(),
+        "the retired role's password was removed after its grace"
+    );
     assert_nowhere(&app, &env_value(&env, "APP_DB_PASSWORD").unwrap()).await;
     drop(app);
     for r in [format!("{role}_a"), format!("{role}_b"), role] {
-        let _ = sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1")
-            .bind(&r)
+        let _ = sqlx::query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+        )
+        .bind(&r)
+        .execute(&db.pool)
+        .await;
+        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{r}\"")))
             .execute(&db.pool)
             .await;
-        let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS \"{r}\""))).execute(&db.pool).await;
     }
 }
 
@@ -163,17 +193,31 @@ async fn redis_logins_never_fail_while_dual_passwords_rotate() {
             let user = env_value(&env, "APP_CACHE_USER").ok_or("no user delivered")?;
             let password = env_value(&env, "APP_CACHE_PASSWORD").ok_or("no password delivered")?;
             let client = redis::Client::open(REDIS_URL).map_err(|e| e.to_string())?;
-            let mut conn = client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
+            let mut conn = client
+                .get_multiplexed_async_connection()
+                .await
+                .map_err(|e| e.to_string())?;
             // The login is the AUTH: a retirement's CLIENT KILL may end the connection after it.
-            redis::cmd("AUTH").arg(&user).arg(&password).query_async::<()>(&mut conn).await.map_err(|e| format!("AUTH: {e}"))
+            redis::cmd("AUTH")
+                .arg(&user)
+                .arg(&password)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(|e| format!("AUTH: {e}"))
         }
     };
-    let (rate, failed, reasons) = under_load(login, async || rotate_repeatedly(&app, "app-cache").await).await;
+    let (rate, failed, reasons) =
+        under_load(login, async || rotate_repeatedly(&app, "app-cache").await).await;
     assert_eq!(failed, 0, "failed logins: {reasons:?}");
     assert!(rate >= 100.0, "{rate:.0} logins/s");
     let client = redis::Client::open(REDIS_URL).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let rules: Vec<redis::Value> = redis::cmd("ACL").arg("GETUSER").arg(&user).query_async(&mut conn).await.unwrap();
+    let rules: Vec<redis::Value> = redis::cmd("ACL")
+        .arg("GETUSER")
+        .arg(&user)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
     let passwords = rules
         .iter()
         .position(|v| matches!(v, redis::Value::BulkString(b) if b == b"passwords"))
@@ -181,7 +225,15 @@ async fn redis_logins_never_fail_while_dual_passwords_rotate() {
             redis::Value::Array(p) => Some(p.len()),
             _ => None,
         });
-    assert_eq!(passwords, Some(1), "only the current password is left after the grace");
+    assert_eq!(
+        passwords,
+        Some(1),
+        "only the current password is left after the grace"
+    );
     assert_nowhere(&app, &env_value(&env, "APP_CACHE_PASSWORD").unwrap()).await;
-    let _: Result<(), _> = redis::cmd("ACL").arg("DELUSER").arg(&user).query_async(&mut conn).await;
+    let _: Result<(), _> = redis::cmd("ACL")
+        .arg("DELUSER")
+        .arg(&user)
+        .query_async(&mut conn)
+        .await;
 }
