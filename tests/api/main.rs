@@ -16,5 +16,6 @@ mod permissions;
 mod process;
 mod replicas;
 mod scheduler;
+mod secrets_redis;
 mod telegram_modes;
 mod webhook;
