@@ -6,6 +6,7 @@
 //! - [`catalog`]: `[[secrets]]` parsed into typed secrets with their policy and sinks.
 //! - [`kind`]: what every kind implements; [`kinds`]: postgres_role, redis_acl,
 //!   jwt_signing_key, api_key.
+//! - [`jwks`]: the public keys of the signing keys, at `/.well-known/jwks.json`.
 //! - [`sinks`]: delivery to services (env file, signed webhook).
 //! - [`store`], [`rotation_rows`]: the queries (versions; rotations).
 //! - [`rotate`]: the runner; [`worker`]: resumes, retries and retires on a timer.
@@ -16,6 +17,7 @@
 //! delivered; the current version is never changed by a failed rotation.
 
 pub mod catalog;
+pub mod jwks;
 pub mod kind;
 pub mod kinds;
 pub mod rotate;

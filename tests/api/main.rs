@@ -16,6 +16,7 @@ mod permissions;
 mod process;
 mod replicas;
 mod scheduler;
+mod secrets_jwt;
 mod secrets_redis;
 mod telegram_modes;
 mod webhook;
