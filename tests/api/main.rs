@@ -18,5 +18,6 @@ mod replicas;
 mod scheduler;
 mod secrets_jwt;
 mod secrets_redis;
+mod secrets_webhook;
 mod telegram_modes;
 mod webhook;
