@@ -1,5 +1,5 @@
 //! The HTTP surface on `OPSGUARD_LISTEN`: the Telegram webhook (webhook mode only), the
-//! auth-event ingest API, `/healthz`, `/readyz` and `/metrics`.
+//! auth-event ingest API, the JWKS of the signing keys, `/healthz`, `/readyz` and `/metrics`.
 
 mod ingest;
 mod ops;
@@ -11,6 +11,7 @@ use crate::domain::secret::Secret;
 use crate::engine::Engine;
 use crate::logins::ingest::Ingestor;
 use axum::Router;
+use axum::extract::State;
 use axum::routing::{get, post};
 use std::sync::Arc;
 
@@ -24,12 +25,18 @@ pub struct HttpState {
     pub ingest: Arc<Ingestor>,
 }
 
+/// The public keys of the managed JWT signing keys.
+async fn jwks(State(state): State<HttpState>) -> axum::response::Response {
+    crate::secrets::jwks::response(state.engine.pool()).await
+}
+
 pub fn router(state: HttpState) -> Router {
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/api/v1/auth-events", post(ingest::receive));
+        .route("/api/v1/auth-events", post(ingest::receive))
+        .route("/.well-known/jwks.json", get(jwks));
     if state.webhook.is_some() {
         router = router.route("/telegram/webhook", post(webhook::receive));
     }

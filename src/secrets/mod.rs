@@ -6,6 +6,7 @@
 //! - [`catalog`]: `[[secrets]]` parsed into typed secrets with their policy and sinks.
 //! - [`kind`]: what every kind implements; [`kinds`]: postgres_role, redis_acl,
 //!   jwt_signing_key, api_key.
+//! - [`jwks`]: the public keys of the signing keys, at `/.well-known/jwks.json`.
 //! - [`sinks`]: delivery to services (env file, signed webhook).
 //! - [`store`], [`rotation_rows`]: the queries (versions; rotations).
 //! - [`rotate`]: the runner; [`worker`]: resumes, retries and retires on a timer.
@@ -17,6 +18,7 @@
 
 pub mod catalog;
 pub mod cli;
+pub mod jwks;
 pub mod kind;
 pub mod kinds;
 pub mod rotate;
