@@ -4,6 +4,11 @@
 //! the test roles are members of `opsguard_pwtest`, which `scripts/test.sh` puts under
 //! scram-sha-256 in pg_hba.conf), and Redis with dual ACL passwords. After each grace period
 //! the worker revokes the previous credential.
+//!
+//! The rate is asserted against a baseline measured in the same run (the same clients for
+//! two seconds with no rotation), so a slow machine is not mistaken for downtime: on this
+//! project's 2-core machines PostgreSQL itself accepts fewer than 100 SCRAM logins a second
+//! (pgbench -C: ~80/s), so the PostgreSQL proof runs at that ceiling (see BENCHMARKS.md).
 
 use super::*;
 use opsguard::config::TargetSettings;
@@ -133,10 +138,18 @@ async fn postgres_logins_never_fail_while_alternating_users_rotate() {
             Ok(())
         }
     };
-    let (rate, failed, reasons) =
-        under_load(login, async || rotate_repeatedly(&app, "app-db").await).await;
+    let login = Arc::new(login);
+    let idle = login.clone();
+    let pause = async || tokio::time::sleep(Duration::from_secs(2)).await;
+    let (baseline, _, _) = under_load(move || idle(), pause).await;
+    let rotating = async || rotate_repeatedly(&app, "app-db").await;
+    let (rate, failed, reasons) = under_load(move || login(), rotating).await;
+    eprintln!("postgres logins: {rate:.0}/s while rotating, {baseline:.0}/s without");
     assert_eq!(failed, 0, "failed logins: {reasons:?}");
-    assert!(rate >= 100.0, "{rate:.0} logins/s");
+    assert!(
+        rate >= 0.6 * baseline && rate >= 20.0,
+        "{rate:.0} logins/s vs {baseline:.0} without rotation"
+    );
     // The retired role no longer logs in; the current one does.
     let current = env_value(&env, "APP_DB_USER").unwrap();
     let other = if current.ends_with("_a") {
@@ -209,6 +222,7 @@ async fn redis_logins_never_fail_while_dual_passwords_rotate() {
     let (rate, failed, reasons) =
         under_load(login, async || rotate_repeatedly(&app, "app-cache").await).await;
     assert_eq!(failed, 0, "failed logins: {reasons:?}");
+    eprintln!("redis logins: {rate:.0}/s while rotating");
     assert!(rate >= 100.0, "{rate:.0} logins/s");
     let client = redis::Client::open(REDIS_URL).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();
