@@ -83,6 +83,11 @@ async fn run(url: &str, name: &str, rounds: usize) -> anyhow::Result<()> {
         .expect("secrets configured");
     let redis = redis::Client::open(scratch::REDIS)?;
     let mut conn = redis.get_multiplexed_async_connection().await?;
+    let create = ["SETUSER", role.as_str(), "on", "~*", "+@all"];
+    redis::cmd("ACL")
+        .arg(&create)
+        .query_async::<()>(&mut conn)
+        .await?;
 
     println!("## Secret rotation: {rounds} rotations of each kind, all four steps\n");
     println!("| rotation | median | p90 | max | baseline median | ratio |");

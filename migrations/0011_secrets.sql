@@ -33,13 +33,14 @@ CREATE UNIQUE INDEX secret_versions_one_pending ON secret_versions (secret) WHER
 CREATE INDEX secret_versions_to_retire ON secret_versions (retire_after) WHERE state = 'previous';
 
 -- A rotation: four steps (create → set → test → finish), each recorded before and after it
--- runs. `step` is the step in hand; `step_done` says whether it completed.
+-- runs. `step` is the step in hand; `step_done` says whether it completed. A rotation that
+-- gives up is `rolling_back` until the pending value is off the target, then `rolled_back`.
 CREATE TABLE rotations (
     id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     secret       text NOT NULL,
     requested_by bigint,
     via          text NOT NULL CHECK (via IN ('command', 'schedule', 'shell')),
-    status       text NOT NULL CHECK (status IN ('running', 'retrying', 'succeeded', 'failed', 'rolled_back')),
+    status       text NOT NULL CHECK (status IN ('running', 'retrying', 'rolling_back', 'succeeded', 'failed', 'rolled_back')),
     step         text NOT NULL CHECK (step IN ('create', 'set', 'test', 'finish')),
     step_done    boolean NOT NULL DEFAULT false,
     version      integer,
@@ -54,7 +55,7 @@ CREATE TABLE rotations (
     finished_at  timestamptz
 );
 -- One rotation per secret at a time.
-CREATE UNIQUE INDEX rotations_one_active ON rotations (secret) WHERE status IN ('running', 'retrying');
+CREATE UNIQUE INDEX rotations_one_active ON rotations (secret) WHERE status IN ('running', 'retrying', 'rolling_back');
 CREATE INDEX rotations_latest ON rotations (secret, id DESC);
 
 -- The scheduler may rotate (under each secret's own schedule policy).

@@ -112,6 +112,9 @@ pub enum RotationStatus {
     Running,
     /// A step failed; it is tried again after a backoff.
     Retrying,
+    /// Giving up: the current version is re-delivered and the pending one taken off the
+    /// target. Resumed after a crash, retried until done.
+    RollingBack,
     Succeeded,
     /// Gave up; nothing had been changed that needed undoing.
     Failed,
@@ -124,6 +127,7 @@ impl RotationStatus {
         match self {
             RotationStatus::Running => "running",
             RotationStatus::Retrying => "retrying",
+            RotationStatus::RollingBack => "rolling_back",
             RotationStatus::Succeeded => "succeeded",
             RotationStatus::Failed => "failed",
             RotationStatus::RolledBack => "rolled_back",
@@ -133,6 +137,7 @@ impl RotationStatus {
         Some(match raw {
             "running" => RotationStatus::Running,
             "retrying" => RotationStatus::Retrying,
+            "rolling_back" => RotationStatus::RollingBack,
             "succeeded" => RotationStatus::Succeeded,
             "failed" => RotationStatus::Failed,
             "rolled_back" => RotationStatus::RolledBack,
@@ -140,7 +145,10 @@ impl RotationStatus {
         })
     }
     pub fn is_active(self) -> bool {
-        matches!(self, RotationStatus::Running | RotationStatus::Retrying)
+        matches!(
+            self,
+            RotationStatus::Running | RotationStatus::Retrying | RotationStatus::RollingBack
+        )
     }
 }
 

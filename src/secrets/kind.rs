@@ -75,6 +75,12 @@ pub trait SecretKind: Send + Sync {
     /// `prefix` is the secret's name in upper case with `-` as `_` (e.g. `APP_DB`).
     fn delivery(&self, prefix: &str, version: &Version) -> Vec<(String, Secret)>;
 
+    /// Whether a new value goes where the previous version's lives (alternating users): the
+    /// previous version is then retired when a rotation starts, ending its grace early.
+    fn reuses_previous_slot(&self) -> bool {
+        false
+    }
+
     /// Default grace period for the previous version (seconds).
     fn default_grace_secs(&self) -> u64 {
         3600

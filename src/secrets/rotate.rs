@@ -159,6 +159,10 @@ impl Rotations {
         row: RotationRow,
     ) -> Result<Outcome, RotateError> {
         let mut step = row.step();
+        if row.status() == RotationStatus::RollingBack {
+            let reason = row.error.clone().unwrap_or_default();
+            return self.rollback(secret, &row, step, reason).await;
+        }
         if row.step_done {
             match step.next() {
                 Some(next) => step = next,
@@ -218,16 +222,14 @@ impl Rotations {
         if let Some(pending) = store::versions(&self.pool, name, &["pending"]).await?.pop() {
             return Ok(pending.version);
         }
-        let current = self.one(secret, VersionState::Current).await?;
-        // A new value for the idle credential ends the last rotation's grace period early.
-        for previous in store::versions(&self.pool, name, &["previous"]).await? {
-            let previous = self.open(&secret.name, &previous)?;
-            let why = Revocation::Retired {
-                current: current.as_ref(),
-            };
-            secret.kind.revoke(&previous, why).await?;
-            store::revoke_version(&self.pool, name, previous.number).await?;
+        // Alternating users: the new value goes to the previous version's role, so its
+        // grace period ends now (the other kinds keep every previous version until its own).
+        if secret.kind.reuses_previous_slot() {
+            for previous in store::versions(&self.pool, name, &["previous"]).await? {
+                self.retire(secret, previous.version).await?;
+            }
         }
+        let current = self.one(secret, VersionState::Current).await?;
         let material = secret.kind.generate(current.as_ref())?;
         let version = store::next_version(&self.pool, name).await?;
         self.insert(&secret.name, version, VersionState::Pending, &material)
@@ -260,14 +262,10 @@ impl Rotations {
             .ok_or(StepError::NoPending("finish"))?;
         self.deliver(secret, &pending).await?;
         let grace = secret.policy.grace.num_seconds();
-        store::promote(
-            &self.pool,
-            rotation,
-            secret.name.as_str(),
-            pending.number,
-            grace,
-        )
-        .await?;
+        let name = secret.name.as_str();
+        if !store::promote(&self.pool, rotation, name, pending.number, grace).await? {
+            return Ok(lost(rotation, Step::Finish));
+        }
         Ok(Outcome::Succeeded {
             rotation,
             version: pending.number,
@@ -329,27 +327,73 @@ impl Rotations {
                 attempt,
             });
         }
-        let mut status = RotationStatus::Failed;
-        let mut reason = text.clone();
-        if let Some(pending) = self.one(secret, VersionState::Pending).await? {
-            let current = self.one(secret, VersionState::Current).await?;
-            if step >= Step::Set {
-                status = RotationStatus::RolledBack;
-                let why = Revocation::RolledBack {
-                    current: current.as_ref(),
-                };
-                if let Err(e) = secret.kind.revoke(&pending, why).await {
-                    reason.push_str(&format!("; undoing set also failed: {e}"));
-                }
+        if !rows::start_rollback(&self.pool, row.id, &text).await? {
+            return Ok(lost(row.id, step));
+        }
+        self.rollback(secret, row, step, text).await
+    }
+
+    /// Give up: re-deliver the current version where sinks may hold the pending one, take
+    /// the pending value off the target, then revoke it in the vault. Recorded first
+    /// (`rolling_back`), so a crash resumes the undo — never the step — and an undo that
+    /// fails is retried with backoff until it is done.
+    async fn rollback(
+        &self,
+        secret: &ManagedSecret,
+        row: &RotationRow,
+        step: Step,
+        reason: String,
+    ) -> Result<Outcome, RotateError> {
+        let pending = self.one(secret, VersionState::Pending).await?;
+        let current = self.one(secret, VersionState::Current).await?;
+        let mut undo = Ok(());
+        if step == Step::Finish
+            && let Some(current) = &current
+        {
+            undo = self.deliver(secret, current).await;
+        }
+        if undo.is_ok()
+            && step >= Step::Set
+            && let Some(pending) = &pending
+        {
+            let why = Revocation::RolledBack {
+                current: current.as_ref(),
+            };
+            undo = secret
+                .kind
+                .revoke(pending, why)
+                .await
+                .map_err(StepError::from);
+        }
+        if let Err(e) = undo {
+            let attempt = row.attempts + 1;
+            let wait = backoff_secs(
+                attempt,
+                self.settings.backoff_base_secs,
+                self.settings.backoff_cap_secs,
+            );
+            let next_at = Utc::now() + chrono::Duration::seconds(wait as i64);
+            let text = format!("{reason}; undoing it failed: {e}");
+            rows::retry_later(&self.pool, row.id, &text, next_at).await?;
+            if row.status() != RotationStatus::RollingBack {
+                self.alert(secret, step, &format!("{text} — the undo is retried"))
+                    .await;
             }
-            if step == Step::Finish
-                && let Some(current) = &current
-                && let Err(e) = self.deliver(secret, current).await
-            {
-                reason.push_str(&format!("; re-delivering the current version failed: {e}"));
-            }
+            return Ok(Outcome::GaveUp {
+                rotation: row.id,
+                step,
+                error: text,
+                status: RotationStatus::RollingBack,
+            });
+        }
+        if let Some(pending) = &pending {
             store::revoke_version(&self.pool, secret.name.as_str(), pending.number).await?;
         }
+        let status = if step >= Step::Set {
+            RotationStatus::RolledBack
+        } else {
+            RotationStatus::Failed
+        };
         rows::close(&self.pool, row.id, status, &reason).await?;
         self.alert(
             secret,
@@ -385,27 +429,37 @@ impl Rotations {
             let Some(secret) = self.catalog.get(&name) else {
                 continue;
             };
-            let Some(row) = store::version(&self.pool, &name, number).await? else {
-                continue;
-            };
-            let previous = self.open(&secret.name, &row)?;
-            let current = self.one(secret, VersionState::Current).await?;
-            match secret
-                .kind
-                .revoke(
-                    &previous,
-                    Revocation::Retired {
-                        current: current.as_ref(),
-                    },
-                )
-                .await
-            {
-                Ok(()) => store::revoke_version(&self.pool, &name, number).await?,
-                Err(e) => {
-                    tracing::warn!(secret = %name, secret.version = number, error = %e, "secrets.retire_failed")
-                }
+            if let Err(e) = self.retire(secret, number).await {
+                tracing::warn!(secret = %name, secret.version = number, error = %e, "secrets.retire_failed");
             }
         }
+        Ok(())
+    }
+
+    /// Take a previous version off the target and revoke it, holding its row locked so a
+    /// rotation and a worker (or two workers) never retire it while a new value is set.
+    async fn retire(&self, secret: &ManagedSecret, number: i32) -> Result<(), StepError> {
+        let name = secret.name.as_str();
+        let mut tx = self.pool.begin().await?;
+        if !store::lock_previous(&mut tx, name, number).await? {
+            return Ok(());
+        }
+        let row = store::version(&mut *tx, name, number)
+            .await?
+            .ok_or(StepError::NoPending("retire"))?;
+        let previous = self.open(&secret.name, &row)?;
+        let current = self.one(secret, VersionState::Current).await?;
+        secret
+            .kind
+            .revoke(
+                &previous,
+                Revocation::Retired {
+                    current: current.as_ref(),
+                },
+            )
+            .await?;
+        store::revoke_version(&mut *tx, name, number).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -456,6 +510,16 @@ impl Rotations {
             },
         )
         .await
+    }
+}
+
+/// Another replica finished or abandoned the rotation while this one worked on it.
+fn lost(rotation: i64, step: Step) -> Outcome {
+    Outcome::GaveUp {
+        rotation,
+        step,
+        error: "another replica finished or took over this rotation".into(),
+        status: RotationStatus::Failed,
     }
 }
 

@@ -43,7 +43,7 @@ pub async fn start(
     let inserted: Option<RotationRow> = sqlx::query_as(
         "INSERT INTO rotations (secret, requested_by, via, status, step, lease_until)
          VALUES ($1, $2, $3, 'running', 'create', now() + make_interval(secs => $4::double precision))
-         ON CONFLICT (secret) WHERE status IN ('running', 'retrying') DO NOTHING
+         ON CONFLICT (secret) WHERE status IN ('running', 'retrying', 'rolling_back') DO NOTHING
          RETURNING id, secret, requested_by, via, status, step, step_done, version, attempts, next_attempt_at, error, started_at, updated_at, finished_at",
     )
     .bind(secret)
@@ -65,7 +65,7 @@ pub async fn start(
 pub async fn active(pool: &PgPool, secret: &str) -> sqlx::Result<Option<RotationRow>> {
     sqlx::query_as(
         "SELECT id, secret, requested_by, via, status, step, step_done, version, attempts, next_attempt_at, error, started_at, updated_at, finished_at
-         FROM rotations WHERE secret = $1 AND status IN ('running', 'retrying')",
+         FROM rotations WHERE secret = $1 AND status IN ('running', 'retrying', 'rolling_back')",
     )
     .bind(secret)
     .fetch_optional(pool)
@@ -87,10 +87,11 @@ pub async fn latest(pool: &PgPool, secret: &str) -> sqlx::Result<Option<Rotation
 pub async fn claim_due(pool: &PgPool, lease_secs: i64) -> sqlx::Result<Option<RotationRow>> {
     sqlx::query_as(
         "UPDATE rotations SET lease_until = now() + make_interval(secs => $1::double precision),
-                status = 'running', updated_at = now()
+                status = CASE status WHEN 'rolling_back' THEN 'rolling_back' ELSE 'running' END,
+                updated_at = now()
          WHERE id = (
              SELECT id FROM rotations
-             WHERE status IN ('running', 'retrying') AND next_attempt_at <= now()
+             WHERE status IN ('running', 'retrying', 'rolling_back') AND next_attempt_at <= now()
                AND (lease_until IS NULL OR lease_until < now())
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING id, secret, requested_by, via, status, step, step_done, version, attempts, next_attempt_at, error, started_at, updated_at, finished_at",
@@ -112,7 +113,7 @@ pub async fn record(
     sqlx::query(
         "UPDATE rotations SET step = $2, step_done = $3, version = COALESCE($4, version),
                 lease_until = now() + make_interval(secs => $5::double precision), updated_at = now()
-         WHERE id = $1",
+         WHERE id = $1 AND status = 'running'",
     )
     .bind(id)
     .bind(step.as_str())
@@ -132,9 +133,10 @@ pub async fn retry_later(
     next_at: DateTime<Utc>,
 ) -> sqlx::Result<()> {
     sqlx::query(
-        "UPDATE rotations SET status = 'retrying', attempts = attempts + 1, error = $2,
+        "UPDATE rotations SET status = CASE status WHEN 'rolling_back' THEN 'rolling_back' ELSE 'retrying' END,
+                attempts = attempts + 1, error = $2,
                 next_attempt_at = $3, lease_until = NULL, updated_at = now()
-         WHERE id = $1",
+         WHERE id = $1 AND status IN ('running', 'rolling_back')",
     )
     .bind(id)
     .bind(error)
@@ -154,7 +156,7 @@ pub async fn close(
     sqlx::query(
         "UPDATE rotations SET status = $2, error = $3, attempts = attempts + 1,
                 lease_until = NULL, updated_at = now(), finished_at = now()
-         WHERE id = $1",
+         WHERE id = $1 AND status IN ('running', 'retrying', 'rolling_back')",
     )
     .bind(id)
     .bind(status.as_str())
@@ -162,4 +164,17 @@ pub async fn close(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Mark a rotation as giving up (before anything is undone), holding its lease.
+pub async fn start_rollback(pool: &PgPool, id: i64, error: &str) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE rotations SET status = 'rolling_back', error = $2, updated_at = now()
+         WHERE id = $1 AND status IN ('running', 'rolling_back')",
+    )
+    .bind(id)
+    .bind(error)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
 }

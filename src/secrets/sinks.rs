@@ -84,7 +84,7 @@ impl Sink {
     pub fn describe(&self) -> String {
         match self {
             Sink::EnvFile { path } => format!("env file {}", path.display()),
-            Sink::Webhook { url, .. } => format!("webhook {url}"),
+            Sink::Webhook { url, .. } => format!("webhook {}", shown_url(url)),
         }
     }
 
@@ -106,6 +106,21 @@ impl Sink {
             } => post(client, url, hmac_key, delivery).await,
         };
         result.map_err(|e| format!("{}: {e}", self.describe()))
+    }
+}
+
+/// A webhook URL as it may be shown: scheme, host, port and path — never user info or a
+/// query string, which may carry a token.
+fn shown_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => format!(
+            "{}://{}{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or("?"),
+            u.port().map(|p| format!(":{p}")).unwrap_or_default(),
+            u.path()
+        ),
+        Err(_) => "(invalid URL)".into(),
     }
 }
 

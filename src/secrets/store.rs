@@ -113,14 +113,15 @@ pub async fn revoke_version(
 }
 
 /// Promote `version` (pending) to current; the current one becomes previous until
-/// `now + grace`. In one transaction with the rotation's success.
+/// `now + grace`. In one transaction with the rotation's success; `false` (nothing changed)
+/// if the version is no longer pending or the rotation no longer running.
 pub async fn promote(
     pool: &PgPool,
     rotation: i64,
     secret: &str,
     version: i32,
     grace_secs: i64,
-) -> sqlx::Result<()> {
+) -> sqlx::Result<bool> {
     let mut tx = pool.begin().await?;
     sqlx::query(
         "UPDATE secret_versions SET state = 'previous',
@@ -131,7 +132,7 @@ pub async fn promote(
     .bind(grace_secs as f64)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    let promoted = sqlx::query(
         "UPDATE secret_versions SET state = 'current', promoted_at = now()
          WHERE secret = $1 AND version = $2 AND state = 'pending'",
     )
@@ -139,22 +140,50 @@ pub async fn promote(
     .bind(version)
     .execute(&mut *tx)
     .await?;
-    sqlx::query(
+    let closed = sqlx::query(
         "UPDATE rotations SET status = 'succeeded', step = 'finish', step_done = true,
                 error = NULL, lease_until = NULL, updated_at = now(), finished_at = now()
-         WHERE id = $1",
+         WHERE id = $1 AND status = 'running'",
     )
     .bind(rotation)
     .execute(&mut *tx)
     .await?;
-    tx.commit().await
+    // Another replica finished or abandoned it meanwhile: change nothing.
+    if promoted.rows_affected() != 1 || closed.rows_affected() != 1 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    tx.commit().await?;
+    Ok(true)
 }
 
-/// Previous versions whose grace period is over, oldest first.
+/// Lock a secret's previous version `version` for retirement (in `tx`); `false` if it is
+/// no longer previous (another replica or a rotation retired it first).
+pub async fn lock_previous(
+    tx: &mut sqlx::PgConnection,
+    secret: &str,
+    version: i32,
+) -> sqlx::Result<bool> {
+    let locked: Option<i32> = sqlx::query_scalar(
+        "SELECT version FROM secret_versions
+         WHERE secret = $1 AND version = $2 AND state = 'previous' FOR UPDATE",
+    )
+    .bind(secret)
+    .bind(version)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(locked.is_some())
+}
+
+/// Previous versions whose grace period is over, oldest first (not of a secret with a
+/// rotation in progress: it retires what it must itself).
 pub async fn due_for_retirement(pool: &PgPool) -> sqlx::Result<Vec<(String, i32)>> {
     sqlx::query_as(
-        "SELECT secret, version FROM secret_versions
-         WHERE state = 'previous' AND retire_after <= now() ORDER BY retire_after LIMIT 50",
+        "SELECT v.secret, v.version FROM secret_versions v
+         WHERE v.state = 'previous' AND v.retire_after <= now()
+           AND NOT EXISTS (SELECT 1 FROM rotations r WHERE r.secret = v.secret
+                           AND r.status IN ('running', 'retrying', 'rolling_back'))
+         ORDER BY v.retire_after LIMIT 50",
     )
     .fetch_all(pool)
     .await

@@ -21,10 +21,26 @@ struct AclUser {
 impl AclUser {
     fn new(nodes: &[&str]) -> Self {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        AclUser {
+        let user = AclUser {
             name: format!("og_{}", &id[..8]),
             nodes: nodes.iter().map(|n| n.to_string()).collect(),
+        };
+        // The user exists with its rights and no password (as an operator would create it).
+        for node in nodes {
+            let mut conn = redis::Client::open(*node)
+                .unwrap()
+                .get_connection()
+                .unwrap();
+            redis::cmd("ACL")
+                .arg("SETUSER")
+                .arg(&user.name)
+                .arg("on")
+                .arg("~*")
+                .arg("+@all")
+                .query::<()>(&mut conn)
+                .unwrap();
         }
+        user
     }
 }
 
@@ -247,4 +263,22 @@ fn delivery_names_the_user_password_and_a_url_for_the_first_node() {
     );
     assert_eq!(got[2].1.expose(), url);
     assert!(!got[2].1.expose().contains("adminpw"));
+}
+
+#[tokio::test]
+async fn a_missing_user_is_refused_not_created() {
+    let name = format!("og_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let k = kind(&[NODE], &name);
+    let v = version(&k, 1);
+    let err = k.set(&v, None).await.unwrap_err();
+    assert!(matches!(err, KindError::Refused(_)), "{err}");
+    assert!(
+        err.to_string().contains("the ACL user does not exist"),
+        "{err}"
+    );
+    assert_eq!(
+        password_count(NODE, &name).await,
+        None,
+        "nothing was created"
+    );
 }

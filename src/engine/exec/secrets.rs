@@ -148,6 +148,15 @@ pub(super) async fn rotate_due(ctx: &Ctx<'_>) -> ExecResult {
             continue;
         }
         let name = secret.name.as_str();
+        // A person may not use the scheduled path to skip a secret's own gates.
+        if via != "schedule" && (secret.policy.approval || secret.policy.totp) {
+            lines.push(format!(
+                "⏭ <b>{}</b> is due; its policy asks for approval or a TOTP code: use /rotate {}",
+                escape(name),
+                escape(name)
+            ));
+            continue;
+        }
         let line = match rot.request(name, by, via).await.map_err(rotate_error)? {
             Requested::Ran(outcome) => match describe(name, outcome, Some(secret.policy.grace)) {
                 Ok(reply) => reply.html,

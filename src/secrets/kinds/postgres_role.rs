@@ -202,6 +202,9 @@ impl PostgresRole {
                     admin.null_password(&role).await?;
                     admin.terminate(&role, None).await.map(drop)
                 }
+                // A first rotation of a single role that gives up: its original password
+                // was never known to the vault, so nothing can be put back; leave it.
+                (None, Strategy::Single, false) => Ok(()),
                 (None, _, false) => admin.null_password(&role).await,
             }
         }
@@ -215,6 +218,10 @@ impl PostgresRole {
 impl SecretKind for PostgresRole {
     fn kind(&self) -> &'static str {
         "postgres_role"
+    }
+
+    fn reuses_previous_slot(&self) -> bool {
+        self.strategy == Strategy::Alternating
     }
 
     fn generate(&self, current: Option<&Version>) -> Result<Material, KindError> {

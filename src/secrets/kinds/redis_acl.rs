@@ -176,6 +176,9 @@ fn classify(node: &Node, e: &RedisError) -> KindError {
         return KindError::Unreachable(format!("{label}: {what}"));
     }
     match e.kind() {
+        ErrorKind::InvalidClientConfig => KindError::Refused(format!(
+            "{label}: the ACL user does not exist; create it with the rights it needs first"
+        )),
         ErrorKind::AuthenticationFailed => {
             KindError::Refused(format!("{label}: authentication failed"))
         }
@@ -222,12 +225,14 @@ impl SecretKind for RedisAcl {
                 let mut conn = admin(node).await?;
                 let mut cmd = redis::cmd("ACL");
                 cmd.arg("SETUSER").arg(&self.user);
+                // A missing user is not created: what it may do is not opsguard's to choose.
                 if passwords(&mut conn, &self.user).await?.is_none() {
-                    cmd.arg("on").arg(format!("#{hash}"));
-                    cmd.arg("resetkeys").arg("~*").arg("&*").arg("+@all");
-                } else {
-                    cmd.arg(format!("#{hash}"));
+                    return Err(RedisError::from((
+                        redis::ErrorKind::InvalidClientConfig,
+                        "missing user",
+                    )));
                 }
+                cmd.arg(format!("#{hash}"));
                 cmd.query_async::<()>(&mut conn).await
             }
         })

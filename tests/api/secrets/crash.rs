@@ -1,20 +1,33 @@
 //! Crash safety: the real binary is aborted at each step boundary of a rotation (the
 //! `[rotation] crash_at` test hook), then the start-up tick of a new process resumes it:
-//! the rotation completes, exactly one version is current, and the delivered value is it.
+//! the rotation completes, exactly one version is current, the delivered value is it, and
+//! for a `postgres_role` secret (alternating users) every credential the vault calls
+//! current or previous logs in.
 
 use super::*;
 use crate::process::opsguard;
-use opsguard::secrets::worker;
+use opsguard::domain::rotation::SecretName;
+use opsguard::domain::secret::Secret;
+use opsguard::secrets::{store, vault::MasterKey, worker};
+use sqlx::ConnectOptions;
+use sqlx::postgres::PgConnectOptions;
+use std::str::FromStr;
 use std::time::Duration;
 
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
 
-/// `config/default.toml` plus one `api_key` secret delivered to `env`.
-fn config_with_secret(dir: &Scratch, env: &Path) -> PathBuf {
+/// `config/default.toml` plus an `api_key` secret delivered to `env` and a `postgres_role`
+/// secret (role `role` on `db`) delivered to `db_env`.
+fn config_with_secret(dir: &Scratch, env: &Path, db: &TestDb, role: &str) -> PathBuf {
     let mut text = std::fs::read_to_string(CONFIG).unwrap();
     text.push_str(&format!(
         "\n[[secrets]]\nname = \"app-key\"\nkind = \"api_key\"\npolicy = {{ approval = false }}\nsinks = [{{ type = \"env_file\", path = \"{}\" }}]\n",
         env.display()
+    ));
+    text.push_str(&format!(
+        "\n[[secrets]]\nname = \"app-db\"\nkind = \"postgres_role\"\ntarget = {{ dsn = \"{}\", role = \"{role}\" }}\npolicy = {{ approval = false }}\nsinks = [{{ type = \"env_file\", path = \"{}\" }}]\n",
+        db.url,
+        dir.file("db.env").display()
     ));
     let path = dir.file("opsguard.toml");
     std::fs::write(&path, text).unwrap();
@@ -55,24 +68,45 @@ async fn a_rotation_killed_at_any_step_is_resumed_to_one_working_current_version
         let db = TestDb::create().await;
         let dir = Scratch::new();
         let env = dir.file("app.env");
-        let config = config_with_secret(&dir, &env);
+        let role = format!("og_cr_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+        let create = format!("CREATE ROLE \"{role}\" NOLOGIN IN ROLE opsguard_pwtest");
+        sqlx::query(sqlx::AssertSqlSafe(create))
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        let config = config_with_secret(&dir, &env, &db, &role);
         let mut outputs = Vec::new();
-        let (ok, out) = cli(&db, &config, Some(point), &["secret", "rotate", "app-key"]).await;
-        outputs.push(out.clone());
-        assert!(!ok, "{point}: the process was aborted: {out}");
-        assert!(out.contains(&format!("crash_at {point}")), "{point}: {out}");
-        if point != "finish:after" {
-            let (ok, busy) = cli(&db, &config, None, &["secret", "rotate", "app-key"]).await;
-            outputs.push(busy.clone());
+        // A first rotation of the database role completes: the crashed one has a current.
+        let (ok, out) = cli(&db, &config, None, &["secret", "rotate", "app-db"]).await;
+        assert!(ok, "{point}: {out}");
+        outputs.push(out);
+        for name in ["app-key", "app-db"] {
+            let (ok, out) = cli(&db, &config, Some(point), &["secret", "rotate", name]).await;
             assert!(
-                !ok && busy.contains("already in progress"),
-                "{point}: {busy}"
+                !ok && out.contains(&format!("crash_at {point}")),
+                "{point} {name}: {out}"
             );
+            outputs.push(out);
+            if point != "finish:after" {
+                let (ok, busy) = cli(&db, &config, None, &["secret", "rotate", name]).await;
+                assert!(
+                    !ok && busy.contains("already in progress"),
+                    "{point}: {busy}"
+                );
+                outputs.push(busy);
+            }
         }
         // A new process (as `serve` does at start) resumes once the dead one's lease is over.
         tokio::time::sleep(Duration::from_millis(1100)).await;
-        let mut settings = settings_for(&db, "http://127.0.0.1:9");
-        with_vault(&mut settings, vec![api_key("app-key", &env, false)]);
+        let mut settings = Settings::load_with(
+            &[
+                ("OPSGUARD_CONFIG".to_string(), config.display().to_string()),
+                ("DATABASE_URL".to_string(), db.url.clone()),
+            ]
+            .into(),
+        )
+        .unwrap();
+        settings.master_key = Some(Secret::new(MASTER_KEY));
         let rotations = worker::open(&db.pool, &settings).await.unwrap().unwrap();
         rotations.tick().await.unwrap();
 
@@ -80,35 +114,77 @@ async fn a_rotation_killed_at_any_step_is_resumed_to_one_working_current_version
             .fetch_all(&db.pool)
             .await
             .unwrap();
-        assert_eq!(statuses, vec!["succeeded".to_string()], "{point}");
-        let current: Vec<(i32, String)> = sqlx::query_as(
-            "SELECT version, fingerprint FROM secret_versions WHERE state = 'current'",
-        )
-        .fetch_all(&db.pool)
-        .await
-        .unwrap();
-        assert_eq!(current.len(), 1, "{point}: one current version");
-        let pending: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM secret_versions WHERE state = 'pending'")
-                .fetch_one(&db.pool)
-                .await
-                .unwrap();
-        assert_eq!(pending, 0, "{point}");
-        let delivered =
-            env_value(&env, "APP_KEY_API_KEY").unwrap_or_else(|| panic!("{point}: delivered"));
+        assert_eq!(statuses, vec!["succeeded".to_string(); 3], "{point}");
+        for name in ["app-key", "app-db"] {
+            let pending = store::versions(&db.pool, name, &["pending"]).await.unwrap();
+            assert!(pending.is_empty(), "{point} {name}: no pending left");
+            let current = store::versions(&db.pool, name, &["current"]).await.unwrap();
+            assert_eq!(current.len(), 1, "{point} {name}: one current version");
+        }
+        let key = store::versions(&db.pool, "app-key", &["current"])
+            .await
+            .unwrap();
+        let delivered = env_value(&env, "APP_KEY_API_KEY").unwrap_or_else(|| panic!("{point}"));
         assert_eq!(
             fingerprint(&delivered),
-            current[0].1,
-            "{point}: the delivered value is current"
+            key[0].fingerprint,
+            "{point}: delivered = current"
+        );
+        // Every database credential the vault calls current or previous logs in.
+        let master = MasterKey::parse(Some(&Secret::new(MASTER_KEY))).unwrap();
+        let name = SecretName::parse("app-db").unwrap();
+        let live = store::versions(&db.pool, "app-db", &["current", "previous"])
+            .await
+            .unwrap();
+        assert_eq!(live.len(), 2, "{point}: a current and a previous version");
+        let base = PgConnectOptions::from_str(&db.url).unwrap();
+        for v in &live {
+            let password = master.open(&name, v.version, &v.nonce, &v.sealed).unwrap();
+            let user = v.public["role"].as_str().unwrap();
+            let login = base
+                .clone()
+                .username(user)
+                .password(password.expose())
+                .connect()
+                .await;
+            assert!(
+                login.is_ok(),
+                "{point}: {} v{} ({user}) does not log in",
+                v.state,
+                v.version
+            );
+            for out in &outputs {
+                assert!(
+                    !out.contains(password.expose()),
+                    "{point}: a CLI output shows a password"
+                );
+            }
+        }
+        let db_current = env_value(&dir.file("db.env"), "APP_DB_PASSWORD").unwrap();
+        assert!(
+            live.iter()
+                .any(|v| v.state == "current" && v.fingerprint == fingerprint(&db_current))
         );
         let (ok, listed) = cli(&db, &config, None, &["secret", "list"]).await;
         assert!(
-            ok && listed.contains(&format!("sha256:{}", current[0].1)),
+            ok && listed.contains(&format!("sha256:{}", key[0].fingerprint)),
             "{point}: {listed}"
         );
-        assert!(
-            !listed.contains(&delivered),
-            "{point}: the CLI shows fingerprints only"
-        );
+        outputs.push(listed);
+        for out in &outputs {
+            assert!(
+                !out.contains(&delivered),
+                "{point}: output and logs show fingerprints only"
+            );
+        }
+        drop(rotations);
+        for r in [format!("{role}_a"), format!("{role}_b"), role] {
+            let kill = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1";
+            let _ = sqlx::query(kill).bind(&r).execute(&db.pool).await;
+            let drop = format!("DROP ROLE IF EXISTS \"{r}\"");
+            let _ = sqlx::query(sqlx::AssertSqlSafe(drop))
+                .execute(&db.pool)
+                .await;
+        }
     }
 }

@@ -3,6 +3,9 @@
 //! and alerted through the outbox, and `/secrets` shows the step and the error.
 
 use super::*;
+use opsguard::domain::rotation::SecretName;
+use opsguard::domain::secret::Secret;
+use opsguard::secrets::{store, vault::MasterKey};
 use std::time::Duration;
 
 async fn status_of(app: &TestApp, id: i64) -> String {
@@ -47,7 +50,25 @@ async fn an_unwritable_sink_stops_before_finish_then_rolls_back_and_alerts() {
         .await
         .unwrap();
 
-    // The worker retries once more (backoff 0), then gives up and undoes.
+    // The worker retries once more (backoff 0), then gives up: the undo re-delivers the
+    // current value first, which fails too while the directory is gone, so it is retried.
+    let error_of = async |app: &TestApp| -> String {
+        sqlx::query_scalar::<_, Option<String>>("SELECT error FROM rotations WHERE id = $1")
+            .bind(id)
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    };
+    for _ in 0..100 {
+        if error_of(&app).await.contains("undoing it failed") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status_of(&app, id).await, "rolling_back");
+    assert!(env_value(&env, "APP_KEY_API_KEY").is_none());
+    std::fs::create_dir_all(&dir.0).unwrap();
     for _ in 0..100 {
         if status_of(&app, id).await == "rolled_back" {
             break;
@@ -55,6 +76,12 @@ async fn an_unwritable_sink_stops_before_finish_then_rolls_back_and_alerts() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(status_of(&app, id).await, "rolled_back");
+    let redelivered = env_value(&env, "APP_KEY_API_KEY");
+    assert_eq!(
+        redelivered.as_deref(),
+        Some(first.as_str()),
+        "current re-delivered"
+    );
     let states: Vec<(i32, String)> =
         sqlx::query_as("SELECT version, state FROM secret_versions ORDER BY version")
             .fetch_all(app.pool())
@@ -79,15 +106,26 @@ async fn an_unwritable_sink_stops_before_finish_then_rolls_back_and_alerts() {
             .fetch_all(app.pool())
             .await
             .unwrap();
-    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
     assert!(alerts[0].contains("Rotation of <b>app-key</b> failed at step <code>finish</code>"));
     assert!(alerts[0].contains("retrying with backoff"));
+    assert!(alerts[1].contains("undoing it failed") && alerts[1].contains("the undo is retried"));
     assert!(
-        alerts[1].contains("gave up; the old credential stays current"),
+        alerts[2].contains("gave up; the old credential stays current"),
         "{}",
-        alerts[1]
+        alerts[2]
     );
     assert_nowhere(&app, &first).await;
+    // The value that never became current stays out of sight too.
+    let master = MasterKey::parse(Some(&Secret::new(MASTER_KEY))).unwrap();
+    let name = SecretName::parse("app-key").unwrap();
+    let v2 = &store::versions(app.pool(), "app-key", &["revoked"])
+        .await
+        .unwrap()[0];
+    let pending = master
+        .open(&name, v2.version, &v2.nonce, &v2.sealed)
+        .unwrap();
+    assert_nowhere(&app, pending.expose()).await;
 }
 
 #[tokio::test]
