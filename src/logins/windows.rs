@@ -4,7 +4,8 @@
 //! other's events and exactly one sees a crossing. While Redis is unreachable the same state
 //! is kept in process.
 //!
-//! A key's state is one short string (a `GET` and a `SET … PX` per key): event times, newest
+//! A key's state is one short string (one `SET … PX … GET` per new key, a second `SET` to
+//! store the merge when it had state): event times, newest
 //! first, as `t,t,…`; or, for distinct-account windows, `t:account` lines (accounts hold no
 //! control characters), newest first, one per account with its latest time.
 
@@ -60,11 +61,15 @@ while k <= #KEYS do
     local key = KEYS[k]
     local new = ARGV[a]
     a = a + 1
-    local previous = redis.call('GET', key)
-    out[k] = previous or ''
-    if new ~= '' then
-      local value = new
+    local previous
+    if new == '' then
+      previous = redis.call('GET', key)
+    else
+      -- Most keys are new: store the batch's entries and read the old state in one call;
+      -- only a key that had state is merged and stored again (still inside this script).
+      previous = redis.call('SET', key, new, 'PX', window, 'GET')
       if previous then
+        local value
         if distinct then
           local by = accounts(new, accounts(previous, {}))
           local entries = {}
@@ -73,9 +78,10 @@ while k <= #KEYS do
         else
           value = newest(events(new, events(previous, {})), cap, ',')
         end
+        redis.call('SET', key, value, 'PX', window)
       end
-      redis.call('SET', key, value, 'PX', window)
     end
+    out[k] = previous or ''
     k = k + 1
   end
 end
