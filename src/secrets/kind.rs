@@ -98,3 +98,15 @@ pub fn random_token() -> Secret {
     let bytes: [u8; 32] = rand::random();
     Secret::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
+
+/// Percent-encode every byte but RFC 3986's unreserved ones (user info in delivered URLs).
+pub fn percent_encode(raw: &str) -> String {
+    raw.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

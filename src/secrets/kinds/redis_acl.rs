@@ -5,6 +5,7 @@
 //! on the admin connection, and no error text shows a password or an admin URL.
 
 use crate::domain::secret::Secret;
+use crate::secrets::kind::percent_encode as encode;
 use crate::secrets::kind::{KindError, Material, Revocation, SecretKind, Version, random_token};
 use redis::{ConnectionAddr, ConnectionInfo, IntoConnectionInfo, RedisError};
 use sha2::{Digest, Sha256};
@@ -190,18 +191,6 @@ fn classify(node: &Node, e: &RedisError) -> KindError {
             e.code().unwrap_or(e.category())
         )),
     }
-}
-
-/// Percent-encode everything but RFC 3986 unreserved characters (for URL user info).
-fn encode(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[async_trait::async_trait]

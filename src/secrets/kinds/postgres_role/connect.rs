@@ -5,6 +5,7 @@
 use crate::checks::dsn::scrub;
 use crate::domain::secret::Secret;
 use crate::secrets::kind::KindError;
+use crate::secrets::kind::percent_encode as encode;
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 use sqlx::{Connection, PgConnection};
 
@@ -95,18 +96,6 @@ pub(super) fn url(admin: &PgConnectOptions, user: &str, password: &str) -> Strin
         encode(password),
         admin.get_port()
     )
-}
-
-/// Percent-encodes every byte but the URL-unreserved ones.
-fn encode(raw: &str) -> String {
-    raw.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 #[cfg(test)]
