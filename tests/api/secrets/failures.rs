@@ -157,3 +157,56 @@ async fn the_secrets_check_reports_never_rotated_and_failed_rotations_by_fingerp
     );
     assert_nowhere(&app, &value).await;
 }
+
+#[tokio::test]
+async fn an_unreachable_target_keeps_the_old_state_and_is_retried_with_backoff_then_given_up() {
+    let dir = Scratch::new();
+    let app = spawn_app_with(|s| {
+        let mut cache = api_key("app-cache", &dir.file("c.env"), false);
+        cache.kind = "redis_acl".into();
+        cache.target.user = Some("og_nowhere".into());
+        cache.target.nodes = vec![Secret::new("redis://admin:canary-admin-pw@127.0.0.1:1")];
+        with_vault(s, vec![cache]);
+        s.rotation.max_attempts = 3;
+        s.rotation.backoff_base_secs = 0;
+        s.rotation.worker_interval_ms = 100;
+    })
+    .await;
+    add(&app, 42, "admin").await;
+    let reply = rotate(&app, 42, "app-cache").await;
+    assert!(
+        reply.contains("step <code>set</code> failed (attempt 1)"),
+        "{reply}"
+    );
+    assert!(
+        reply.contains("node 127.0.0.1:1: connection refused"),
+        "{reply}"
+    );
+    assert!(!reply.contains("canary-admin-pw"));
+    // Retried (backoff 0 here) up to max_attempts, then given up: the undo of `set` cannot
+    // reach the node either, so the rotation stays `rolling_back` (retried, never promoted).
+    let mut attempts = 0;
+    for _ in 0..100 {
+        let (status, n): (String, i32) = sqlx::query_as("SELECT status, attempts FROM rotations")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+        attempts = n;
+        if status == "rolling_back" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(attempts >= 2, "the step was retried");
+    let current: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM secret_versions WHERE state = 'current'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(current, 0, "nothing was promoted");
+    let listed = app.say(42, "/secrets").await.text();
+    assert!(listed.contains("rolling_back at step set"), "{listed}");
+    assert!(!listed.contains("canary-admin-pw"), "{listed}");
+    let again = rotate(&app, 42, "app-cache").await;
+    assert!(again.contains("already in progress"), "{again}");
+}
