@@ -62,6 +62,9 @@ impl SecretCmd {
                         Requested::Ran(Outcome::Succeeded { rotation, version, fingerprint, .. }) => Ok(format!(
                             "rotation #{rotation}: {name} version {version} (sha256:{fingerprint}) is current"
                         )),
+                        Requested::Ran(Outcome::Waiting { rotation, version, until }) => Ok(format!(
+                            "rotation #{rotation}: {name} version {version} is published as the next key; it becomes current at {until}"
+                        )),
                         Requested::Ran(Outcome::Retrying { rotation, step, error, next_at, .. }) => bail!(
                             "rotation #{rotation}: step {} failed: {error}; the old credential stays current; retrying at {next_at}",
                             step.as_str()

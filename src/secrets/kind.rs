@@ -81,6 +81,12 @@ pub trait SecretKind: Send + Sync {
         false
     }
 
+    /// How long a set and tested version waits before it may become current (a signing key
+    /// stays "next" in the JWKS while verifiers' caches refresh). Seconds; 0 = no wait.
+    fn publish_lead_secs(&self) -> u64 {
+        0
+    }
+
     /// Default grace period for the previous version (seconds).
     fn default_grace_secs(&self) -> u64 {
         3600

@@ -27,6 +27,13 @@ pub enum Outcome {
         fingerprint: String,
         sinks: Vec<String>,
     },
+    /// Set and tested, waiting until `until` before it may become current (a signing key
+    /// published as "next" while verifiers' JWKS caches refresh).
+    Waiting {
+        rotation: i64,
+        version: i32,
+        until: DateTime<Utc>,
+    },
     Retrying {
         rotation: i64,
         step: Step,
@@ -260,6 +267,24 @@ impl Rotations {
             .one(secret, VersionState::Pending)
             .await?
             .ok_or(StepError::NoPending("finish"))?;
+        let lead = secret.kind.publish_lead_secs();
+        if lead > 0 {
+            let name = secret.name.as_str();
+            let created = store::version(&self.pool, name, pending.number)
+                .await?
+                .map(|v| v.created_at)
+                .unwrap_or_else(Utc::now);
+            let until = created + chrono::Duration::seconds(lead as i64);
+            if until > Utc::now() {
+                rows::wait_until(&self.pool, rotation, until).await?;
+                let version = pending.number;
+                return Ok(Outcome::Waiting {
+                    rotation,
+                    version,
+                    until,
+                });
+            }
+        }
         self.deliver(secret, &pending).await?;
         let grace = secret.policy.grace.num_seconds();
         let name = secret.name.as_str();

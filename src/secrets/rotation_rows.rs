@@ -178,3 +178,17 @@ pub async fn start_rollback(pool: &PgPool, id: i64, error: &str) -> sqlx::Result
     .await?;
     Ok(updated.rows_affected() == 1)
 }
+
+/// Nothing failed: the rotation waits until `until` (its step is run again then).
+pub async fn wait_until(pool: &PgPool, id: i64, until: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE rotations SET status = 'retrying', next_attempt_at = $2, lease_until = NULL,
+                error = NULL, updated_at = now()
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(id)
+    .bind(until)
+    .execute(pool)
+    .await?;
+    Ok(())
+}

@@ -78,7 +78,11 @@ impl SecretStatus {
             s if s.is_active() => format!(
                 "#{} {} at step {} (attempt {}), started by {by}{}",
                 r.id,
-                s.as_str(),
+                // A retry without an error is a planned wait (a key published as "next").
+                match (s.as_str(), &r.error) {
+                    ("retrying", None) => "waiting",
+                    (label, _) => label,
+                },
                 r.step,
                 r.attempts + 1,
                 r.error

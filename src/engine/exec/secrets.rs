@@ -111,6 +111,14 @@ fn describe(name: &str, outcome: Outcome, grace: Option<chrono::Duration>) -> Ex
                 "✅ Rotated <b>{name}</b> (#{rotation}): version {version} <code>sha256:{fingerprint}</code> is current.\nDelivered to: {delivered}.\nThe previous credential keeps working for {grace}, then it is revoked."
             )))
         }
+        Outcome::Waiting {
+            rotation,
+            version,
+            until,
+        } => Ok(Reply::html(format!(
+            "⏳ Rotation #{rotation} of <b>{name}</b>: version {version} is set, tested and published as the next key. It becomes current at {} (after verifiers' key caches refresh); the current one stays current until then.",
+            when(until)
+        ))),
         Outcome::Retrying {
             rotation,
             step,

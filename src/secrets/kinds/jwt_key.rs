@@ -183,4 +183,9 @@ impl SecretKind for JwtSigningKey {
     fn default_grace_secs(&self) -> u64 {
         self.token_ttl_secs + self.cache_margin_secs
     }
+
+    /// The new key is in the JWKS as "next" for a cache margin before it signs anything.
+    fn publish_lead_secs(&self) -> u64 {
+        self.cache_margin_secs
+    }
 }
