@@ -1,7 +1,7 @@
 //! Crash safety: the real binary is aborted at each step boundary of a rotation (the
 //! `[rotation] crash_at` test hook), then the start-up tick of a new process resumes it:
 //! the rotation completes, exactly one version is current, the delivered value is it, and
-//! for a `postgres_role` secret (alternating users) every credential the vault calls
+//! for a `postgres_role` secret (alternating users) and a `redis_acl` secret every credential the vault calls
 //! current or previous logs in.
 
 use super::*;
@@ -28,6 +28,10 @@ fn config_with_secret(dir: &Scratch, env: &Path, db: &TestDb, role: &str) -> Pat
         "\n[[secrets]]\nname = \"app-db\"\nkind = \"postgres_role\"\ntarget = {{ dsn = \"{}\", role = \"{role}\" }}\npolicy = {{ approval = false }}\nsinks = [{{ type = \"env_file\", path = \"{}\" }}]\n",
         db.url,
         dir.file("db.env").display()
+    ));
+    text.push_str(&format!(
+        "\n[[secrets]]\nname = \"app-cache\"\nkind = \"redis_acl\"\ntarget = {{ user = \"{role}\", nodes = [\"{REDIS_URL}\"] }}\npolicy = {{ approval = false }}\nsinks = [{{ type = \"env_file\", path = \"{}\" }}]\n",
+        dir.file("cache.env").display()
     ));
     let path = dir.file("opsguard.toml");
     std::fs::write(&path, text).unwrap();
@@ -74,13 +78,24 @@ async fn a_rotation_killed_at_any_step_is_resumed_to_one_working_current_version
             .execute(&db.pool)
             .await
             .unwrap();
+        let redis = redis::Client::open(REDIS_URL).unwrap();
+        let mut admin = redis.get_multiplexed_async_connection().await.unwrap();
+        let acl = ["SETUSER", role.as_str(), "on", "~*", "+@all"];
+        let () = redis::cmd("ACL")
+            .arg(&acl)
+            .query_async(&mut admin)
+            .await
+            .unwrap();
         let config = config_with_secret(&dir, &env, &db, &role);
         let mut outputs = Vec::new();
-        // A first rotation of the database role completes: the crashed one has a current.
-        let (ok, out) = cli(&db, &config, None, &["secret", "rotate", "app-db"]).await;
-        assert!(ok, "{point}: {out}");
-        outputs.push(out);
-        for name in ["app-key", "app-db"] {
+        // A first rotation of the role and the ACL user completes: the crashed ones have a
+        // current version to keep.
+        for name in ["app-db", "app-cache"] {
+            let (ok, out) = cli(&db, &config, None, &["secret", "rotate", name]).await;
+            assert!(ok, "{point}: {out}");
+            outputs.push(out);
+        }
+        for name in ["app-key", "app-db", "app-cache"] {
             let (ok, out) = cli(&db, &config, Some(point), &["secret", "rotate", name]).await;
             assert!(
                 !ok && out.contains(&format!("crash_at {point}")),
@@ -114,8 +129,8 @@ async fn a_rotation_killed_at_any_step_is_resumed_to_one_working_current_version
             .fetch_all(&db.pool)
             .await
             .unwrap();
-        assert_eq!(statuses, vec!["succeeded".to_string(); 3], "{point}");
-        for name in ["app-key", "app-db"] {
+        assert_eq!(statuses, vec!["succeeded".to_string(); 5], "{point}");
+        for name in ["app-key", "app-db", "app-cache"] {
             let pending = store::versions(&db.pool, name, &["pending"]).await.unwrap();
             assert!(pending.is_empty(), "{point} {name}: no pending left");
             let current = store::versions(&db.pool, name, &["current"]).await.unwrap();
@@ -160,6 +175,42 @@ async fn a_rotation_killed_at_any_step_is_resumed_to_one_working_current_version
                 );
             }
         }
+        // Every Redis password the vault calls current or previous authenticates.
+        let cache = SecretName::parse("app-cache").unwrap();
+        let cache_live = store::versions(&db.pool, "app-cache", &["current", "previous"])
+            .await
+            .unwrap();
+        assert_eq!(
+            cache_live.len(),
+            2,
+            "{point}: a current and a previous password"
+        );
+        for v in &cache_live {
+            let password = master.open(&cache, v.version, &v.nonce, &v.sealed).unwrap();
+            let mut conn = redis.get_multiplexed_async_connection().await.unwrap();
+            let auth = redis::cmd("AUTH")
+                .arg(&role)
+                .arg(password.expose())
+                .query_async::<()>(&mut conn)
+                .await;
+            assert!(
+                auth.is_ok(),
+                "{point}: redis {} v{} fails",
+                v.state,
+                v.version
+            );
+            for out in &outputs {
+                assert!(
+                    !out.contains(password.expose()),
+                    "{point}: output shows a password"
+                );
+            }
+        }
+        let _: Result<(), _> = redis::cmd("ACL")
+            .arg("DELUSER")
+            .arg(&role)
+            .query_async(&mut admin)
+            .await;
         let db_current = env_value(&dir.file("db.env"), "APP_DB_PASSWORD").unwrap();
         assert!(
             live.iter()
