@@ -232,13 +232,21 @@ async fn redis_logins_never_fail_while_dual_passwords_rotate() {
                 .get_multiplexed_async_connection()
                 .await
                 .map_err(|e| e.to_string())?;
-            // The login is the AUTH: a retirement's CLIENT KILL may end the connection after it.
-            redis::cmd("AUTH")
+            // The login is the AUTH. A retirement's `CLIENT KILL USER` ends every connection
+            // of the user (Redis cannot tell which password one used), so a connection may be
+            // cut just as its AUTH is accepted: that is a dropped session the client retries,
+            // not a refused credential. Only a refusal counts as a failed login.
+            let auth = redis::cmd("AUTH")
                 .arg(&user)
                 .arg(&password)
                 .query_async::<()>(&mut conn)
-                .await
-                .map_err(|e| format!("AUTH: {e}"))
+                .await;
+            match auth {
+                Err(e) if !e.is_io_error() && !e.is_connection_dropped() => {
+                    Err(format!("AUTH refused: {e}"))
+                }
+                _ => Ok(()),
+            }
         }
     };
     let (rate, failed, reasons) =
