@@ -130,7 +130,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let app = Application::build(settings).await?;
             let token = app.shutdown_token();
             tokio::spawn(async move {
-                wait_for_signal().await;
+                startup::wait_for_signal().await;
                 tracing::info!("shutdown.signal");
                 token.cancel();
             });
@@ -334,18 +334,4 @@ async fn audit(pool: &PgPool, action: AuditCmd) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

@@ -249,3 +249,18 @@ fn spawn_housekeeping(engine: Engine, shutdown: CancellationToken) {
         }
     });
 }
+
+/// Until SIGTERM or Ctrl-C: what `serve` waits for before it shuts down.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}
