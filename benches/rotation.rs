@@ -14,7 +14,6 @@ mod scratch;
 use opsguard::config::{PolicySettings, SecretSettings, Settings, SinkSettings, TargetSettings};
 use opsguard::domain::secret::Secret;
 use opsguard::secrets::rotate::{Outcome, Requested, Rotations};
-use opsguard::secrets::worker;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, PgPool};
 use std::str::FromStr;
@@ -78,7 +77,7 @@ async fn run(url: &str, name: &str, rounds: usize) -> anyhow::Result<()> {
     ];
     let pool = PgPool::connect(url).await?;
     opsguard::storage::migrate(url, &pool).await?;
-    let rotations = worker::open(&pool, &settings)
+    let rotations = opsguard::secrets::open(&pool, &settings)
         .await?
         .expect("secrets configured");
     let redis = redis::Client::open(scratch::REDIS)?;

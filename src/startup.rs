@@ -48,7 +48,7 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
         tracing::warn!(redis.error = ?redis.last_error(), "redis.unreachable_at_start: serving in degraded mode");
     }
     // A bad [[secrets]] entry or a master key that does not open the vault stops start-up.
-    let secrets = crate::secrets::worker::open(&pool, &settings).await?;
+    let secrets = crate::secrets::open(&pool, &settings).await?;
     let engine = Engine::new(pool, Arc::new(settings), redis, secrets);
     engine.authz().spawn_listener(shutdown.clone());
     Ok(engine)

@@ -44,8 +44,7 @@ impl SecretsCheck {
             )
         };
         let mut found = Vec::new();
-        let period = s.policy.rotate_every_days.unwrap_or(90);
-        let scheduled = s.policy.scheduled.unwrap_or(true) && period > 0;
+        let period = s.scheduled_every_days();
         let current = store::versions(&self.pool, &s.name, &["current"]).await?;
         match current.first() {
             None => found.push(finding(
@@ -60,11 +59,7 @@ impl SecretsCheck {
             Some(v) => {
                 let since = v.promoted_at.unwrap_or(v.created_at);
                 let age = (Utc::now() - since).num_days();
-                let limit = if scheduled {
-                    i64::from(period)
-                } else {
-                    MAX_AGE_DAYS
-                };
+                let limit = period.map_or(MAX_AGE_DAYS, i64::from);
                 if age >= limit {
                     found.push(finding(
                         Severity::High,
@@ -93,7 +88,7 @@ impl SecretsCheck {
                 ));
             }
         }
-        if !scheduled {
+        if period.is_none() {
             found.push(finding(
                 Severity::Low,
                 "Secret has no scheduled rotation",

@@ -23,6 +23,13 @@ pub struct SecretSettings {
 impl SecretSettings {
     /// Whether `/rotate` waits for a second admin: the policy's word, else yes for the
     /// kinds whose rotation touches every service at once.
+    /// Days between scheduled rotations; `None` when the scheduler may not rotate it
+    /// (`scheduled = false` or `rotate_every_days = 0`). 90 by default.
+    pub fn scheduled_every_days(&self) -> Option<u32> {
+        let days = self.policy.rotate_every_days.unwrap_or(90);
+        (self.policy.scheduled.unwrap_or(true) && days > 0).then_some(days)
+    }
+
     pub fn needs_approval(&self) -> bool {
         self.policy.approval.unwrap_or(matches!(
             self.kind.as_str(),

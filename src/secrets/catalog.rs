@@ -126,12 +126,12 @@ fn kind(entry: &SecretSettings, timeout: Duration) -> Result<Arc<dyn SecretKind>
 
 fn policy(entry: &SecretSettings, kind: &dyn SecretKind) -> Policy {
     let p = &entry.policy;
-    let days = p.rotate_every_days.unwrap_or(90);
-    let scheduled = p.scheduled.unwrap_or(true) && days > 0;
     Policy {
         approval: entry.needs_approval(),
         totp: p.totp,
-        rotate_every: scheduled.then(|| chrono::Duration::days(i64::from(days))),
+        rotate_every: entry
+            .scheduled_every_days()
+            .map(|days| chrono::Duration::days(i64::from(days))),
         grace: chrono::Duration::seconds(
             p.grace_secs.unwrap_or_else(|| kind.default_grace_secs()) as i64
         ),

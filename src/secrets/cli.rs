@@ -4,7 +4,6 @@
 
 use super::rotate::{Outcome, Requested};
 use super::status::{self, SecretStatus};
-use super::worker;
 use crate::config::Settings;
 use crate::engine::shell::audited;
 use anyhow::{Context, bail};
@@ -22,7 +21,7 @@ pub enum SecretCmd {
 
 impl SecretCmd {
     pub async fn run(self, settings: &Settings, pool: PgPool) -> anyhow::Result<()> {
-        let Some(rotations) = worker::open(&pool, settings).await? else {
+        let Some(rotations) = super::open(&pool, settings).await? else {
             bail!(
                 "no secrets are managed: declare them in [[secrets]] and set OPSGUARD_MASTER_KEY"
             );

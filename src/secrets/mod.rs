@@ -9,7 +9,8 @@
 //! - [`jwks`]: the public keys of the signing keys, at `/.well-known/jwks.json`.
 //! - [`sinks`]: delivery to services (env file, signed webhook).
 //! - [`store`], [`rotation_rows`]: the queries (versions; rotations).
-//! - [`rotate`]: the runner; [`worker`]: resumes, retries and retires on a timer.
+//! - [`open`]: the vault at start-up; [`rotate`]: the runner; [`worker`]: resumes,
+//!   retries and retires on a timer.
 //! - [`status`]: what `/secrets` shows.
 //!
 //! Invariants: a value is never logged, audited, shown or put in an error text (only its
@@ -28,3 +29,31 @@ pub mod status;
 pub mod store;
 pub mod vault;
 pub mod worker;
+
+use crate::config::Settings;
+use anyhow::Context;
+use catalog::Catalog;
+use rotate::Rotations;
+use sqlx::PgPool;
+use std::sync::Arc;
+use vault::MasterKey;
+
+/// Open the vault at start-up: parse `[[secrets]]`, and when secrets are configured or the
+/// vault holds anything, require a master key that opens it. `None`: nothing to manage.
+pub async fn open(pool: &PgPool, settings: &Settings) -> anyhow::Result<Option<Arc<Rotations>>> {
+    let catalog = Catalog::build(settings)?;
+    let in_use = vault::in_use(pool)
+        .await
+        .context("cannot read the secrets vault")?;
+    if catalog.is_empty() && !in_use && settings.master_key.as_ref().is_none_or(|k| k.is_empty()) {
+        return Ok(None);
+    }
+    let key = MasterKey::parse(settings.master_key.as_ref())?;
+    key.check(pool).await?;
+    Ok(Some(Arc::new(Rotations::new(
+        pool.clone(),
+        key,
+        Arc::new(catalog),
+        settings.rotation.clone(),
+    ))))
+}

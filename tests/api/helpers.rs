@@ -58,36 +58,40 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let (name, prefix) = (self.name.clone(), self.redis_prefix.clone());
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", base())).await
-                {
-                    let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut admin)
-                        .await;
+        on_own_runtime(async move {
+            if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", base())).await {
+                let sql = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&mut admin)
+                    .await;
+            }
+            if let Ok(client) = redis::Client::open(REDIS_URL)
+                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+            {
+                let keys: Vec<String> = redis::cmd("KEYS")
+                    .arg(format!("{prefix}*"))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
                 }
-                if let Ok(client) = redis::Client::open(REDIS_URL)
-                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}*"))
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap_or_default();
-                    if !keys.is_empty() {
-                        let _: Result<(), _> =
-                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                    }
-                }
-            });
-        })
-        .join();
+            }
+        });
     }
+}
+
+/// Run clean-up from a `Drop` (which cannot await, and may run inside a runtime): on a
+/// runtime of its own in a thread of its own, waiting until it is done.
+pub fn on_own_runtime(work: impl std::future::Future<Output = ()> + Send + 'static) {
+    let _ = std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(work);
+    })
+    .join();
 }
 
 pub fn settings_for(db: &TestDb, telegram_url: &str) -> Settings {
@@ -362,4 +366,66 @@ pub fn callback_update(update_id: i64, user: i64, chat: i64, data: &str, message
             }
         }
     })
+}
+
+/// A private `redis-server` on a free loopback port, for settings the shared Redis must
+/// not be given; killed on drop.
+pub struct PrivateRedis {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl PrivateRedis {
+    pub fn start(args: &[&str]) -> PrivateRedis {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server on PATH (scripts/services.sh installs it)");
+        PrivateRedis { child, port }
+    }
+
+    /// Its URL (no credentials).
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Wait until it answers PING (for a server started without a password).
+    pub async fn ready(&self) {
+        for _ in 0..100 {
+            if let Ok(client) = redis::Client::open(self.url())
+                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                && redis::cmd("PING")
+                    .query_async::<String>(&mut conn)
+                    .await
+                    .is_ok()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the private redis-server did not start");
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -7,6 +7,7 @@
 mod failures;
 mod revoke;
 
+use crate::helpers::on_own_runtime;
 use opsguard::domain::rotation::SecretName;
 use opsguard::domain::secret::Secret;
 use opsguard::secrets::kind::{Material, SecretKind, Version};
@@ -75,30 +76,23 @@ impl Roles {
 impl Drop for Roles {
     fn drop(&mut self) {
         let group = self.group.clone();
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let Ok(mut conn) = PgConnection::connect(&admin_url()).await else {
-                    return;
-                };
-                for role in [format!("{group}_a"), format!("{group}_b"), group] {
-                    let _ = sqlx::query(
-                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
-                    )
-                    .bind(&role)
+        on_own_runtime(async move {
+            let Ok(mut conn) = PgConnection::connect(&admin_url()).await else {
+                return;
+            };
+            for role in [format!("{group}_a"), format!("{group}_b"), group] {
+                let _ = sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = $1",
+                )
+                .bind(&role)
+                .execute(&mut conn)
+                .await;
+                let sql = format!("DROP ROLE IF EXISTS \"{role}\"");
+                let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
                     .execute(&mut conn)
                     .await;
-                    let sql = format!("DROP ROLE IF EXISTS \"{role}\"");
-                    let _ = sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .execute(&mut conn)
-                        .await;
-                }
-            });
-        })
-        .join();
+            }
+        });
     }
 }
 

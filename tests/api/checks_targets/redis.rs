@@ -2,7 +2,7 @@
 //! (unique names, deleted by a guard even when the test fails).
 
 use super::{assert_unreachable, dead_ports, run, titled};
-use crate::helpers::REDIS_URL;
+use crate::helpers::{PrivateRedis, REDIS_URL};
 use opsguard::checks::Check;
 use opsguard::checks::redis::Redis;
 use opsguard::config::RedisTargets;
@@ -150,46 +150,6 @@ async fn unreachable_redis_never_shows_the_url() {
         !format!("{found:?}").contains("planted-redis-pw"),
         "{found:?}"
     );
-}
-
-/// A private `redis-server` on a free loopback port, for settings the shared Redis must
-/// not be given; killed on drop.
-struct PrivateRedis {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl PrivateRedis {
-    fn start(args: &[&str]) -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .args(args)
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server on PATH (scripts/services.sh installs it)");
-        PrivateRedis { child, port }
-    }
-}
-
-impl Drop for PrivateRedis {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 #[tokio::test]

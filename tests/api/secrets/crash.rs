@@ -8,7 +8,7 @@ use super::*;
 use crate::process::opsguard;
 use opsguard::domain::rotation::SecretName;
 use opsguard::domain::secret::Secret;
-use opsguard::secrets::{store, vault::MasterKey, worker};
+use opsguard::secrets::{store, vault::MasterKey};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
@@ -122,7 +122,10 @@ async fn a_rotation_killed_at_any_step_is_resumed_to_one_working_current_version
         )
         .unwrap();
         settings.master_key = Some(Secret::new(MASTER_KEY));
-        let rotations = worker::open(&db.pool, &settings).await.unwrap().unwrap();
+        let rotations = opsguard::secrets::open(&db.pool, &settings)
+            .await
+            .unwrap()
+            .unwrap();
         rotations.tick().await.unwrap();
 
         let statuses: Vec<String> = sqlx::query_scalar("SELECT status FROM rotations")

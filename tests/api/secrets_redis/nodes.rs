@@ -2,57 +2,15 @@
 //! for the test on a free port (killed at the end). Every operation reaches every node.
 
 use super::{AclUser, NODE, assert_clean, kind, login, password_count, version};
+use crate::helpers::PrivateRedis;
 use opsguard::secrets::kind::{KindError, Revocation, SecretKind};
-use std::time::Duration;
-
-/// A private `redis-server` on a free port, killed when dropped.
-struct PrivateRedis {
-    child: tokio::process::Child,
-    url: String,
-}
-
-impl PrivateRedis {
-    async fn start() -> PrivateRedis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-            ])
-            .args(["--appendonly", "no", "--daemonize", "no"])
-            .stdout(std::process::Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("redis-server on PATH");
-        let url = format!("redis://127.0.0.1:{port}");
-        for _ in 0..100 {
-            if let Ok(client) = redis::Client::open(url.as_str())
-                && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut conn)
-                    .await
-                    .is_ok()
-            {
-                return PrivateRedis { child, url };
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the private redis-server did not start");
-    }
-}
 
 #[tokio::test]
 async fn every_operation_goes_to_every_node() {
-    let mut second = PrivateRedis::start().await;
-    let nodes = [NODE, second.url.as_str()];
+    let mut second = PrivateRedis::start(&[]);
+    second.ready().await;
+    let url = second.url();
+    let nodes = [NODE, url.as_str()];
     let user = AclUser::new(&nodes);
     let k = kind(&nodes, &user.name);
     let (v1, v2) = (version(&k, 1), version(&k, 2));
@@ -73,10 +31,11 @@ async fn every_operation_goes_to_every_node() {
         assert!(login(node, &user.name, &v1).await.is_err(), "{node}");
     }
     // One node down fails the step, naming that node only.
-    second.child.kill().await.unwrap();
+    second.child.kill().unwrap();
+    second.child.wait().unwrap();
     let err = k.test(&v2).await.expect_err("a node is down");
     assert!(matches!(err, KindError::Unreachable(_)), "{err}");
-    let port = second.url.rsplit(':').next().unwrap();
+    let port = second.port.to_string();
     assert!(
         err.to_string().contains(&format!("127.0.0.1:{port}")),
         "{err}"
