@@ -1,6 +1,7 @@
 //! Layered settings: `config/default.toml` (or `OPSGUARD_CONFIG`), then `OPSGUARD__SECTION__KEY`
 //! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
 
+mod backups;
 mod checks;
 mod logins;
 mod outbox;
@@ -11,6 +12,7 @@ use crate::domain::secret::Secret;
 use serde::Deserialize;
 use std::collections::HashMap;
 
+pub use backups::{BackupSettings, BackupTarget, S3Settings};
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
@@ -44,6 +46,9 @@ pub struct Settings {
     /// `OPSGUARD_MASTER_KEY`: base64 of 32 bytes; seals the vault.
     #[serde(default)]
     pub master_key: Option<Secret>,
+    /// `[backups]` and `[[backups.targets]]` (see `config/backups.rs`).
+    #[serde(default)]
+    pub backups: BackupSettings,
     pub scheduler: SchedulerSettings,
     /// `[[schedules]]`: commands run on cron expressions (see `config/schedules.rs`).
     #[serde(default)]
@@ -198,7 +203,7 @@ impl Settings {
                     })?;
             }
         }
-        let settings: Settings =
+        let mut settings: Settings =
             builder
                 .build()
                 .and_then(|c| c.try_deserialize())
@@ -206,6 +211,13 @@ impl Settings {
                     path: path.clone(),
                     source,
                 })?;
+        // Backup targets' schedules join the declared ones (a declared schedule of the same
+        // name wins, so a deployment can move or disable one).
+        for implied in settings.backups.schedules() {
+            if !settings.schedules.iter().any(|s| s.name == implied.name) {
+                settings.schedules.push(implied);
+            }
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -257,6 +269,12 @@ impl Settings {
             }
         }
         schedules::validate(&self.scheduler, &self.schedules)?;
+        self.backups
+            .validate()
+            .map_err(|problem| ConfigError::Invalid {
+                key: "backups",
+                problem,
+            })?;
         self.logins
             .validate()
             .map_err(|problem| ConfigError::Invalid {

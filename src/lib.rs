@@ -15,6 +15,8 @@
 //!   secrets and their kinds, sinks, and the step-by-step rotation runner.
 //! - [`logins`]: failed-login alerting — ingest (HTTP with service JWTs, Redis stream),
 //!   batched storage, sliding-window detection shared through Redis, alerts via the outbox.
+//! - [`backups`]: `pg_dump` → zstd → age → SHA-256 → storage (a directory or S3), a job queue
+//!   any replica works, a catalogue with row counts, restore tests and retention.
 //! - transports — [`bot`] (Telegram: webhook, polling, replies, menus), [`console`] (a REPL
 //!   on stdin), [`http`] (webhook route, auth-event ingest, health, readiness, metrics), [`scheduler`]
 //!   (cron schedules run through the pipeline as the `scheduler` actor, claimed once per
@@ -30,6 +32,7 @@
 //! - Button callback data is an opaque id of a single-use, user-bound, expiring pending action.
 #![forbid(unsafe_code)]
 
+pub mod backups;
 pub mod bot;
 pub mod checks;
 pub mod config;

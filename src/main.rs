@@ -59,6 +59,9 @@ enum Cmd {
     /// Managed secrets: list, status, rotate.
     #[command(subcommand)]
     Secret(opsguard::secrets::cli::SecretCmd),
+    /// Backups: run, list, verify (restore test), restore, key.
+    #[command(subcommand)]
+    Backup(opsguard::backups::cli::BackupCmd),
 }
 
 #[derive(Subcommand)]
@@ -144,6 +147,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let user = UserId::parse(&as_user).map_err(anyhow::Error::msg)?;
             let shutdown = CancellationToken::new();
             let engine = startup::engine(settings, &shutdown).await?;
+            // Queued backups and restore tests run here too, so the console can try them.
+            let tracker = tokio_util::task::TaskTracker::new();
+            let backups = opsguard::backups::Backups::new(engine.pool().clone(), engine.settings());
+            opsguard::backups::worker::spawn(backups, shutdown.clone(), &tracker);
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             let interactive = std::io::stdin().is_terminal();
             opsguard::console::run(&engine, user, stdin, &mut std::io::stdout(), interactive)
@@ -155,6 +162,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Audit { action } => return audit(&pool(&settings).await?, action).await,
         Cmd::Token(action) => action.run(&settings, pool(&settings)).await?,
         Cmd::Secret(action) => action.run(&settings, pool(&settings).await?).await?,
+        Cmd::Backup(action) => {
+            if !action.run(&settings, pool(&settings).await?).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -181,6 +181,10 @@ impl Application {
             let every = Duration::from_millis(settings.rotation.worker_interval_ms);
             crate::secrets::worker::spawn(rotations, every, shutdown.clone(), &tracker);
         }
+        if !settings.backups.targets.is_empty() {
+            let backups = crate::backups::Backups::new(engine.pool().clone(), &settings);
+            crate::backups::worker::spawn(backups, shutdown.clone(), &tracker);
+        }
 
         let state = HttpState {
             engine: engine.clone(),

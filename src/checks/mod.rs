@@ -3,6 +3,7 @@
 //! target that fails, hangs or answers garbage becomes an "unreachable" finding, never a
 //! crash. Checks never take a target from chat: only from `[checks.*]` in the config.
 
+pub mod backups;
 pub mod dsn;
 pub mod http_headers;
 pub mod http_rules;
@@ -16,7 +17,6 @@ pub mod secrets;
 pub mod store;
 pub mod tls;
 pub mod tls_probe;
-pub mod unrecorded;
 
 use crate::domain::finding::Finding;
 use async_trait::async_trait;

@@ -2,8 +2,9 @@
 //! (its configured targets); a check with no targets is skipped by `/check all`.
 
 use super::Check;
+use super::backups::BackupsCheck;
 use super::secrets::SecretsCheck;
-use super::{http_headers::HttpHeaders, postgres::Postgres, redis::Redis, tls::Tls, unrecorded};
+use super::{http_headers::HttpHeaders, postgres::Postgres, redis::Redis, tls::Tls};
 use crate::config::Settings;
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ fn built_in(settings: &Settings, pool: &PgPool) -> Vec<Arc<dyn Check>> {
         Arc::new(Postgres::new(&settings.checks.postgres)),
         Arc::new(Redis::new(&settings.checks.redis)),
         Arc::new(SecretsCheck::new(pool, &settings.secrets)),
-        Arc::new(unrecorded::BACKUPS),
+        Arc::new(BackupsCheck::new(pool, settings.backups.target_names())),
     ]
 }
 

@@ -2,10 +2,12 @@
 //! usage and summary. Parsing is the only way raw text becomes a `Command`.
 
 mod args;
+mod backups;
 mod logins;
 mod specs;
 
 pub use args::*;
+pub use backups::{RestoreWhich, TargetName};
 pub use logins::{LoginWindow, SilenceRequest, SilenceTarget, format_duration};
 pub use specs::{CommandSpec, SPECS, spec_by_name};
 
@@ -40,6 +42,13 @@ pub enum Command {
     Rotate(SecretName),
     /// Rotate every secret whose policy lets the scheduler and whose age is due.
     RotateDue,
+    /// Queue a backup of one target, or of every target.
+    Backup(Option<TargetName>),
+    /// The backup catalogue (of one target).
+    Backups(Option<TargetName>),
+    RestoreTest(RestoreWhich),
+    /// Delete backups past their target's retention.
+    PruneBackups,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +161,9 @@ impl Command {
                 arity(1)?;
                 Command::Rotate(SecretName::parse(args[0]).map_err(usage)?)
             }
+            "backup" | "backups" | "restore_test" | "prune_backups" => {
+                backups::parse(spec.name, &args).map_err(usage)?
+            }
             other => unreachable!("spec table and parser disagree on {other}"),
         })
     }
@@ -181,6 +193,10 @@ impl Command {
             Command::Secrets => "secrets",
             Command::Rotate(_) => "rotate",
             Command::RotateDue => "rotate_due",
+            Command::Backup(_) => "backup",
+            Command::Backups(_) => "backups",
+            Command::RestoreTest(_) => "restore_test",
+            Command::PruneBackups => "prune_backups",
         };
         spec_by_name(name).expect("every command has a spec")
     }
@@ -200,6 +216,8 @@ impl Command {
             Command::Alerts(Some(id)) | Command::Ack(id) => id.to_string(),
             Command::Silence(request) => request.args(),
             Command::Rotate(name) => name.to_string(),
+            Command::Backup(Some(t)) | Command::Backups(Some(t)) => t.to_string(),
+            Command::RestoreTest(which) => which.to_string(),
             _ => String::new(),
         }
     }

@@ -26,6 +26,10 @@ impl Permission {
     pub const LOGINS_PRUNE: Permission = Permission("logins.prune");
     pub const SECRETS_READ: Permission = Permission("secrets.read");
     pub const SECRETS_ROTATE: Permission = Permission("secrets.rotate");
+    pub const BACKUPS_READ: Permission = Permission("backups.read");
+    pub const BACKUPS_RUN: Permission = Permission("backups.run");
+    pub const BACKUPS_RESTORE_TEST: Permission = Permission("backups.restore_test");
+    pub const BACKUPS_PRUNE: Permission = Permission("backups.prune");
 
     pub fn as_str(self) -> &'static str {
         self.0

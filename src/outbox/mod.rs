@@ -33,3 +33,47 @@ pub async fn enqueue<'e>(
     .fetch_one(executor)
     .await
 }
+
+/// Queue an edit of the message outbox row `of` delivered (a progress message). A pending
+/// edit of the same message not yet leased is overwritten instead of queued again, so a
+/// slow chat gets the latest text, not a backlog. Returns the row holding the edit.
+pub async fn enqueue_edit(
+    pool: &sqlx::PgPool,
+    of: i64,
+    chat_id: i64,
+    reply: &Reply,
+) -> Result<i64, sqlx::Error> {
+    let buttons = serde_json::Value::Array(
+        reply
+            .buttons
+            .iter()
+            .map(|b| serde_json::json!({ "label": b.label, "data": b.data }))
+            .collect(),
+    );
+    let updated: Option<i64> = sqlx::query_scalar(
+        "UPDATE outbox SET html = $2, buttons = $3
+         WHERE id = (SELECT id FROM outbox
+                     WHERE edit_of = $1 AND status = 'pending' AND lease_until IS NULL
+                     ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
+         RETURNING id",
+    )
+    .bind(of)
+    .bind(&reply.html)
+    .bind(&buttons)
+    .fetch_optional(pool)
+    .await?;
+    if let Some(id) = updated {
+        return Ok(id);
+    }
+    sqlx::query_scalar(
+        "INSERT INTO outbox (chat_id, html, buttons, source, edit_of)
+         SELECT chat_id, $2, $3, source, id FROM outbox WHERE id = $1 AND chat_id = $4
+         RETURNING id",
+    )
+    .bind(of)
+    .bind(&reply.html)
+    .bind(&buttons)
+    .bind(chat_id)
+    .fetch_one(pool)
+    .await
+}

@@ -1,6 +1,7 @@
 //! One outbox row → one Bot API call (an HTML message with its inline buttons, or a
-//! document when the text is too long for one message), and what its result means for the
-//! row: sent, retry after Telegram's `retry_after`, or retry after a backoff.
+//! document when the text is too long for one message, or an edit of a message an earlier
+//! row sent), and what its result means for the row: sent, retry after Telegram's
+//! `retry_after`, or retry after a backoff.
 
 use super::store::{Claimed, Outcome};
 use crate::config::OutboxSettings;
@@ -8,10 +9,12 @@ use crate::domain::html::{escape, to_plain};
 use crate::domain::reply::MESSAGE_LIMIT;
 use serde::Deserialize;
 use teloxide::Bot;
-use teloxide::RequestError;
-use teloxide::payloads::{SendDocumentSetters, SendMessageSetters};
+use teloxide::payloads::{EditMessageTextSetters, SendDocumentSetters, SendMessageSetters};
 use teloxide::requests::{Request, Requester};
-use teloxide::types::{ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, ParseMode};
+use teloxide::types::{
+    ChatId, InlineKeyboardButton, InlineKeyboardMarkup, InputFile, MessageId, ParseMode,
+};
+use teloxide::{ApiError, RequestError};
 
 /// Longest `last_error` kept.
 const ERROR_CHARS: usize = 500;
@@ -31,15 +34,17 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
         counts,
         error: Some(scrub(&error, bot.token())),
         retry_in,
+        message_id: None,
     };
     let backoff = settings.backoff(row.attempts + 1);
     match result {
-        Ok(Ok(())) => Outcome {
+        Ok(Ok(message_id)) => Outcome {
             id: row.id,
             sent: true,
             counts: true,
             error: None,
             retry_in: Default::default(),
+            message_id,
         },
         // Flood control: wait exactly what Telegram asks; it is not the message's fault,
         // so it does not count towards dead-lettering.
@@ -60,10 +65,34 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
     }
 }
 
-async fn call(bot: &Bot, row: &Claimed) -> Result<(), RequestError> {
+async fn call(bot: &Bot, row: &Claimed) -> Result<Option<i64>, RequestError> {
     let chat = ChatId(row.chat_id);
     let buttons: Vec<StoredButton> =
         serde_json::from_value(row.buttons.clone()).unwrap_or_default();
+    let keyboard = (!buttons.is_empty()).then(|| {
+        let row = buttons
+            .into_iter()
+            .map(|b| InlineKeyboardButton::callback(b.label, b.data))
+            .collect::<Vec<_>>();
+        InlineKeyboardMarkup::new(vec![row])
+    });
+    if let Some(message) = row.edits_message
+        && row.html.chars().count() <= MESSAGE_LIMIT
+    {
+        let mut request = bot
+            .edit_message_text(chat, MessageId(message as i32), row.html.clone())
+            .parse_mode(ParseMode::Html);
+        if let Some(keyboard) = keyboard {
+            request = request.reply_markup(keyboard);
+        }
+        return match request.send().await {
+            Ok(_) => Ok(Some(message)),
+            // The same text again (a progress edit that changed nothing) is not a failure.
+            Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(Some(message)),
+            Err(e) => Err(e),
+        };
+    }
+    // An edit whose message was never delivered (dead-lettered) goes out as a new message.
     if row.html.chars().count() > MESSAGE_LIMIT {
         // One row is one Bot API call, so a retry never repeats half a report.
         let document = InputFile::memory(to_plain(&row.html).into_bytes())
@@ -72,25 +101,22 @@ async fn call(bot: &Bot, row: &Claimed) -> Result<(), RequestError> {
             "This message is long ({} characters), so here it is as a file.",
             row.html.chars().count()
         );
-        bot.send_document(chat, document)
+        let sent = bot
+            .send_document(chat, document)
             .caption(escape(&caption))
             .parse_mode(ParseMode::Html)
             .send()
             .await?;
-        return Ok(());
+        return Ok(Some(i64::from(sent.id.0)));
     }
     let mut request = bot
         .send_message(chat, row.html.clone())
         .parse_mode(ParseMode::Html);
-    if !buttons.is_empty() {
-        let row = buttons
-            .into_iter()
-            .map(|b| InlineKeyboardButton::callback(b.label, b.data))
-            .collect::<Vec<_>>();
-        request = request.reply_markup(InlineKeyboardMarkup::new(vec![row]));
+    if let Some(keyboard) = keyboard {
+        request = request.reply_markup(keyboard);
     }
-    request.send().await?;
-    Ok(())
+    let sent = request.send().await?;
+    Ok(Some(i64::from(sent.id.0)))
 }
 
 /// The error as stored in `last_error`: the token (plain or URL-encoded) cut out, and

@@ -13,6 +13,10 @@ pub struct Claimed {
     pub html: String,
     pub buttons: serde_json::Value,
     pub attempts: i32,
+    /// For an edit row: the Telegram message id of the row it edits, once that was sent.
+    pub edits_message: Option<i64>,
+    /// Whether this row edits an earlier one (`edit_of`).
+    pub is_edit: bool,
 }
 
 /// Claim up to `limit` due rows. A row is due when its `not_before` has passed, it is the
@@ -30,7 +34,9 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let rows: Vec<Claimed> = sqlx::query_as(
-        "SELECT o.id, o.chat_id, o.html, o.buttons, o.attempts
+        "SELECT o.id, o.chat_id, o.html, o.buttons, o.attempts,
+                (SELECT t.message_id FROM outbox t WHERE t.id = o.edit_of) AS edits_message,
+                o.edit_of IS NOT NULL AS is_edit
          FROM outbox o
          WHERE o.status = 'pending' AND o.not_before <= clock_timestamp()
            AND (o.lease_until IS NULL OR o.lease_until < clock_timestamp())
@@ -81,6 +87,8 @@ pub struct Outcome {
     pub error: Option<String>,
     /// Not to be retried before this long from now.
     pub retry_in: Duration,
+    /// The Telegram message it became (kept so later rows can edit it).
+    pub message_id: Option<i64>,
 }
 
 /// Record outcomes (and end their leases): sent rows get `sent_at` (the time the
@@ -95,6 +103,7 @@ pub async fn record(
     let counts: Vec<bool> = outcomes.iter().map(|o| o.sent || o.counts).collect();
     let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
     let delays: Vec<f64> = outcomes.iter().map(|o| o.retry_in.as_secs_f64()).collect();
+    let messages: Vec<Option<i64>> = outcomes.iter().map(|o| o.message_id).collect();
     sqlx::query(
         "UPDATE outbox o SET
             attempts = o.attempts + CASE WHEN r.counts THEN 1 ELSE 0 END,
@@ -104,10 +113,12 @@ pub async fn record(
             sent_at = CASE WHEN r.sent THEN clock_timestamp() ELSE NULL END,
             last_error = CASE WHEN r.sent THEN o.last_error ELSE r.error END,
             lease_until = NULL,
+            message_id = COALESCE(r.message_id, o.message_id),
             not_before = CASE WHEN r.sent THEN o.not_before
                               ELSE clock_timestamp() + make_interval(secs => r.delay) END
-         FROM UNNEST($1::bigint[], $2::bool[], $3::bool[], $4::text[], $5::float8[])
-              AS r(id, sent, counts, error, delay)
+         FROM UNNEST($1::bigint[], $2::bool[], $3::bool[], $4::text[], $5::float8[],
+                     $7::bigint[])
+              AS r(id, sent, counts, error, delay, message_id)
          WHERE o.id = r.id",
     )
     .bind(ids)
@@ -116,6 +127,7 @@ pub async fn record(
     .bind(errors)
     .bind(delays)
     .bind(max_attempts)
+    .bind(messages)
     .execute(pool)
     .await?;
     Ok(())

@@ -196,10 +196,17 @@ async fn handle(
         | "sendPhoto"
         | "editMessageReplyMarkup"
         | "editMessageText" => {
-            guard.next_message_id += 1;
+            // An edit answers with the message it edited; a send with a new one.
+            let id = match parsed.get("message_id").and_then(Value::as_i64) {
+                Some(edited) if method.starts_with("edit") => edited,
+                _ => {
+                    guard.next_message_id += 1;
+                    guard.next_message_id
+                }
+            };
             let chat = parsed.get("chat_id").and_then(Value::as_i64).unwrap_or(1);
             json!({
-                "message_id": guard.next_message_id, "date": 1_700_000_000,
+                "message_id": id, "date": 1_700_000_000,
                 "chat": { "id": chat, "type": "private", "first_name": "x" },
                 "text": parsed.get("text").cloned().unwrap_or(json!("document"))
             })

@@ -4,6 +4,7 @@
 mod alerts;
 mod approvals;
 mod audit;
+mod backups;
 mod checks;
 mod info;
 mod logins;
@@ -87,5 +88,9 @@ pub(super) async fn execute(ctx: &Ctx<'_>, command: &Command) -> ExecResult {
         Command::Secrets => secrets::list(ctx).await,
         Command::Rotate(name) => secrets::rotate(ctx, name).await,
         Command::RotateDue => secrets::rotate_due(ctx).await,
+        Command::Backup(target) => backups::backup(ctx, target.as_ref()).await,
+        Command::Backups(target) => backups::list(ctx, target.as_ref()).await,
+        Command::RestoreTest(which) => backups::restore_test(ctx, *which).await,
+        Command::PruneBackups => backups::prune(ctx).await,
     }
 }

@@ -1,0 +1,129 @@
+//! Backups: `pg_dump` streamed through zstd and age into storage, catalogued with checksums
+//! and row counts, proven by restore tests, pruned by retention.
+//!
+//! - `jobs` — the PostgreSQL job queue (`FOR UPDATE SKIP LOCKED`), one backup per target.
+//! - `worker` — claims jobs on any replica; `run` carries one job out (progress, lease,
+//!   result, alert); `messages` is what the operator reads.
+//! - `dump` — the backup stream; `snapshot` — the exported snapshot and row counts;
+//!   `restore` — checksum, decrypt, decompress, `pg_restore`.
+//! - `storage` — a directory or S3 through `object_store`; `keys` — age recipients and
+//!   opsguard's own identity; `pgenv` — a DSN as libpq's environment.
+//! - `catalogue` — what was stored; `retention` — what may be deleted; `cli` — the shell.
+//!
+//! Invariants: a backup is `good` only after its checksum was read back from storage; no
+//! credential reaches a command line, a reply or a log; nothing holds a backup whole in memory.
+
+pub mod catalogue;
+pub mod cli;
+pub mod dump;
+pub mod jobs;
+pub mod keys;
+pub mod messages;
+pub mod pgenv;
+pub mod restore;
+pub mod retention;
+pub mod run;
+pub mod snapshot;
+pub mod storage;
+pub mod worker;
+
+use crate::config::{BackupSettings, Settings};
+use crate::domain::Reply;
+use jobs::{JobKind, Queued};
+use keys::BackupKeys;
+use sqlx::PgPool;
+use std::sync::Arc;
+
+/// The backup capability as the engine, the worker and the shell use it.
+#[derive(Clone)]
+pub struct Backups {
+    pool: PgPool,
+    settings: Arc<BackupSettings>,
+    keys: Result<BackupKeys, String>,
+}
+
+/// What asking for a job came to.
+#[derive(Debug)]
+pub enum Requested {
+    Queued(jobs::Job),
+    AlreadyRunning(jobs::Job),
+    UnknownTarget(Vec<String>),
+}
+
+impl Backups {
+    pub fn new(pool: PgPool, settings: &Settings) -> Self {
+        let keys = BackupKeys::new(settings.master_key.as_ref(), &settings.backups.recipients)
+            .map_err(|e| e.to_string());
+        Backups {
+            pool,
+            settings: Arc::new(settings.backups.clone()),
+            keys,
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn settings(&self) -> &BackupSettings {
+        &self.settings
+    }
+
+    /// The keys, or why backups cannot run (no master key, a bad recipient).
+    pub fn keys(&self) -> Result<&BackupKeys, String> {
+        self.keys.as_ref().map_err(Clone::clone)
+    }
+
+    /// Queue a backup of `target`; the progress message goes to `chat` (0: none).
+    pub async fn request_backup(
+        &self,
+        target: &str,
+        by: Option<i64>,
+        via: &str,
+        chat: i64,
+    ) -> Result<Requested, sqlx::Error> {
+        if self.settings.target(target).is_none() {
+            return Ok(Requested::UnknownTarget(self.settings.target_names()));
+        }
+        let queued = jobs::queue(&self.pool, JobKind::Backup, target, None, by, via, chat).await?;
+        self.announce(queued).await
+    }
+
+    /// Queue a restore test of a catalogued backup.
+    pub async fn request_restore_test(
+        &self,
+        backup: &catalogue::Backup,
+        by: Option<i64>,
+        via: &str,
+        chat: i64,
+    ) -> Result<Requested, sqlx::Error> {
+        let queued = jobs::queue(
+            &self.pool,
+            JobKind::RestoreTest,
+            &backup.target,
+            Some(backup.id),
+            by,
+            via,
+            chat,
+        )
+        .await?;
+        self.announce(queued).await
+    }
+
+    /// A queued job's progress message, whose later edits show how it goes.
+    async fn announce(&self, queued: Queued) -> Result<Requested, sqlx::Error> {
+        let mut job = match queued {
+            Queued::Queued(job) => job,
+            Queued::AlreadyRunning(job) => return Ok(Requested::AlreadyRunning(job)),
+        };
+        if job.chat_id != 0 {
+            let text = messages::queued(&job);
+            let row =
+                crate::outbox::enqueue(&self.pool, job.chat_id, &Reply::html(text), "backups")
+                    .await?;
+            jobs::set_progress_row(&self.pool, job.id, row).await?;
+            job.progress_row = Some(row);
+        }
+        Ok(Requested::Queued(job))
+    }
+}

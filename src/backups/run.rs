@@ -1,0 +1,364 @@
+//! One claimed job carried out: a backup (snapshot, stream, read-back check, catalogue) or a
+//! restore test (checksum, scratch database, pg_restore, row counts, drop). While it runs its
+//! lease is renewed and its progress message edited; when it ends the result replaces the
+//! progress, a failure is alerted, and a failed backup leaves no object behind.
+
+use super::Backups;
+use super::catalogue::{self, Finished};
+use super::dump::{self, DumpJob, Progress};
+use super::jobs::{self, Job};
+use super::messages;
+use super::pgenv::PgEnv;
+use super::restore;
+use super::snapshot::{self, Snapshot};
+use super::storage::Storage;
+use crate::domain::Reply;
+use crate::domain::secret::Secret;
+use sqlx::{Connection, PgConnection};
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// What the operator reads when the job ends, and whether it failed.
+pub struct Ended {
+    pub text: String,
+    pub error: Option<String>,
+}
+
+/// Run `job` to its end and record it: catalogue, job row, progress message, alert.
+pub async fn run(backups: &Backups, job: &Job) -> Ended {
+    let ended = if job.is_backup() {
+        backup(backups, job).await
+    } else {
+        restore_test(backups, job).await
+    };
+    let pool = backups.pool();
+    if let Err(e) = jobs::finish(pool, job.id, ended.error.as_deref()).await {
+        tracing::error!(job.id = job.id, error = %e, "backups.finish_failed");
+    }
+    tell(backups, job, &ended.text).await;
+    if let Some(error) = &ended.error {
+        tracing::warn!(job.id = job.id, job.kind = %job.kind, backup.target = %job.target, error = %error, "backups.job_failed");
+        alert(backups, job, error).await;
+    } else {
+        tracing::info!(job.id = job.id, job.kind = %job.kind, backup.target = %job.target, "backups.job_succeeded");
+    }
+    ended
+}
+
+/// Replace the progress message with `text` (nothing when the job has none).
+pub async fn tell(backups: &Backups, job: &Job, text: &str) {
+    if let Some(row) = job.progress_row
+        && let Err(e) =
+            crate::outbox::enqueue_edit(backups.pool(), row, job.chat_id, &Reply::html(text)).await
+    {
+        tracing::warn!(job.id = job.id, error = %e, "backups.progress_failed");
+    }
+}
+
+pub async fn alert(backups: &Backups, job: &Job, error: &str) {
+    let reply = Reply::html(messages::alert(job, error));
+    for chat in &backups.settings().alert_chats {
+        if let Err(e) = crate::outbox::enqueue(backups.pool(), *chat, &reply, "backups").await {
+            tracing::error!(job.id = job.id, error = %e, "backups.alert_failed");
+        }
+    }
+}
+
+/// Drive `work` while renewing the lease and editing the progress message.
+async fn with_progress<T>(
+    backups: &Backups,
+    job: &Job,
+    stage: &str,
+    read: &AtomicU64,
+    stored: &AtomicU64,
+    work: impl Future<Output = T>,
+) -> T {
+    let settings = backups.settings();
+    let lease = Duration::from_secs(settings.lease_secs.max(3));
+    let every = Duration::from_secs(settings.progress_every_secs.max(1));
+    let started = Instant::now();
+    let mut renewed = Instant::now();
+    tokio::pin!(work);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => {
+                if renewed.elapsed() >= lease / 3 {
+                    renewed = Instant::now();
+                    if let Err(e) = jobs::renew(backups.pool(), job.id, lease).await {
+                        tracing::warn!(job.id = job.id, error = %e, "backups.lease_renew_failed");
+                    }
+                }
+                let text = messages::progress(job, stage, read.load(Ordering::Relaxed),
+                    stored.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+                tell(backups, job, &text).await;
+            }
+        }
+    }
+}
+
+fn failed(job: &Job, error: String) -> Ended {
+    Ended {
+        text: messages::failed(job, &error),
+        error: Some(error),
+    }
+}
+
+async fn backup(backups: &Backups, job: &Job) -> Ended {
+    let settings = backups.settings();
+    let Some(target) = settings.target(&job.target) else {
+        return failed(
+            job,
+            format!("target '{}' is no longer configured", job.target),
+        );
+    };
+    let keys = match backups.keys() {
+        Ok(k) => k.clone(),
+        Err(e) => return failed(job, e),
+    };
+    let env = match PgEnv::parse(&target.dsn) {
+        Ok(env) => env,
+        Err(e) => return failed(job, format!("target {}: {e}", job.target)),
+    };
+    let storage = match Storage::open(settings.storage_of(target), settings) {
+        Ok(s) => s,
+        Err(e) => return failed(job, e.to_string()),
+    };
+    let key = format!(
+        "{0}/{0}-{1}-job{2}.dump.zst.age",
+        job.target,
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        job.id
+    );
+    let pool = backups.pool();
+    let id = match catalogue::open(pool, job.id, &job.target, storage.location(), &key).await {
+        Ok(id) => id,
+        Err(e) => return failed(job, format!("the catalogue could not be written: {e}")),
+    };
+    let result = stream_backup(backups, job, env, keys, &storage, &key).await;
+    match result {
+        Ok((dumped, counts, server_version, pg_dump_version)) => {
+            let finished = Finished {
+                dump_bytes: dumped.dump_bytes,
+                stored_bytes: dumped.stored_bytes,
+                sha256: &dumped.sha256,
+                pg_dump_version: pg_dump_version.as_deref(),
+                server_version: &server_version,
+                counts: &counts,
+            };
+            if let Err(e) = catalogue::mark_good(pool, id, &finished).await {
+                let _ = storage.discard_partial(&key).await;
+                return failed(job, format!("the catalogue could not be written: {e}"));
+            }
+            match catalogue::get(pool, id).await {
+                Ok(Some(b)) => Ended {
+                    text: messages::backup_done(job, &b, &storage.describe(&key), counts.len()),
+                    error: None,
+                },
+                _ => Ended {
+                    text: format!("✅ backup #{id} is good."),
+                    error: None,
+                },
+            }
+        }
+        Err(error) => {
+            let error = crate::checks::dsn::scrub(&error, target.dsn.expose());
+            if let Err(e) = storage.discard_partial(&key).await {
+                tracing::error!(job.id = job.id, error = %e, "backups.discard_failed");
+            }
+            let _ = catalogue::mark_failed(pool, id, &error).await;
+            failed(job, error)
+        }
+    }
+}
+
+type Streamed = (dump::Dumped, snapshot::TableCounts, String, Option<String>);
+
+/// Snapshot, dump and count in it, then read the stored object back.
+async fn stream_backup(
+    backups: &Backups,
+    job: &Job,
+    env: PgEnv,
+    keys: super::keys::BackupKeys,
+    storage: &Storage,
+    key: &str,
+) -> Result<Streamed, String> {
+    let settings = backups.settings();
+    let display = env.display().to_string();
+    let mut snap = Snapshot::export(&env)
+        .await
+        .map_err(|e| format!("cannot read {display}: {e}"))?;
+    let pg_dump_version = snapshot::pg_dump_version(&settings.pg_dump).await;
+    let progress = Arc::new(Progress::default());
+    let dump_job = DumpJob {
+        env,
+        snapshot: Some(snap.id.clone()),
+        keys,
+        level: settings.zstd_level,
+        workers: settings.zstd_workers,
+        pg_dump: settings.pg_dump.clone(),
+    };
+    let work = async {
+        tokio::join!(
+            dump::dump(dump_job, storage, key, progress.clone()),
+            snap.count_rows()
+        )
+    };
+    let (dumped, counts) = with_progress(
+        backups,
+        job,
+        "dumping, compressing, encrypting",
+        &progress.dump_bytes,
+        &progress.stored_bytes,
+        work,
+    )
+    .await;
+    let server_version = snap.server_version.clone();
+    snap.close().await;
+    let dumped = dumped.map_err(|e| e.to_string())?;
+    let counts = counts.map_err(|e| format!("counting rows in {display} failed: {e}"))?;
+    let (sha, size) = storage
+        .checksum(key)
+        .await
+        .map_err(|e| format!("reading the stored object back failed: {e}"))?;
+    if sha != dumped.sha256 || size != dumped.stored_bytes {
+        return Err(format!(
+            "the stored object does not match what was written (sha256 {sha}, {size} bytes; wrote {}, {} bytes)",
+            dumped.sha256, dumped.stored_bytes
+        ));
+    }
+    Ok((dumped, counts, server_version, pg_dump_version))
+}
+
+async fn restore_test(backups: &Backups, job: &Job) -> Ended {
+    let started = Instant::now();
+    let pool = backups.pool();
+    let backup = match catalogue::get(pool, job.backup_id.unwrap_or(0)).await {
+        Ok(Some(b)) if b.status == "good" => b,
+        Ok(Some(b)) => return failed(job, format!("backup #{} is {}, not good", b.id, b.status)),
+        Ok(None) => return failed(job, "the backup does not exist".into()),
+        Err(e) => return failed(job, format!("the catalogue could not be read: {e}")),
+    };
+    let result = scratch_restore(backups, job, &backup).await;
+    let error = result.as_ref().err().cloned();
+    if let Err(e) = catalogue::record_restore_test(pool, backup.id, error.as_deref()).await {
+        tracing::error!(job.id = job.id, error = %e, "backups.verdict_not_recorded");
+    }
+    match result {
+        Ok((tables, rows)) => Ended {
+            text: messages::restore_done(job, tables, rows, started.elapsed().as_secs()),
+            error: None,
+        },
+        Err(e) => failed(job, e),
+    }
+}
+
+/// Checksum, scratch database, restore, compare, drop: (tables, rows) when all matched.
+async fn scratch_restore(
+    backups: &Backups,
+    job: &Job,
+    backup: &catalogue::Backup,
+) -> Result<(usize, i64), String> {
+    let settings = backups.settings();
+    let keys = backups.keys()?.clone();
+    let storage = Storage::open(&backup.storage, settings).map_err(|e| e.to_string())?;
+    let read = Arc::new(AtomicU64::new(0));
+    let none = AtomicU64::new(0);
+    with_progress(
+        backups,
+        job,
+        "verifying the checksum",
+        &read,
+        &none,
+        async { restore::verify(&storage, &backup.storage_key, backup.sha256.as_deref()).await },
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let admin = admin_env(backups, &backup.target)?;
+    let scratch = format!("opsguard_restore_{}", job.id);
+    let mut conn = PgConnection::connect_with(&admin.connect_options())
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot reach {} to create the scratch database: {e}",
+                admin.display()
+            )
+        })?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .map_err(|e| e.to_string())?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {scratch}")))
+        .execute(&mut conn)
+        .await
+        .map_err(|e| format!("cannot create the scratch database: {e}"))?;
+    let env = admin.with_database(&scratch);
+    let outcome = async {
+        with_progress(
+            backups,
+            job,
+            "restoring into a scratch database",
+            &read,
+            &none,
+            async {
+                restore::restore_into(
+                    &storage,
+                    &backup.storage_key,
+                    &keys,
+                    &env,
+                    &settings.pg_restore,
+                    read.clone(),
+                )
+                .await
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        let mut db = PgConnection::connect_with(&env.connect_options())
+            .await
+            .map_err(|e| format!("cannot open the scratch database: {e}"))?;
+        let found = snapshot::count_rows(&mut db)
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = db.close().await;
+        let problems = snapshot::compare(&backup.counts(), &found);
+        if !problems.is_empty() {
+            return Err(format!(
+                "row counts differ from the catalogue: {}",
+                problems.join("; ")
+            ));
+        }
+        Ok((found.len(), found.values().sum()))
+    }
+    .await;
+    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    {
+        tracing::error!(job.id = job.id, error = %e, "backups.scratch_not_dropped");
+    }
+    let _ = conn.close().await;
+    outcome
+}
+
+/// Where scratch databases are made: `scratch_dsn`, or the target's server.
+fn admin_env(backups: &Backups, target: &str) -> Result<PgEnv, String> {
+    let settings = backups.settings();
+    let dsn: Secret = match (&settings.scratch_dsn, settings.target(target)) {
+        (Some(dsn), _) => dsn.clone(),
+        (None, Some(t)) => return PgEnv::parse(&t.dsn).map(|e| e.with_database("postgres")),
+        (None, None) => {
+            return Err(format!(
+                "target '{target}' is no longer configured; set [backups] scratch_dsn to restore-test its backups"
+            ));
+        }
+    };
+    PgEnv::parse(&dsn)
+}

@@ -1,0 +1,71 @@
+//! The backup worker: every replica runs one. Each tick first fails the jobs whose process
+//! died (their lease ran out: the catalogue row becomes failed, the partial object is
+//! removed, the operator told), then claims and runs queued jobs one at a time, so a
+//! replica's memory stays bounded. Idempotent: the next tick is the retry.
+
+use super::Backups;
+use super::catalogue;
+use super::jobs;
+use super::messages;
+use super::run;
+use super::storage::Storage;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub fn spawn(backups: Backups, shutdown: CancellationToken, tracker: &TaskTracker) {
+    let every = Duration::from_millis(backups.settings().worker_interval_ms.max(50));
+    tracker.spawn(async move {
+        loop {
+            if let Err(e) = tick(&backups, &shutdown).await {
+                tracing::warn!(error = %e, "backups.tick_failed");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(every) => {}
+            }
+        }
+    });
+}
+
+/// One pass: recover abandoned jobs, then run queued ones until none is left (or shutdown).
+/// Returns how many jobs ran.
+pub async fn tick(backups: &Backups, shutdown: &CancellationToken) -> Result<usize, sqlx::Error> {
+    recover(backups).await?;
+    let lease = Duration::from_secs(backups.settings().lease_secs.max(3));
+    let mut ran = 0;
+    while !shutdown.is_cancelled() {
+        let Some(job) = jobs::claim(backups.pool(), lease).await? else {
+            break;
+        };
+        tracing::info!(job.id = job.id, job.kind = %job.kind, backup.target = %job.target, "backups.job_started");
+        run::run(backups, &job).await;
+        ran += 1;
+    }
+    Ok(ran)
+}
+
+/// Fail jobs cut off mid-run: nothing they wrote may be listed as good or left in storage.
+pub async fn recover(backups: &Backups) -> Result<(), sqlx::Error> {
+    for job in jobs::fail_abandoned(backups.pool()).await? {
+        let error = job.error.clone().unwrap_or_default();
+        tracing::warn!(job.id = job.id, backup.target = %job.target, "backups.job_abandoned");
+        if job.is_backup()
+            && let Some(b) = catalogue::of_job(backups.pool(), job.id).await?
+            && b.status == "writing"
+        {
+            match Storage::open(&b.storage, backups.settings()) {
+                Ok(storage) => {
+                    if let Err(e) = storage.discard_partial(&b.storage_key).await {
+                        tracing::error!(job.id = job.id, error = %e, "backups.discard_failed");
+                    }
+                }
+                Err(e) => tracing::error!(job.id = job.id, error = %e, "backups.discard_failed"),
+            }
+            catalogue::mark_failed(backups.pool(), b.id, &error).await?;
+        }
+        run::tell(backups, &job, &messages::failed(&job, &error)).await;
+        run::alert(backups, &job, &error).await;
+    }
+    Ok(())
+}
