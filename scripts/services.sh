@@ -46,4 +46,9 @@ ensure_redis() {
 # Tools the tests drive directly: openssl s_server speaks the TLS 1.0/1.1 rustls cannot.
 ensure_test_tools() {
     command -v openssl >/dev/null || apt_install openssl || return 1
+    # Backups: pg_dump/pg_restore, and the standard age and zstd tools the by-hand restore
+    # test (and the README) use.
+    command -v pg_dump >/dev/null || apt_install postgresql-client || return 1
+    command -v age >/dev/null || apt_install age || return 1
+    command -v zstd >/dev/null || apt_install zstd || return 1
 }

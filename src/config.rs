@@ -203,7 +203,7 @@ impl Settings {
                     })?;
             }
         }
-        let mut settings: Settings =
+        let settings: Settings =
             builder
                 .build()
                 .and_then(|c| c.try_deserialize())
@@ -211,13 +211,6 @@ impl Settings {
                     path: path.clone(),
                     source,
                 })?;
-        // Backup targets' schedules join the declared ones (a declared schedule of the same
-        // name wins, so a deployment can move or disable one).
-        for implied in settings.backups.schedules() {
-            if !settings.schedules.iter().any(|s| s.name == implied.name) {
-                settings.schedules.push(implied);
-            }
-        }
         settings.validate()?;
         Ok(settings)
     }
@@ -268,7 +261,7 @@ impl Settings {
                 });
             }
         }
-        schedules::validate(&self.scheduler, &self.schedules)?;
+        schedules::validate(&self.scheduler, &self.all_schedules())?;
         self.backups
             .validate()
             .map_err(|problem| ConfigError::Invalid {
@@ -287,7 +280,19 @@ impl Settings {
     /// Check the scheduler settings and schedules again (settings built in code skip
     /// `load_with`; the scheduler calls this before it starts).
     pub fn validate_schedules(&self) -> Result<(), ConfigError> {
-        schedules::validate(&self.scheduler, &self.schedules)
+        schedules::validate(&self.scheduler, &self.all_schedules())
+    }
+
+    /// The declared `[[schedules]]` and those backup targets imply (a declared schedule of
+    /// the same name wins, so a deployment can move or disable one).
+    pub fn all_schedules(&self) -> Vec<ScheduleSettings> {
+        let mut all = self.schedules.clone();
+        for implied in self.backups.schedules() {
+            if !all.iter().any(|s| s.name == implied.name) {
+                all.push(implied);
+            }
+        }
+        all
     }
 
     pub fn token(&self) -> Option<&Secret> {

@@ -1,6 +1,7 @@
 //! Backups: `pg_dump` streamed through zstd and age into storage, catalogued with checksums
 //! and row counts, proven by restore tests, pruned by retention.
 //!
+//! - `verify` — a restore test as a job (scratch database, counts, drop).
 //! - `jobs` — the PostgreSQL job queue (`FOR UPDATE SKIP LOCKED`), one backup per target.
 //! - `worker` — claims jobs on any replica; `run` carries one job out (progress, lease,
 //!   result, alert); `messages` is what the operator reads.
@@ -25,6 +26,7 @@ pub mod retention;
 pub mod run;
 pub mod snapshot;
 pub mod storage;
+pub mod verify;
 pub mod worker;
 
 use crate::config::{BackupSettings, Settings};

@@ -9,12 +9,9 @@ use super::dump::{self, DumpJob, Progress};
 use super::jobs::{self, Job};
 use super::messages;
 use super::pgenv::PgEnv;
-use super::restore;
 use super::snapshot::{self, Snapshot};
 use super::storage::Storage;
 use crate::domain::Reply;
-use crate::domain::secret::Secret;
-use sqlx::{Connection, PgConnection};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,7 +28,7 @@ pub async fn run(backups: &Backups, job: &Job) -> Ended {
     let ended = if job.is_backup() {
         backup(backups, job).await
     } else {
-        restore_test(backups, job).await
+        super::verify::restore_test(backups, job).await
     };
     let pool = backups.pool();
     if let Err(e) = jobs::finish(pool, job.id, ended.error.as_deref()).await {
@@ -67,7 +64,7 @@ pub async fn alert(backups: &Backups, job: &Job, error: &str) {
 }
 
 /// Drive `work` while renewing the lease and editing the progress message.
-async fn with_progress<T>(
+pub(super) async fn with_progress<T>(
     backups: &Backups,
     job: &Job,
     stage: &str,
@@ -100,7 +97,7 @@ async fn with_progress<T>(
     }
 }
 
-fn failed(job: &Job, error: String) -> Ended {
+pub(super) fn failed(job: &Job, error: String) -> Ended {
     Ended {
         text: messages::failed(job, &error),
         error: Some(error),
@@ -218,8 +215,9 @@ async fn stream_backup(
     .await;
     let server_version = snap.server_version.clone();
     snap.close().await;
-    let dumped = dumped.map_err(|e| e.to_string())?;
+    // A failed count ends the snapshot pg_dump reads, so it is the cause to report first.
     let counts = counts.map_err(|e| format!("counting rows in {display} failed: {e}"))?;
+    let dumped = dumped.map_err(|e| e.to_string())?;
     let (sha, size) = storage
         .checksum(key)
         .await
@@ -231,134 +229,4 @@ async fn stream_backup(
         ));
     }
     Ok((dumped, counts, server_version, pg_dump_version))
-}
-
-async fn restore_test(backups: &Backups, job: &Job) -> Ended {
-    let started = Instant::now();
-    let pool = backups.pool();
-    let backup = match catalogue::get(pool, job.backup_id.unwrap_or(0)).await {
-        Ok(Some(b)) if b.status == "good" => b,
-        Ok(Some(b)) => return failed(job, format!("backup #{} is {}, not good", b.id, b.status)),
-        Ok(None) => return failed(job, "the backup does not exist".into()),
-        Err(e) => return failed(job, format!("the catalogue could not be read: {e}")),
-    };
-    let result = scratch_restore(backups, job, &backup).await;
-    let error = result.as_ref().err().cloned();
-    if let Err(e) = catalogue::record_restore_test(pool, backup.id, error.as_deref()).await {
-        tracing::error!(job.id = job.id, error = %e, "backups.verdict_not_recorded");
-    }
-    match result {
-        Ok((tables, rows)) => Ended {
-            text: messages::restore_done(job, tables, rows, started.elapsed().as_secs()),
-            error: None,
-        },
-        Err(e) => failed(job, e),
-    }
-}
-
-/// Checksum, scratch database, restore, compare, drop: (tables, rows) when all matched.
-async fn scratch_restore(
-    backups: &Backups,
-    job: &Job,
-    backup: &catalogue::Backup,
-) -> Result<(usize, i64), String> {
-    let settings = backups.settings();
-    let keys = backups.keys()?.clone();
-    let storage = Storage::open(&backup.storage, settings).map_err(|e| e.to_string())?;
-    let read = Arc::new(AtomicU64::new(0));
-    let none = AtomicU64::new(0);
-    with_progress(
-        backups,
-        job,
-        "verifying the checksum",
-        &read,
-        &none,
-        async { restore::verify(&storage, &backup.storage_key, backup.sha256.as_deref()).await },
-    )
-    .await
-    .map_err(|e| e.to_string())?;
-    let admin = admin_env(backups, &backup.target)?;
-    let scratch = format!("opsguard_restore_{}", job.id);
-    let mut conn = PgConnection::connect_with(&admin.connect_options())
-        .await
-        .map_err(|e| {
-            format!(
-                "cannot reach {} to create the scratch database: {e}",
-                admin.display()
-            )
-        })?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .map_err(|e| e.to_string())?;
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {scratch}")))
-        .execute(&mut conn)
-        .await
-        .map_err(|e| format!("cannot create the scratch database: {e}"))?;
-    let env = admin.with_database(&scratch);
-    let outcome = async {
-        with_progress(
-            backups,
-            job,
-            "restoring into a scratch database",
-            &read,
-            &none,
-            async {
-                restore::restore_into(
-                    &storage,
-                    &backup.storage_key,
-                    &keys,
-                    &env,
-                    &settings.pg_restore,
-                    read.clone(),
-                )
-                .await
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        let mut db = PgConnection::connect_with(&env.connect_options())
-            .await
-            .map_err(|e| format!("cannot open the scratch database: {e}"))?;
-        let found = snapshot::count_rows(&mut db)
-            .await
-            .map_err(|e| e.to_string())?;
-        let _ = db.close().await;
-        let problems = snapshot::compare(&backup.counts(), &found);
-        if !problems.is_empty() {
-            return Err(format!(
-                "row counts differ from the catalogue: {}",
-                problems.join("; ")
-            ));
-        }
-        Ok((found.len(), found.values().sum()))
-    }
-    .await;
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    {
-        tracing::error!(job.id = job.id, error = %e, "backups.scratch_not_dropped");
-    }
-    let _ = conn.close().await;
-    outcome
-}
-
-/// Where scratch databases are made: `scratch_dsn`, or the target's server.
-fn admin_env(backups: &Backups, target: &str) -> Result<PgEnv, String> {
-    let settings = backups.settings();
-    let dsn: Secret = match (&settings.scratch_dsn, settings.target(target)) {
-        (Some(dsn), _) => dsn.clone(),
-        (None, Some(t)) => return PgEnv::parse(&t.dsn).map(|e| e.with_database("postgres")),
-        (None, None) => {
-            return Err(format!(
-                "target '{target}' is no longer configured; set [backups] scratch_dsn to restore-test its backups"
-            ));
-        }
-    };
-    PgEnv::parse(&dsn)
 }

@@ -72,10 +72,13 @@ pub async fn count_rows(conn: &mut PgConnection) -> Result<TableCounts, sqlx::Er
 
 /// `pg_dump --version`, e.g. "pg_dump (PostgreSQL) 15.20".
 pub async fn pg_dump_version(program: &str) -> Option<String> {
-    let out = tokio::process::Command::new(program)
+    let run = tokio::process::Command::new(program)
         .arg("--version")
-        .output()
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)
         .await
+        .ok()?
         .ok()?;
     out.status
         .success()

@@ -48,7 +48,7 @@ impl Scheduler {
     /// The engine's configured schedules; an invalid one is an error naming it.
     pub fn new(engine: Engine) -> Result<Scheduler, ConfigError> {
         let settings = engine.settings();
-        let (config, schedules) = (settings.scheduler.clone(), settings.schedules.clone());
+        let (config, schedules) = (settings.scheduler.clone(), settings.all_schedules());
         Scheduler::with_schedules(engine, &config, &schedules)
     }
 

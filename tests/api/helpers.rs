@@ -151,6 +151,12 @@ pub async fn spawn_app_with(customize: impl FnOnce(&mut Settings)) -> TestApp {
     start(db, telegram, Arc::new(AtomicI64::new(1000)), customize).await
 }
 
+/// The app on an existing database (after a killed process used it, say).
+pub async fn spawn_app_on(db: Arc<TestDb>, customize: impl FnOnce(&mut Settings)) -> TestApp {
+    let telegram = FakeTelegram::start().await;
+    start(db, telegram, Arc::new(AtomicI64::new(1000)), customize).await
+}
+
 async fn start(
     db: Arc<TestDb>,
     telegram: FakeTelegram,

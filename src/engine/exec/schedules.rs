@@ -9,7 +9,7 @@ use chrono::Utc;
 use std::collections::HashMap;
 
 pub(super) async fn list(ctx: &Ctx<'_>) -> ExecResult {
-    let schedules = &ctx.engine.settings().schedules;
+    let schedules = &ctx.engine.settings().all_schedules();
     if schedules.is_empty() {
         return Ok(Reply::html(
             "No schedules are configured (<code>[[schedules]]</code> in the settings file).",
