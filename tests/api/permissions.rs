@@ -35,6 +35,10 @@ fn line_for(name: &str) -> &'static str {
         "secrets" => "/secrets",
         "rotate" => "/rotate app-key",
         "rotate_due" => "/rotate_due",
+        "backup" => "/backup main",
+        "backups" => "/backups",
+        "restore_test" => "/restore_test 1",
+        "prune_backups" => "/prune_backups",
         other => panic!("no test line for /{other}: add one to the permission matrix"),
     }
 }

@@ -47,7 +47,8 @@ async fn a_kill_mid_backup_leaves_nothing_listed_and_the_restart_marks_the_job_f
         .unwrap();
     // Wait until the upload has begun (its staging file exists) and the row is 'writing'.
     let mut started = false;
-    for _ in 0..300 {
+    // Generous: under a loaded machine the debug binary takes a while to get going.
+    for _ in 0..1200 {
         let writing: Option<(String,)> = sqlx::query_as("SELECT status FROM backups LIMIT 1")
             .fetch_optional(&db.pool)
             .await
