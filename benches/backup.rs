@@ -72,7 +72,7 @@ fn source(mb: u64) -> anyhow::Result<String> {
         psql(&name, &format!(
             "INSERT INTO events SELECT g, 'user' || (g % 50000), ('10.' || (g % 250) || '.' || (g / 250 % 250) || '.' || (g % 7))::inet,
                     now() - g * interval '1 second', md5(g::text) || ' ' || repeat(chr(97 + (g % 26)::int), 20) || ' ' || (g * 7919 % 100003)
-             FROM generate_series({next}, {}) g", to - 1))?;
+             FROM generate_series({next}::bigint, {}::bigint) g", to - 1))?;
         next = to;
     }
     psql(&name, "VACUUM ANALYZE")?;
@@ -110,9 +110,11 @@ fn timed(cmd: &mut Command) -> anyhow::Result<(Duration, u64)> {
     Ok((elapsed, peak))
 }
 
+/// The release binary on the run's catalogue, storing beside `config` (in `store/`).
 fn opsguard(config: &Path, catalogue: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_opsguard"));
     cmd.env("OPSGUARD_CONFIG", config)
+        .env("OPSGUARD__BACKUPS__STORAGE", config.with_file_name("store"))
         .env("DATABASE_URL", format!("{PG}/{catalogue}"))
         .env("OPSGUARD_MASTER_KEY", MASTER_KEY);
     cmd
@@ -182,10 +184,7 @@ fn measure(mb: u64, rounds: usize) -> anyhow::Result<()> {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))?;
     std::fs::write(
         &config,
-        format!(
-            "{defaults}\n[backups]\nstorage = \"{}\"\n\n[[backups.targets]]\nname = \"bench\"\ndsn = \"{PG}/{src}\"\n",
-            work.join("store").display()
-        ),
+        format!("{defaults}\n[[backups.targets]]\nname = \"bench\"\ndsn = \"{PG}/{src}\"\n"),
     )?;
     let result = (|| -> anyhow::Result<Vec<Round>> {
         Command::new(env!("CARGO_BIN_EXE_opsguard"))

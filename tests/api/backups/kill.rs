@@ -32,9 +32,7 @@ async fn a_kill_mid_backup_leaves_nothing_listed_and_the_restart_marks_the_job_f
     std::fs::write(
         &config,
         format!(
-            "{defaults}\n[backups]\nstorage = \"{}\"\npg_dump = \"{}\"\nlease_secs = 3\n\n[[backups.targets]]\nname = \"main\"\ndsn = \"{}\"\n",
-            dir.display(),
-            slow.display(),
+            "{defaults}\n[[backups.targets]]\nname = \"main\"\ndsn = \"{}\"\n",
             src.dsn
         ),
     )
@@ -42,6 +40,9 @@ async fn a_kill_mid_backup_leaves_nothing_listed_and_the_restart_marks_the_job_f
     let mut child = opsguard(&db)
         .env("OPSGUARD_CONFIG", &config)
         .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
+        .env("OPSGUARD__BACKUPS__STORAGE", &dir)
+        .env("OPSGUARD__BACKUPS__PG_DUMP", &slow)
+        .env("OPSGUARD__BACKUPS__LEASE_SECS", "3")
         .args(["backup", "run", "main"])
         .spawn()
         .unwrap();
