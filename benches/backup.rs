@@ -44,25 +44,24 @@ fn source(mb: u64) -> anyhow::Result<String> {
         "postgres",
         &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
     )?;
-    if exists == "1" {
+    if exists != "1" {
+        psql("postgres", &format!("CREATE DATABASE \"{name}\""))?;
+    }
+    psql(&name, "CREATE TABLE IF NOT EXISTS events (id bigint PRIMARY KEY, account text, ip inet, at timestamptz, payload text);
+                 CREATE TABLE IF NOT EXISTS accounts (id int PRIMARY KEY, name text, created timestamptz)")?;
+    psql(
+        &name,
+        "INSERT INTO accounts SELECT g, 'user' || g, now() - g * interval '1 hour' FROM generate_series(1, 50000) g ON CONFLICT DO NOTHING",
+    )?;
+    // Resumable: an interrupted generation goes on from the highest id.
+    let mut next: u64 = psql(&name, "SELECT coalesce(max(id), 0) + 1 FROM events")?.parse()?;
+    if next > 1 {
         let size: u64 = psql(&name, "SELECT pg_database_size(current_database())")?.parse()?;
         if size >= mb * 1024 * 1024 {
             return Ok(name);
         }
-        psql(
-            "postgres",
-            &format!("DROP DATABASE \"{name}\" WITH (FORCE)"),
-        )?;
     }
-    eprintln!("generating {name} (once; kept for later runs)…");
-    psql("postgres", &format!("CREATE DATABASE \"{name}\""))?;
-    psql(&name, "CREATE TABLE events (id bigint PRIMARY KEY, account text, ip inet, at timestamptz, payload text);
-                 CREATE TABLE accounts (id int PRIMARY KEY, name text, created timestamptz)")?;
-    psql(
-        &name,
-        "INSERT INTO accounts SELECT g, 'user' || g, now() - g * interval '1 hour' FROM generate_series(1, 50000) g",
-    )?;
-    let mut next = 1u64;
+    eprintln!("generating {name} up to {mb} MiB (once; kept for later runs)…");
     loop {
         let size: u64 = psql(&name, "SELECT pg_database_size(current_database())")?.parse()?;
         if size >= mb * 1024 * 1024 {

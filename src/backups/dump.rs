@@ -19,6 +19,8 @@ const READ_BYTES: usize = 256 * 1024;
 const CHUNK_BYTES: usize = 1024 * 1024;
 /// Chunks in flight between the compressing thread and the uploader.
 const CHANNEL_CHUNKS: usize = 4;
+/// Input per zstd worker job: memory grows with it (and with the workers), speed hardly.
+const ZSTD_JOB_BYTES: u32 = 2 * 1024 * 1024;
 /// How much of pg_dump's stderr is kept for the error text.
 const STDERR_TAIL: usize = 1500;
 
@@ -102,6 +104,9 @@ pub async fn dump(
         .finish()
         .await
         .map_err(|e| DumpError::Upload(e.to_string()))?;
+    storage
+        .restrict(key)
+        .map_err(|e| DumpError::Upload(format!("cannot restrict the object's mode: {e}")))?;
     Ok(Dumped {
         dump_bytes: progress.dump_bytes.load(Ordering::Relaxed),
         stored_bytes: stored,
@@ -131,6 +136,8 @@ fn produce(job: DumpJob, tx: mpsc::Sender<Bytes>, progress: &Progress) -> Result
         let mut zstd = zstd::stream::write::Encoder::new(sealed, job.level)?;
         if job.workers > 0 {
             zstd.multithread(job.workers)?;
+            // Small jobs keep each worker's buffers small (the default is 4 windows).
+            zstd.set_parameter(zstd::zstd_safe::CParameter::JobSize(ZSTD_JOB_BYTES))?;
         }
         let mut buf = vec![0u8; READ_BYTES];
         loop {

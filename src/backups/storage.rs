@@ -11,9 +11,10 @@ use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Parts of this size are uploaded (S3's minimum is 5 MiB), at most `CONCURRENCY` at a time:
-/// the upload holds at most (CONCURRENCY + 1) × PART_BYTES.
-pub const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts of this size are uploaded, at most `CONCURRENCY` at a time, so an upload holds at
+/// most (CONCURRENCY + 1) parts: S3's minimum part for object storage, 1 MiB for a directory.
+pub const S3_PART_BYTES: usize = 5 * 1024 * 1024;
+pub const LOCAL_PART_BYTES: usize = 1024 * 1024;
 pub const CONCURRENCY: usize = 2;
 
 #[derive(Debug, thiserror::Error)]
@@ -93,7 +94,12 @@ impl Storage {
     /// Start a multipart upload of `key`.
     pub async fn upload(&self, key: &str) -> Result<WriteMultipart, StorageError> {
         let upload = self.store.put_multipart(&self.path(key)).await?;
-        Ok(WriteMultipart::new_with_chunk_size(upload, PART_BYTES))
+        let part = if self.local_root.is_some() {
+            LOCAL_PART_BYTES
+        } else {
+            S3_PART_BYTES
+        };
+        Ok(WriteMultipart::new_with_chunk_size(upload, part))
     }
 
     /// The stored bytes of `key`, as a stream of chunks.
@@ -116,6 +122,18 @@ impl Storage {
             hasher.update(&chunk);
         }
         Ok((hex::encode(hasher.finalize()), size))
+    }
+
+    /// A local object readable by its owner only (mode 0600); object stores keep their own
+    /// access rules.
+    pub fn restrict(&self, key: &str) -> std::io::Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        match &self.local_root {
+            Some(root) => {
+                std::fs::set_permissions(root.join(key), std::fs::Permissions::from_mode(0o600))
+            }
+            None => Ok(()),
+        }
     }
 
     /// Delete `key`; an object already gone is not an error.

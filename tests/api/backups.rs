@@ -10,6 +10,7 @@ mod faults;
 mod kill;
 mod retention;
 mod tamper;
+mod watching;
 
 use super::gates::add;
 use super::helpers::*;
@@ -238,6 +239,9 @@ async fn backup_answers_at_once_edits_its_progress_message_and_catalogues_a_chec
         vec![object.clone()],
         "only the finished object is stored"
     );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&object).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "readable by its owner only");
     // Encrypted: the dump's table data is not readable in the stored bytes.
     let raw = std::fs::read(&object).unwrap();
     assert!(raw.starts_with(b"age-encryption.org/v1"));
