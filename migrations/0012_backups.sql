@@ -61,6 +61,7 @@ CREATE INDEX backups_target ON backups (target, id DESC);
 -- the message that row delivered (message_id, recorded when it was sent).
 ALTER TABLE outbox ADD COLUMN message_id bigint;
 ALTER TABLE outbox ADD COLUMN edit_of bigint REFERENCES outbox (id) ON DELETE CASCADE;
+CREATE INDEX outbox_edit_of ON outbox (edit_of) WHERE edit_of IS NOT NULL;
 
 -- Pruning removes stored backups: admin and the scheduler only. Restore tests run weekly
 -- as the scheduler.

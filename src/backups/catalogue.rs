@@ -69,11 +69,14 @@ pub struct Finished<'a> {
     pub counts: &'a TableCounts,
 }
 
-pub async fn mark_good(pool: &PgPool, id: i64, f: &Finished<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// Call the backup good — only while its job still runs here (false: another replica
+/// failed the job as abandoned, so nothing may be called good).
+pub async fn mark_good(pool: &PgPool, id: i64, f: &Finished<'_>) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
         "UPDATE backups SET status = 'good', finished_at = now(), dump_bytes = $2, stored_bytes = $3,
                 sha256 = $4, pg_dump_version = $5, server_version = $6, table_counts = $7
-         WHERE id = $1 AND status = 'writing'",
+         WHERE id = $1 AND status = 'writing'
+           AND EXISTS (SELECT 1 FROM backup_jobs j WHERE j.id = backups.job_id AND j.status = 'running')",
     )
     .bind(id)
     .bind(f.dump_bytes as i64)
@@ -84,7 +87,7 @@ pub async fn mark_good(pool: &PgPool, id: i64, f: &Finished<'_>) -> Result<(), s
     .bind(serde_json::to_value(f.counts).unwrap_or_default())
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), sqlx::Error> {

@@ -26,8 +26,14 @@ pub enum BackupCmd {
     /// Restore a backup into an existing (empty) database: checksum, decrypt, pg_restore.
     Restore {
         id: i64,
-        /// postgres:// URL of the database to restore into.
-        #[arg(long, value_name = "DSN")]
+        /// postgres:// URL of the database to restore into. Give it through
+        /// OPSGUARD_RESTORE_DSN to keep its password off the command line.
+        #[arg(
+            long,
+            value_name = "DSN",
+            env = "OPSGUARD_RESTORE_DSN",
+            hide_env_values = true
+        )]
         into: String,
     },
     /// opsguard's own age recipient (backups are also encrypted to [backups] recipients).

@@ -117,7 +117,13 @@ pub async fn dump(
 /// The blocking half: pg_dump's stdout through zstd and age into the channel.
 fn produce(job: DumpJob, tx: mpsc::Sender<Bytes>, progress: &Progress) -> Result<(), DumpError> {
     let mut cmd = Command::new(&job.pg_dump);
-    cmd.args(["--format=custom", "--compress=0", "--no-password"]);
+    // Waiting for a lock (an ALTER TABLE in progress) fails the backup instead of hanging it.
+    cmd.args([
+        "--format=custom",
+        "--compress=0",
+        "--no-password",
+        "--lock-wait-timeout=120s",
+    ]);
     if let Some(snapshot) = &job.snapshot {
         cmd.arg(format!("--snapshot={snapshot}"));
     }
@@ -157,6 +163,12 @@ fn produce(job: DumpJob, tx: mpsc::Sender<Bytes>, progress: &Progress) -> Result
     }
     let status = child.wait().map_err(|e| DumpError::Spawn(e.to_string()))?;
     let stderr = stderr_tail.join().unwrap_or_default();
+    // Compression or encryption failing first killed pg_dump: that is the cause.
+    if let Err(e) = &streamed
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        return Err(DumpError::Stream(e.to_string()));
+    }
     if !status.success() {
         return Err(DumpError::PgDump {
             status: status.to_string(),

@@ -3,7 +3,7 @@
 //! lease, finish it, and fail the jobs whose process died (their lease ran out).
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 use std::time::Duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,8 +61,9 @@ pub enum Queued {
     AlreadyRunning(Job),
 }
 
+/// Queue a job in the caller's transaction (so its progress message commits with it).
 pub async fn queue(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     kind: JobKind,
     target: &str,
     backup_id: Option<i64>,
@@ -70,53 +71,47 @@ pub async fn queue(
     via: &str,
     chat_id: i64,
 ) -> Result<Queued, sqlx::Error> {
-    let inserted: Option<Job> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO backup_jobs (kind, target, backup_id, requested_by, via, chat_id)
-         VALUES ($1, $2, $3, $4, $5, $6)
-         ON CONFLICT (target) WHERE kind = 'backup' AND status IN ('queued', 'running')
-         DO NOTHING RETURNING {COLUMNS}"
-    )))
-    .bind(kind.as_str())
-    .bind(target)
-    .bind(backup_id)
-    .bind(requested_by)
-    .bind(via)
-    .bind(chat_id)
-    .fetch_optional(pool)
-    .await?;
-    if let Some(job) = inserted {
-        return Ok(Queued::Queued(job));
-    }
-    let running: Option<Job> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM backup_jobs
-         WHERE kind = 'backup' AND target = $1 AND status IN ('queued', 'running')"
-    )))
-    .bind(target)
-    .fetch_optional(pool)
-    .await?;
-    match running {
-        Some(job) => Ok(Queued::AlreadyRunning(job)),
-        // It finished between the two statements: try once more.
-        None => {
-            Box::pin(queue(
-                pool,
-                kind,
-                target,
-                backup_id,
-                requested_by,
-                via,
-                chat_id,
-            ))
-            .await
+    loop {
+        let inserted: Option<Job> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO backup_jobs (kind, target, backup_id, requested_by, via, chat_id)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (target) WHERE kind = 'backup' AND status IN ('queued', 'running')
+             DO NOTHING RETURNING {COLUMNS}"
+        )))
+        .bind(kind.as_str())
+        .bind(target)
+        .bind(backup_id)
+        .bind(requested_by)
+        .bind(via)
+        .bind(chat_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if let Some(job) = inserted {
+            return Ok(Queued::Queued(job));
+        }
+        let running: Option<Job> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {COLUMNS} FROM backup_jobs
+             WHERE kind = 'backup' AND target = $1 AND status IN ('queued', 'running')"
+        )))
+        .bind(target)
+        .fetch_optional(&mut *conn)
+        .await?;
+        // None: it finished between the two statements; try again.
+        if let Some(job) = running {
+            return Ok(Queued::AlreadyRunning(job));
         }
     }
 }
 
-pub async fn set_progress_row(pool: &PgPool, job: i64, row: i64) -> Result<(), sqlx::Error> {
+pub async fn set_progress_row(
+    conn: &mut PgConnection,
+    job: i64,
+    row: i64,
+) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE backup_jobs SET progress_row = $2 WHERE id = $1")
         .bind(job)
         .bind(row)
-        .execute(pool)
+        .execute(conn)
         .await?;
     Ok(())
 }

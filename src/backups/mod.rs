@@ -87,8 +87,11 @@ impl Backups {
         if self.settings.target(target).is_none() {
             return Ok(Requested::UnknownTarget(self.settings.target_names()));
         }
-        let queued = jobs::queue(&self.pool, JobKind::Backup, target, None, by, via, chat).await?;
-        self.announce(queued).await
+        let mut tx = self.pool.begin().await?;
+        let queued = jobs::queue(&mut tx, JobKind::Backup, target, None, by, via, chat).await?;
+        let requested = announce(&mut tx, queued).await?;
+        tx.commit().await?;
+        Ok(requested)
     }
 
     /// Queue a restore test of a catalogued backup.
@@ -99,8 +102,9 @@ impl Backups {
         via: &str,
         chat: i64,
     ) -> Result<Requested, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
         let queued = jobs::queue(
-            &self.pool,
+            &mut tx,
             JobKind::RestoreTest,
             &backup.target,
             Some(backup.id),
@@ -109,23 +113,25 @@ impl Backups {
             chat,
         )
         .await?;
-        self.announce(queued).await
+        let requested = announce(&mut tx, queued).await?;
+        tx.commit().await?;
+        Ok(requested)
     }
+}
 
-    /// A queued job's progress message, whose later edits show how it goes.
-    async fn announce(&self, queued: Queued) -> Result<Requested, sqlx::Error> {
-        let mut job = match queued {
-            Queued::Queued(job) => job,
-            Queued::AlreadyRunning(job) => return Ok(Requested::AlreadyRunning(job)),
-        };
-        if job.chat_id != 0 {
-            let text = messages::queued(&job);
-            let row =
-                crate::outbox::enqueue(&self.pool, job.chat_id, &Reply::html(text), "backups")
-                    .await?;
-            jobs::set_progress_row(&self.pool, job.id, row).await?;
-            job.progress_row = Some(row);
-        }
-        Ok(Requested::Queued(job))
+/// A queued job's progress message, whose later edits show how it goes; in the queuing
+/// transaction, so no worker can claim the job before it knows its message.
+async fn announce(tx: &mut sqlx::PgConnection, queued: Queued) -> Result<Requested, sqlx::Error> {
+    let mut job = match queued {
+        Queued::Queued(job) => job,
+        Queued::AlreadyRunning(job) => return Ok(Requested::AlreadyRunning(job)),
+    };
+    if job.chat_id != 0 {
+        let text = messages::queued(&job);
+        let row =
+            crate::outbox::enqueue(&mut *tx, job.chat_id, &Reply::html(text), "backups").await?;
+        jobs::set_progress_row(tx, job.id, row).await?;
+        job.progress_row = Some(row);
     }
+    Ok(Requested::Queued(job))
 }

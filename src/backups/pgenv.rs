@@ -17,21 +17,6 @@ impl std::fmt::Debug for PgEnv {
     }
 }
 
-/// libpq variables a caller's environment might hold and that must not leak into a run.
-const INHERITED: &[&str] = &[
-    "PGHOST",
-    "PGHOSTADDR",
-    "PGPORT",
-    "PGUSER",
-    "PGPASSWORD",
-    "PGDATABASE",
-    "PGSERVICE",
-    "PGSERVICEFILE",
-    "PGPASSFILE",
-    "PGSSLMODE",
-    "PGOPTIONS",
-];
-
 impl PgEnv {
     pub fn parse(dsn: &Secret) -> Result<Self, String> {
         let url = Url::parse(dsn.expose()).map_err(|_| "the DSN is not a valid URL".to_string())?;
@@ -99,11 +84,16 @@ impl PgEnv {
             .map(|(_, v)| v.as_str())
     }
 
-    /// Apply to a command: inherited libpq variables removed, ours set.
+    /// Apply to a command: a clean environment (none of opsguard's own secrets, no stray
+    /// libpq variables) holding only ours, a connect timeout and the locale basics.
     pub fn apply(&self, cmd: &mut std::process::Command) {
-        for var in INHERITED {
-            cmd.env_remove(var);
+        cmd.env_clear();
+        for keep in ["PATH", "HOME", "LANG", "LC_ALL", "TZ"] {
+            if let Some(value) = std::env::var_os(keep) {
+                cmd.env(keep, value);
+            }
         }
+        cmd.env("PGCONNECT_TIMEOUT", "30");
         cmd.envs(self.vars.iter().map(|(k, v)| (*k, v.as_str())));
     }
 

@@ -111,10 +111,12 @@ fn feed(
     let stderr_tail = std::thread::spawn(move || tail_of(stderr));
 
     let decrypt_failed = Arc::new(AtomicBool::new(false));
+    let read_failed = Arc::new(AtomicBool::new(false));
     let streamed = (|| -> Result<(), RestoreError> {
         let source = BufReader::new(ChannelReader {
             rx,
             current: Bytes::new(),
+            failed: read_failed.clone(),
         });
         let decryptor = age::Decryptor::new_buffered(source)
             .map_err(|e| RestoreError::Decrypt(e.to_string()))?;
@@ -131,6 +133,9 @@ fn feed(
         loop {
             let n = match zstd.read(&mut buf) {
                 Ok(n) => n,
+                Err(e) if read_failed.load(Ordering::Relaxed) => {
+                    return Err(RestoreError::Read(e.to_string()));
+                }
                 Err(e) if decrypt_failed.load(Ordering::Relaxed) => {
                     return Err(RestoreError::Decrypt(e.to_string()));
                 }
@@ -171,6 +176,8 @@ fn feed(
 struct ChannelReader {
     rx: mpsc::Receiver<Result<Bytes, String>>,
     current: Bytes,
+    /// Set when storage failed: not the backup's fault.
+    failed: Arc<AtomicBool>,
 }
 
 impl Read for ChannelReader {
@@ -179,7 +186,10 @@ impl Read for ChannelReader {
             match self.rx.blocking_recv() {
                 None => return Ok(0),
                 Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(std::io::Error::other(e)),
+                Some(Err(e)) => {
+                    self.failed.store(true, Ordering::Relaxed);
+                    return Err(std::io::Error::other(e));
+                }
             }
         }
         let n = buf.len().min(self.current.len());

@@ -76,22 +76,31 @@ pub(super) async fn with_progress<T>(
     let lease = Duration::from_secs(settings.lease_secs.max(3));
     let every = Duration::from_secs(settings.progress_every_secs.max(1));
     let started = Instant::now();
-    let mut renewed = Instant::now();
+    let (mut renewed, mut edited) = (Instant::now(), Instant::now());
     tokio::pin!(work);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    // Wake for whichever comes first: a lease renewal (a third of the lease) or an edit.
+    let step = every.min(lease / 3);
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
     loop {
         tokio::select! {
             out = &mut work => return out,
             _ = tick.tick() => {
                 if renewed.elapsed() >= lease / 3 {
                     renewed = Instant::now();
-                    if let Err(e) = jobs::renew(backups.pool(), job.id, lease).await {
-                        tracing::warn!(job.id = job.id, error = %e, "backups.lease_renew_failed");
+                    match jobs::renew(backups.pool(), job.id, lease).await {
+                        Ok(true) => {}
+                        // Another replica failed it as abandoned: the catalogue will refuse
+                        // to call this backup good (see `mark_good`).
+                        Ok(false) => tracing::warn!(job.id = job.id, "backups.lease_lost"),
+                        Err(e) => tracing::warn!(job.id = job.id, error = %e, "backups.lease_renew_failed"),
                     }
                 }
-                let text = messages::progress(job, stage, read.load(Ordering::Relaxed),
-                    stored.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
-                tell(backups, job, &text).await;
+                if edited.elapsed() >= every {
+                    edited = Instant::now();
+                    let text = messages::progress(job, stage, read.load(Ordering::Relaxed),
+                        stored.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
+                    tell(backups, job, &text).await;
+                }
             }
         }
     }
@@ -146,9 +155,18 @@ async fn backup(backups: &Backups, job: &Job) -> Ended {
                 server_version: &server_version,
                 counts: &counts,
             };
-            if let Err(e) = catalogue::mark_good(pool, id, &finished).await {
+            let problem = match catalogue::mark_good(pool, id, &finished).await {
+                Ok(true) => None,
+                Ok(false) => Some(
+                    "the job's lease ran out and it was marked failed; the object was removed"
+                        .to_string(),
+                ),
+                Err(e) => Some(format!("the catalogue could not be written: {e}")),
+            };
+            if let Some(problem) = problem {
                 let _ = storage.discard_partial(&key).await;
-                return failed(job, format!("the catalogue could not be written: {e}"));
+                let _ = catalogue::mark_failed(pool, id, &problem).await;
+                return failed(job, problem);
             }
             match catalogue::get(pool, id).await {
                 Ok(Some(b)) => Ended {
@@ -162,7 +180,7 @@ async fn backup(backups: &Backups, job: &Job) -> Ended {
             }
         }
         Err(error) => {
-            let error = crate::checks::dsn::scrub(&error, target.dsn.expose());
+            let error = crate::checks::dsn::scrub_keep_end(&error, target.dsn.expose(), 1500);
             if let Err(e) = storage.discard_partial(&key).await {
                 tracing::error!(job.id = job.id, error = %e, "backups.discard_failed");
             }
@@ -171,6 +189,9 @@ async fn backup(backups: &Backups, job: &Job) -> Ended {
         }
     }
 }
+
+/// How long reaching the target may take before the backup fails.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 type Streamed = (dump::Dumped, snapshot::TableCounts, String, Option<String>);
 
@@ -185,8 +206,14 @@ async fn stream_backup(
 ) -> Result<Streamed, String> {
     let settings = backups.settings();
     let display = env.display().to_string();
-    let mut snap = Snapshot::export(&env)
+    let mut snap = tokio::time::timeout(CONNECT_TIMEOUT, Snapshot::export(&env))
         .await
+        .map_err(|_| {
+            format!(
+                "cannot read {display}: no answer within {}s",
+                CONNECT_TIMEOUT.as_secs()
+            )
+        })?
         .map_err(|e| format!("cannot read {display}: {e}"))?;
     let pg_dump_version = snapshot::pg_dump_version(&settings.pg_dump).await;
     let progress = Arc::new(Progress::default());
@@ -218,10 +245,17 @@ async fn stream_backup(
     // A failed count ends the snapshot pg_dump reads, so it is the cause to report first.
     let counts = counts.map_err(|e| format!("counting rows in {display} failed: {e}"))?;
     let dumped = dumped.map_err(|e| e.to_string())?;
-    let (sha, size) = storage
-        .checksum(key)
-        .await
-        .map_err(|e| format!("reading the stored object back failed: {e}"))?;
+    let none = std::sync::atomic::AtomicU64::new(0);
+    let (sha, size) = with_progress(
+        backups,
+        job,
+        "reading the stored object back",
+        &none,
+        &progress.stored_bytes,
+        storage.checksum(key),
+    )
+    .await
+    .map_err(|e| format!("reading the stored object back failed: {e}"))?;
     if sha != dumped.sha256 || size != dumped.stored_bytes {
         return Err(format!(
             "the stored object does not match what was written (sha256 {sha}, {size} bytes; wrote {}, {} bytes)",

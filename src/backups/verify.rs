@@ -121,16 +121,47 @@ async fn scratch_restore(
         Ok((found.len(), found.values().sum()))
     }
     .await;
-    if let Err(e) = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"
+    let _ = conn.close().await;
+    // A fresh connection: the first sat idle through the restore and may be gone.
+    if let Err(e) = drop_scratch(&admin, job.id).await {
+        tracing::error!(job.id = job.id, error = %e, "backups.scratch_not_dropped");
+        let error = format!("the scratch database {scratch} could not be dropped: {e}");
+        return Err(match outcome {
+            Ok(_) => error,
+            Err(first) => format!("{first}; {error}"),
+        });
+    }
+    outcome
+}
+
+/// Drop the scratch database of restore-test job `job` (if it exists).
+pub(super) async fn drop_scratch(admin: &PgEnv, job: i64) -> Result<(), String> {
+    let mut conn = PgConnection::connect_with(&admin.connect_options())
+        .await
+        .map_err(|e| e.to_string())?;
+    let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS opsguard_restore_{job} WITH (FORCE)"
     )))
     .execute(&mut conn)
     .await
+    .map(|_| ())
+    .map_err(|e| e.to_string());
+    let _ = conn.close().await;
+    dropped
+}
+
+/// Clean up after a restore test whose process died: drop its scratch database and record
+/// the verdict on the backup.
+pub(super) async fn abandoned(backups: &Backups, job: &Job, error: &str) {
+    let Some(backup) = job.backup_id else { return };
+    if let Ok(admin) = admin_env(backups, &job.target)
+        && let Err(e) = drop_scratch(&admin, job.id).await
     {
         tracing::error!(job.id = job.id, error = %e, "backups.scratch_not_dropped");
     }
-    let _ = conn.close().await;
-    outcome
+    if let Err(e) = catalogue::record_restore_test(backups.pool(), backup, Some(error)).await {
+        tracing::error!(job.id = job.id, error = %e, "backups.verdict_not_recorded");
+    }
 }
 
 /// Where scratch databases are made: `scratch_dsn`, or the target's server.

@@ -45,27 +45,40 @@ pub async fn tick(backups: &Backups, shutdown: &CancellationToken) -> Result<usi
     Ok(ran)
 }
 
-/// Fail jobs cut off mid-run: nothing they wrote may be listed as good or left in storage.
+/// Fail jobs cut off mid-run: nothing they wrote may be listed as good or left in storage,
+/// and no scratch database may stay. One job's trouble does not stop the others' clean-up.
 pub async fn recover(backups: &Backups) -> Result<(), sqlx::Error> {
     for job in jobs::fail_abandoned(backups.pool()).await? {
         let error = job.error.clone().unwrap_or_default();
         tracing::warn!(job.id = job.id, backup.target = %job.target, "backups.job_abandoned");
-        if job.is_backup()
-            && let Some(b) = catalogue::of_job(backups.pool(), job.id).await?
-            && b.status == "writing"
-        {
-            match Storage::open(&b.storage, backups.settings()) {
-                Ok(storage) => {
-                    if let Err(e) = storage.discard_partial(&b.storage_key).await {
-                        tracing::error!(job.id = job.id, error = %e, "backups.discard_failed");
-                    }
-                }
-                Err(e) => tracing::error!(job.id = job.id, error = %e, "backups.discard_failed"),
+        if job.is_backup() {
+            if let Err(e) = discard(backups, &job, &error).await {
+                tracing::error!(job.id = job.id, error = %e, "backups.discard_failed");
             }
-            catalogue::mark_failed(backups.pool(), b.id, &error).await?;
+        } else {
+            super::verify::abandoned(backups, &job, &error).await;
         }
         run::tell(backups, &job, &messages::failed(&job, &error)).await;
         run::alert(backups, &job, &error).await;
     }
     Ok(())
+}
+
+/// Remove what an abandoned backup job wrote and mark its catalogue row failed.
+async fn discard(backups: &Backups, job: &super::jobs::Job, error: &str) -> Result<(), String> {
+    let Some(b) = catalogue::of_job(backups.pool(), job.id)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|b| b.status == "writing")
+    else {
+        return Ok(());
+    };
+    let storage = Storage::open(&b.storage, backups.settings()).map_err(|e| e.to_string())?;
+    storage
+        .discard_partial(&b.storage_key)
+        .await
+        .map_err(|e| e.to_string())?;
+    catalogue::mark_failed(backups.pool(), b.id, error)
+        .await
+        .map_err(|e| e.to_string())
 }

@@ -5,6 +5,17 @@
 /// the URL userinfo (the whole userinfo when it has no `:`), and `password=` in a query
 /// string or a key-value DSN. The result is cut short.
 pub fn scrub(text: &str, secret: &str) -> String {
+    scrubbed(text, secret).chars().take(200).collect()
+}
+
+/// As `scrub`, but keeps the last `max` characters: where a tool's stderr says what failed.
+pub fn scrub_keep_end(text: &str, secret: &str, max: usize) -> String {
+    let text = scrubbed(text, secret);
+    let skip = text.chars().count().saturating_sub(max);
+    text.chars().skip(skip).collect()
+}
+
+fn scrubbed(text: &str, secret: &str) -> String {
     let mut text = text.replace(secret, "<dsn>");
     let userinfo = secret
         .split_once("://")
@@ -20,7 +31,7 @@ pub fn scrub(text: &str, secret: &str) -> String {
             text = text.replace(password, "<password>");
         }
     }
-    text.chars().take(200).collect()
+    text
 }
 
 #[cfg(test)]

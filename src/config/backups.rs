@@ -132,6 +132,9 @@ impl BackupSettings {
                     t.name
                 ));
             }
+            if t.keep_last == Some(0) {
+                return Err(format!("target '{}': keep_last must be at least 1", t.name));
+            }
             if !seen.insert(&t.name) {
                 return Err(format!("target '{}' is declared twice", t.name));
             }

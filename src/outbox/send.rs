@@ -82,17 +82,23 @@ async fn call(bot: &Bot, row: &Claimed) -> Result<Option<i64>, RequestError> {
         let mut request = bot
             .edit_message_text(chat, MessageId(message as i32), row.html.clone())
             .parse_mode(ParseMode::Html);
-        if let Some(keyboard) = keyboard {
+        if let Some(keyboard) = keyboard.clone() {
             request = request.reply_markup(keyboard);
         }
-        return match request.send().await {
-            Ok(_) => Ok(Some(message)),
+        match request.send().await {
+            Ok(_) => return Ok(Some(message)),
             // The same text again (a progress edit that changed nothing) is not a failure.
-            Err(RequestError::Api(ApiError::MessageNotModified)) => Ok(Some(message)),
-            Err(e) => Err(e),
-        };
+            Err(RequestError::Api(ApiError::MessageNotModified)) => return Ok(Some(message)),
+            // Deleted by the user, or too old to edit: carry on in a new message (below),
+            // which later edits then target.
+            Err(RequestError::Api(
+                ApiError::MessageToEditNotFound | ApiError::MessageCantBeEdited,
+            )) => {}
+            Err(e) => return Err(e),
+        }
     }
-    // An edit whose message was never delivered (dead-lettered) goes out as a new message.
+    // An edit whose message was never delivered (dead-lettered) or is gone goes out as a new
+    // message; `store::record` makes it the one later edits target.
     if row.html.chars().count() > MESSAGE_LIMIT {
         // One row is one Bot API call, so a retry never repeats half a report.
         let document = InputFile::memory(to_plain(&row.html).into_bytes())

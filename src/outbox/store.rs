@@ -121,13 +121,23 @@ pub async fn record(
               AS r(id, sent, counts, error, delay, message_id)
          WHERE o.id = r.id",
     )
-    .bind(ids)
+    .bind(&ids)
     .bind(sent)
     .bind(counts)
     .bind(errors)
     .bind(delays)
     .bind(max_attempts)
-    .bind(messages)
+    .bind(&messages)
+    .execute(pool)
+    .await?;
+    // An edit that had to go out as a new message: later edits target that one.
+    sqlx::query(
+        "UPDATE outbox t SET message_id = o.message_id
+         FROM outbox o
+         WHERE o.id = ANY($1) AND o.edit_of = t.id AND o.message_id IS NOT NULL
+           AND t.message_id IS DISTINCT FROM o.message_id",
+    )
+    .bind(&ids)
     .execute(pool)
     .await?;
     Ok(())
