@@ -51,4 +51,11 @@ ensure_test_tools() {
     command -v pg_dump >/dev/null || apt_install postgresql-client || return 1
     command -v age >/dev/null || apt_install age || return 1
     command -v zstd >/dev/null || apt_install zstd || return 1
+    # An S3-compatible server for the object-storage backup tests.
+    command -v moto_server >/dev/null || pip_install 'moto[server]' || return 1
+}
+
+pip_install() {
+    echo "installing $* (PyPI) ..." >&2
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$@" >&2
 }

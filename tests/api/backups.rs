@@ -9,6 +9,7 @@ mod by_hand;
 mod faults;
 mod kill;
 mod retention;
+mod s3;
 mod tamper;
 mod watching;
 
