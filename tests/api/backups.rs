@@ -10,6 +10,7 @@ mod faults;
 mod kill;
 mod retention;
 mod s3;
+mod shell;
 mod tamper;
 mod watching;
 

@@ -74,6 +74,8 @@ struct Inner {
     held_chats: HashSet<i64>,
     /// Sends that have started waiting on a held chat.
     held_calls: usize,
+    /// Messages the user deleted: editing them fails as Telegram says.
+    deleted_messages: HashSet<i64>,
 }
 
 /// A scripted failure: the HTTP status and the Bot API's error body. A `{path}` in the
@@ -184,6 +186,14 @@ async fn handle(
             });
             return (StatusCode::from_u16(status).unwrap(), axum::Json(body));
         }
+    }
+    if method == "editMessageText"
+        && let Some(id) = parsed.get("message_id").and_then(Value::as_i64)
+        && guard.deleted_messages.contains(&id)
+    {
+        let body = json!({ "ok": false, "error_code": 400,
+                           "description": "Bad Request: message to edit not found" });
+        return (StatusCode::BAD_REQUEST, axum::Json(body));
     }
     let result = match method.as_str() {
         "getMe" => json!({
@@ -299,6 +309,16 @@ impl FakeTelegram {
             .unwrap()
             .failing_chats
             .insert(chat, failure);
+    }
+
+    /// The user deleted this message: `editMessageText` of it answers "message to edit not
+    /// found".
+    pub fn delete_message(&self, message_id: i64) {
+        self.inner
+            .lock()
+            .unwrap()
+            .deleted_messages
+            .insert(message_id);
     }
 
     /// `sendMessage` calls that got a scripted failure.

@@ -2,6 +2,7 @@
 //! 429 and 500, dead letters in `/status`.
 //! Pacing is in `outbox/pacing.rs`; replicas, restarts and crashes in `outbox/replicas.rs`.
 
+mod edits;
 mod pacing;
 mod replicas;
 

@@ -1,0 +1,89 @@
+//! Edits through the outbox (progress messages): an edit row becomes `editMessageText` of the
+//! message its original row delivered; pending edits of one message coalesce into the latest
+//! text; an edit of a message the user deleted carries on in a new message, which later edits
+//! then target.
+
+use super::*;
+
+async fn sent(app: &TestApp, row: i64) -> Option<i64> {
+    for _ in 0..200 {
+        let (status, message): (String, Option<i64>) =
+            sqlx::query_as("SELECT status, message_id FROM outbox WHERE id = $1")
+                .bind(row)
+                .fetch_one(app.pool())
+                .await
+                .unwrap();
+        if status == "sent" {
+            return message;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("row {row} was not sent");
+}
+
+#[tokio::test]
+async fn edits_target_the_delivered_message_coalesce_and_survive_its_deletion() {
+    let app = spawn_app_with(fast).await;
+    let chat = 601;
+    let first = queue(&app, chat, "step 1").await;
+    let message = sent(&app, first).await.expect("a message id was recorded");
+
+    let edit = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 2"))
+        .await
+        .unwrap();
+    assert_eq!(sent(&app, edit).await, Some(message));
+    let edits = app.telegram.calls_to("editMessageText");
+    assert_eq!(edits.len(), 1);
+    assert_eq!(edits[0].body["message_id"].as_i64(), Some(message));
+    assert_eq!(edits[0].text(), "step 2");
+
+    // Two edits queued while the chat is held coalesce: only the latest text goes out.
+    app.telegram.hold_chats([chat]);
+    let held = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 3"))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let a = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 4"))
+        .await
+        .unwrap();
+    let b = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 5"))
+        .await
+        .unwrap();
+    assert_eq!(a, b, "a pending edit is overwritten, not queued again");
+    app.telegram.release_all();
+    sent(&app, held).await;
+    sent(&app, b).await;
+    let texts: Vec<String> = app
+        .telegram
+        .calls_to("editMessageText")
+        .iter()
+        .map(|c| c.text())
+        .collect();
+    assert!(!texts.contains(&"step 4".to_string()), "{texts:?}");
+    assert_eq!(texts.last().map(String::as_str), Some("step 5"));
+
+    // The user deleted the message: the next edit becomes a new message, and the one after
+    // edits that new message.
+    app.telegram.delete_message(message);
+    let before = messages(&app, chat).len();
+    let c = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 6"))
+        .await
+        .unwrap();
+    let replacement = sent(&app, c).await.expect("the new message's id");
+    assert_ne!(replacement, message);
+    let now = messages(&app, chat);
+    assert_eq!(now.len(), before + 1);
+    assert_eq!(now.last().unwrap().text(), "step 6");
+    let d = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 7"))
+        .await
+        .unwrap();
+    sent(&app, d).await;
+    let last = app
+        .telegram
+        .calls_to("editMessageText")
+        .last()
+        .cloned()
+        .unwrap();
+    assert_eq!(last.body["message_id"].as_i64(), Some(replacement));
+    assert_eq!(last.text(), "step 7");
+}
