@@ -10,6 +10,18 @@ ensure_postgres
 ensure_redis || echo "Redis unavailable: opsguard runs in degraded mode (see /status)" >&2
 # Local trust/peer auth as the OS user unless you say otherwise.
 export DATABASE_URL="${DATABASE_URL:-postgres://$(id -un)@127.0.0.1:5432/opsguard}"
+# A demo set-up unless you bring your own config: a master key of its own (kept in
+# target/demo), and the opsguard database itself as the backup target "opsguard", stored in
+# target/demo/backups, so /backup, /backups and /restore_test work in the console.
+if [ -z "${OPSGUARD_CONFIG:-}" ]; then
+    mkdir -p target/demo
+    [ -s target/demo/master-key ] || head -c 32 /dev/urandom | base64 >target/demo/master-key
+    chmod 600 target/demo/master-key
+    export OPSGUARD_MASTER_KEY="${OPSGUARD_MASTER_KEY:-$(cat target/demo/master-key)}"
+    { cat config/default.toml; printf '\n[[backups.targets]]\nname = "opsguard"\ndsn = "%s"\n' "$DATABASE_URL"; } >target/demo/opsguard.toml
+    export OPSGUARD_CONFIG=target/demo/opsguard.toml
+    export OPSGUARD__BACKUPS__STORAGE="${OPSGUARD__BACKUPS__STORAGE:-$PWD/target/demo/backups}"
+fi
 cargo build --release --locked --quiet
 bin=target/release/opsguard
 "$bin" migrate >/dev/null

@@ -7,6 +7,27 @@ use crate::engine::{Engine, Input, Request};
 use std::io::Write;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+/// `opsguard console`: the engine, a backup worker (queued backups and restore tests run
+/// here too, so the console can try them), the REPL on stdin; before it leaves, it finishes
+/// the jobs its user queued and prints how they ended.
+pub async fn start(settings: crate::config::Settings, user: UserId) -> anyhow::Result<()> {
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let engine = crate::startup::engine(settings, &shutdown).await?;
+    let tracker = tokio_util::task::TaskTracker::new();
+    let backups = crate::backups::Backups::new(engine.pool().clone(), engine.settings());
+    crate::backups::worker::spawn(backups.clone(), shutdown.clone(), &tracker);
+    let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+    let interactive = std::io::IsTerminal::is_terminal(&std::io::stdin());
+    run(&engine, user, stdin, &mut std::io::stdout(), interactive).await?;
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    for line in crate::backups::worker::finish_for(&backups, user.0).await? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 pub async fn run(
     engine: &Engine,
     user: UserId,

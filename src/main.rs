@@ -9,11 +9,9 @@ use opsguard::engine::shell::audited;
 use opsguard::startup::{self, Application};
 use opsguard::{storage, telemetry};
 use sqlx::PgPool;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 #[derive(Parser)]
 #[command(
@@ -145,17 +143,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Console { as_user } => {
             let user = UserId::parse(&as_user).map_err(anyhow::Error::msg)?;
-            let shutdown = CancellationToken::new();
-            let engine = startup::engine(settings, &shutdown).await?;
-            // Queued backups and restore tests run here too, so the console can try them.
-            let tracker = tokio_util::task::TaskTracker::new();
-            let backups = opsguard::backups::Backups::new(engine.pool().clone(), engine.settings());
-            opsguard::backups::worker::spawn(backups, shutdown.clone(), &tracker);
-            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
-            let interactive = std::io::stdin().is_terminal();
-            opsguard::console::run(&engine, user, stdin, &mut std::io::stdout(), interactive)
-                .await?;
-            shutdown.cancel();
+            opsguard::console::start(settings, user).await?;
         }
         Cmd::User { action } => user(&pool(&settings).await?, action).await?,
         Cmd::Chat { action } => chat(&pool(&settings).await?, action).await?,

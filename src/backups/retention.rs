@@ -38,6 +38,12 @@ pub async fn prune(backups: &Backups) -> Result<(Vec<Removed>, Vec<String>), sql
     let settings = backups.settings();
     let mut removed = Vec::new();
     let mut problems = Vec::new();
+    // A backup a restore test is reading (or about to) stays until the test is done.
+    let in_use: Vec<i64> = super::jobs::active(backups.pool())
+        .await?
+        .iter()
+        .filter_map(|j| j.backup_id)
+        .collect();
     for target in &settings.targets {
         let (keep_last, keep_days) = settings.retention_of(&target.name);
         let good = catalogue::good_of(backups.pool(), &target.name).await?;
@@ -45,6 +51,12 @@ pub async fn prune(backups: &Backups) -> Result<(Vec<Removed>, Vec<String>), sql
             let Some(b) = good.iter().find(|b| b.id == id) else {
                 continue;
             };
+            if in_use.contains(&id) {
+                problems.push(format!(
+                    "#{id}: a restore test is reading it; pruned next time"
+                ));
+                continue;
+            }
             let deleted = match Storage::open(&b.storage, settings) {
                 Ok(storage) => storage
                     .delete(&b.storage_key)

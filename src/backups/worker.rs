@@ -82,3 +82,23 @@ async fn discard(backups: &Backups, job: &super::jobs::Job, error: &str) -> Resu
         .await
         .map_err(|e| e.to_string())
 }
+
+/// Run the jobs `user` queued that no one has claimed yet (a console about to leave), and
+/// say how each of them ended, and which still run elsewhere.
+pub async fn finish_for(backups: &Backups, user: i64) -> Result<Vec<String>, sqlx::Error> {
+    let lease = Duration::from_secs(backups.settings().lease_secs.max(3));
+    let mut lines = Vec::new();
+    for job in jobs::active(backups.pool()).await? {
+        if job.requested_by != Some(user) {
+            continue;
+        }
+        match jobs::claim_this(backups.pool(), job.id, lease).await? {
+            Some(claimed) => {
+                let ended = run::run(backups, &claimed).await;
+                lines.push(crate::domain::html::to_plain(&ended.text));
+            }
+            None => lines.push(format!("job #{} is {} (see /backups)", job.id, job.status)),
+        }
+    }
+    Ok(lines)
+}

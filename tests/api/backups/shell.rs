@@ -101,3 +101,57 @@ async fn the_shell_runs_lists_verifies_and_restores_backups_and_audits_each() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_console_runs_the_backup_it_queued_before_it_leaves() {
+    use tokio::io::AsyncWriteExt;
+    let db = TestDb::create().await;
+    let src = SourceDb::create(50).await;
+    let store = Scratch::new();
+    let dir = store.file("store");
+    let config = store.file("opsguard.toml");
+    let defaults =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+            .unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{defaults}\n[[backups.targets]]\nname = \"main\"\ndsn = \"{}\"\n",
+            src.dsn
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = shell(
+        &db,
+        &config,
+        &dir,
+        &["user", "add", "41", "--role", "operator"],
+        &[],
+    )
+    .await;
+    assert!(ok, "{err}");
+    let mut child = opsguard(&db)
+        .env("OPSGUARD_CONFIG", &config)
+        .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
+        .env("OPSGUARD__BACKUPS__STORAGE", &dir)
+        .args(["console", "--as", "41"])
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"/backup main\n")
+        .await
+        .unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Backup job #1 of main queued"), "{text}");
+    assert!(text.contains("backup #1 is good"), "{text}");
+    assert_eq!(files(&dir).len(), 1);
+}
