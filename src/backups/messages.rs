@@ -30,6 +30,18 @@ pub fn elapsed(secs: u64) -> String {
     }
 }
 
+/// (bytes dumped, bytes stored, compression ratio) of a catalogued backup.
+fn sizes(b: &Backup) -> (u64, u64, f64) {
+    let dump = b.dump_bytes.unwrap_or(0).max(0) as u64;
+    let stored = b.stored_bytes.unwrap_or(0).max(0) as u64;
+    let ratio = if stored > 0 {
+        dump as f64 / stored as f64
+    } else {
+        0.0
+    };
+    (dump, stored, ratio)
+}
+
 fn what(job: &Job) -> String {
     match job.backup_id {
         Some(b) => format!(
@@ -63,13 +75,7 @@ pub fn progress(job: &Job, stage: &str, read: u64, stored: u64, secs: f64) -> St
 }
 
 pub fn backup_done(job: &Job, b: &Backup, location: &str, tables: usize) -> String {
-    let dump = b.dump_bytes.unwrap_or(0).max(0) as u64;
-    let stored = b.stored_bytes.unwrap_or(0).max(0) as u64;
-    let ratio = if stored > 0 {
-        dump as f64 / stored as f64
-    } else {
-        0.0
-    };
+    let (dump, stored, ratio) = sizes(b);
     format!(
         "✅ {}: backup #{} is good.\n{} dumped → {} stored (ratio {ratio:.1}×) in {}\n{tables} tables counted · sha256 <code>{}</code>\nat <code>{}</code>",
         what(job),
@@ -114,13 +120,7 @@ pub fn line(b: &Backup) -> String {
         b.started_at.format("%Y-%m-%d %H:%M UTC")
     );
     if b.status == "good" {
-        let dump = b.dump_bytes.unwrap_or(0).max(0) as u64;
-        let stored = b.stored_bytes.unwrap_or(0).max(0) as u64;
-        let ratio = if stored > 0 {
-            dump as f64 / stored as f64
-        } else {
-            0.0
-        };
+        let (_, stored, ratio) = sizes(b);
         text.push_str(&format!(
             "\n  {} ({ratio:.1}×) in {} · sha256 <code>{}</code>",
             bytes(stored),

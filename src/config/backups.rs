@@ -121,14 +121,9 @@ impl BackupSettings {
     pub fn validate(&self) -> Result<(), String> {
         let mut seen = std::collections::HashSet::new();
         for t in &self.targets {
-            let ok = !t.name.is_empty()
-                && t.name.len() <= 48
-                && t.name.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-'
-                });
-            if !ok {
+            if !crate::domain::rotation::is_slug(&t.name) {
                 return Err(format!(
-                    "target name '{}': use a-z, 0-9, _ and - (at most 48)",
+                    "target name '{}': use a-z, 0-9, _ and - (at most 48), starting with a letter or digit",
                     t.name
                 ));
             }

@@ -4,19 +4,24 @@
 
 use std::fmt;
 
+/// Whether `raw` is a name of the form secrets and backup targets share:
+/// `[a-z0-9][a-z0-9_-]{0,47}`.
+pub fn is_slug(raw: &str) -> bool {
+    !raw.is_empty()
+        && raw.len() <= 48
+        && raw.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 /// A managed secret's name: `[a-z0-9][a-z0-9_-]{0,47}`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SecretName(String);
 
 impl SecretName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 48
-            && raw.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if ok {
+        if is_slug(raw) {
             Ok(SecretName(raw.to_string()))
         } else {
             Err(

@@ -168,6 +168,38 @@ pub async fn catalogued(
         .unwrap()
 }
 
+/// The catalogue id of the backup job `job` wrote.
+pub async fn backup_of(app: &TestApp, job: i64) -> i64 {
+    let (id,): (i64,) = sqlx::query_as("SELECT id FROM backups WHERE job_id = $1")
+        .bind(job)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    id
+}
+
+/// A settings file for the real binary: the defaults and one target, `main`, at `dsn`.
+pub fn write_config(path: &Path, dsn: &str) {
+    let defaults =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
+            .unwrap();
+    let target = format!("\n[[backups.targets]]\nname = \"main\"\ndsn = \"{dsn}\"\n");
+    std::fs::write(path, defaults + &target).unwrap();
+}
+
+/// Wait until an `editMessageText` call's text contains `needle`.
+pub async fn wait_edit(app: &TestApp, needle: &str) {
+    let telegram = app.telegram.clone();
+    app.telegram
+        .wait_until(needle, |_| {
+            telegram
+                .calls_to("editMessageText")
+                .iter()
+                .any(|c| c.text().contains(needle))
+        })
+        .await;
+}
+
 /// Run `/backup <target>` as the admin and wait for the job; returns (job id, catalogue id).
 pub async fn backup_now(app: &TestApp, target: &str) -> (i64, (String, Option<String>)) {
     let reply = app.say(ADMIN, &format!("/backup {target}")).await;
@@ -193,15 +225,7 @@ async fn backup_answers_at_once_edits_its_progress_message_and_catalogues_a_chec
     assert_eq!(wait_job(&app, job).await, ("succeeded".into(), None));
 
     // The progress message: sent once, then edited in place until it shows the result.
-    let telegram = app.telegram.clone();
-    app.telegram
-        .wait_until("the result edit", |_| {
-            telegram
-                .calls_to("editMessageText")
-                .iter()
-                .any(|c| c.text().contains("is good"))
-        })
-        .await;
+    wait_edit(&app, "is good").await;
     let progress = app
         .telegram
         .sent_to(ADMIN)
@@ -223,11 +247,7 @@ async fn backup_answers_at_once_edits_its_progress_message_and_catalogues_a_chec
     }
 
     // The catalogue, the object and its checksum agree; counts are exact.
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM backups WHERE job_id = $1")
-        .bind(job)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let id = backup_of(&app, job).await;
     let (status, sha, key, counts) = catalogued(&app, id).await;
     assert_eq!(status, "good");
     let object = dir.join(&key);
@@ -337,11 +357,7 @@ async fn a_restore_test_restores_into_a_scratch_database_compares_counts_and_dro
     add(&app, 7002, "operator").await;
     let (job, ended) = backup_now(&app, "main").await;
     assert_eq!(ended.0, "succeeded");
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM backups WHERE job_id = $1")
-        .bind(job)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let id = backup_of(&app, job).await;
 
     // An operator may back up but not restore-test.
     let denied = app.say(7002, &format!("/restore_test {id}")).await.text();
@@ -365,15 +381,7 @@ async fn a_restore_test_restores_into_a_scratch_database_compares_counts_and_dro
         .await
         .unwrap();
     assert_eq!(left, 0, "the scratch database was dropped");
-    let telegram = app.telegram.clone();
-    app.telegram
-        .wait_until("the restore result", |_| {
-            telegram
-                .calls_to("editMessageText")
-                .iter()
-                .any(|c| c.text().contains("3 tables and 2002 rows as catalogued"))
-        })
-        .await;
+    wait_edit(&app, "3 tables and 2002 rows as catalogued").await;
     let listed = app.say(ADMIN, "/backups main").await.text();
     assert!(listed.contains("restore test ✅"), "{listed}");
 }

@@ -11,13 +11,7 @@ pub struct TargetName(String);
 
 impl TargetName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let ok = !raw.is_empty()
-            && raw.len() <= 48
-            && raw.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if ok {
+        if crate::domain::rotation::is_slug(raw) {
             Ok(TargetName(raw.to_string()))
         } else {
             Err("a target name is 1–48 of a-z, 0-9, _ and -".into())

@@ -33,11 +33,7 @@ async fn a_backup_restores_by_hand_with_age_zstd_and_pg_restore() {
     add(&app, ADMIN, "admin").await;
     let (job, ended) = backup_now(&app, "main").await;
     assert_eq!(ended.0, "succeeded");
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM backups WHERE job_id = $1")
-        .bind(job)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let id = backup_of(&app, job).await;
     let (_, _, stored_key, _) = catalogued(&app, id).await;
     let object = dir.join(stored_key);
 

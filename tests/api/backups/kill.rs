@@ -26,17 +26,7 @@ async fn a_kill_mid_backup_leaves_nothing_listed_and_the_restart_marks_the_job_f
         .status()
         .unwrap();
     let config = store.file("opsguard.toml");
-    let defaults =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
-            .unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "{defaults}\n[[backups.targets]]\nname = \"main\"\ndsn = \"{}\"\n",
-            src.dsn
-        ),
-    )
-    .unwrap();
+    write_config(&config, &src.dsn);
     let mut child = opsguard(&db)
         .env("OPSGUARD_CONFIG", &config)
         .env("OPSGUARD_MASTER_KEY", MASTER_KEY)

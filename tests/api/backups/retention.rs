@@ -24,11 +24,7 @@ async fn pruning_keeps_the_newest_the_young_and_the_newest_verified_and_reports_
     for _ in 0..5 {
         let (job, (status, _)) = backup_now(&app, "main").await;
         assert_eq!(status, "succeeded");
-        let (id,): (i64,) = sqlx::query_as("SELECT id FROM backups WHERE job_id = $1")
-            .bind(job)
-            .fetch_one(app.pool())
-            .await
-            .unwrap();
+        let id = backup_of(&app, job).await;
         ids.push(id);
     }
     // ids[0..5] oldest first. Age them: ids[0..3] are 10 days old, ids[3] 1 day; ids[1]

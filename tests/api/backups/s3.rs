@@ -111,11 +111,7 @@ async fn a_backup_goes_to_s3_as_a_multipart_upload_and_restore_tests_from_there(
     add(&app, ADMIN, "admin").await;
     let (job, (status, error)) = backup_now(&app, "main").await;
     assert_eq!((status.as_str(), error), ("succeeded", None));
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM backups WHERE job_id = $1")
-        .bind(job)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let id = backup_of(&app, job).await;
     let (_, sha, key, _) = catalogued(&app, id).await;
     let objects = s3.objects("opsguard-backups").await;
     assert_eq!(objects.len(), 1, "{objects:?}");

@@ -41,17 +41,7 @@ async fn the_shell_runs_lists_verifies_and_restores_backups_and_audits_each() {
     let store = Scratch::new();
     let dir = store.file("store");
     let config = store.file("opsguard.toml");
-    let defaults =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
-            .unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "{defaults}\n[[backups.targets]]\nname = \"main\"\ndsn = \"{}\"\n",
-            src.dsn
-        ),
-    )
-    .unwrap();
+    write_config(&config, &src.dsn);
 
     let (ok, out, err) = shell(&db, &config, &dir, &["backup", "run", "main"], &[]).await;
     assert!(ok, "{err}");
@@ -110,17 +100,7 @@ async fn the_console_runs_the_backup_it_queued_before_it_leaves() {
     let store = Scratch::new();
     let dir = store.file("store");
     let config = store.file("opsguard.toml");
-    let defaults =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"))
-            .unwrap();
-    std::fs::write(
-        &config,
-        format!(
-            "{defaults}\n[[backups.targets]]\nname = \"main\"\ndsn = \"{}\"\n",
-            src.dsn
-        ),
-    )
-    .unwrap();
+    write_config(&config, &src.dsn);
     let (ok, _, err) = shell(
         &db,
         &config,

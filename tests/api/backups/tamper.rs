@@ -22,11 +22,7 @@ async fn a_backup_changed_by_one_byte_fails_its_restore_test_with_the_reason() {
     add(&app, ADMIN, "admin").await;
     let (job, ended) = backup_now(&app, "main").await;
     assert_eq!(ended.0, "succeeded");
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM backups WHERE job_id = $1")
-        .bind(job)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
+    let id = backup_of(&app, job).await;
     let (_, _, key, _) = catalogued(&app, id).await;
     let object = dir.join(key);
     let mut bytes = std::fs::read(&object).unwrap();

@@ -31,15 +31,7 @@ async fn the_progress_message_shows_bytes_rate_and_elapsed_while_the_backup_runs
     add(&app, ADMIN, "admin").await;
     let (_, (status, _)) = backup_now(&app, "main").await;
     assert_eq!(status, "succeeded");
-    let telegram = app.telegram.clone();
-    app.telegram
-        .wait_until("the result edit", |_| {
-            telegram
-                .calls_to("editMessageText")
-                .iter()
-                .any(|c| c.text().contains("is good"))
-        })
-        .await;
+    wait_edit(&app, "is good").await;
     let edits = app.telegram.calls_to("editMessageText");
     let progress: Vec<String> = edits
         .iter()
