@@ -175,3 +175,34 @@ async fn a_full_disk_fails_the_backup_and_removes_the_partial_object() {
     assert!(error.to_lowercase().contains("no space left"), "{error}");
     assert!(files(&dir).is_empty(), "left: {:?}", files(&dir));
 }
+
+#[tokio::test]
+async fn without_targets_or_a_master_key_a_backup_is_refused_saying_what_is_missing() {
+    let app = spawn_app().await;
+    add(&app, ADMIN, "admin").await;
+    let reply = app.say(ADMIN, "/backup").await.text();
+    assert!(
+        reply.contains("No backup targets are configured"),
+        "{reply}"
+    );
+
+    let src = SourceDb::create(10).await;
+    let store = Scratch::new();
+    let dir = store.file("store");
+    let app = spawn_app_with(|s| {
+        with_backups(s, &dir, vec![target("main", &src.dsn)]);
+        s.master_key = None;
+    })
+    .await;
+    add(&app, ADMIN, "admin").await;
+    let reply = app.say(ADMIN, "/backup main").await.text();
+    assert!(
+        reply.contains("backups need OPSGUARD_MASTER_KEY"),
+        "{reply}"
+    );
+    let (jobs,): (i64,) = sqlx::query_as("SELECT count(*) FROM backup_jobs")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(jobs, 0, "nothing was queued");
+}
