@@ -74,6 +74,8 @@ pub async fn count_rows(conn: &mut PgConnection) -> Result<TableCounts, sqlx::Er
 pub async fn pg_dump_version(program: &str) -> Option<String> {
     let run = tokio::process::Command::new(program)
         .arg("--version")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .kill_on_drop(true)
         .output();
     let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)

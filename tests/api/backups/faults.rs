@@ -206,3 +206,97 @@ async fn without_targets_or_a_master_key_a_backup_is_refused_saying_what_is_miss
         .unwrap();
     assert_eq!(jobs, 0, "nothing was queued");
 }
+
+#[tokio::test]
+async fn the_password_reaches_pg_dump_through_its_environment_never_its_arguments() {
+    let src = SourceDb::create(10).await;
+    let role = format!("og_bk_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    admin_exec(
+        "DO $$ BEGIN CREATE ROLE opsguard_pwtest NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            .into(),
+    )
+    .await;
+    admin_exec(format!(
+        "CREATE ROLE {role} LOGIN PASSWORD 'Right-Canary-Pw-9'"
+    ))
+    .await;
+    admin_exec(format!("GRANT opsguard_pwtest TO {role}")).await;
+    admin_exec(format!("ALTER DATABASE \"{}\" OWNER TO {role}", src.name)).await;
+    let mut conn = sqlx::PgConnection::connect(&src.dsn).await.unwrap();
+    for table in ["items", "empty", "\"odd schema\".\"Mixed Case\""] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER TABLE {table} OWNER TO {role}"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER SCHEMA \"odd schema\" OWNER TO {role}"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    let store = Scratch::new();
+    let dir = store.file("store");
+    // A pg_dump that records what it was given, then runs the real one.
+    let seen = store.file("seen.txt");
+    let spy = store.file("pg_dump");
+    std::fs::write(
+        &spy,
+        format!(
+            "#!/bin/sh\n{{ echo \"ARGS: $*\"; env; }} >> '{}'\nexec pg_dump \"$@\"\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", spy.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let dsn = format!(
+        "postgres://{role}:Right-Canary-Pw-9@127.0.0.1:5432/{}",
+        src.name
+    );
+    let app = spawn_app_with(|s| {
+        with_backups(s, &dir, vec![target("main", &dsn)]);
+        s.backups.pg_dump = spy.to_string_lossy().into_owned();
+    })
+    .await;
+    add(&app, ADMIN, "admin").await;
+    let (_, (status, error)) = backup_now(&app, "main").await;
+    admin_exec(format!("DROP DATABASE \"{}\" WITH (FORCE)", src.name)).await;
+    admin_exec(format!("DROP ROLE {role}")).await;
+    assert_eq!(
+        (status.as_str(), error),
+        ("succeeded", None),
+        "scram login through PGPASSWORD"
+    );
+    let seen = std::fs::read_to_string(seen).unwrap();
+    let args: Vec<&str> = seen.lines().filter(|l| l.starts_with("ARGS: ")).collect();
+    assert!(!args.is_empty());
+    for line in &args {
+        assert!(
+            !line.contains("Right-Canary-Pw-9"),
+            "the password is on the command line: {line}"
+        );
+        assert!(
+            line == &"ARGS: --version"
+                || (line.contains("--format=custom") && line.contains("--compress=0")),
+            "{line}"
+        );
+    }
+    assert!(seen.contains("PGPASSWORD=Right-Canary-Pw-9"));
+    // A clean environment: libpq's variables and the basics, nothing of opsguard's own
+    // (the test process's CARGO_*, RUST_* and the like would show if it were inherited).
+    let allowed = [
+        "PATH", "HOME", "LANG", "LC_ALL", "TZ", "PWD", "OLDPWD", "SHLVL", "_",
+    ];
+    for line in seen.lines().filter(|l| !l.starts_with("ARGS: ")) {
+        let key = line.split('=').next().unwrap_or_default();
+        assert!(
+            key.starts_with("PG") || allowed.contains(&key),
+            "inherited: {key}"
+        );
+    }
+}
