@@ -114,7 +114,13 @@ impl BackupCmd {
                             .await?
                             .with_context(|| format!("no backup #{id}"))?;
                         let storage = Storage::open(&b.storage, backups.settings())?;
-                        restore::verify(&storage, &b.storage_key, b.sha256.as_deref()).await?;
+                        restore::verify(
+                            &storage,
+                            &b.storage_key,
+                            b.sha256.as_deref(),
+                            &AtomicU64::new(0),
+                        )
+                        .await?;
                         let program = backups.settings().pg_restore.clone();
                         let read = Arc::new(AtomicU64::new(0));
                         restore::restore_into(

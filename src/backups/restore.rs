@@ -41,9 +41,10 @@ pub async fn verify(
     storage: &Storage,
     key: &str,
     expected: Option<&str>,
+    read: &AtomicU64,
 ) -> Result<u64, RestoreError> {
     let expected = expected.ok_or(RestoreError::NotGood)?;
-    let (found, size) = storage.checksum(key).await?;
+    let (found, size) = storage.checksum(key, read).await?;
     if found != expected {
         return Err(RestoreError::Checksum {
             expected: expected.to_string(),

@@ -245,14 +245,14 @@ async fn stream_backup(
     // A failed count ends the snapshot pg_dump reads, so it is the cause to report first.
     let counts = counts.map_err(|e| format!("counting rows in {display} failed: {e}"))?;
     let dumped = dumped.map_err(|e| e.to_string())?;
-    let none = std::sync::atomic::AtomicU64::new(0);
+    let (read, none) = (AtomicU64::new(0), AtomicU64::new(0));
     let (sha, size) = with_progress(
         backups,
         job,
         "reading the stored object back",
+        &read,
         &none,
-        &progress.stored_bytes,
-        storage.checksum(key),
+        storage.checksum(key, &read),
     )
     .await
     .map_err(|e| format!("reading the stored object back failed: {e}"))?;

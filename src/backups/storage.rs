@@ -111,14 +111,19 @@ impl Storage {
         Ok(self.store.get(&self.path(key)).await?.into_stream())
     }
 
-    /// Read `key` back whole: its SHA-256 (hex) and size.
-    pub async fn checksum(&self, key: &str) -> Result<(String, u64), StorageError> {
+    /// Read `key` back whole: its SHA-256 (hex) and size; `read` counts the bytes as they come.
+    pub async fn checksum(
+        &self,
+        key: &str,
+        read: &std::sync::atomic::AtomicU64,
+    ) -> Result<(String, u64), StorageError> {
         let mut stream = self.read(key).await?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk?;
             size += chunk.len() as u64;
+            read.store(size, std::sync::atomic::Ordering::Relaxed);
             hasher.update(&chunk);
         }
         Ok((hex::encode(hasher.finalize()), size))

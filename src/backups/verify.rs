@@ -58,10 +58,20 @@ async fn scratch_restore(
         "verifying the checksum",
         &read,
         &none,
-        async { restore::verify(&storage, &backup.storage_key, backup.sha256.as_deref()).await },
+        async {
+            restore::verify(
+                &storage,
+                &backup.storage_key,
+                backup.sha256.as_deref(),
+                &read,
+            )
+            .await
+        },
     )
     .await
     .map_err(|e| e.to_string())?;
+    // The restore stage counts its own reading from zero.
+    read.store(0, std::sync::atomic::Ordering::Relaxed);
     let admin = admin_env(backups, &backup.target)?;
     let scratch = format!("opsguard_restore_{}", job.id);
     let mut conn = PgConnection::connect_with(&admin.connect_options())

@@ -78,12 +78,8 @@ async fn a_kill_mid_backup_leaves_nothing_listed_and_the_restart_marks_the_job_f
     let (status, error) = wait_job(&app, job).await;
     assert_eq!(status, "failed");
     assert!(error.unwrap().starts_with("interrupted"));
-    let (row,): (String,) = sqlx::query_as("SELECT status FROM backups")
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
-    assert_eq!(row, "failed");
-    assert!(files(&dir).is_empty(), "left: {:?}", files(&dir));
+    // The job is failed first; its object is removed and its row marked just after (the
+    // alert is the last step, so once it is out, the clean-up is done).
     let telegram = app.telegram.clone();
     app.telegram
         .wait_until("the alert", |_| {
@@ -93,6 +89,12 @@ async fn a_kill_mid_backup_leaves_nothing_listed_and_the_restart_marks_the_job_f
                 .any(|c| c.text().contains("interrupted"))
         })
         .await;
+    let (row,): (String,) = sqlx::query_as("SELECT status FROM backups")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(row, "failed");
+    assert!(files(&dir).is_empty(), "left: {:?}", files(&dir));
     // A new backup of the target is accepted again.
     add_admin(&app).await;
     let (_, (status, _)) = backup_now(&app, "main").await;
