@@ -42,7 +42,19 @@ async fn edits_target_the_delivered_message_coalesce_and_survive_its_deletion() 
     let held = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 3"))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the worker holds it in flight (leased), so the next edit cannot touch it.
+    for _ in 0..400 {
+        let (leased,): (bool,) =
+            sqlx::query_as("SELECT lease_until IS NOT NULL FROM outbox WHERE id = $1")
+                .bind(held)
+                .fetch_one(app.pool())
+                .await
+                .unwrap();
+        if leased {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     let a = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 4"))
         .await
         .unwrap();
