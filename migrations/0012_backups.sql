@@ -20,6 +20,8 @@ CREATE TABLE backup_jobs (
     started_at    timestamptz,
     finished_at   timestamptz,
     error         text,
+    -- A restore test's scratch database (unique per run: servers may be shared).
+    scratch_db    text,
     CHECK ((kind = 'backup') = (backup_id IS NULL))
 );
 -- One backup of a target at a time: a second request finds the first one's id.

@@ -35,6 +35,8 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
+    /// A restore test's scratch database, once named.
+    pub scratch_db: Option<String>,
 }
 
 impl Job {
@@ -51,7 +53,7 @@ impl Job {
     }
 }
 
-const COLUMNS: &str = "id, kind, target, backup_id, status, requested_by, via, chat_id, progress_row, created_at, started_at, error";
+const COLUMNS: &str = "id, kind, target, backup_id, status, requested_by, via, chat_id, progress_row, created_at, started_at, error, scratch_db";
 
 /// What a request to queue came to.
 #[derive(Debug)]
@@ -112,6 +114,16 @@ pub async fn set_progress_row(
         .bind(job)
         .bind(row)
         .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Name a restore test's scratch database before it is created.
+pub async fn set_scratch(pool: &PgPool, job: i64, name: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE backup_jobs SET scratch_db = $2 WHERE id = $1")
+        .bind(job)
+        .bind(name)
+        .execute(pool)
         .await?;
     Ok(())
 }

@@ -5,6 +5,7 @@
 
 use super::Backups;
 use super::catalogue;
+use super::jobs;
 use super::jobs::Job;
 use super::messages;
 use super::pgenv::PgEnv;
@@ -73,7 +74,16 @@ async fn scratch_restore(
     // The restore stage counts its own reading from zero.
     read.store(0, std::sync::atomic::Ordering::Relaxed);
     let admin = admin_env(backups, &backup.target)?;
-    let scratch = format!("opsguard_restore_{}", job.id);
+    // Unique on the server (opsguard deployments may share one): the job id alone is not.
+    let scratch = format!(
+        "opsguard_restore_{}_{}",
+        job.id,
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    );
+    // Recorded first, so a cut-off run's clean-up knows what to drop.
+    jobs::set_scratch(backups.pool(), job.id, &scratch)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut conn = PgConnection::connect_with(&admin.connect_options())
         .await
         .map_err(|e| {
@@ -82,12 +92,6 @@ async fn scratch_restore(
                 admin.display()
             )
         })?;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {scratch} WITH (FORCE)"
-    )))
-    .execute(&mut conn)
-    .await
-    .map_err(|e| e.to_string())?;
     sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {scratch}")))
         .execute(&mut conn)
         .await
@@ -133,7 +137,7 @@ async fn scratch_restore(
     .await;
     let _ = conn.close().await;
     // A fresh connection: the first sat idle through the restore and may be gone.
-    if let Err(e) = drop_scratch(&admin, job.id).await {
+    if let Err(e) = drop_scratch(&admin, &scratch).await {
         tracing::error!(job.id = job.id, error = %e, "backups.scratch_not_dropped");
         let error = format!("the scratch database {scratch} could not be dropped: {e}");
         return Err(match outcome {
@@ -144,13 +148,18 @@ async fn scratch_restore(
     outcome
 }
 
-/// Drop the scratch database of restore-test job `job` (if it exists).
-pub(super) async fn drop_scratch(admin: &PgEnv, job: i64) -> Result<(), String> {
+/// Drop a scratch database (if it exists); `name` is one this module made.
+pub(super) async fn drop_scratch(admin: &PgEnv, name: &str) -> Result<(), String> {
+    if !name.starts_with("opsguard_restore_")
+        || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
+        return Err(format!("'{name}' is not a scratch database name"));
+    }
     let mut conn = PgConnection::connect_with(&admin.connect_options())
         .await
         .map_err(|e| e.to_string())?;
     let dropped = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS opsguard_restore_{job} WITH (FORCE)"
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
     )))
     .execute(&mut conn)
     .await
@@ -164,8 +173,9 @@ pub(super) async fn drop_scratch(admin: &PgEnv, job: i64) -> Result<(), String> 
 /// the verdict on the backup.
 pub(super) async fn abandoned(backups: &Backups, job: &Job, error: &str) {
     let Some(backup) = job.backup_id else { return };
-    if let Ok(admin) = admin_env(backups, &job.target)
-        && let Err(e) = drop_scratch(&admin, job.id).await
+    if let Some(scratch) = &job.scratch_db
+        && let Ok(admin) = admin_env(backups, &job.target)
+        && let Err(e) = drop_scratch(&admin, scratch).await
     {
         tracing::error!(job.id = job.id, error = %e, "backups.scratch_not_dropped");
     }

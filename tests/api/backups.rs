@@ -374,7 +374,15 @@ async fn a_restore_test_restores_into_a_scratch_database_compares_counts_and_dro
             .await
             .unwrap();
     assert_eq!((ok, error), (Some(true), None));
-    let scratch = format!("opsguard_restore_{test_job}");
+    let (scratch,): (String,) = sqlx::query_as("SELECT scratch_db FROM backup_jobs WHERE id = $1")
+        .bind(test_job)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert!(
+        scratch.starts_with(&format!("opsguard_restore_{test_job}_")),
+        "{scratch}"
+    );
     let (left,): (i64,) = sqlx::query_as("SELECT count(*) FROM pg_database WHERE datname = $1")
         .bind(&scratch)
         .fetch_one(app.pool())

@@ -67,7 +67,7 @@ async fn a_backup_changed_by_one_byte_fails_its_restore_test_with_the_reason() {
     );
     // No scratch database of any job of this test is left.
     let (mine,): (i64,) = sqlx::query_as(
-        "SELECT count(*) FROM pg_database WHERE datname IN (SELECT 'opsguard_restore_' || id FROM backup_jobs)",
+        "SELECT count(*) FROM pg_database WHERE datname IN (SELECT scratch_db FROM backup_jobs)",
     )
     .fetch_one(app.pool())
     .await

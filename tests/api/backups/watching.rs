@@ -16,7 +16,7 @@ async fn the_progress_message_shows_bytes_rate_and_elapsed_while_the_backup_runs
     let slow = store.file("pg_dump");
     std::fs::write(
         &slow,
-        "#!/bin/sh\n[ \"$1\" = --version ] && exec pg_dump --version\npg_dump \"$@\"\nsleep 3\n",
+        "#!/bin/sh\n[ \"$1\" = --version ] && exec pg_dump --version\npg_dump \"$@\"\nsleep 5\n",
     )
     .unwrap();
     std::process::Command::new("chmod")
