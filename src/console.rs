@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 pub async fn start(settings: crate::config::Settings, user: UserId) -> anyhow::Result<()> {
     let shutdown = tokio_util::sync::CancellationToken::new();
     let engine = crate::startup::engine(settings, &shutdown).await?;
+    let started = chrono::Utc::now();
     let tracker = tokio_util::task::TaskTracker::new();
     let backups = crate::backups::Backups::new(engine.pool().clone(), engine.settings());
     crate::backups::worker::spawn(backups.clone(), shutdown.clone(), &tracker);
@@ -22,7 +23,7 @@ pub async fn start(settings: crate::config::Settings, user: UserId) -> anyhow::R
     shutdown.cancel();
     tracker.close();
     tracker.wait().await;
-    for line in crate::backups::worker::finish_for(&backups, user.0).await? {
+    for line in crate::backups::worker::finish_for(&backups, user.0, started).await? {
         println!("{line}");
     }
     Ok(())

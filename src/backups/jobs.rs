@@ -34,6 +34,7 @@ pub struct Job {
     pub progress_row: Option<i64>,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
     pub error: Option<String>,
     /// A restore test's scratch database, once named.
     pub scratch_db: Option<String>,
@@ -53,7 +54,7 @@ impl Job {
     }
 }
 
-const COLUMNS: &str = "id, kind, target, backup_id, status, requested_by, via, chat_id, progress_row, created_at, started_at, error, scratch_db";
+const COLUMNS: &str = "id, kind, target, backup_id, status, requested_by, via, chat_id, progress_row, created_at, started_at, finished_at, error, scratch_db";
 
 /// What a request to queue came to.
 #[derive(Debug)]
@@ -206,6 +207,21 @@ pub async fn get(pool: &PgPool, job: i64) -> Result<Option<Job>, sqlx::Error> {
     )))
     .bind(job)
     .fetch_optional(pool)
+    .await
+}
+
+/// The jobs `user` asked for since `since`, oldest first (what a console session queued).
+pub async fn requested_since(
+    pool: &PgPool,
+    user: i64,
+    since: DateTime<Utc>,
+) -> Result<Vec<Job>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM backup_jobs WHERE requested_by = $1 AND created_at >= $2 ORDER BY id"
+    )))
+    .bind(user)
+    .bind(since)
+    .fetch_all(pool)
     .await
 }
 

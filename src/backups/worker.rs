@@ -83,22 +83,57 @@ async fn discard(backups: &Backups, job: &super::jobs::Job, error: &str) -> Resu
         .map_err(|e| e.to_string())
 }
 
-/// Run the jobs `user` queued that no one has claimed yet (a console about to leave), and
-/// say how each of them ended, and which still run elsewhere.
-pub async fn finish_for(backups: &Backups, user: i64) -> Result<Vec<String>, sqlx::Error> {
+/// For a console about to leave: run the jobs `user` queued since `since` that no one has
+/// claimed yet, and say how each of them ended (or that it still runs elsewhere).
+pub async fn finish_for(
+    backups: &Backups,
+    user: i64,
+    since: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>, sqlx::Error> {
     let lease = Duration::from_secs(backups.settings().lease_secs.max(3));
     let mut lines = Vec::new();
-    for job in jobs::active(backups.pool()).await? {
-        if job.requested_by != Some(user) {
-            continue;
-        }
-        match jobs::claim_this(backups.pool(), job.id, lease).await? {
-            Some(claimed) => {
-                let ended = run::run(backups, &claimed).await;
-                lines.push(crate::domain::html::to_plain(&ended.text));
-            }
-            None => lines.push(format!("job #{} is {} (see /backups)", job.id, job.status)),
-        }
+    for job in jobs::requested_since(backups.pool(), user, since).await? {
+        let line = match job.status.as_str() {
+            "queued" => match jobs::claim_this(backups.pool(), job.id, lease).await? {
+                Some(claimed) => run::run(backups, &claimed).await.text,
+                None => format!(
+                    "job #{} was taken by another replica (see /backups)",
+                    job.id
+                ),
+            },
+            "running" => format!("job #{} is still running elsewhere (see /backups)", job.id),
+            _ => ended(backups, &job).await?,
+        };
+        lines.push(crate::domain::html::to_plain(&line));
     }
     Ok(lines)
+}
+
+/// How a finished job ended, from its row and the catalogue.
+async fn ended(backups: &Backups, job: &super::jobs::Job) -> Result<String, sqlx::Error> {
+    if let Some(error) = &job.error {
+        return Ok(messages::failed(job, error));
+    }
+    let backup = match job.backup_id {
+        Some(id) => catalogue::get(backups.pool(), id).await?,
+        None => catalogue::of_job(backups.pool(), job.id).await?,
+    };
+    Ok(match (backup, job.is_backup()) {
+        (Some(b), true) => {
+            let location = Storage::open(&b.storage, backups.settings())
+                .map(|s| s.describe(&b.storage_key))
+                .unwrap_or_else(|_| b.storage_key.clone());
+            messages::backup_done(job, &b, &location, b.counts().len())
+        }
+        (Some(b), false) => {
+            let counts = b.counts();
+            let rows = counts.values().sum();
+            let secs = match (job.started_at, job.finished_at) {
+                (Some(a), Some(b)) => (b - a).num_seconds().max(0) as u64,
+                _ => 0,
+            };
+            messages::restore_done(job, counts.len(), rows, secs)
+        }
+        (None, _) => format!("job #{} {}", job.id, job.status),
+    })
 }

@@ -117,13 +117,12 @@ async fn the_console_runs_the_backup_it_queued_before_it_leaves() {
         .args(["console", "--as", "41"])
         .spawn()
         .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"/backup main\n")
-        .await
-        .unwrap();
+    // The session stays open a while, so the console's own worker runs the job (the path
+    // that once raced the exit): its result is still printed when the console leaves.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"/backup main\n").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(stdin);
     let out = child.wait_with_output().await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
