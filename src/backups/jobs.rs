@@ -131,16 +131,7 @@ pub async fn set_scratch(pool: &PgPool, job: i64, name: &str) -> Result<(), sqlx
 
 /// Claim the oldest queued job, leased to this worker for `lease`.
 pub async fn claim(pool: &PgPool, lease: Duration) -> Result<Option<Job>, sqlx::Error> {
-    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE backup_jobs SET status = 'running', started_at = now(),
-                lease_until = now() + make_interval(secs => $1)
-         WHERE id = (SELECT id FROM backup_jobs WHERE status = 'queued'
-                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING {COLUMNS}"
-    )))
-    .bind(lease.as_secs_f64())
-    .fetch_optional(pool)
-    .await
+    claim_where(pool, None, lease).await
 }
 
 /// Claim one particular job if it is still queued (the shell runs the job it queued).
@@ -149,11 +140,20 @@ pub async fn claim_this(
     job: i64,
     lease: Duration,
 ) -> Result<Option<Job>, sqlx::Error> {
+    claim_where(pool, Some(job), lease).await
+}
+
+async fn claim_where(
+    pool: &PgPool,
+    job: Option<i64>,
+    lease: Duration,
+) -> Result<Option<Job>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "UPDATE backup_jobs SET status = 'running', started_at = now(),
                 lease_until = now() + make_interval(secs => $2)
-         WHERE id = (SELECT id FROM backup_jobs WHERE id = $1 AND status = 'queued'
-                     FOR UPDATE SKIP LOCKED)
+         WHERE id = (SELECT id FROM backup_jobs
+                     WHERE status = 'queued' AND ($1::bigint IS NULL OR id = $1)
+                     ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
          RETURNING {COLUMNS}"
     )))
     .bind(job)

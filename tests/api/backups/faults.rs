@@ -47,6 +47,20 @@ async fn failing_backup(
     (error, alert)
 }
 
+/// A new login role that must pass scram-sha-256 on 127.0.0.1 (a member of opsguard_pwtest,
+/// which scripts/test.sh puts under password checks), with `password`.
+async fn password_role(password: &str) -> String {
+    let role = format!("og_bk_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    admin_exec(
+        "DO $$ BEGIN CREATE ROLE opsguard_pwtest NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            .into(),
+    )
+    .await;
+    admin_exec(format!("CREATE ROLE {role} LOGIN PASSWORD '{password}'")).await;
+    admin_exec(format!("GRANT opsguard_pwtest TO {role}")).await;
+    role
+}
+
 #[tokio::test]
 async fn pg_dump_missing_fails_the_job_with_the_cause_and_stores_nothing() {
     let src = SourceDb::create(100).await;
@@ -93,17 +107,7 @@ async fn a_pg_dump_that_fails_midway_reports_the_tail_of_its_stderr_and_removes_
 #[tokio::test]
 async fn a_wrong_password_fails_with_the_cause_and_never_shows_the_password() {
     let src = SourceDb::create(10).await;
-    let role = format!("og_bk_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    admin_exec(
-        "DO $$ BEGIN CREATE ROLE opsguard_pwtest NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-            .into(),
-    )
-    .await;
-    admin_exec(format!(
-        "CREATE ROLE {role} LOGIN PASSWORD 'right-password-1'"
-    ))
-    .await;
-    admin_exec(format!("GRANT opsguard_pwtest TO {role}")).await;
+    let role = password_role("right-password-1").await;
     let dsn = format!(
         "postgres://{role}:Wr0ng-Canary-Pw@127.0.0.1:5432/{}",
         src.name
@@ -210,17 +214,7 @@ async fn without_targets_or_a_master_key_a_backup_is_refused_saying_what_is_miss
 #[tokio::test]
 async fn the_password_reaches_pg_dump_through_its_environment_never_its_arguments() {
     let src = SourceDb::create(10).await;
-    let role = format!("og_bk_{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    admin_exec(
-        "DO $$ BEGIN CREATE ROLE opsguard_pwtest NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
-            .into(),
-    )
-    .await;
-    admin_exec(format!(
-        "CREATE ROLE {role} LOGIN PASSWORD 'Right-Canary-Pw-9'"
-    ))
-    .await;
-    admin_exec(format!("GRANT opsguard_pwtest TO {role}")).await;
+    let role = password_role("Right-Canary-Pw-9").await;
     admin_exec(format!("ALTER DATABASE \"{}\" OWNER TO {role}", src.name)).await;
     let mut conn = sqlx::PgConnection::connect(&src.dsn).await.unwrap();
     for table in ["items", "empty", "\"odd schema\".\"Mixed Case\""] {
