@@ -90,7 +90,8 @@ impl Detector {
             .map(|((r, key), members)| {
                 let rule = &self.rules[*r];
                 WindowUpdate {
-                    key: format!("{}:{key}", rule.name),
+                    rule: rule.name.clone(),
+                    key: key.to_string(),
                     cap: rule.window.fire_at,
                     window_ms: rule.window.length_ms,
                     entries: if rule.counting.counts_accounts() {

@@ -31,7 +31,8 @@ fn updates(rng: &mut Rng, base_ms: i64) -> Vec<WindowUpdate> {
         let mut time = || base_ms + rng.below(80) as i64 - 40;
         let times: Vec<i64> = (0..n).map(|_| time()).collect();
         out.push(WindowUpdate {
-            key: format!("events:{key}"),
+            rule: "events".into(),
+            key: format!("{key}"),
             cap: 5,
             window_ms: 60_000,
             entries: Entries::Events(times),
@@ -49,7 +50,8 @@ fn updates(rng: &mut Rng, base_ms: i64) -> Vec<WindowUpdate> {
             })
             .collect();
         out.push(WindowUpdate {
-            key: format!("accounts:{key}"),
+            rule: "accounts".into(),
+            key: format!("{key}"),
             cap: 20,
             window_ms: 60_000,
             entries: Entries::Accounts(pairs),
@@ -85,5 +87,89 @@ async fn redis_windows_answer_exactly_as_the_in_process_windows_do() {
     assert!(!live.is_degraded(), "{:?}", live.last_error());
     assert!(dead.is_degraded());
     assert!(non_empty > 50, "the windows filled up and were trimmed");
+    shutdown.cancel();
+}
+
+fn one(rule: &str, key: &str, window_ms: i64, times: Vec<i64>) -> WindowUpdate {
+    WindowUpdate {
+        rule: rule.into(),
+        key: key.into(),
+        cap: 10,
+        window_ms,
+        entries: Entries::Events(times),
+    }
+}
+
+/// State is kept in hashes per window-long generation: written in one generation, it is read
+/// back in the next, and gone (hash and all) three windows after the last write.
+#[tokio::test]
+async fn window_state_outlives_a_generation_and_expires_after_a_window() {
+    let db = TestDb::create().await;
+    let shutdown = CancellationToken::new();
+    let wait = std::time::Duration::from_millis(500);
+    let live = RedisLink::connect(REDIS_URL, &db.redis_prefix, wait, shutdown.clone()).await;
+    let windows = Windows::new(live.clone());
+    let window_ms = 1_000;
+    assert_eq!(
+        windows
+            .exchange(vec![one("short", "k", window_ms, vec![1, 2])])
+            .await,
+        vec![Previous::Events(vec![])]
+    );
+    // Later in the same or the next generation: the state is there, merged.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        windows
+            .exchange(vec![one("short", "k", window_ms, vec![3])])
+            .await,
+        vec![Previous::Events(vec![2, 1])]
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        windows
+            .exchange(vec![one("short", "k", window_ms, vec![])])
+            .await,
+        vec![Previous::Events(vec![3, 2, 1])]
+    );
+    // Three windows after the last write: nothing is left, not even a hash.
+    tokio::time::sleep(std::time::Duration::from_millis(2_600)).await;
+    assert_eq!(
+        windows
+            .exchange(vec![one("short", "k", window_ms, vec![])])
+            .await,
+        vec![Previous::Events(vec![])]
+    );
+    let mut conn = live.conn().expect("redis");
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}logins:win:short:*", db.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert!(!live.is_degraded(), "{:?}", live.last_error());
+    shutdown.cancel();
+}
+
+/// A rule with more keys in a batch than one call inside the script takes (1,000) is split,
+/// and every key still gets its own state back, in order.
+#[tokio::test]
+async fn a_batch_of_many_keys_is_exchanged_whole_and_in_order() {
+    let db = TestDb::create().await;
+    let shutdown = CancellationToken::new();
+    let wait = std::time::Duration::from_secs(5);
+    let live = RedisLink::connect(REDIS_URL, &db.redis_prefix, wait, shutdown.clone()).await;
+    let windows = Windows::new(live.clone());
+    let batch = |t: i64| -> Vec<WindowUpdate> {
+        (0..20_000)
+            .map(|k| one("wide", &format!("ip:{k}"), 60_000, vec![t + k]))
+            .collect()
+    };
+    let first = windows.exchange(batch(0)).await;
+    assert!(first.iter().all(|p| *p == Previous::Events(vec![])));
+    let second = windows.exchange(batch(1_000_000)).await;
+    assert!(!live.is_degraded(), "{:?}", live.last_error());
+    for (k, previous) in second.into_iter().enumerate() {
+        assert_eq!(previous, Previous::Events(vec![k as i64]), "key {k}");
+    }
     shutdown.cancel();
 }

@@ -1,0 +1,110 @@
+-- The window exchange (see mod.rs): ONE call per batch. A rule's window state lives in one
+-- hash per generation, `<prefix><rule>:<generation>`, a field per key. A generation is one
+-- window long (on Redis's clock); a field not yet written in the current generation is read
+-- from the previous one, so state outlives its last write by at least one window, as a
+-- per-key PX would keep it, at a few calls per rule instead of one or two per key. The first
+-- write of a generation UNLINKs the one before the previous (freed in the background, so a
+-- big hash never stalls Redis); a TTL of three windows cleans up after a rule gone idle.
+--
+-- ARGV[1]: the key prefix. Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n;
+-- then n pairs (field, new entries in the stored format, newest first; '' only reads).
+-- Returns (position, previous state) for each field that had state, flat; positions count
+-- fields from 1 across groups. A state holds at least the newest `cap` entries, maybe more.
+
+local function events(s, into)
+  for t in string.gmatch(s, '[^,]+') do into[#into + 1] = {tonumber(t), t} end
+  return into
+end
+local function accounts(s, into)
+  for line in string.gmatch(s, '[^\n]+') do
+    local t, account = string.match(line, '^(%-?%d+):(.*)$')
+    local n = tonumber(t)
+    local seen = into[account]
+    if not seen then
+      into[account] = {n, line}
+      into[#into + 1] = account
+    elseif n > seen[1] then
+      seen[1] = n
+      seen[2] = line
+    end
+  end
+  return into
+end
+local function newest(entries, cap, sep)
+  table.sort(entries, function(x, y)
+    if x[1] ~= y[1] then return x[1] > y[1] end
+    return x[2] > y[2]
+  end)
+  local kept = {}
+  for i = 1, math.min(cap, #entries) do kept[i] = entries[i][2] end
+  return table.concat(kept, sep)
+end
+-- What to store for a key that had state: the new entries put in front of it (no parsing;
+-- the reader sorts, de-duplicates and trims, see `decode` in mod.rs), until it grows past
+-- `cap` * 64 bytes; then merged and trimmed to the newest `cap` here.
+local function merged(previous, new, distinct, cap)
+  if #previous + #new < cap * 64 then
+    return new .. (distinct and '\n' or ',') .. previous
+  end
+  if distinct then
+    local by = accounts(new, accounts(previous, {}))
+    local entries = {}
+    for i = 1, #by do entries[i] = by[by[i]] end
+    return newest(entries, cap, '\n')
+  end
+  return newest(events(new, events(previous, {})), cap, ',')
+end
+
+local clock = redis.call('TIME')
+local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
+local prefix = ARGV[1]
+local found, f = {}, 0
+local a, seen, argc = 2, 0, #ARGV
+while a <= argc do
+  local rule, distinct = ARGV[a], ARGV[a + 1] == '1'
+  local cap, window = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
+  local n = tonumber(ARGV[a + 4])
+  a = a + 5
+  local generation = math.floor(now_ms / window)
+  local name = prefix .. rule .. ':'
+  local current = name .. string.format('%.0f', generation)
+  local fields = {}
+  for i = 1, n do fields[i] = ARGV[a + 2 * i - 2] end
+  local states = redis.call('HMGET', current, unpack(fields))
+  local missing, at, m = {}, {}, 0
+  for i = 1, n do
+    if not states[i] then
+      m = m + 1
+      missing[m] = fields[i]
+      at[m] = i
+    end
+  end
+  if m > 0 then
+    local old = redis.call('HMGET', name .. string.format('%.0f', generation - 1), unpack(missing))
+    for j = 1, m do states[at[j]] = old[j] end
+  end
+  local store, s = {}, 0
+  for i = 1, n do
+    local new, previous = ARGV[a + 2 * i - 1], states[i]
+    if previous then
+      f = f + 2
+      found[f - 1] = seen + i
+      found[f] = previous
+    end
+    if new ~= '' then
+      store[s + 1] = fields[i]
+      store[s + 2] = previous and merged(previous, new, distinct, cap) or new
+      s = s + 2
+    end
+  end
+  seen = seen + n
+  a = a + 2 * n
+  if s > 0 then
+    redis.call('HSET', current, unpack(store))
+    if redis.call('PTTL', current) == -1 then
+      redis.call('PEXPIREAT', current, string.format('%.0f', (generation + 3) * window))
+      redis.call('UNLINK', name .. string.format('%.0f', generation - 2))
+    end
+  end
+end
+return found
