@@ -173,3 +173,26 @@ async fn a_batch_of_many_keys_is_exchanged_whole_and_in_order() {
     }
     shutdown.cancel();
 }
+
+/// The first write of a generation removes the one before the previous right away (UNLINK,
+/// freed off Redis's main thread) rather than leaving it to its TTL.
+#[tokio::test]
+async fn a_new_generation_unlinks_the_one_before_the_previous() {
+    let db = TestDb::create().await;
+    let shutdown = CancellationToken::new();
+    let wait = std::time::Duration::from_millis(500);
+    let live = RedisLink::connect(REDIS_URL, &db.redis_prefix, wait, shutdown.clone()).await;
+    let windows = Windows::new(live.clone());
+    windows.exchange(vec![one("gens", "k", 1_000, vec![1])]).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2_050)).await;
+    windows.exchange(vec![one("gens", "k", 1_000, vec![2])]).await;
+    let mut conn = live.conn().expect("redis");
+    let hashes: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}logins:win:gens:*", db.redis_prefix))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(hashes.len(), 1, "{hashes:?}");
+    assert!(!live.is_degraded(), "{:?}", live.last_error());
+    shutdown.cancel();
+}
