@@ -24,6 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// The allocator the `opsguard` binary runs with (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BATCH: usize = 1_000;
 const CLIENTS: usize = 4;
 const SECRET: &str = "bench-ingest-secret-0123456789abcdef";

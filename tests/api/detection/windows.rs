@@ -183,9 +183,13 @@ async fn a_new_generation_unlinks_the_one_before_the_previous() {
     let wait = std::time::Duration::from_millis(500);
     let live = RedisLink::connect(REDIS_URL, &db.redis_prefix, wait, shutdown.clone()).await;
     let windows = Windows::new(live.clone());
-    windows.exchange(vec![one("gens", "k", 1_000, vec![1])]).await;
+    windows
+        .exchange(vec![one("gens", "k", 1_000, vec![1])])
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(2_050)).await;
-    windows.exchange(vec![one("gens", "k", 1_000, vec![2])]).await;
+    windows
+        .exchange(vec![one("gens", "k", 1_000, vec![2])])
+        .await;
     let mut conn = live.conn().expect("redis");
     let hashes: Vec<String> = redis::cmd("KEYS")
         .arg(format!("{}logins:win:gens:*", db.redis_prefix))
