@@ -63,10 +63,9 @@ impl Ingestor {
         let total = events.len();
         let unique = first_of_each_id(events);
         let inserted = store::insert_batch(&self.pool, &unique, sender).await?;
-        let fresh: Vec<AuthEvent> = if inserted.rows == unique.len() {
-            unique
-        } else {
-            unique.into_iter().filter(|e| inserted.stored(e)).collect()
+        let fresh: Vec<AuthEvent> = match inserted {
+            store::Inserted::All => unique,
+            some => unique.into_iter().filter(|e| some.stored(e)).collect(),
         };
         let outcome = IngestOutcome {
             accepted: fresh.len(),
