@@ -19,6 +19,9 @@ pub struct LoginSettings {
     pub alert_chats: Vec<i64>,
     /// How long a pushed alert's buttons work.
     pub button_ttl_secs: i64,
+    /// A pushed alert that counts on is edited in place with its count, at most once per
+    /// this many seconds (the latest count wins); 0: never edited.
+    pub update_every_secs: u64,
     /// Events older than this are deleted by `/prune_logins`.
     pub retention_days: u32,
 }
@@ -97,6 +100,7 @@ impl Default for LoginSettings {
             cooldown_secs: 900,
             alert_chats: Vec::new(),
             button_ttl_secs: 86_400,
+            update_every_secs: 30,
             retention_days: 90,
         }
     }

@@ -1,10 +1,11 @@
 //! Alerts, in ONE transaction per batch: open alerts whose key has been quiet for the
 //! cool-down are closed; the batch's exceeding keys are upserted into `login_alerts` (an open
 //! alert only counts on); a new alert that no silence matches is pushed to every alert chat
-//! through the outbox, with chat-bound Ack, Silence 1h and Details buttons.
+//! through the outbox, with chat-bound Ack, Silence 1h and Details buttons. After the commit,
+//! the pushed messages of open alerts that counted on are edited (`alert_text`).
 
+use super::alert_text::{CountedOn, alert_text, edit_pushed};
 use crate::config::{LoginSettings, RuleKind};
-use crate::domain::html::escape;
 use crate::domain::{Button, Reply};
 use crate::engine::gates::CHAT_ACTION_PREFIX;
 use crate::storage::pending;
@@ -67,7 +68,11 @@ pub async fn raise(
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
-            done => return done,
+            Ok((opened, counted)) => {
+                edit_pushed(pool, settings, &found, &counted).await;
+                return Ok(opened);
+            }
+            Err(e) => return Err(e),
         }
     }
 }
@@ -85,11 +90,12 @@ fn is_transient(e: &sqlx::Error) -> bool {
     }
 }
 
+/// The alerts opened, and the open pushed ones that counted on.
 async fn raise_once(
     pool: &PgPool,
     settings: &LoginSettings,
     found: &[Exceeding],
-) -> Result<Vec<NewAlert>, sqlx::Error> {
+) -> Result<(Vec<NewAlert>, Vec<CountedOn>), sqlx::Error> {
     let mut tx = pool.begin().await?;
     let cooldown = settings.cooldown_secs as f64;
     let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
@@ -119,7 +125,7 @@ async fn raise_once(
     .bind(cooldown)
     .execute(&mut *tx)
     .await?;
-    let opened = upsert(&mut tx, found).await?;
+    let (opened, counted) = upsert(&mut tx, found).await?;
     let mut new_alerts = Vec::with_capacity(opened.len());
     if !opened.is_empty() {
         let silences: HashSet<String> =
@@ -156,14 +162,29 @@ async fn raise_once(
             "logins.alert.raised"
         );
     }
-    Ok(new_alerts)
+    Ok((new_alerts, counted))
 }
 
-/// Upsert every exceeding key; returns (alert id, index into `found`) of the inserted ones.
+/// A row the upsert returns: id, rule, key, whether inserted, count, first and last event,
+/// silenced, and the outbox rows that pushed it.
+type Upserted = (
+    i64,
+    String,
+    String,
+    bool,
+    i64,
+    DateTime<Utc>,
+    DateTime<Utc>,
+    bool,
+    Vec<i64>,
+);
+
+/// Upsert every exceeding key; returns (alert id, index into `found`) of the inserted ones,
+/// and the open alerts that counted on and were pushed.
 async fn upsert(
     tx: &mut Transaction<'static, Postgres>,
     found: &[Exceeding],
-) -> Result<Vec<(i64, usize)>, sqlx::Error> {
+) -> Result<(Vec<(i64, usize)>, Vec<CountedOn>), sqlx::Error> {
     let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
     let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
     let ips: Vec<Option<String>> = found
@@ -174,7 +195,7 @@ async fn upsert(
     let counts: Vec<i64> = found.iter().map(|e| e.added).collect();
     let since: Vec<DateTime<Utc>> = found.iter().map(|e| e.since).collect();
     let lasts: Vec<DateTime<Utc>> = found.iter().map(|e| e.last_exceeding).collect();
-    let rows: Vec<(i64, String, String, bool)> = sqlx::query_as(
+    let rows: Vec<Upserted> = sqlx::query_as(
         "INSERT INTO login_alerts (rule, key, ip, account, count, first_at, last_at)
          SELECT rule, key, ip::inet, account, count, first_at, last_at
          FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
@@ -184,7 +205,8 @@ async fn upsert(
            count = login_alerts.count + EXCLUDED.count,
            first_at = least(login_alerts.first_at, EXCLUDED.first_at),
            last_at = greatest(login_alerts.last_at, EXCLUDED.last_at)
-         RETURNING id, rule, key, (xmax = 0) AS inserted",
+         RETURNING id, rule, key, (xmax = 0) AS inserted, count, first_at, last_at, silenced,
+                   outbox_ids",
     )
     .bind(&rules)
     .bind(&keys)
@@ -195,16 +217,27 @@ async fn upsert(
     .bind(&lasts)
     .fetch_all(&mut **tx)
     .await?;
-    Ok(rows
-        .into_iter()
-        .filter(|(_, _, _, inserted)| *inserted)
-        .filter_map(|(id, rule, key, _)| {
-            let index = found
-                .binary_search_by(|e| (e.rule.as_str(), e.key.as_str()).cmp(&(&rule, &key)))
-                .ok()?;
-            Some((id, index))
-        })
-        .collect())
+    let (mut opened, mut counted) = (Vec::new(), Vec::new());
+    for (id, rule, key, inserted, count, first_at, last_at, silenced, outbox_ids) in rows {
+        let Ok(index) =
+            found.binary_search_by(|e| (e.rule.as_str(), e.key.as_str()).cmp(&(&rule, &key)))
+        else {
+            continue;
+        };
+        if inserted {
+            opened.push((id, index));
+        } else if !silenced && !outbox_ids.is_empty() {
+            counted.push(CountedOn {
+                id,
+                index,
+                count,
+                first_at,
+                last_at,
+                outbox_ids,
+            });
+        }
+    }
+    Ok((opened, counted))
 }
 
 /// Queue the alert to every alert chat with its three buttons; returns the outbox ids.
@@ -237,7 +270,7 @@ async fn push(
     Ok(outbox_ids)
 }
 
-/// Mark silenced alerts, and store each pushed alert's (first) outbox row.
+/// Mark silenced alerts, and store each pushed alert's outbox rows (and the first apart).
 async fn record_pushes(
     tx: &mut Transaction<'static, Postgres>,
     alerts: &[NewAlert],
@@ -249,65 +282,12 @@ async fn record_pushes(
             .execute(&mut **tx)
             .await?;
     }
-    let (ids, outbox): (Vec<i64>, Vec<i64>) = alerts
-        .iter()
-        .filter_map(|a| Some((a.id, *a.outbox_ids.first()?)))
-        .unzip();
-    if !ids.is_empty() {
-        sqlx::query(
-            "UPDATE login_alerts a SET outbox_id = n.outbox_id
-             FROM UNNEST($1::int8[], $2::int8[]) AS n(id, outbox_id) WHERE a.id = n.id",
-        )
-        .bind(&ids)
-        .bind(&outbox)
-        .execute(&mut **tx)
-        .await?;
+    for alert in alerts.iter().filter(|a| !a.outbox_ids.is_empty()) {
+        sqlx::query("UPDATE login_alerts SET outbox_id = $2[1], outbox_ids = $2 WHERE id = $1")
+            .bind(alert.id)
+            .bind(&alert.outbox_ids)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
-}
-
-/// The pushed text: what, who, how many, since when; every piece of sent text escaped.
-pub fn alert_text(id: i64, alert: &Exceeding, now: DateTime<Utc>) -> String {
-    let ip = alert.ip.map(|ip| escape(&ip.to_string()));
-    let account = alert.account.as_deref().map(escape);
-    let (title, counted, who) = match alert.kind {
-        RuleKind::Ip => (
-            format!("Brute force from {}", ip.unwrap_or_default()),
-            "failures",
-            account.map(|a| format!("latest on account {a}\n")),
-        ),
-        RuleKind::Account => (
-            format!("Failed logins on account {}", account.unwrap_or_default()),
-            "failures",
-            ip.map(|ip| format!("latest from {ip}\n")),
-        ),
-        RuleKind::Spray => (
-            format!("Password spraying from {}", ip.unwrap_or_default()),
-            "accounts",
-            None,
-        ),
-        RuleKind::Surge => ("Surge of failed logins".to_string(), "failures", None),
-    };
-    let since = if alert.since.date_naive() == now.date_naive() {
-        alert.since.format("%H:%M:%S UTC")
-    } else {
-        alert.since.format("%Y-%m-%d %H:%M:%S UTC")
-    };
-    format!(
-        "🚨 <b>{title}</b>\nrule {}: {} {counted} in {} (fires at {})\n{}since {since} · alert #{id}",
-        escape(&alert.rule),
-        alert.peak,
-        window_text(alert.window_secs),
-        alert.fire_at,
-        who.unwrap_or_default(),
-    )
-}
-
-/// `60 s`, `15 min`, `2 h`: what a phone shows of a window length.
-fn window_text(secs: u64) -> String {
-    match secs {
-        s if s >= 7200 && s % 3600 == 0 => format!("{} h", s / 3600),
-        s if s >= 120 && s % 60 == 0 => format!("{} min", s / 60),
-        s => format!("{s} s"),
-    }
 }

@@ -9,6 +9,7 @@
 //! - [`windows`]: sliding-window state in Redis (one Lua call per batch) or in process.
 //! - [`detect`]: the detector: windows → rule crossings → alerts.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
+//! - [`alert_text`]: what a pushed alert says, and its edits in place as it counts on.
 //! - [`alert_admin`]: active alerts, details, acknowledging and silences (for commands).
 //! - [`stats`], [`chart`]: what `/logins` shows, and its PNG chart.
 //!
@@ -16,6 +17,7 @@
 //! event stored once is evaluated once (duplicates are counted, never re-counted).
 
 pub mod alert_admin;
+pub mod alert_text;
 pub mod alerts;
 pub mod chart;
 pub mod detect;

@@ -3,6 +3,7 @@
 //! Alert lifecycle and pushes are in `detection/alerts.rs`; spray, surge, replicas and the
 //! in-process fallback in `detection/rules.rs`.
 
+mod alert_edits;
 mod alerts;
 mod rules;
 mod windows;
@@ -66,10 +67,27 @@ pub async fn alerts(app: &TestApp) -> Vec<AlertRow> {
     .unwrap()
 }
 
-/// (id, html, buttons) of the alert pushes in the outbox, oldest first.
+/// (id, html, buttons) of the alert pushes in the outbox (not their edits), oldest first.
 pub async fn pushes(app: &TestApp) -> Vec<(i64, String, serde_json::Value)> {
-    sqlx::query_as("SELECT id, html, buttons FROM outbox WHERE source LIKE 'alert:%' ORDER BY id")
-        .fetch_all(app.pool())
-        .await
-        .unwrap()
+    sqlx::query_as(
+        "SELECT id, html, buttons FROM outbox
+         WHERE source LIKE 'alert:%' AND edit_of IS NULL ORDER BY id",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap()
+}
+
+/// (edit_of, html, buttons, seconds between the push and the edit's earliest send) of the
+/// queued edits of alert pushes, oldest first.
+pub async fn alert_edits(app: &TestApp) -> Vec<(i64, String, serde_json::Value, f64)> {
+    sqlx::query_as(
+        "SELECT e.edit_of, e.html, e.buttons,
+                extract(epoch FROM e.not_before - o.created_at)::float8
+         FROM outbox e JOIN outbox o ON o.id = e.edit_of
+         WHERE e.source LIKE 'alert:%' ORDER BY e.id",
+    )
+    .fetch_all(app.pool())
+    .await
+    .unwrap()
 }

@@ -66,7 +66,9 @@ async fn the_fifth_failure_on_an_account_raises_one_alert_with_three_buttons() {
         ]
     );
 
-    // 30 more failures, in batches: the open alert counts on, nothing new is pushed.
+    // 30 more failures, in batches: the open alert counts on, nothing new is pushed; its
+    // message gets ONE edit (paced: not before 30 s after the push) with the latest count
+    // and the same buttons.
     for chunk in events[5..].chunks(7) {
         assert!(detector.detect(chunk).await.unwrap().is_empty());
     }
@@ -74,6 +76,14 @@ async fn the_fifth_failure_on_an_account_raises_one_alert_with_three_buttons() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].3, 35);
     assert_eq!(pushes(&app).await.len(), 1);
+    let edits = alert_edits(&app).await;
+    assert_eq!(edits.len(), 1, "{edits:?}");
+    let (of, html, edit_buttons, after) = &edits[0];
+    assert_eq!(*of, pushed[0].0);
+    assert!(html.contains("Failed logins on account alice"), "{html}");
+    assert!(html.contains("so far 35 failures"), "{html}");
+    assert_eq!(edit_buttons, &pushed[0].2, "the buttons stay");
+    assert!(*after >= 29.9, "paced: {after} s after the push");
 }
 
 #[tokio::test]

@@ -1,0 +1,122 @@
+//! What a pushed alert says: what, who, how many, since when; and, while it stays open and
+//! counts on, the same message edited in place with its count so far (same buttons), paced
+//! by the outbox to one edit per `update_every_secs` per chat, always ending on the latest.
+
+use super::alerts::Exceeding;
+use crate::config::{LoginSettings, RuleKind};
+use crate::domain::html::escape;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// An open, pushed alert that this batch counted on.
+#[derive(Debug, Clone)]
+pub struct CountedOn {
+    pub id: i64,
+    /// Index into the batch's exceeding keys.
+    pub index: usize,
+    /// The alert's count so far, and its first and last events.
+    pub count: i64,
+    pub first_at: DateTime<Utc>,
+    pub last_at: DateTime<Utc>,
+    /// The outbox rows that pushed it, one per alert chat.
+    pub outbox_ids: Vec<i64>,
+}
+
+/// Queue the edits of every counted-on alert's messages. An edit that cannot be queued is
+/// logged and skipped: the alert itself is committed, and `/alerts` shows the count.
+pub async fn edit_pushed(
+    pool: &sqlx::PgPool,
+    settings: &LoginSettings,
+    found: &[Exceeding],
+    counted: &[CountedOn],
+) {
+    if settings.update_every_secs == 0 {
+        return;
+    }
+    let every = Duration::from_secs(settings.update_every_secs);
+    let now = Utc::now();
+    for alert in counted {
+        let Some(exceeding) = found.get(alert.index) else {
+            continue;
+        };
+        let text = updated_text(alert, exceeding, now);
+        for &row in &alert.outbox_ids {
+            if let Err(e) = crate::outbox::enqueue_paced_edit(pool, row, &text, every).await {
+                tracing::warn!(alert.id = alert.id, outbox.id = row, error = %e, "logins.alert.edit_failed");
+            }
+        }
+    }
+}
+
+/// The pushed text as the alert counts on: since its first event, with the count so far.
+pub fn updated_text(alert: &CountedOn, exceeding: &Exceeding, now: DateTime<Utc>) -> String {
+    let first = Exceeding {
+        since: alert.first_at.min(exceeding.since),
+        ..exceeding.clone()
+    };
+    format!(
+        "{}
+📈 so far {} {} · last {}",
+        alert_text(alert.id, &first, now),
+        alert.count,
+        counted(exceeding.kind),
+        clock(alert.last_at, now),
+    )
+}
+
+/// What a rule counts.
+fn counted(kind: RuleKind) -> &'static str {
+    match kind {
+        RuleKind::Spray => "accounts",
+        RuleKind::Ip | RuleKind::Account | RuleKind::Surge => "failures",
+    }
+}
+
+/// A time as a phone shows it: the time of day if today, else the date too.
+fn clock(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    if at.date_naive() == now.date_naive() {
+        at.format("%H:%M:%S UTC").to_string()
+    } else {
+        at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+    }
+}
+
+/// The pushed text: what, who, how many, since when; every piece of sent text escaped.
+pub fn alert_text(id: i64, alert: &Exceeding, now: DateTime<Utc>) -> String {
+    let ip = alert.ip.map(|ip| escape(&ip.to_string()));
+    let account = alert.account.as_deref().map(escape);
+    let counted = counted(alert.kind);
+    let (title, who) = match alert.kind {
+        RuleKind::Ip => (
+            format!("Brute force from {}", ip.unwrap_or_default()),
+            account.map(|a| format!("latest on account {a}\n")),
+        ),
+        RuleKind::Account => (
+            format!("Failed logins on account {}", account.unwrap_or_default()),
+            ip.map(|ip| format!("latest from {ip}\n")),
+        ),
+        RuleKind::Spray => (
+            format!("Password spraying from {}", ip.unwrap_or_default()),
+            None,
+        ),
+        RuleKind::Surge => ("Surge of failed logins".to_string(), None),
+    };
+    let since = clock(alert.since, now);
+    format!(
+        "🚨 <b>{title}</b>\nrule {}: {} {counted} in {} (fires at {})\n{}since {since} · alert #{id}",
+        escape(&alert.rule),
+        alert.peak,
+        window_text(alert.window_secs),
+        alert.fire_at,
+        who.unwrap_or_default(),
+    )
+}
+
+/// `60 s`, `15 min`, `2 h`: what a phone shows of a window length.
+fn window_text(secs: u64) -> String {
+    match secs {
+        s if s >= 7200 && s % 3600 == 0 => format!("{} h", s / 3600),
+        s if s >= 120 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}

@@ -1,0 +1,115 @@
+//! A pushed alert that counts on is edited in place: what the chat sees is the same message
+//! with the count so far and the same buttons, edited at most once per `update_every_secs`
+//! (edits in between coalesce into the latest), and a paced edit never holds back a new
+//! alert in the same chat.
+
+use super::*;
+use crate::outbox::fast;
+
+fn with_edits_every(secs: u64) -> impl FnOnce(&mut Settings) {
+    move |s| {
+        only_rule(s, "account-lockout", 900);
+        fast(s);
+        s.logins.update_every_secs = secs;
+    }
+}
+
+#[tokio::test]
+async fn a_pushed_alert_is_edited_in_place_with_its_count_and_its_buttons() {
+    let app = spawn_app_with(with_edits_every(1)).await;
+    let detector = detector(&app);
+    let events = failures_on("carol", 8, Utc::now() - Duration::seconds(30));
+    assert_eq!(detector.detect(&events[..5]).await.unwrap().len(), 1);
+    let calls = app
+        .telegram
+        .wait_until("the alert", |calls| {
+            calls.iter().any(|c| c.method == "sendMessage")
+        })
+        .await;
+    let sent = calls
+        .into_iter()
+        .find(|c| c.method == "sendMessage")
+        .unwrap();
+    assert_eq!(sent.chat_id(), Some(ALERT_CHAT));
+
+    // Three more failures in three batches, well within one pacing interval: one edit.
+    for event in &events[5..] {
+        assert!(
+            detector
+                .detect(std::slice::from_ref(event))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+    let calls = app
+        .telegram
+        .wait_until("the edit", |calls| {
+            calls.iter().any(|c| c.method == "editMessageText")
+        })
+        .await;
+    let edit = calls
+        .iter()
+        .find(|c| c.method == "editMessageText")
+        .unwrap();
+    assert_eq!(edit.chat_id(), Some(ALERT_CHAT));
+    let text = edit.text();
+    assert!(text.contains("Failed logins on account carol"), "{text}");
+    assert!(text.contains("so far 8 failures"), "{text}");
+    assert_eq!(
+        edit.buttons(),
+        sent.buttons(),
+        "Ack, Silence 1h, Details stay"
+    );
+    let message_id = sqlx::query_scalar::<_, Option<i64>>(
+        "SELECT message_id FROM outbox WHERE source LIKE 'alert:%' AND edit_of IS NULL",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(edit.body["message_id"].as_i64(), message_id);
+
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    assert_eq!(
+        app.telegram.calls_to("editMessageText").len(),
+        1,
+        "coalesced"
+    );
+}
+
+#[tokio::test]
+async fn a_paced_edit_does_not_hold_back_a_new_alert_in_the_same_chat() {
+    let app = spawn_app_with(with_edits_every(30)).await;
+    let detector = detector(&app);
+    let start = Utc::now() - Duration::seconds(30);
+    let alice = failures_on("alice", 6, start);
+    detector.detect(&alice[..5]).await.unwrap();
+    app.telegram
+        .wait_until("the first alert", |calls| {
+            calls.iter().filter(|c| c.method == "sendMessage").count() == 1
+        })
+        .await;
+    // Alice counts on: an edit waits its 30 s. Bob's alert must not wait behind it.
+    detector.detect(&alice[5..]).await.unwrap();
+    assert_eq!(alert_edits(&app).await.len(), 1);
+    detector
+        .detect(&failures_on("bob", 5, start))
+        .await
+        .unwrap();
+    let calls = app
+        .telegram
+        .wait_until("the second alert", |calls| {
+            calls.iter().filter(|c| c.method == "sendMessage").count() == 2
+        })
+        .await;
+    let texts: Vec<String> = calls
+        .iter()
+        .filter(|c| c.method == "sendMessage")
+        .map(|c| c.text())
+        .collect();
+    assert!(
+        texts[1].contains("Failed logins on account bob"),
+        "{texts:?}"
+    );
+    assert!(app.telegram.calls_to("editMessageText").is_empty());
+}
