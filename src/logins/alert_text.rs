@@ -22,16 +22,15 @@ pub struct CountedOn {
     pub outbox_ids: Vec<i64>,
 }
 
-/// Queue the edits of every counted-on alert's messages. An edit that cannot be queued is
-/// logged and skipped: the alert itself is committed, and `/alerts` shows the count.
+/// Queue the edits of every counted-on alert's messages, in the transaction that counted.
 pub async fn edit_pushed(
-    pool: &sqlx::PgPool,
+    tx: &mut sqlx::PgConnection,
     settings: &LoginSettings,
     found: &[Exceeding],
     counted: &[CountedOn],
-) {
+) -> Result<(), sqlx::Error> {
     if settings.update_every_secs == 0 {
-        return;
+        return Ok(());
     }
     let every = Duration::from_secs(settings.update_every_secs);
     let now = Utc::now();
@@ -41,11 +40,10 @@ pub async fn edit_pushed(
         };
         let text = updated_text(alert, exceeding, now);
         for &row in &alert.outbox_ids {
-            if let Err(e) = crate::outbox::enqueue_paced_edit(pool, row, &text, every).await {
-                tracing::warn!(alert.id = alert.id, outbox.id = row, error = %e, "logins.alert.edit_failed");
-            }
+            crate::outbox::enqueue_paced_edit(&mut *tx, row, &text, every).await?;
         }
     }
+    Ok(())
 }
 
 /// The pushed text as the alert counts on: since its first event, with the count so far.

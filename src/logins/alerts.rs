@@ -1,8 +1,8 @@
 //! Alerts, in ONE transaction per batch: open alerts whose key has been quiet for the
 //! cool-down are closed; the batch's exceeding keys are upserted into `login_alerts` (an open
 //! alert only counts on); a new alert that no silence matches is pushed to every alert chat
-//! through the outbox, with chat-bound Ack, Silence 1h and Details buttons. After the commit,
-//! the pushed messages of open alerts that counted on are edited (`alert_text`).
+//! through the outbox, with chat-bound Ack, Silence 1h and Details buttons; and the pushed
+//! messages of open alerts that counted on get a paced edit (`alert_text`).
 
 use super::alert_text::{CountedOn, alert_text, edit_pushed};
 use crate::config::{LoginSettings, RuleKind};
@@ -68,11 +68,7 @@ pub async fn raise(
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
             }
-            Ok((opened, counted)) => {
-                edit_pushed(pool, settings, &found, &counted).await;
-                return Ok(opened);
-            }
-            Err(e) => return Err(e),
+            done => return done,
         }
     }
 }
@@ -90,12 +86,11 @@ fn is_transient(e: &sqlx::Error) -> bool {
     }
 }
 
-/// The alerts opened, and the open pushed ones that counted on.
 async fn raise_once(
     pool: &PgPool,
     settings: &LoginSettings,
     found: &[Exceeding],
-) -> Result<(Vec<NewAlert>, Vec<CountedOn>), sqlx::Error> {
+) -> Result<Vec<NewAlert>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let cooldown = settings.cooldown_secs as f64;
     let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
@@ -126,6 +121,7 @@ async fn raise_once(
     .execute(&mut *tx)
     .await?;
     let (opened, counted) = upsert(&mut tx, found).await?;
+    edit_pushed(&mut tx, settings, found, &counted).await?;
     let mut new_alerts = Vec::with_capacity(opened.len());
     if !opened.is_empty() {
         let silences: HashSet<String> =
@@ -162,7 +158,7 @@ async fn raise_once(
             "logins.alert.raised"
         );
     }
-    Ok((new_alerts, counted))
+    Ok(new_alerts)
 }
 
 /// A row the upsert returns: id, rule, key, whether inserted, count, first and last event,
