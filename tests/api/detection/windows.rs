@@ -100,103 +100,109 @@ fn one(rule: &str, key: &str, window_ms: i64, times: Vec<i64>) -> WindowUpdate {
     }
 }
 
+/// Windows on the live Redis, under a test database's own prefix.
+struct Live {
+    db: std::sync::Arc<TestDb>,
+    link: std::sync::Arc<RedisLink>,
+    windows: Windows,
+    shutdown: CancellationToken,
+}
+
+impl Live {
+    async fn start(wait: std::time::Duration) -> Live {
+        let db = TestDb::create().await;
+        let shutdown = CancellationToken::new();
+        let link = RedisLink::connect(REDIS_URL, &db.redis_prefix, wait, shutdown.clone()).await;
+        let windows = Windows::new(link.clone());
+        Live {
+            db,
+            link,
+            windows,
+            shutdown,
+        }
+    }
+
+    async fn exchange(&self, update: WindowUpdate) -> Vec<Previous> {
+        self.windows.exchange(vec![update]).await
+    }
+
+    /// The rule's generation hashes in Redis.
+    async fn hashes(&self, rule: &str) -> Vec<String> {
+        let mut conn = self.link.conn().expect("redis");
+        redis::cmd("KEYS")
+            .arg(format!("{}logins:win:{rule}:*", self.db.redis_prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap()
+    }
+
+    fn finish(self) {
+        assert!(!self.link.is_degraded(), "{:?}", self.link.last_error());
+        self.shutdown.cancel();
+    }
+}
+
 /// State is kept in hashes per window-long generation: written in one generation, it is read
 /// back in the next, and gone (hash and all) three windows after the last write.
 #[tokio::test]
 async fn window_state_outlives_a_generation_and_expires_after_a_window() {
-    let db = TestDb::create().await;
-    let shutdown = CancellationToken::new();
-    let wait = std::time::Duration::from_millis(500);
-    let live = RedisLink::connect(REDIS_URL, &db.redis_prefix, wait, shutdown.clone()).await;
-    let windows = Windows::new(live.clone());
-    let window_ms = 1_000;
+    let live = Live::start(std::time::Duration::from_millis(500)).await;
+    let short = |times: Vec<i64>| one("short", "k", 1_000, times);
     assert_eq!(
-        windows
-            .exchange(vec![one("short", "k", window_ms, vec![1, 2])])
-            .await,
-        vec![Previous::Events(vec![])]
+        live.exchange(short(vec![1, 2])).await,
+        [Previous::Events(vec![])]
     );
     // Later in the same or the next generation: the state is there, merged.
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(
-        windows
-            .exchange(vec![one("short", "k", window_ms, vec![3])])
-            .await,
-        vec![Previous::Events(vec![2, 1])]
+        live.exchange(short(vec![3])).await,
+        [Previous::Events(vec![2, 1])]
     );
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(
-        windows
-            .exchange(vec![one("short", "k", window_ms, vec![])])
-            .await,
-        vec![Previous::Events(vec![3, 2, 1])]
+        live.exchange(short(vec![])).await,
+        [Previous::Events(vec![3, 2, 1])]
     );
     // Three windows after the last write: nothing is left, not even a hash.
     tokio::time::sleep(std::time::Duration::from_millis(2_600)).await;
     assert_eq!(
-        windows
-            .exchange(vec![one("short", "k", window_ms, vec![])])
-            .await,
-        vec![Previous::Events(vec![])]
+        live.exchange(short(vec![])).await,
+        [Previous::Events(vec![])]
     );
-    let mut conn = live.conn().expect("redis");
-    let left: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}logins:win:short:*", db.redis_prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    let left = live.hashes("short").await;
     assert!(left.is_empty(), "{left:?}");
-    assert!(!live.is_degraded(), "{:?}", live.last_error());
-    shutdown.cancel();
+    live.finish();
 }
 
 /// A rule with more keys in a batch than one call inside the script takes (1,000) is split,
 /// and every key still gets its own state back, in order.
 #[tokio::test]
 async fn a_batch_of_many_keys_is_exchanged_whole_and_in_order() {
-    let db = TestDb::create().await;
-    let shutdown = CancellationToken::new();
-    let wait = std::time::Duration::from_secs(5);
-    let live = RedisLink::connect(REDIS_URL, &db.redis_prefix, wait, shutdown.clone()).await;
-    let windows = Windows::new(live.clone());
+    let live = Live::start(std::time::Duration::from_secs(5)).await;
     let batch = |t: i64| -> Vec<WindowUpdate> {
         (0..20_000)
             .map(|k| one("wide", &format!("ip:{k}"), 60_000, vec![t + k]))
             .collect()
     };
-    let first = windows.exchange(batch(0)).await;
+    let first = live.windows.exchange(batch(0)).await;
     assert!(first.iter().all(|p| *p == Previous::Events(vec![])));
-    let second = windows.exchange(batch(1_000_000)).await;
-    assert!(!live.is_degraded(), "{:?}", live.last_error());
+    let second = live.windows.exchange(batch(1_000_000)).await;
+    assert!(!live.link.is_degraded(), "{:?}", live.link.last_error());
     for (k, previous) in second.into_iter().enumerate() {
         assert_eq!(previous, Previous::Events(vec![k as i64]), "key {k}");
     }
-    shutdown.cancel();
+    live.finish();
 }
 
 /// The first write of a generation removes the one before the previous right away (UNLINK,
 /// freed off Redis's main thread) rather than leaving it to its TTL.
 #[tokio::test]
 async fn a_new_generation_unlinks_the_one_before_the_previous() {
-    let db = TestDb::create().await;
-    let shutdown = CancellationToken::new();
-    let wait = std::time::Duration::from_millis(500);
-    let live = RedisLink::connect(REDIS_URL, &db.redis_prefix, wait, shutdown.clone()).await;
-    let windows = Windows::new(live.clone());
-    windows
-        .exchange(vec![one("gens", "k", 1_000, vec![1])])
-        .await;
+    let live = Live::start(std::time::Duration::from_millis(500)).await;
+    live.exchange(one("gens", "k", 1_000, vec![1])).await;
     tokio::time::sleep(std::time::Duration::from_millis(2_050)).await;
-    windows
-        .exchange(vec![one("gens", "k", 1_000, vec![2])])
-        .await;
-    let mut conn = live.conn().expect("redis");
-    let hashes: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{}logins:win:gens:*", db.redis_prefix))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
+    live.exchange(one("gens", "k", 1_000, vec![2])).await;
+    let hashes = live.hashes("gens").await;
     assert_eq!(hashes.len(), 1, "{hashes:?}");
-    assert!(!live.is_degraded(), "{:?}", live.last_error());
-    shutdown.cancel();
+    live.finish();
 }
