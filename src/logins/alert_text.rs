@@ -1,14 +1,16 @@
-//! What a pushed alert says: what, who, how many, since when; and, while it stays open and
-//! counts on, the same message edited in place with its count so far (same buttons), paced
-//! by the outbox to one edit per `update_every_secs` per chat, always ending on the latest.
+//! What a pushed alert says: what, who, how many, since when; and, while it stays open,
+//! unacknowledged and unsilenced and counts on, the same message edited in place with its
+//! count so far (its buttons, while they work), paced by the outbox to one edit per
+//! `update_every_secs` per chat, always ending on the latest.
 
 use super::alerts::Exceeding;
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::html::escape;
+use crate::engine::gates::CHAT_ACTION_PREFIX;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
-/// An open, pushed alert that this batch counted on.
+/// An open, pushed alert that this batch counted on (not acknowledged, not silenced).
 #[derive(Debug, Clone)]
 pub struct CountedOn {
     pub id: i64,
@@ -23,6 +25,8 @@ pub struct CountedOn {
 }
 
 /// Queue the edits of every counted-on alert's messages, in the transaction that counted.
+/// A message whose buttons were used (the bot took them off) or have expired is edited
+/// without them.
 pub async fn edit_pushed(
     tx: &mut sqlx::PgConnection,
     settings: &LoginSettings,
@@ -39,8 +43,19 @@ pub async fn edit_pushed(
             continue;
         };
         let text = updated_text(alert, exceeding, now);
-        for &row in &alert.outbox_ids {
-            crate::outbox::enqueue_paced_edit(&mut *tx, row, &text, every).await?;
+        let rows: Vec<(i64, bool)> = sqlx::query_as(
+            "SELECT o.id, NOT EXISTS (
+               SELECT 1 FROM jsonb_array_elements(o.buttons) b
+               JOIN pending_actions p ON b->>'data' = $2 || p.id
+               WHERE p.used_at IS NOT NULL OR p.expires_at <= now())
+             FROM outbox o WHERE o.id = ANY($1)",
+        )
+        .bind(&alert.outbox_ids)
+        .bind(CHAT_ACTION_PREFIX)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (row, buttons_work) in rows {
+            crate::outbox::enqueue_paced_edit(&mut *tx, row, &text, every, buttons_work).await?;
         }
     }
     Ok(())

@@ -120,16 +120,24 @@ async fn raise_once(
     .bind(cooldown)
     .execute(&mut *tx)
     .await?;
-    let (opened, counted) = upsert(&mut tx, found).await?;
+    let (opened, mut counted) = upsert(&mut tx, found).await?;
+    let silences: HashSet<String> = if opened.is_empty() && counted.is_empty() {
+        HashSet::new()
+    } else {
+        sqlx::query_scalar("SELECT matcher FROM login_silences WHERE until > now()")
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect()
+    };
+    // A key or rule silenced since its alert was pushed: its message is left as it is.
+    counted.retain(|c| {
+        let alert = &found[c.index];
+        !silences.contains(&alert.rule) && !silences.contains(&alert.key)
+    });
     edit_pushed(&mut tx, settings, found, &counted).await?;
     let mut new_alerts = Vec::with_capacity(opened.len());
     if !opened.is_empty() {
-        let silences: HashSet<String> =
-            sqlx::query_scalar("SELECT matcher FROM login_silences WHERE until > now()")
-                .fetch_all(&mut *tx)
-                .await?
-                .into_iter()
-                .collect();
         for (id, index) in opened {
             let alert = &found[index];
             let silenced = silences.contains(&alert.rule) || silences.contains(&alert.key);
@@ -162,7 +170,7 @@ async fn raise_once(
 }
 
 /// A row the upsert returns: id, rule, key, whether inserted, count, first and last event,
-/// silenced, and the outbox rows that pushed it.
+/// whether silenced or acknowledged, and the outbox rows that pushed it.
 type Upserted = (
     i64,
     String,
@@ -176,7 +184,7 @@ type Upserted = (
 );
 
 /// Upsert every exceeding key; returns (alert id, index into `found`) of the inserted ones,
-/// and the open alerts that counted on and were pushed.
+/// and the open alerts that counted on, were pushed, and are neither silenced nor acked.
 async fn upsert(
     tx: &mut Transaction<'static, Postgres>,
     found: &[Exceeding],
@@ -201,8 +209,8 @@ async fn upsert(
            count = login_alerts.count + EXCLUDED.count,
            first_at = least(login_alerts.first_at, EXCLUDED.first_at),
            last_at = greatest(login_alerts.last_at, EXCLUDED.last_at)
-         RETURNING id, rule, key, (xmax = 0) AS inserted, count, first_at, last_at, silenced,
-                   outbox_ids",
+         RETURNING id, rule, key, (xmax = 0) AS inserted, count, first_at, last_at,
+                   silenced OR acked_by IS NOT NULL, outbox_ids",
     )
     .bind(&rules)
     .bind(&keys)
@@ -214,7 +222,7 @@ async fn upsert(
     .fetch_all(&mut **tx)
     .await?;
     let (mut opened, mut counted) = (Vec::new(), Vec::new());
-    for (id, rule, key, inserted, count, first_at, last_at, silenced, outbox_ids) in rows {
+    for (id, rule, key, inserted, count, first_at, last_at, quiet, outbox_ids) in rows {
         let Ok(index) =
             found.binary_search_by(|e| (e.rule.as_str(), e.key.as_str()).cmp(&(&rule, &key)))
         else {
@@ -222,7 +230,7 @@ async fn upsert(
         };
         if inserted {
             opened.push((id, index));
-        } else if !silenced && !outbox_ids.is_empty() {
+        } else if !quiet && !outbox_ids.is_empty() {
             counted.push(CountedOn {
                 id,
                 index,

@@ -78,38 +78,43 @@ pub async fn enqueue_edit(
     .await
 }
 
-/// Queue an edit of the message outbox row `of` delivered, keeping its buttons, sent no
-/// sooner than `every` after the previous edit of it (or after the message itself). A
-/// pending edit not yet leased takes the new text and keeps its time, so a message is edited
-/// at most once per `every` and always ends on the latest text. One statement; `executor`
-/// may be the transaction that decided the edit. Returns the edit's row, or `None` when `of`
-/// is not in the outbox (pruned).
+/// Queue an edit of the message outbox row `of` delivered, with its buttons or (not
+/// `keep_buttons`) none, sent no sooner than `every` after the previous edit of it (or after
+/// the message itself). A pending edit not yet leased takes the new text and keeps its time,
+/// so a message is edited at most once per `every` and always ends on the latest text. One
+/// statement; `executor` may be the transaction that decided the edit. Returns the edit's
+/// row, or `None` when `of` is no longer in the outbox (pruned) or could not be delivered.
 pub async fn enqueue_paced_edit<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     of: i64,
     html: &str,
     every: std::time::Duration,
+    keep_buttons: bool,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "WITH pending AS (
-           UPDATE outbox SET html = $2
+           UPDATE outbox SET html = $2,
+             buttons = CASE WHEN $4 THEN (SELECT buttons FROM outbox WHERE id = $1)
+                            ELSE '[]'::jsonb END
            WHERE id = (SELECT id FROM outbox
                        WHERE edit_of = $1 AND status = 'pending' AND lease_until IS NULL
                        ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
            RETURNING id),
          queued AS (
            INSERT INTO outbox (chat_id, html, buttons, source, edit_of, not_before)
-           SELECT o.chat_id, $2, o.buttons, o.source, o.id,
+           SELECT o.chat_id, $2, CASE WHEN $4 THEN o.buttons ELSE '[]'::jsonb END, o.source, o.id,
                   greatest(now(), coalesce((SELECT max(e.not_before) FROM outbox e
                                             WHERE e.edit_of = o.id), o.created_at)
                                   + $3 * interval '1 millisecond')
-           FROM outbox o WHERE o.id = $1 AND NOT EXISTS (SELECT 1 FROM pending)
+           FROM outbox o
+           WHERE o.id = $1 AND o.status <> 'dead' AND NOT EXISTS (SELECT 1 FROM pending)
            RETURNING id)
          SELECT id FROM pending UNION ALL SELECT id FROM queued",
     )
     .bind(of)
     .bind(html)
     .bind(every.as_millis() as f64)
+    .bind(keep_buttons)
     .fetch_optional(executor)
     .await
 }

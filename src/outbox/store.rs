@@ -21,8 +21,8 @@ pub struct Claimed {
 
 /// Claim up to `limit` due rows. A row is due when its `not_before` has passed, it is the
 /// oldest pending row of its chat (so a chat's rows go out in order, and while a replica
-/// holds a chat's head row no other replica can take the next one; a paced edit waiting for
-/// its time does not hold back what comes after it), its chat got nothing in
+/// holds a chat's head row no other replica can take the next one; an edit waiting for its
+/// time holds back only later edits of the same message), its chat got nothing in
 /// the last `per_chat` and, for a group (negative id), fewer than `group_per_minute` in the
 /// last minute. Sends are read from committed `sent` rows, so the pacing holds across
 /// replicas.
@@ -43,7 +43,8 @@ pub async fn claim(
            AND (o.lease_until IS NULL OR o.lease_until < clock_timestamp())
            AND NOT EXISTS (SELECT 1 FROM outbox e
                            WHERE e.chat_id = o.chat_id AND e.status = 'pending' AND e.id < o.id
-                             AND NOT (e.edit_of IS NOT NULL AND e.not_before > clock_timestamp()))
+                             AND NOT (e.edit_of IS NOT NULL AND e.not_before > clock_timestamp()
+                                      AND e.edit_of IS DISTINCT FROM o.edit_of))
            AND NOT EXISTS (SELECT 1 FROM outbox s
                            WHERE s.chat_id = o.chat_id AND s.status = 'sent'
                              AND s.sent_at > clock_timestamp() - make_interval(secs => $2))

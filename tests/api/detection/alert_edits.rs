@@ -113,3 +113,58 @@ async fn a_paced_edit_does_not_hold_back_a_new_alert_in_the_same_chat() {
     );
     assert!(app.telegram.calls_to("editMessageText").is_empty());
 }
+
+/// Once a button of the message was used (the bot takes them all off), edits carry none;
+/// once the alert is acknowledged, or its key silenced, it is not edited at all.
+#[tokio::test]
+async fn used_buttons_stay_off_and_an_acked_or_silenced_alert_is_left_as_it_is() {
+    let app = spawn_app_with(with_edits_every(30)).await;
+    let detector = detector(&app);
+    let events = failures_on("dave", 9, Utc::now() - Duration::seconds(30));
+    let fired = detector.detect(&events[..5]).await.unwrap();
+    let id = fired[0].id;
+    let details = format!("/alerts {id}");
+    sqlx::query("UPDATE pending_actions SET used_at = now() WHERE command = $1")
+        .bind(&details)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    detector.detect(&events[5..6]).await.unwrap();
+    let edits = alert_edits(&app).await;
+    assert_eq!(edits.len(), 1);
+    assert!(edits[0].1.contains("so far 6 failures"), "{}", edits[0].1);
+    assert_eq!(
+        edits[0].2,
+        serde_json::json!([]),
+        "no buttons once one was used"
+    );
+
+    // Silenced: the pending edit keeps the count it had.
+    sqlx::query("INSERT INTO login_silences (matcher, until) VALUES ('account:dave', now() + interval '1 hour')")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    detector.detect(&events[6..7]).await.unwrap();
+    assert!(alert_edits(&app).await[0].1.contains("so far 6 failures"));
+    sqlx::query("DELETE FROM login_silences")
+        .execute(app.pool())
+        .await
+        .unwrap();
+
+    // Acknowledged: likewise.
+    sqlx::query("UPDATE login_alerts SET acked_by = 42, acked_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    detector.detect(&events[7..]).await.unwrap();
+    let edits = alert_edits(&app).await;
+    assert_eq!(edits.len(), 1);
+    assert!(edits[0].1.contains("so far 6 failures"), "{}", edits[0].1);
+    let count: i64 = sqlx::query_scalar("SELECT count FROM login_alerts WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 9, "the alert itself counts on");
+}
