@@ -47,8 +47,14 @@ pub async fn run(backups: &Backups, job: &Job) -> Ended {
 /// Replace the progress message with `text` (nothing when the job has none).
 pub async fn tell(backups: &Backups, job: &Job, text: &str) {
     if let Some(row) = job.progress_row
-        && let Err(e) =
-            crate::outbox::enqueue_edit(backups.pool(), row, job.chat_id, &Reply::html(text)).await
+        && let Err(e) = crate::outbox::enqueue_edit(
+            backups.pool(),
+            row,
+            text,
+            std::time::Duration::ZERO,
+            crate::outbox::EditButtons::Remove,
+        )
+        .await
     {
         tracing::warn!(job.id = job.id, error = %e, "backups.progress_failed");
     }

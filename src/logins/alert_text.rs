@@ -7,6 +7,7 @@ use super::alerts::Exceeding;
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::html::escape;
 use crate::engine::gates::CHAT_ACTION_PREFIX;
+use crate::outbox::EditButtons;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
 
@@ -55,7 +56,12 @@ pub async fn edit_pushed(
         .fetch_all(&mut *tx)
         .await?;
         for (row, buttons_work) in rows {
-            crate::outbox::enqueue_paced_edit(&mut *tx, row, &text, every, buttons_work).await?;
+            let buttons = if buttons_work {
+                EditButtons::Keep
+            } else {
+                EditButtons::Remove
+            };
+            crate::outbox::enqueue_edit(&mut *tx, row, &text, every, buttons).await?;
         }
     }
     Ok(())

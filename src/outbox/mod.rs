@@ -34,62 +34,26 @@ pub async fn enqueue<'e>(
     .await
 }
 
-/// Queue an edit of the message outbox row `of` delivered (a progress message). A pending
-/// edit of the same message not yet leased is overwritten instead of queued again, so a
-/// slow chat gets the latest text, not a backlog. Returns the row holding the edit.
-pub async fn enqueue_edit(
-    pool: &sqlx::PgPool,
-    of: i64,
-    chat_id: i64,
-    reply: &Reply,
-) -> Result<i64, sqlx::Error> {
-    let buttons = serde_json::Value::Array(
-        reply
-            .buttons
-            .iter()
-            .map(|b| serde_json::json!({ "label": b.label, "data": b.data }))
-            .collect(),
-    );
-    let updated: Option<i64> = sqlx::query_scalar(
-        "UPDATE outbox SET html = $2, buttons = $3
-         WHERE id = (SELECT id FROM outbox
-                     WHERE edit_of = $1 AND status = 'pending' AND lease_until IS NULL
-                     ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING id",
-    )
-    .bind(of)
-    .bind(&reply.html)
-    .bind(&buttons)
-    .fetch_optional(pool)
-    .await?;
-    if let Some(id) = updated {
-        return Ok(id);
-    }
-    sqlx::query_scalar(
-        "INSERT INTO outbox (chat_id, html, buttons, source, edit_of)
-         SELECT chat_id, $2, $3, source, id FROM outbox WHERE id = $1 AND chat_id = $4
-         RETURNING id",
-    )
-    .bind(of)
-    .bind(&reply.html)
-    .bind(&buttons)
-    .bind(chat_id)
-    .fetch_one(pool)
-    .await
+/// Whether an edit keeps the buttons its message was sent with, or takes them off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EditButtons {
+    Keep,
+    Remove,
 }
 
-/// Queue an edit of the message outbox row `of` delivered, with its buttons or (not
-/// `keep_buttons`) none, sent no sooner than `every` after the previous edit of it (or after
-/// the message itself). A pending edit not yet leased takes the new text and keeps its time,
-/// so a message is edited at most once per `every` and always ends on the latest text. One
-/// statement; `executor` may be the transaction that decided the edit. Returns the edit's
-/// row, or `None` when `of` is no longer in the outbox (pruned) or could not be delivered.
-pub async fn enqueue_paced_edit<'e>(
+/// Queue an edit of the message outbox row `of` delivered (a progress message, an alert),
+/// sent no sooner than `every` after the previous edit of it (or after the message itself;
+/// `Duration::ZERO`: as soon as the chat allows). A pending edit not yet leased takes the new
+/// text and keeps its time instead of a new row being queued, so a slow chat gets the latest
+/// text, not a backlog, and a message is edited at most once per `every`. One statement;
+/// `executor` may be the transaction that decided the edit. Returns the edit's row, or `None`
+/// when `of` is no longer in the outbox (pruned) or could not be delivered (dead).
+pub async fn enqueue_edit<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     of: i64,
     html: &str,
     every: std::time::Duration,
-    keep_buttons: bool,
+    buttons: EditButtons,
 ) -> Result<Option<i64>, sqlx::Error> {
     sqlx::query_scalar(
         "WITH pending AS (
@@ -114,7 +78,7 @@ pub async fn enqueue_paced_edit<'e>(
     .bind(of)
     .bind(html)
     .bind(every.as_millis() as f64)
-    .bind(keep_buttons)
+    .bind(buttons == EditButtons::Keep)
     .fetch_optional(executor)
     .await
 }

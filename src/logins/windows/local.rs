@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 pub(super) struct LocalWindows {
     keys: HashMap<(String, String), LocalKey>,
     purged_at: Option<Instant>,
+    /// Events at the same time are kept apart by a counter (accounts by their name).
+    events_seen: u64,
 }
 
 struct LocalKey {
@@ -18,11 +20,7 @@ struct LocalKey {
 }
 
 impl LocalWindows {
-    pub(super) fn exchange(
-        &mut self,
-        updates: &[WindowUpdate],
-        mut member: impl FnMut() -> String,
-    ) -> Vec<Previous> {
+    pub(super) fn exchange(&mut self, updates: &[WindowUpdate]) -> Vec<Previous> {
         let now = Instant::now();
         if self
             .purged_at
@@ -49,7 +47,12 @@ impl LocalWindows {
             match &u.entries {
                 Entries::Events(times) if times.is_empty() => continue,
                 Entries::Accounts(pairs) if pairs.is_empty() => continue,
-                Entries::Events(times) => entries.extend(times.iter().map(|t| (*t, member()))),
+                Entries::Events(times) => {
+                    for t in times {
+                        self.events_seen += 1;
+                        entries.push((*t, format!("{:x}", self.events_seen)));
+                    }
+                }
                 Entries::Accounts(pairs) => {
                     for (t, account) in pairs {
                         match entries.iter_mut().find(|(_, a)| a == account) {

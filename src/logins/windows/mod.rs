@@ -15,7 +15,6 @@ use crate::redis_link::RedisLink;
 use local::LocalWindows;
 use std::collections::HashMap;
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 static EXCHANGE: LazyLock<redis::Script> =
@@ -27,7 +26,7 @@ const FIELDS_PER_CALL: usize = 1_000;
 /// A batch's new entries for one window key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entries {
-    /// Event times (ms); each is stored as a unique member.
+    /// Event times (ms); equal times are separate events.
     Events(Vec<i64>),
     /// (time ms, account): each account is stored once, with its latest time.
     Accounts(Vec<(i64, String)>),
@@ -67,9 +66,6 @@ enum ExchangeError {
 pub struct Windows {
     redis: Arc<RedisLink>,
     local: Mutex<LocalWindows>,
-    /// Members of event entries are `<per-process random>:<counter>`, unique across replicas.
-    member_prefix: String,
-    next_member: AtomicU64,
 }
 
 impl Windows {
@@ -77,13 +73,10 @@ impl Windows {
         Windows {
             redis,
             local: Mutex::new(LocalWindows::default()),
-            member_prefix: format!("{:016x}", rand::random::<u64>()),
-            next_member: AtomicU64::new(0),
         }
     }
 
-    /// Store every update's entries and return each key's previous state, in order. Updates
-    /// of one rule should be adjacent: each run of equal (kind, cap, window) is sent once.
+    /// Store every update's entries and return each key's previous state, in order.
     pub async fn exchange(&self, updates: Vec<WindowUpdate>) -> Vec<Previous> {
         let updates: Vec<WindowUpdate> = updates.into_iter().map(newest_only).collect();
         if let Some(mut conn) = self.redis.conn() {
@@ -95,15 +88,7 @@ impl Windows {
                 Err(e) => self.redis.record_error(&e.to_string()),
             }
         }
-        self.local
-            .lock()
-            .expect("windows lock")
-            .exchange(&updates, || self.member())
-    }
-
-    fn member(&self) -> String {
-        let n = self.next_member.fetch_add(1, Ordering::Relaxed);
-        format!("{}:{n:x}", self.member_prefix)
+        self.local.lock().expect("windows lock").exchange(&updates)
     }
 
     async fn exchange_in_redis(

@@ -5,6 +5,20 @@
 
 use super::*;
 
+/// Queue an edit of `row`'s message as the backups' progress does: at once, no buttons.
+async fn queue_edit(app: &TestApp, row: i64, html: &str) -> i64 {
+    outbox::enqueue_edit(
+        app.pool(),
+        row,
+        html,
+        Duration::ZERO,
+        outbox::EditButtons::Remove,
+    )
+    .await
+    .unwrap()
+    .expect("the edit was queued")
+}
+
 async fn sent(app: &TestApp, row: i64) -> Option<i64> {
     for _ in 0..200 {
         let (status, message): (String, Option<i64>) =
@@ -28,9 +42,7 @@ async fn edits_target_the_delivered_message_coalesce_and_survive_its_deletion() 
     let first = queue(&app, chat, "step 1").await;
     let message = sent(&app, first).await.expect("a message id was recorded");
 
-    let edit = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 2"))
-        .await
-        .unwrap();
+    let edit = queue_edit(&app, first, "step 2").await;
     assert_eq!(sent(&app, edit).await, Some(message));
     let edits = app.telegram.calls_to("editMessageText");
     assert_eq!(edits.len(), 1);
@@ -39,9 +51,7 @@ async fn edits_target_the_delivered_message_coalesce_and_survive_its_deletion() 
 
     // Two edits queued while the chat is held coalesce: only the latest text goes out.
     app.telegram.hold_chats([chat]);
-    let held = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 3"))
-        .await
-        .unwrap();
+    let held = queue_edit(&app, first, "step 3").await;
     // Wait until the worker holds it in flight (leased), so the next edit cannot touch it.
     for _ in 0..400 {
         let (leased,): (bool,) =
@@ -55,12 +65,8 @@ async fn edits_target_the_delivered_message_coalesce_and_survive_its_deletion() 
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let a = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 4"))
-        .await
-        .unwrap();
-    let b = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 5"))
-        .await
-        .unwrap();
+    let a = queue_edit(&app, first, "step 4").await;
+    let b = queue_edit(&app, first, "step 5").await;
     assert_eq!(a, b, "a pending edit is overwritten, not queued again");
     app.telegram.release_all();
     sent(&app, held).await;
@@ -78,17 +84,13 @@ async fn edits_target_the_delivered_message_coalesce_and_survive_its_deletion() 
     // edits that new message.
     app.telegram.delete_message(message);
     let before = messages(&app, chat).len();
-    let c = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 6"))
-        .await
-        .unwrap();
+    let c = queue_edit(&app, first, "step 6").await;
     let replacement = sent(&app, c).await.expect("the new message's id");
     assert_ne!(replacement, message);
     let now = messages(&app, chat);
     assert_eq!(now.len(), before + 1);
     assert_eq!(now.last().unwrap().text(), "step 6");
-    let d = outbox::enqueue_edit(app.pool(), first, chat, &Reply::html("step 7"))
-        .await
-        .unwrap();
+    let d = queue_edit(&app, first, "step 7").await;
     sent(&app, d).await;
     let last = app
         .telegram
