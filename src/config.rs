@@ -50,6 +50,9 @@ pub struct Settings {
     #[serde(default)]
     pub backups: BackupSettings,
     pub scheduler: SchedulerSettings,
+    /// `[audit]`: checkpoints of the audit chain outside the database.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// `[[schedules]]`: commands run on cron expressions (see `config/schedules.rs`).
     #[serde(default)]
     pub schedules: Vec<ScheduleSettings>,
@@ -60,6 +63,53 @@ pub struct DatabaseSettings {
     pub url: Secret,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
+    /// The role `serve`, `console` and the shell commands connect as, when it is not the role
+    /// that owns the schema: `opsguard migrate` (run as the owner) grants it what it needs and
+    /// only SELECT on the audit log. Empty: a single-role set-up (warned about).
+    #[serde(default)]
+    pub runtime_role: String,
+}
+
+/// `[audit]`: signed checkpoints of the audit chain's head, kept outside the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSettings {
+    /// Where checkpoint files go: a directory or `s3://bucket/prefix` ("": `[backups] storage`).
+    #[serde(default)]
+    pub checkpoint_storage: String,
+    /// Chats each checkpoint is also sent to (through the outbox).
+    #[serde(default)]
+    pub checkpoint_chats: Vec<i64>,
+    /// When the scheduler writes a checkpoint (six-field UTC cron; "" = only on demand).
+    #[serde(default = "default_checkpoint_cron")]
+    pub checkpoint_cron: String,
+}
+
+fn default_checkpoint_cron() -> String {
+    "0 0 * * * *".into()
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        AuditSettings {
+            checkpoint_storage: String::new(),
+            checkpoint_chats: Vec::new(),
+            checkpoint_cron: default_checkpoint_cron(),
+        }
+    }
+}
+
+impl AuditSettings {
+    /// The checkpoint schedule, when there is a master key to sign with.
+    fn schedule(&self, signing: bool) -> Option<ScheduleSettings> {
+        (signing && !self.checkpoint_cron.trim().is_empty()).then(|| ScheduleSettings {
+            name: "audit-checkpoint".into(),
+            cron: self.checkpoint_cron.clone(),
+            command: "/audit checkpoint".into(),
+            chat: 0,
+            enabled: true,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,6 +311,18 @@ impl Settings {
                 });
             }
         }
+        let role = &self.database.runtime_role;
+        if !role.is_empty()
+            && !(role.len() <= 63
+                && role
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
+        {
+            return Err(ConfigError::Invalid {
+                key: "database.runtime_role",
+                problem: "a role name of at most 63 letters, digits, _ and -".into(),
+            });
+        }
         schedules::validate(&self.scheduler, &self.all_schedules())?;
         self.backups
             .validate()
@@ -283,11 +345,13 @@ impl Settings {
         schedules::validate(&self.scheduler, &self.all_schedules())
     }
 
-    /// The declared `[[schedules]]` and those backup targets imply (a declared schedule of
+    /// The declared `[[schedules]]` and those backup targets and audit checkpoints imply (a declared schedule of
     /// the same name wins, so a deployment can move or disable one).
     pub fn all_schedules(&self) -> Vec<ScheduleSettings> {
         let mut all = self.schedules.clone();
-        for implied in self.backups.schedules() {
+        let signing = self.master_key.as_ref().is_some_and(|k| !k.is_empty());
+        let audit = self.audit.schedule(signing);
+        for implied in self.backups.schedules().into_iter().chain(audit) {
             if !all.iter().any(|s| s.name == implied.name) {
                 all.push(implied);
             }

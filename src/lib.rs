@@ -7,6 +7,9 @@
 //!   parse → identify → chat allow-list → authorize → rate-limit → gates (confirm, TOTP
 //!   step-up, two-person approval) → audit attempt → execute → audit outcome.
 //! - [`storage`]: the PostgreSQL pool, migrations and the engine's own tables.
+//! - [`audit`]: the audit log's tamper evidence — keys derived from the master key (HMAC
+//!   chain, Ed25519 checkpoints), signed checkpoints outside the database, full verification,
+//!   and the owner / runtime role split.
 //! - [`redis_link`]: the shared Redis connection and whether it works (degraded mode).
 //! - [`checks`]: security checks (`Check` trait, concurrent runner with per-target timeouts,
 //!   the registry of built-in checks, stored reports, summaries, JSON and SARIF documents);
@@ -27,11 +30,14 @@
 //! - Transports never call a command's code: `Engine::handle` is the only road to it.
 //! - `domain` imports no axum, teloxide, sqlx or redis.
 //! - The audit attempt row is written before a command runs; if it cannot be, nothing runs.
+//! - No audit key is stored in the database; the runtime role never writes audit rows except
+//!   through the append functions.
 //! - Identity is the numeric Telegram user id; strangers get at most one neutral line.
 //! - Secrets (`domain::secret::Secret`) print as fingerprints; user text is HTML-escaped.
 //! - Button callback data is an opaque id of a single-use, user-bound, expiring pending action.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod backups;
 pub mod bot;
 pub mod checks;

@@ -36,7 +36,8 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
     .context("DATABASE_URL is not a valid PostgreSQL URL")?;
     storage::migrate(&url, &pool)
         .await
-        .context("cannot apply migrations: is PostgreSQL reachable at DATABASE_URL?")?;
+        .context("cannot apply migrations: is PostgreSQL reachable at DATABASE_URL? (a runtime role cannot apply them: run `opsguard migrate` as the owner)")?;
+    let audit_warnings = audit_start_checks(&pool, &settings).await?;
     let redis = RedisLink::connect(
         settings.redis.url.expose(),
         &settings.redis.key_prefix,
@@ -50,8 +51,46 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
     // A bad [[secrets]] entry or a master key that does not open the vault stops start-up.
     let secrets = crate::secrets::open(&pool, &settings).await?;
     let engine = Engine::new(pool, Arc::new(settings), redis, secrets);
+    engine.health().set_audit_warnings(audit_warnings);
     engine.authz().spawn_listener(shutdown.clone());
     Ok(engine)
+}
+
+/// Refuse to start with a master key that cannot extend the audit chain (none, or another
+/// one, once the chain is keyed); return what weakens the audit log here, each logged.
+pub async fn audit_start_checks(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+) -> anyhow::Result<Vec<String>> {
+    let keys = crate::audit::AuditKeys::from_master(settings.master_key.as_ref())?;
+    let head = storage::audit::head(pool).await?;
+    if let Some(from) = head.keyed_from {
+        let chain = head.key_id.clone().unwrap_or_default();
+        match &keys {
+            None => anyhow::bail!(
+                "the audit chain is keyed (from row {from}, key {chain}): set OPSGUARD_MASTER_KEY to the key it was keyed with"
+            ),
+            Some(k) if k.chain().id() != chain => anyhow::bail!(
+                "OPSGUARD_MASTER_KEY is not the key the audit chain is keyed with (chain key {chain}, this key {})",
+                k.chain().id()
+            ),
+            Some(_) => {}
+        }
+    }
+    let mut warnings = Vec::new();
+    if let Some(w) = crate::audit::roles::single_role_warning(pool).await? {
+        warnings.push(w);
+    }
+    if keys.is_none() {
+        warnings.push(
+            "OPSGUARD_MASTER_KEY is not set: the chain is not keyed and no checkpoints are signed"
+                .into(),
+        );
+    }
+    for warning in &warnings {
+        tracing::warn!(audit.warning = %warning, "audit.weakened");
+    }
+    Ok(warnings)
 }
 
 pub struct Application {

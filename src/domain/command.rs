@@ -107,13 +107,14 @@ impl Command {
             "audit" => match args.as_slice() {
                 [] => Command::Audit(AuditQuery::Latest(AUDIT_DEFAULT_ROWS)),
                 ["verify"] => Command::Audit(AuditQuery::Verify),
+                ["checkpoint"] => Command::Audit(AuditQuery::Checkpoint),
                 [n] => match n.parse::<u32>() {
                     Ok(n) if (1..=AUDIT_MAX_ROWS).contains(&n) => {
                         Command::Audit(AuditQuery::Latest(n))
                     }
                     _ => {
                         return Err(usage(format!(
-                            "n is a number from 1 to {AUDIT_MAX_ROWS}, or 'verify'"
+                            "n is a number from 1 to {AUDIT_MAX_ROWS}, 'verify' or 'checkpoint'"
                         )));
                     }
                 },
@@ -206,6 +207,7 @@ impl Command {
         match self {
             Command::Audit(AuditQuery::Latest(n)) => n.to_string(),
             Command::Audit(AuditQuery::Verify) => "verify".into(),
+            Command::Audit(AuditQuery::Checkpoint) => "checkpoint".into(),
             Command::Check(request) => request.args(),
             Command::Grant(c) | Command::Revoke(c) => format!("{} {}", c.user, c.role),
             Command::Approve(id) | Command::Deny(id) => id.to_string(),

@@ -80,6 +80,8 @@ struct Inner {
     health: Health,
     events: broadcast::Sender<EngineEvent>,
     audit: AuditWriter,
+    /// The audit chain and checkpoint keys (`None` without a master key).
+    audit_keys: Option<crate::audit::AuditKeys>,
     /// The rotation runner, when the vault is open (secrets configured or stored).
     secrets: Option<Arc<Rotations>>,
 }
@@ -99,6 +101,11 @@ impl Engine {
             events.clone(),
         );
         let pool_for_audit = pool.clone();
+        // A malformed master key stops start-up before this (startup::engine).
+        let audit_keys = crate::audit::AuditKeys::from_master(settings.master_key.as_ref())
+            .ok()
+            .flatten();
+        let chain_key = audit_keys.as_ref().map(|k| k.chain().clone());
         Engine {
             inner: Arc::new(Inner {
                 pool,
@@ -108,7 +115,8 @@ impl Engine {
                 redis,
                 health: Health::new(),
                 events,
-                audit: AuditWriter::spawn(pool_for_audit),
+                audit: AuditWriter::spawn(pool_for_audit, chain_key),
+                audit_keys,
                 secrets,
             }),
         }
@@ -129,6 +137,10 @@ impl Engine {
     /// The audit log's group-commit writer.
     pub fn audit(&self) -> &AuditWriter {
         &self.inner.audit
+    }
+    /// The audit keys derived from the master key (`None` without one).
+    pub fn audit_keys(&self) -> Option<&crate::audit::AuditKeys> {
+        self.inner.audit_keys.as_ref()
     }
     /// The rotation runner (`None` when no vault is open).
     pub fn secrets(&self) -> Option<Arc<Rotations>> {

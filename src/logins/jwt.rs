@@ -232,7 +232,7 @@ impl TokenCmd {
             secret.fingerprint()
         );
         let pool = pool.await?;
-        let token = audited(&pool, "token issue", &args, async {
+        let token = audited(settings, &pool, "token issue", &args, async {
             Ok(issue(&service, lifetime, secret, &ingest.issuer, now)?)
         })
         .await?;

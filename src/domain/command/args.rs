@@ -6,6 +6,8 @@ use crate::domain::ids::{RoleName, UserId};
 pub enum AuditQuery {
     Latest(u32),
     Verify,
+    /// Sign the chain head and write it outside the database.
+    Checkpoint,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -64,8 +64,8 @@ pub const SPECS: &[CommandSpec] = &[
         "audit",
         Permission::AUDIT_READ,
         Read,
-        "/audit [n|verify]",
-        "latest audit rows, or verify the hash chain",
+        "/audit [n|verify|checkpoint]",
+        "latest audit rows, verify the chain, or sign its head outside the database",
     ),
     spec(
         "schedules",
