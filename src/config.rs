@@ -312,12 +312,11 @@ impl Settings {
             }
         }
         let role = &self.database.runtime_role;
-        if !role.is_empty()
-            && !(role.len() <= 63
-                && role
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-'))
-        {
+        let role_ok = role.len() <= 63
+            && role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !role_ok {
             return Err(ConfigError::Invalid {
                 key: "database.runtime_role",
                 problem: "a role name of at most 63 letters, digits, _ and -".into(),

@@ -32,14 +32,14 @@ impl FullReport {
         let mut out = Vec::new();
         match &self.chain.broken {
             None => out.push(format!(
-                "audit chain intact: {} rows verified{}",
+                "Audit chain intact: {} rows verified{}",
                 self.chain.rows,
                 match self.chain.keyed_from {
                     Some(k) => format!(" (keyed from row {k})"),
                     None => " (not keyed)".into(),
                 }
             )),
-            Some(b) => out.push(format!("audit chain BROKEN at row {}: {}", b.seq, b.reason)),
+            Some(b) => out.push(format!("Audit chain BROKEN at row {}: {}", b.seq, b.reason)),
         }
         match &self.newest {
             Some(c) => out.push(format!(

@@ -230,7 +230,7 @@ async fn verify_names_the_altered_the_missing_and_the_truncated_row() {
             assert!(broken.unwrap().reason.contains("missing"), "{sql}");
         }
     }
-    expect(&app, 42, "/audit verify", "BROKEN at row 9: rows missing").await;
+    expect(&app, 42, "/audit verify", "BROKEN at row 9: row missing").await;
 }
 
 #[tokio::test]
@@ -306,9 +306,10 @@ async fn the_cli_verifies_exports_and_audits_its_own_actions() {
     assert_eq!(kinds, [("cli", "user add"); 2], "an attempt and an outcome");
     assert_eq!(rows[0].entry.outcome.as_deref(), Some("ok"));
 
+    // verify and export are audited too: the walk already sees verify's own attempt row.
     let (code, out, _) = cli(&db, &["audit", "verify"]).await;
     assert_eq!(code, Some(0));
-    assert!(out.contains("intact: 2 rows"), "{out}");
+    assert!(out.contains("intact: 3 rows"), "{out}");
 
     let (code, out, _) = cli(&db, &["audit", "export"]).await;
     assert_eq!(code, Some(0));
@@ -316,7 +317,28 @@ async fn the_cli_verifies_exports_and_audits_its_own_actions() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(
+        lines.len(),
+        5,
+        "user add ×2, audit verify ×2, the export's attempt: {out}"
+    );
+    let after: Vec<_> = audit::latest(&db.pool, 100).await.unwrap();
+    let commands: Vec<_> = after
+        .iter()
+        .rev()
+        .map(|r| r.entry.command.as_str())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "user add",
+            "user add",
+            "audit verify",
+            "audit verify",
+            "audit export",
+            "audit export"
+        ]
+    );
     let mut prev = hex::encode([0u8; 32]);
     for (line, row) in lines.iter().zip(rows.iter().rev()) {
         assert_eq!(line["seq"], row.seq);
@@ -330,7 +352,7 @@ async fn the_cli_verifies_exports_and_audits_its_own_actions() {
 
     tamper(&db.pool, "UPDATE audit_log SET args = '' WHERE seq = 1").await;
     let (code, out, _) = cli(&db, &["audit", "verify"]).await;
-    assert_ne!(code, Some(0));
+    assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("BROKEN at row 1:"), "{out}");
 }
 

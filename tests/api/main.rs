@@ -1,6 +1,7 @@
 //! Integration tests: the real application, real PostgreSQL and Redis, a fake Bot API.
 
 mod audit;
+mod audit_tamper;
 mod backups;
 mod checks;
 mod checks_targets;
