@@ -503,3 +503,69 @@ async fn a_forged_checkpoint_in_storage_is_reported() {
         "{reply}"
     );
 }
+
+/// The deployment as the README tells it: `opsguard migrate --runtime-role` as the owner,
+/// then every other command as the runtime role.
+#[tokio::test]
+async fn migrate_grants_the_runtime_role_and_the_shell_runs_as_it() {
+    let roles = Roles::create().await;
+    let name = format!("opsguard_test_{}", uuid::Uuid::new_v4().simple());
+    as_root(&format!(
+        "CREATE DATABASE \"{name}\" OWNER \"{}\"",
+        roles.owner
+    ))
+    .await;
+    let owner_url = url_as(&roles.owner, &name);
+    let pool = storage::pool(&owner_url, 2, Duration::from_secs(5)).unwrap();
+    let _db = Arc::new(TestDb {
+        redis_prefix: format!("test:{name}:"),
+        name: name.clone(),
+        url: owner_url.clone(),
+        pool,
+    });
+    let opsguard = |url: &str, args: &[&str]| {
+        let (url, args) = (
+            url.to_string(),
+            args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        );
+        async move {
+            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
+                .args(&args)
+                .env_clear()
+                .env("DATABASE_URL", url)
+                .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
+                .env(
+                    "OPSGUARD_CONFIG",
+                    concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+                )
+                .output()
+                .await
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).to_string()
+                + &String::from_utf8_lossy(&out.stderr);
+            (out.status.code(), text)
+        }
+    };
+    let (code, out) = opsguard(&owner_url, &["migrate", "--runtime-role", &roles.owner]).await;
+    assert_ne!(code, Some(0), "the owner cannot be the runtime role: {out}");
+    assert!(out.contains("owns the audit log"), "{out}");
+    let (code, out) = opsguard(&owner_url, &["migrate", "--runtime-role", &roles.runtime]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("read-only on the audit log"), "{out}");
+
+    let runtime_url = url_as(&roles.runtime, &name);
+    let (code, out) = opsguard(&runtime_url, &["user", "add", "5", "--role", "admin"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = opsguard(&runtime_url, &["audit", "verify"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("intact: 3 rows verified (keyed from row 1)"),
+        "{out}"
+    );
+    let (code, out) = opsguard(&owner_url, &["migrate"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("single-role set-up") || out.contains("migrations applied"),
+        "{out}"
+    );
+}
