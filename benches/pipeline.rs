@@ -36,6 +36,9 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
             // The limiter still runs on every request; the limit is set out of the way.
             ("OPSGUARD__RATE_LIMITS__READ", "100000000".to_string()),
             ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".to_string()),
+            // A keyed audit chain (HMAC, two-step append), as every deployment with a key.
+            ("OPSGUARD_MASTER_KEY", audit_bench::MASTER_KEY.to_string()),
+            ("OPSGUARD__AUDIT__CHECKPOINT_CRON", String::new()),
         ],
     );
     let settings = Settings::load_with(&env)?;

@@ -1,6 +1,7 @@
 //! Layered settings: `config/default.toml` (or `OPSGUARD_CONFIG`), then `OPSGUARD__SECTION__KEY`
 //! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
 
+mod audit;
 mod backups;
 mod checks;
 mod logins;
@@ -12,6 +13,7 @@ use crate::domain::secret::Secret;
 use serde::Deserialize;
 use std::collections::HashMap;
 
+pub use audit::AuditSettings;
 pub use backups::{BackupSettings, BackupTarget, S3Settings};
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
@@ -68,48 +70,6 @@ pub struct DatabaseSettings {
     /// only SELECT on the audit log. Empty: a single-role set-up (warned about).
     #[serde(default)]
     pub runtime_role: String,
-}
-
-/// `[audit]`: signed checkpoints of the audit chain's head, kept outside the database.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AuditSettings {
-    /// Where checkpoint files go: a directory or `s3://bucket/prefix` ("": `[backups] storage`).
-    #[serde(default)]
-    pub checkpoint_storage: String,
-    /// Chats each checkpoint is also sent to (through the outbox).
-    #[serde(default)]
-    pub checkpoint_chats: Vec<i64>,
-    /// When the scheduler writes a checkpoint (six-field UTC cron; "" = only on demand).
-    #[serde(default = "default_checkpoint_cron")]
-    pub checkpoint_cron: String,
-}
-
-fn default_checkpoint_cron() -> String {
-    "0 0 * * * *".into()
-}
-
-impl Default for AuditSettings {
-    fn default() -> Self {
-        AuditSettings {
-            checkpoint_storage: String::new(),
-            checkpoint_chats: Vec::new(),
-            checkpoint_cron: default_checkpoint_cron(),
-        }
-    }
-}
-
-impl AuditSettings {
-    /// The checkpoint schedule, when there is a master key to sign with.
-    fn schedule(&self, signing: bool) -> Option<ScheduleSettings> {
-        (signing && !self.checkpoint_cron.trim().is_empty()).then(|| ScheduleSettings {
-            name: "audit-checkpoint".into(),
-            cron: self.checkpoint_cron.clone(),
-            command: "/audit checkpoint".into(),
-            chat: 0,
-            enabled: true,
-        })
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -10,9 +10,17 @@ use opsguard::storage::audit_writer::AuditWriter;
 use sqlx::PgPool;
 use std::time::Instant;
 
-/// The bench's chain key.
+/// The master key the pipeline bench's app runs with (its chain is keyed, as in production).
+pub const MASTER_KEY: &str = "YmVuY2gtbWFzdGVyLWtleS0zMi1ieXRlcy1sb25nISE=";
+
+/// The chain key of `MASTER_KEY`, so bench appends extend the app's chain.
 pub fn key() -> ChainKey {
-    ChainKey::new([7; 32])
+    let master = opsguard::domain::secret::Secret::new(MASTER_KEY);
+    opsguard::audit::AuditKeys::from_master(Some(&master))
+        .unwrap()
+        .unwrap()
+        .chain()
+        .clone()
 }
 
 fn entry(i: usize) -> AuditEntry {
