@@ -68,6 +68,9 @@ pub struct RedisSettings {
     /// Every key opsguard writes starts with this (lets replicas share, tests isolate).
     pub key_prefix: String,
     pub timeout_ms: u64,
+    /// Unused since update de-duplication is PostgreSQL's alone; still read, so old
+    /// configuration files load.
+    #[serde(default)]
     pub dedup_ttl_secs: u64,
 }
 
@@ -136,6 +139,9 @@ pub struct ShutdownSettings {
     pub grace_secs: u64,
 }
 
+/// The shortest webhook secret and ingest key accepted (characters, bytes).
+pub const MIN_SECRET_LEN: usize = 32;
+
 /// The contract's environment variables and the settings they set.
 const NAMED_VARS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
@@ -146,6 +152,10 @@ const NAMED_VARS: &[(&str, &str)] = &[
     ("OPSGUARD_PUBLIC_URL", "telegram.public_url"),
     ("OPSGUARD_LISTEN", "http.listen"),
     ("OPSGUARD_INGEST_JWT_SECRET", "logins.ingest.jwt_secret"),
+    (
+        "OPSGUARD_INGEST_JWT_PREVIOUS_SECRET",
+        "logins.ingest.jwt_previous_secret",
+    ),
     ("OPSGUARD_MASTER_KEY", "master_key"),
 ];
 
@@ -248,19 +258,7 @@ impl Settings {
                 });
             }
         }
-        if let Some(secret) = &self.telegram.webhook_secret {
-            let ok = (1..=256).contains(&secret.expose().len())
-                && secret
-                    .expose()
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !ok {
-                return Err(ConfigError::Invalid {
-                    key: "OPSGUARD_WEBHOOK_SECRET",
-                    problem: "1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
-                });
-            }
-        }
+        self.validate_secrets()?;
         schedules::validate(&self.scheduler, &self.all_schedules())?;
         self.backups
             .validate()
@@ -274,6 +272,46 @@ impl Settings {
                 key: "logins",
                 problem,
             })?;
+        Ok(())
+    }
+
+    /// Refuse secrets that can be guessed: a webhook secret under 32 characters (or outside
+    /// Telegram's alphabet), an ingest key under 32 bytes. Also run by `Application::build`,
+    /// since settings built in code skip `load_with`.
+    pub fn validate_secrets(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.telegram.webhook_secret {
+            let value = secret.expose();
+            let alphabet = value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !(MIN_SECRET_LEN..=256).contains(&value.len()) || !alphabet {
+                return Err(ConfigError::Invalid {
+                    key: "OPSGUARD_WEBHOOK_SECRET",
+                    problem: format!(
+                        "must be {MIN_SECRET_LEN}-256 characters of A-Z, a-z, 0-9, _ and - \
+                         (Telegram's rule; this one has {} characters{}); \
+                         make one with `openssl rand -hex 32`",
+                        value.chars().count(),
+                        if alphabet { "" } else { ", some outside that set" }
+                    ),
+                });
+            }
+        }
+        self.logins
+            .ingest
+            .validate()
+            .map_err(|problem| ConfigError::Invalid {
+                key: "OPSGUARD_INGEST_JWT_SECRET",
+                problem,
+            })?;
+        if self.logins.stream.enabled && self.logins.ingest.current_key().is_none() {
+            return Err(ConfigError::Invalid {
+                key: "logins.stream.enabled",
+                problem: "the stream needs OPSGUARD_INGEST_JWT_SECRET: every entry must be \
+                          signed with it (README: Failed-login alerts)"
+                    .into(),
+            });
+        }
         Ok(())
     }
 

@@ -94,12 +94,17 @@ enum UserCmd {
 enum ChatCmd {
     /// Allow a group chat (its members still need their own roles).
     Allow {
+        /// The chat id; a group's is negative (-1001234567890).
+        #[arg(allow_negative_numbers = true)]
         id: i64,
         #[arg(long, default_value = "")]
         title: String,
     },
     /// Remove a group chat from the allow-list.
-    Remove { id: i64 },
+    Remove {
+        #[arg(allow_negative_numbers = true)]
+        id: i64,
+    },
     /// List allowed group chats.
     List,
 }

@@ -69,6 +69,8 @@ impl Application {
         let listen = settings.http.listen.clone();
         // An invalid schedule stops start-up, naming it (before any store is touched).
         settings.validate_schedules()?;
+        // A guessable webhook secret or ingest key stops start-up, naming the variable.
+        settings.validate_secrets()?;
         let engine = engine(settings, &shutdown).await?;
         let scheduler = Scheduler::new(engine.clone())?;
         let tracker = TaskTracker::new();

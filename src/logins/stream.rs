@@ -1,5 +1,8 @@
-//! The Redis Streams consumer: replicas share one consumer group on `[logins.stream] key`;
-//! each entry's `event` field holds one event as JSON. Entries are acknowledged only after
+//! The Redis Streams consumer (off unless `[logins.stream] enabled`): replicas share one
+//! consumer group on `[logins.stream] key`; each entry's `event` field holds one event as
+//! JSON, and the entry must prove it comes from a service (`entry_proof.rs`: an `hmac` of
+//! the event under the ingest key, or a service `token`); one that does not is
+//! dead-lettered as unauthenticated and counted. Entries are acknowledged only after
 //! their events are committed; entries another consumer has held longer than
 //! `claim_idle_ms` are taken over (XAUTOCLAIM), so nothing is lost when a replica dies
 //! mid-batch. An entry that is not a valid event is moved to `dead_letter_key` with the
@@ -8,7 +11,9 @@
 //! An event without an `id` gets `stream:<key>:<entry id>`, so an entry delivered twice
 //! (committed, then the consumer died before its ack) is stored and evaluated once.
 
+use super::entry_proof::{Checker, Proof};
 use super::ingest::{IngestError, Ingestor};
+use super::keys::Keys;
 use crate::config::StreamSettings;
 use crate::domain::auth_batch::{self, MAX_ID_CHARS};
 use crate::domain::auth_event::AuthEvent;
@@ -19,8 +24,8 @@ use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// What a stored stream event names as its sender.
-pub const SENDER: &str = "stream";
+/// What a stored HMAC-signed stream event names as its sender.
+pub const SENDER: &str = super::entry_proof::HMAC_SENDER;
 
 /// Start the consumer on `tracker`; it stops on `shutdown` once the batch in hand is done.
 pub fn spawn(
@@ -76,10 +81,12 @@ enum StepError {
     Store(#[from] IngestError),
 }
 
-/// One stream entry: its id and its `event` field (None when absent or not a string).
+/// One stream entry: its id, its `event` field (None when absent or not a string) and
+/// its proof.
 struct Entry {
     id: String,
     event: Option<Vec<u8>>,
+    proof: Proof,
 }
 
 impl Consumer {
@@ -210,32 +217,53 @@ impl Consumer {
     ) -> Result<(), StepError> {
         let s = &self.settings;
         let now = chrono::Utc::now();
-        let max_future = self.ingestor.settings().max_future_secs;
-        let mut events: Vec<AuthEvent> = Vec::with_capacity(entries.len());
-        let mut good: Vec<&str> = Vec::with_capacity(entries.len());
+        let ingest = self.ingestor.settings();
+        let max_future = ingest.max_future_secs;
+        let mut checker = Checker::new(Keys::of(ingest), &ingest.issuer);
+        // Events and their entry ids per sender (an HMAC-signed entry's or a token's `sub`).
+        let mut senders: Vec<(String, Vec<AuthEvent>, Vec<&str>)> = Vec::new();
         let mut dead: Vec<(&Entry, String)> = Vec::new();
+        let mut unauthenticated = 0u64;
         for entry in &entries {
-            let parsed = match &entry.event {
-                None => Err("the entry has no string field 'event'".to_string()),
-                Some(json) => auth_batch::parse_event(json, now, max_future),
+            let Some(json) = &entry.event else {
+                dead.push((entry, "the entry has no string field 'event'".to_string()));
+                continue;
             };
-            match parsed {
+            let sender = match checker.check(json, &entry.proof) {
+                Ok(sender) => sender,
+                Err(reason) => {
+                    unauthenticated += 1;
+                    dead.push((entry, reason));
+                    continue;
+                }
+            };
+            match auth_batch::parse_event(json, now, max_future) {
                 Ok(mut event) => {
                     if event.id.is_none() {
                         let id = format!("stream:{}:{}", s.key, entry.id);
                         event.id = (id.chars().count() <= MAX_ID_CHARS).then_some(id);
                     }
-                    events.push(event);
-                    good.push(&entry.id);
+                    let at = match senders.iter().position(|(s, _, _)| *s == sender) {
+                        Some(at) => at,
+                        None => {
+                            senders.push((sender, Vec::new(), Vec::new()));
+                            senders.len() - 1
+                        }
+                    };
+                    senders[at].1.push(event);
+                    senders[at].2.push(&entry.id);
                 }
                 Err(reason) => dead.push((entry, reason)),
             }
         }
-        let stored = if events.is_empty() {
-            Ok(())
-        } else {
-            self.ingestor.ingest(events, SENDER).await.map(|_| ())
-        };
+        let mut stored = Ok(());
+        let mut good: Vec<&str> = Vec::with_capacity(entries.len());
+        for (sender, events, ids) in senders {
+            match self.ingestor.ingest(events, &sender).await {
+                Ok(_) => good.extend(ids),
+                Err(e) => stored = Err(e),
+            }
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (entry, reason) in &dead {
@@ -245,10 +273,10 @@ impl Consumer {
                 .arg(("reason", reason, "entry", &entry.id))
                 .ignore();
         }
+        // Entries of a sender whose events were committed are acknowledged even when
+        // another sender's failed (their events are stored; a redelivery is a duplicate).
         let mut acked: Vec<&str> = dead.iter().map(|(e, _)| e.id.as_str()).collect();
-        if stored.is_ok() {
-            acked.extend(good);
-        }
+        acked.extend(good);
         if !acked.is_empty() {
             pipe.cmd("XACK").arg((&s.key, &s.group, &acked)).ignore();
             pipe.query_async::<()>(conn).await?;
@@ -256,7 +284,13 @@ impl Consumer {
         if !dead.is_empty() {
             metrics::counter!("opsguard_auth_stream_dead_letters_total")
                 .increment(dead.len() as u64);
-            tracing::warn!(count = dead.len(), "stream.dead_lettered");
+            metrics::counter!("opsguard_auth_stream_unauthenticated_total")
+                .increment(unauthenticated);
+            tracing::warn!(
+                count = dead.len(),
+                unauthenticated,
+                "stream.dead_lettered"
+            );
         }
         Ok(stored?)
     }
@@ -297,14 +331,20 @@ fn entries(list: Value) -> Vec<Entry> {
             Value::Array(fields) => fields.into_iter(),
             _ => Vec::new().into_iter(),
         };
-        let mut event = None;
+        let (mut event, mut proof) = (None, Proof::default());
         while let (Some(k), Some(v)) = (fields.next(), fields.next()) {
-            if matches!(&k, Value::BulkString(k) if k == b"event") {
-                event = redis::from_redis_value::<Vec<u8>>(v).ok();
-            }
+            let Value::BulkString(k) = &k else { continue };
+            let slot = match k.as_slice() {
+                b"event" => &mut event,
+                b"hmac" => &mut proof.hmac,
+                b"kid" => &mut proof.kid,
+                b"token" => &mut proof.token,
+                _ => continue,
+            };
+            *slot = redis::from_redis_value::<Vec<u8>>(v).ok();
         }
         let id = redis::from_redis_value(id).ok()?;
-        Some(Entry { id, event })
+        Some(Entry { id, event, proof })
     };
     list.into_iter().filter_map(entry).collect()
 }
