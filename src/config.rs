@@ -2,6 +2,7 @@
 //! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
 
 mod backups;
+mod check;
 mod checks;
 mod logins;
 mod outbox;
@@ -87,6 +88,17 @@ pub struct TelegramSettings {
 pub struct HttpSettings {
     pub listen: String,
     pub max_body_bytes: usize,
+    /// Wrong webhook secrets one address may send a minute; past it, 429 without a
+    /// comparison (0: no limit).
+    #[serde(default = "webhook_failures_per_minute")]
+    pub webhook_failures_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the limit above).
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+fn webhook_failures_per_minute() -> u32 {
+    20
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -56,6 +56,11 @@ enum Cmd {
         #[command(subcommand)]
         action: AuditCmd,
     },
+    /// Check the configuration: prints it (secrets as fingerprints), non-zero on problems.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCmd,
+    },
     /// Service tokens for the auth-event ingest API.
     #[command(subcommand)]
     Token(opsguard::logins::jwt::TokenCmd),
@@ -110,6 +115,12 @@ enum ChatCmd {
 }
 
 #[derive(Subcommand)]
+enum ConfigCmd {
+    /// Load the settings as `serve` would and print them; exits non-zero on a problem.
+    Check,
+}
+
+#[derive(Subcommand)]
 enum AuditCmd {
     /// Walk the hash chain; exits non-zero and names the first bad row if it is broken.
     Verify,
@@ -137,6 +148,9 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
     match cli.command {
+        Cmd::Config {
+            action: ConfigCmd::Check,
+        } => print!("{}", settings.summary()),
         Cmd::Serve => {
             let app = Application::build(settings).await?;
             let token = app.shutdown_token();
