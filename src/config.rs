@@ -304,7 +304,11 @@ impl Settings {
                          (Telegram's rule; this one has {} characters{}); \
                          make one with `openssl rand -hex 32`",
                         value.chars().count(),
-                        if alphabet { "" } else { ", some outside that set" }
+                        if alphabet {
+                            ""
+                        } else {
+                            ", some outside that set"
+                        }
                     ),
                 });
             }

@@ -152,7 +152,10 @@ mod tests {
         let t = Throttle::new(20, 50, vec![]);
         let (x, y) = (ip("2001:db8::1"), ip("2001:db8::ffff:2"));
         assert_eq!(t.source(Some(x), None), t.source(Some(y), None));
-        assert_eq!(t.source(Some(ip("::ffff:192.0.2.7")), None), ip("192.0.2.7"));
+        assert_eq!(
+            t.source(Some(ip("::ffff:192.0.2.7")), None),
+            ip("192.0.2.7")
+        );
     }
 
     #[test]

@@ -72,7 +72,9 @@ impl<'a> Checker<'a> {
                 })
                 .clone();
         }
-        Err(refuse("the entry carries neither an 'hmac' nor a 'token' field"))
+        Err(refuse(
+            "the entry carries neither an 'hmac' nor a 'token' field",
+        ))
     }
 }
 

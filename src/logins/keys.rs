@@ -77,9 +77,9 @@ impl<'a> Keys<'a> {
         presented: &[u8],
         kid: Option<&str>,
     ) -> Result<(), SignatureError> {
-        let keys = self
-            .candidates(kid)
-            .ok_or_else(|| SignatureError::UnknownKid(kid.unwrap_or_default().chars().take(16).collect()))?;
+        let keys = self.candidates(kid).ok_or_else(|| {
+            SignatureError::UnknownKid(kid.unwrap_or_default().chars().take(16).collect())
+        })?;
         let presented = std::str::from_utf8(presented)
             .ok()
             .map(str::trim)
@@ -110,7 +110,10 @@ mod tests {
         let by_old = Keys::sign(&old, event);
         assert_eq!(keys.verify_hmac(event, by_old.as_bytes(), None), Ok(()));
         let old_kid = Keys::kid(&old);
-        assert_eq!(keys.verify_hmac(event, by_old.as_bytes(), Some(&old_kid)), Ok(()));
+        assert_eq!(
+            keys.verify_hmac(event, by_old.as_bytes(), Some(&old_kid)),
+            Ok(())
+        );
         let now_kid = Keys::kid(&now);
         assert_eq!(
             keys.verify_hmac(event, by_old.as_bytes(), Some(&now_kid)),

@@ -286,11 +286,7 @@ impl Consumer {
                 .increment(dead.len() as u64);
             metrics::counter!("opsguard_auth_stream_unauthenticated_total")
                 .increment(unauthenticated);
-            tracing::warn!(
-                count = dead.len(),
-                unauthenticated,
-                "stream.dead_lettered"
-            );
+            tracing::warn!(count = dead.len(), unauthenticated, "stream.dead_lettered");
         }
         Ok(stored?)
     }

@@ -39,7 +39,10 @@ fn literal_vectors_verify_or_are_refused_by_name() {
     assert_eq!(verify(NO_KID, &keys, ISS), Ok("auth-api".into()));
     assert_eq!(verify(NOT_YET, &keys, ISS), Err(TokenError::NotYetValid));
     assert_eq!(verify(EXPIRED, &keys, ISS), Err(TokenError::Expired));
-    assert_eq!(verify(WRONG_AUD, &keys, ISS), Err(TokenError::WrongAudience));
+    assert_eq!(
+        verify(WRONG_AUD, &keys, ISS),
+        Err(TokenError::WrongAudience)
+    );
     assert_eq!(verify(GOOD, &keys, "else"), Err(TokenError::WrongIssuer));
     assert_eq!(verify(HS512, &keys, ISS), Err(TokenError::Algorithm));
     assert_eq!(verify(UNKNOWN_KID, &keys, ISS), Err(TokenError::UnknownKey));

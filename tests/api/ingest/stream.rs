@@ -300,12 +300,22 @@ async fn only_entries_signed_under_the_ingest_key_are_stored() {
         .await
         .unwrap();
     let wrong_kid = event(json!({"account": "wrong-kid"})).to_string();
-    xadd_signed(&mut conn, stream, &wrong_kid, SECRET, &[("kid", "deadbeef")]).await;
+    xadd_signed(
+        &mut conn,
+        stream,
+        &wrong_kid,
+        SECRET,
+        &[("kid", "deadbeef")],
+    )
+    .await;
     let mut forged_claims = claims();
     forged_claims["sub"] = json!("forger");
     let forged_token = sign(&forged_claims, attacker);
     let by_forger = event(json!({"account": "forged-token"})).to_string();
-    let fields = [("event", by_forger.as_str()), ("token", forged_token.as_str())];
+    let fields = [
+        ("event", by_forger.as_str()),
+        ("token", forged_token.as_str()),
+    ];
     let _: String = redis::cmd("XADD")
         .arg(stream)
         .arg("*")

@@ -43,7 +43,10 @@ async fn past_twenty_wrong_secrets_a_minute_an_address_gets_429_even_with_the_ri
         .into_iter()
         .filter(|r| r.entry.command == "whoami")
         .count();
-    assert_eq!(whoami, 2, "one attempt and one outcome: the other address's");
+    assert_eq!(
+        whoami, 2,
+        "one attempt and one outcome: the other address's"
+    );
     let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("opsguard_webhook_rejections_total{reason=\"throttled\"}"),
@@ -60,13 +63,19 @@ async fn behind_a_trusted_proxy_each_forwarded_client_is_counted_on_its_own() {
     let attacker = Some("198.51.100.1, 203.0.113.66");
     for _ in 0..20 {
         let update = text_update(app.next_update_id(), 42, 42, "/whoami");
-        assert_eq!(post_from(&app, &proxy, GUESS, &update, attacker).await.0, 401);
+        assert_eq!(
+            post_from(&app, &proxy, GUESS, &update, attacker).await.0,
+            401
+        );
     }
     let update = text_update(app.next_update_id(), 42, 42, "/whoami");
     let blocked = post_from(&app, &proxy, WEBHOOK_SECRET, &update, attacker).await;
     assert_eq!(blocked.0, 429);
     let rotated = Some("198.51.100.2, 203.0.113.66");
-    assert_eq!(post_from(&app, &proxy, GUESS, &update, rotated).await.0, 429);
+    assert_eq!(
+        post_from(&app, &proxy, GUESS, &update, rotated).await.0,
+        429
+    );
     // Telegram, through the same proxy, is another client.
     let telegram = Some("149.154.167.197");
     let (status, _) = post_from(&app, &proxy, WEBHOOK_SECRET, &update, telegram).await;
@@ -126,9 +135,16 @@ async fn a_guessable_webhook_secret_stops_start_up_with_a_way_to_make_a_good_one
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("webhook mode"), "{stdout}");
-    assert!(!stdout.contains(good) && !stdout.contains(BOT_TOKEN), "{stdout}");
+    assert!(
+        !stdout.contains(good) && !stdout.contains(BOT_TOKEN),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("stream ingest        off"),
         "the Redis stream is off by default: {stdout}"

@@ -4,7 +4,7 @@
 //! `opsguard token issue`, as an operator would make them.
 
 use crate::helpers::*;
-use crate::ingest::{claims, event, now, post, sign, stored, with_secret, SECRET};
+use crate::ingest::{SECRET, claims, event, now, post, sign, stored, with_secret};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use opsguard::domain::secret::Secret;
 use opsguard::logins::keys::Keys;
@@ -21,7 +21,11 @@ async fn token_issue(db: &TestDb, current: &str, previous: Option<&str>) -> Stri
         cmd.env("OPSGUARD_INGEST_JWT_PREVIOUS_SECRET", previous);
     }
     let out = cmd.output().await.unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
@@ -42,7 +46,10 @@ async fn a_short_ingest_key_stops_start_up() {
         "OPSGUARD_INGEST_JWT_SECRET",
         "OPSGUARD_INGEST_JWT_PREVIOUS_SECRET",
     ] {
-        for args in [&["config", "check"][..], &["token", "issue", "--service", "x"][..]] {
+        for args in [
+            &["config", "check"][..],
+            &["token", "issue", "--service", "x"][..],
+        ] {
             let out = crate::process::opsguard(&db)
                 .args(args)
                 .env("OPSGUARD_INGEST_JWT_SECRET", OLD)
@@ -73,13 +80,19 @@ async fn a_token_before_its_nbf_or_naming_an_unknown_key_is_refused() {
     let mut early = claims();
     early["nbf"] = json!(now() + 3600);
     let (status, answer) = post(&app, Some(&sign(&early, SECRET)), batch("n-1")).await;
-    assert_eq!((status, answer["error"].as_str()), (401, Some("token not valid yet")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("token not valid yet"))
+    );
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("0badc0de".into());
     let key = EncodingKey::from_secret(SECRET.as_bytes());
     let unknown = jsonwebtoken::encode(&header, &claims(), &key).unwrap();
     let (status, answer) = post(&app, Some(&unknown), batch("n-2")).await;
-    assert_eq!((status, answer["error"].as_str()), (401, Some("unknown key id (kid)")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("unknown key id (kid)"))
+    );
     assert_eq!(stored(&app).await, 0);
 }
 
@@ -105,14 +118,20 @@ async fn the_ingest_key_is_rotated_without_dropping_events() {
     assert_eq!(post(&rotated, Some(&new_token), batch("r-3")).await.0, 202);
     // (A replica not yet given the new key does not know it: roll every replica first.)
     let (status, answer) = post(&before, Some(&new_token), batch("r-x")).await;
-    assert_eq!((status, answer["error"].as_str()), (401, Some("unknown key id (kid)")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("unknown key id (kid)"))
+    );
 
     // Step 3: once no service uses an old token, the previous key is removed.
     let after = before
         .spawn_replica_with(|s| s.logins.ingest.jwt_secret = Some(Secret::new(NEW)))
         .await;
     let (status, answer) = post(&after, Some(&old_token), batch("r-4")).await;
-    assert_eq!((status, answer["error"].as_str()), (401, Some("unknown key id (kid)")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (401, Some("unknown key id (kid)"))
+    );
     assert_eq!(post(&after, Some(&new_token), batch("r-5")).await.0, 202);
     let ids: Vec<String> = sqlx::query_scalar("SELECT event_id FROM auth_events ORDER BY event_id")
         .fetch_all(before.pool())

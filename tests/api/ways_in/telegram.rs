@@ -57,7 +57,9 @@ async fn a_dedup_key_planted_in_redis_never_drops_an_update() {
 async fn a_command_for_another_bot_is_neither_run_nor_answered() {
     let app = spawn_app().await;
     app.add_user(42, "admin").await;
-    chats::allow(app.pool(), ChatId(GROUP), "ops").await.unwrap();
+    chats::allow(app.pool(), ChatId(GROUP), "ops")
+        .await
+        .unwrap();
     for (chat, text) in [
         (42, "/whoami@other_bot"),
         (GROUP, "/whoami@other_bot"),
@@ -70,7 +72,10 @@ async fn a_command_for_another_bot_is_neither_run_nor_answered() {
         assert_eq!(post(&app, &update).await, (200, "ignored".into()), "{text}");
     }
     assert!(app.telegram.calls_to("sendMessage").is_empty());
-    assert!(app.audit_rows().await.is_empty(), "nothing was run or audited");
+    assert!(
+        app.audit_rows().await.is_empty(),
+        "nothing was run or audited"
+    );
 
     // Addressed to us (in any case), it runs.
     let reply = app.say_in(42, GROUP, &format!("/whoami@{OUR_NAME}")).await;
@@ -94,7 +99,10 @@ async fn a_forwarded_command_is_never_run_and_answered_once() {
     assert_eq!(status, 200);
     let reply = app.wait_reply(42, 0).await;
     assert_eq!(reply.text(), FORWARDED_LINE);
-    assert!(reply.buttons().is_empty(), "no confirmation: nothing to run");
+    assert!(
+        reply.buttons().is_empty(),
+        "no confirmation: nothing to run"
+    );
 
     let hidden = json!({ "type": "hidden_user", "date": 1_700_000_000, "sender_user_name": "X" });
     let update = text_update(app.next_update_id(), 42, 42, "/whoami");
@@ -114,7 +122,10 @@ async fn a_forwarded_command_is_never_run_and_answered_once() {
     assert!(refused.iter().all(|r| r.entry.decision == "refused"));
     assert_eq!(refused[0].entry.command, "grant");
     assert_eq!(refused[0].entry.args, "[2 argument(s) redacted]");
-    assert!(rows.iter().all(|r| r.entry.decision != "allowed" || r.entry.command == "whoami"));
+    assert!(
+        rows.iter()
+            .all(|r| r.entry.decision != "allowed" || r.entry.command == "whoami")
+    );
     let roles = opsguard::storage::users::principal_of(app.pool(), opsguard::domain::UserId(7))
         .await
         .unwrap()
@@ -124,7 +135,9 @@ async fn a_forwarded_command_is_never_run_and_answered_once() {
     assert_eq!(roles, ["viewer"]);
 
     // An automatic forward into an allow-listed discussion group is not run either.
-    chats::allow(app.pool(), ChatId(GROUP), "ops").await.unwrap();
+    chats::allow(app.pool(), ChatId(GROUP), "ops")
+        .await
+        .unwrap();
     let mut auto = text_update(app.next_update_id(), 42, GROUP, "/whoami");
     auto["message"]["is_automatic_forward"] = json!(true);
     post(&app, &auto).await;
