@@ -14,6 +14,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 pub use backups::{BackupSettings, BackupTarget, S3Settings};
+pub use check::{ConfigCmd, MIN_SECRET_LEN};
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
@@ -151,9 +152,6 @@ pub struct ShutdownSettings {
     pub grace_secs: u64,
 }
 
-/// The shortest webhook secret and ingest key accepted (characters, bytes).
-pub const MIN_SECRET_LEN: usize = 32;
-
 /// The contract's environment variables and the settings they set.
 const NAMED_VARS: &[(&str, &str)] = &[
     ("DATABASE_URL", "database.url"),
@@ -284,50 +282,6 @@ impl Settings {
                 key: "logins",
                 problem,
             })?;
-        Ok(())
-    }
-
-    /// Refuse secrets that can be guessed: a webhook secret under 32 characters (or outside
-    /// Telegram's alphabet), an ingest key under 32 bytes. Also run by `Application::build`,
-    /// since settings built in code skip `load_with`.
-    pub fn validate_secrets(&self) -> Result<(), ConfigError> {
-        if let Some(secret) = &self.telegram.webhook_secret {
-            let value = secret.expose();
-            let alphabet = value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !(MIN_SECRET_LEN..=256).contains(&value.len()) || !alphabet {
-                return Err(ConfigError::Invalid {
-                    key: "OPSGUARD_WEBHOOK_SECRET",
-                    problem: format!(
-                        "must be {MIN_SECRET_LEN}-256 characters of A-Z, a-z, 0-9, _ and - \
-                         (Telegram's rule; this one has {} characters{}); \
-                         make one with `openssl rand -hex 32`",
-                        value.chars().count(),
-                        if alphabet {
-                            ""
-                        } else {
-                            ", some outside that set"
-                        }
-                    ),
-                });
-            }
-        }
-        self.logins
-            .ingest
-            .validate()
-            .map_err(|problem| ConfigError::Invalid {
-                key: "OPSGUARD_INGEST_JWT_SECRET",
-                problem,
-            })?;
-        if self.logins.stream.enabled && self.logins.ingest.current_key().is_none() {
-            return Err(ConfigError::Invalid {
-                key: "logins.stream.enabled",
-                problem: "the stream needs OPSGUARD_INGEST_JWT_SECRET: every entry must be \
-                          signed with it (README: Failed-login alerts)"
-                    .into(),
-            });
-        }
         Ok(())
     }
 

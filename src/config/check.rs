@@ -1,7 +1,8 @@
 //! `opsguard config check`: the effective configuration in a few lines, every secret as a
-//! fingerprint (or a key id). Loading the settings already refused whatever is invalid.
+//! fingerprint (or a key id). Loading the settings already refused whatever is invalid,
+//! including secrets that can be guessed (`validate_secrets`, here too).
 
-use super::Settings;
+use super::{ConfigError, Settings};
 use crate::domain::secret::Secret;
 use std::fmt::Write as _;
 
@@ -11,7 +12,69 @@ fn shown(secret: Option<&Secret>) -> String {
         .map_or_else(|| "not set".into(), |s| s.to_string())
 }
 
+/// `opsguard config check`.
+#[derive(Debug, clap::Subcommand)]
+pub enum ConfigCmd {
+    /// Load the settings as `serve` would and print them; exits non-zero on a problem.
+    Check,
+}
+
+impl ConfigCmd {
+    /// The settings loaded (whatever is invalid was refused then): print them.
+    pub fn run(self, settings: &Settings) {
+        let ConfigCmd::Check = self;
+        print!("{}", settings.summary());
+    }
+}
+
+/// The shortest webhook secret and ingest key accepted (characters, bytes).
+pub const MIN_SECRET_LEN: usize = 32;
+
 impl Settings {
+    /// Refuse secrets that can be guessed: a webhook secret under 32 characters (or outside
+    /// Telegram's alphabet), an ingest key under 32 bytes. Also run by `Application::build`,
+    /// since settings built in code skip `load_with`.
+    pub fn validate_secrets(&self) -> Result<(), ConfigError> {
+        if let Some(secret) = &self.telegram.webhook_secret {
+            let value = secret.expose();
+            let alphabet = value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !(MIN_SECRET_LEN..=256).contains(&value.len()) || !alphabet {
+                return Err(ConfigError::Invalid {
+                    key: "OPSGUARD_WEBHOOK_SECRET",
+                    problem: format!(
+                        "must be {MIN_SECRET_LEN}-256 characters of A-Z, a-z, 0-9, _ and - \
+                         (Telegram's rule; this one has {} characters{}); \
+                         make one with `openssl rand -hex 32`",
+                        value.chars().count(),
+                        if alphabet {
+                            ""
+                        } else {
+                            ", some outside that set"
+                        }
+                    ),
+                });
+            }
+        }
+        self.logins
+            .ingest
+            .validate()
+            .map_err(|problem| ConfigError::Invalid {
+                key: "OPSGUARD_INGEST_JWT_SECRET",
+                problem,
+            })?;
+        if self.logins.stream.enabled && self.logins.ingest.current_key().is_none() {
+            return Err(ConfigError::Invalid {
+                key: "logins.stream.enabled",
+                problem: "the stream needs OPSGUARD_INGEST_JWT_SECRET: every entry must be \
+                          signed with it (README: Failed-login alerts)"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
     /// What `config check` prints once the settings loaded.
     pub fn summary(&self) -> String {
         let ingest = &self.logins.ingest;
