@@ -92,9 +92,10 @@ pub fn translate(update: &Update) -> Option<Incoming> {
     }
 }
 
-/// The bot a typed command is addressed to: `otherbot` in `/cmd@otherbot args`.
+/// The bot a command (typed or forwarded) is addressed to: `otherbot` in
+/// `/cmd@otherbot args`.
 pub fn addressee(request: &Request) -> Option<&str> {
-    let Input::Text(text) = &request.input else {
+    let (Input::Text(text) | Input::Forwarded(text)) = &request.input else {
         return None;
     };
     let head = text.trim().strip_prefix('/')?.split_whitespace().next()?;
@@ -120,5 +121,8 @@ mod tests {
         assert_eq!(addressee(&typed("  /help@")), Some(""));
         assert_eq!(addressee(&typed("/help x@y")), None);
         assert_eq!(addressee(&typed("hello@bot")), None);
+        let mut forwarded = typed("");
+        forwarded.input = Input::Forwarded("/start@OtherBot".into());
+        assert_eq!(addressee(&forwarded), Some("OtherBot"));
     }
 }

@@ -1,7 +1,9 @@
 //! `POST /telegram/webhook`: an address past its wrong secrets for the minute gets 429
-//! without a comparison (`throttle.rs`); otherwise the secret header is compared in constant
-//! time before the body is read (401, counted against the address); bodies over the limit get 413, malformed JSON 400; a replayed
-//! `update_id` is acknowledged and dropped; the command runs after the 200 is answered.
+//! without a comparison (`throttle.rs`); otherwise the secret header is compared in
+//! constant time before the body is read (401, counted against the address); bodies over
+//! the limit get 413, malformed JSON 400; a replayed `update_id` is acknowledged and
+//! dropped; a command for another bot is acknowledged and ignored; the command runs after
+//! the 200 is answered.
 
 use super::HttpState;
 use crate::bot::dedup;

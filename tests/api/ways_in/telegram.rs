@@ -71,6 +71,11 @@ async fn a_command_for_another_bot_is_neither_run_nor_answered() {
         // Dropped before the 200: the answer is the proof it was looked at.
         assert_eq!(post(&app, &update).await, (200, "ignored".into()), "{text}");
     }
+    // Forwarded, a command for another bot is no more ours.
+    let update = text_update(app.next_update_id(), 42, 42, "/start@other_bot");
+    let origin = json!({ "type": "hidden_user", "date": 1, "sender_user_name": "X" });
+    let update = forwarded(update, origin);
+    assert_eq!(post(&app, &update).await, (200, "ignored".into()));
     assert!(app.telegram.calls_to("sendMessage").is_empty());
     assert!(
         app.audit_rows().await.is_empty(),
