@@ -203,8 +203,9 @@ impl Consumer {
         self.handle(conn, entries).await
     }
 
-    /// Store the valid events, then in one transaction dead-letter the bad entries and
-    /// acknowledge everything; when storing fails only the dead letters are acknowledged.
+    /// Check each entry's proof, store the valid events (per sender), then in one
+    /// transaction dead-letter the bad entries and acknowledge them with every entry whose
+    /// events were committed; entries whose storing failed stay pending, to be claimed.
     async fn handle(
         &self,
         conn: &mut MultiplexedConnection,
