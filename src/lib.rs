@@ -16,7 +16,8 @@
 //!   they reach only targets from `[checks]`, never an address typed in chat.
 //! - [`secrets`]: secret rotation — the vault (AES-256-GCM under the master key), managed
 //!   secrets and their kinds, sinks, and the step-by-step rotation runner.
-//! - [`logins`]: failed-login alerting — ingest (HTTP with service JWTs, Redis stream),
+//! - [`logins`]: failed-login alerting — ingest (HTTP with service JWTs; a Redis stream of
+//!   entries signed under the ingest key, off by default),
 //!   batched storage, sliding-window detection shared through Redis, alerts via the outbox.
 //! - [`backups`]: `pg_dump` → zstd → age → SHA-256 → storage (a directory or S3), a job queue
 //!   any replica works, a catalogue with row counts, restore tests and retention.

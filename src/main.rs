@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use opsguard::config::Settings;
-use opsguard::domain::{ChatId, RoleName, UserId};
+use opsguard::domain::{RoleName, UserId};
 use opsguard::engine::shell::audited;
 use opsguard::startup::{self, Application};
 use opsguard::{storage, telemetry};
@@ -53,15 +53,16 @@ enum Cmd {
         action: UserCmd,
     },
     /// Manage allow-listed group chats.
-    Chat {
-        #[command(subcommand)]
-        action: ChatCmd,
-    },
+    #[command(subcommand)]
+    Chat(opsguard::engine::shell::chats::ChatCmd),
     /// Verify or export the audit log.
     Audit {
         #[command(subcommand)]
         action: AuditCmd,
     },
+    /// Check the configuration: prints it (secrets as fingerprints), non-zero on problems.
+    #[command(subcommand)]
+    Config(opsguard::config::ConfigCmd),
     /// Service tokens for the auth-event ingest API.
     #[command(subcommand)]
     Token(opsguard::logins::jwt::TokenCmd),
@@ -94,20 +95,6 @@ enum UserCmd {
     Disable { id: String },
     /// Remove a user's TOTP authenticator so they can enrol a new one.
     ResetTotp { id: String },
-}
-
-#[derive(Subcommand)]
-enum ChatCmd {
-    /// Allow a group chat (its members still need their own roles).
-    Allow {
-        id: i64,
-        #[arg(long, default_value = "")]
-        title: String,
-    },
-    /// Remove a group chat from the allow-list.
-    Remove { id: i64 },
-    /// List allowed group chats.
-    List,
 }
 
 #[derive(Subcommand)]
@@ -146,6 +133,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
     match cli.command {
+        Cmd::Config(action) => action.run(&settings),
         Cmd::Serve => {
             let app = Application::build(settings).await?;
             let token = app.shutdown_token();
@@ -178,7 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             opsguard::console::start(settings, user).await?;
         }
         Cmd::User { action } => user(&settings, &pool(&settings).await?, action).await?,
-        Cmd::Chat { action } => chat(&settings, &pool(&settings).await?, action).await?,
+        Cmd::Chat(action) => action.run(&settings, &pool(&settings).await?).await?,
         Cmd::Audit { action } => return audit(&settings, &pool(&settings).await?, action).await,
         Cmd::Token(action) => action.run(&settings, pool(&settings)).await?,
         Cmd::Secret(action) => action.run(&settings, pool(&settings).await?).await?,
@@ -309,38 +297,6 @@ async fn user(settings: &Settings, pool: &PgPool, action: UserCmd) -> anyhow::Re
                     format!("user {id} had no authenticator")
                 }
             );
-        }
-    }
-    Ok(())
-}
-
-async fn chat(settings: &Settings, pool: &PgPool, action: ChatCmd) -> anyhow::Result<()> {
-    match action {
-        ChatCmd::Allow { id, title } => {
-            audited(settings, pool, "chat allow", &id.to_string(), async {
-                Ok(storage::chats::allow(pool, ChatId(id), &title).await?)
-            })
-            .await?;
-            println!("chat {id} is allow-listed");
-        }
-        ChatCmd::Remove { id } => {
-            let removed = audited(settings, pool, "chat remove", &id.to_string(), async {
-                Ok(storage::chats::disallow(pool, ChatId(id)).await?)
-            })
-            .await?;
-            println!(
-                "{}",
-                if removed {
-                    format!("chat {id} removed")
-                } else {
-                    format!("chat {id} was not allow-listed")
-                }
-            );
-        }
-        ChatCmd::List => {
-            for (id, title) in storage::chats::list(pool).await? {
-                println!("{id}\t{title}");
-            }
         }
     }
     Ok(())

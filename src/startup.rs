@@ -108,6 +108,8 @@ impl Application {
         let listen = settings.http.listen.clone();
         // An invalid schedule stops start-up, naming it (before any store is touched).
         settings.validate_schedules()?;
+        // A guessable webhook secret or ingest key stops start-up, naming the variable.
+        settings.validate_secrets()?;
         let engine = engine(settings, &shutdown).await?;
         let scheduler = Scheduler::new(engine.clone())?;
         let tracker = TaskTracker::new();
@@ -228,11 +230,18 @@ impl Application {
         let state = HttpState {
             engine: engine.clone(),
             webhook,
+            throttle: Arc::new(http::throttle::Throttle::new(
+                settings.http.webhook_failures_per_minute,
+                http::throttle::DEFAULT_CAPACITY,
+                settings.http.trusted_proxies.clone(),
+            )),
             max_body_bytes: settings.http.max_body_bytes,
             ingest: ingestor,
         };
         let app = http::router(state);
         tracing::info!(http.listen = %listener.local_addr()?, "opsguard.serving");
+        // The peer's address reaches the webhook route (its wrong-secret limit).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;

@@ -4,6 +4,7 @@
 
 pub mod authorize;
 mod exec;
+mod forwarded;
 mod gated;
 pub mod gates;
 pub mod health;
@@ -27,6 +28,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+pub use forwarded::FORWARDED_LINE;
 pub use pipeline::NEUTRAL_LINE;
 
 /// One request, from any transport.
@@ -44,6 +46,8 @@ pub enum Input {
     Text(String),
     /// The opaque data of a pressed inline button.
     Callback(String),
+    /// A forwarded message's text: never run as a command (`forwarded.rs`).
+    Forwarded(String),
 }
 
 impl Request {

@@ -49,6 +49,7 @@ impl Engine {
         let done = match &req.input {
             Input::Text(text) => self.on_text(&req, text).await,
             Input::Callback(data) => self.on_callback(&req, data).await,
+            Input::Forwarded(text) => self.on_forwarded(&req, text).await,
         };
         metrics::counter!("opsguard_commands_total", "command" => done.command, "decision" => done.decision)
             .increment(1);

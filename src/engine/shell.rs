@@ -2,6 +2,8 @@
 //! database credentials, so they need no Telegram permission — but they are audited like
 //! any command: attempt before, outcome after, and nothing runs if the attempt can't be written.
 
+pub mod chats;
+
 use super::trail::{Trail, Verdict};
 use super::{Input, Request};
 use crate::config::Settings;

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-pub const WEBHOOK_SECRET: &str = "test-webhook-secret_0123456789";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret_0123456789abcdef-_XYZ";
 pub const BOT_TOKEN: &str = "123456:TEST-bot-token";
 
 fn base() -> String {

@@ -24,4 +24,5 @@ mod secrets_pg;
 mod secrets_redis;
 mod secrets_webhook;
 mod telegram_modes;
+mod ways_in;
 mod webhook;
