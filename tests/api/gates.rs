@@ -3,7 +3,10 @@
 //! nothing.
 
 mod approval;
+mod escalation;
+mod pending;
 mod stepup;
+mod totp_hijack;
 
 use super::helpers::*;
 use opsguard::domain::{ActionId, RoleName, UserId};
