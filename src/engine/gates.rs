@@ -138,3 +138,6 @@ pub fn parse_callback(data: &str) -> Option<(bool, ActionId)> {
     };
     ActionId::parse(raw).ok().map(|id| (confirm, id))
 }
+
+#[cfg(test)]
+mod tests;
