@@ -49,7 +49,10 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
     }
     // A bad [[secrets]] entry or a master key that does not open the vault stops start-up.
     let secrets = crate::secrets::open(&pool, &settings).await?;
-    seal_totp_secrets(&pool, secrets.as_deref()).await?;
+    // TOTP secrets an older version stored in plaintext are sealed now (with a key).
+    crate::engine::totp::on_start(&pool, secrets.as_ref().map(|r| r.key()))
+        .await
+        .context("cannot seal the TOTP secrets stored in plaintext")?;
     let engine = Engine::new(pool, Arc::new(settings), redis, secrets);
     engine.authz().spawn_listener(shutdown.clone());
     Ok(engine)
@@ -236,34 +239,6 @@ fn login_evaluator(engine: &Engine) -> Arc<dyn Evaluate> {
         engine.settings().logins.clone(),
         engine.redis().clone(),
     ))
-}
-
-/// TOTP secrets an older version stored in plaintext are sealed at start-up when a master
-/// key is set; without one they stay unusable (step-up refuses them) and this says so.
-async fn seal_totp_secrets(
-    pool: &sqlx::PgPool,
-    vault: Option<&crate::secrets::rotate::Rotations>,
-) -> anyhow::Result<()> {
-    match vault {
-        Some(vault) => {
-            let sealed = crate::engine::totp::seal_legacy(pool, vault.key())
-                .await
-                .context("cannot seal the TOTP secrets stored in plaintext")?;
-            if sealed > 0 {
-                tracing::info!(totp.sealed = sealed, "totp.legacy_secrets_sealed");
-            }
-        }
-        None => {
-            let left = storage::totp::legacy_users(pool).await?.len();
-            if left > 0 {
-                tracing::warn!(
-                    totp.unsealed = left,
-                    "totp.unsealed_secrets: set OPSGUARD_MASTER_KEY to seal them; step-up refuses them until then"
-                );
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Hourly: forget processed update ids Telegram can no longer retry. Every

@@ -2,14 +2,13 @@
 //! (confirm button, TOTP step-up, second admin), and resuming a command when a pending
 //! action is claimed (button press, `/stepup`, `/approve`).
 
-use super::gates::{self, GatePlan, RoleFacts};
+use super::gates::{self, GatePlan};
 use super::pipeline::{AUDIT_DOWN, Handled, db_down, handled};
 use super::trail::{Trail, Verdict};
 use super::{Engine, Request};
 use crate::domain::command::Command;
-use crate::domain::html::escape;
 use crate::domain::{ActionId, Reply};
-use crate::storage::{self, pending, users::Principal};
+use crate::storage::{pending, users::Principal};
 use futures::future::BoxFuture;
 use std::sync::Arc;
 
@@ -109,47 +108,6 @@ impl Engine {
             done.reply = done.reply.map(Reply::as_notice);
         }
         done
-    }
-
-    /// What the gates of a role change depend on. A system role granted to a person is
-    /// refused here, before any gate: audited, and nothing changes.
-    pub(super) async fn role_facts(
-        &self,
-        trail: &Trail,
-        label: &'static str,
-        principal: &Principal,
-        command: &Command,
-    ) -> Result<RoleFacts, Handled> {
-        let (change, grant) = match command {
-            Command::Grant(c) => (c, true),
-            Command::Revoke(c) => (c, false),
-            _ => return Ok(RoleFacts::default()),
-        };
-        let sensitive = gates::sensitive_permissions();
-        let facts = storage::users::role_change_facts(
-            self.pool(),
-            &change.role,
-            change.user,
-            principal.user.id,
-            &sensitive,
-        )
-        .await;
-        let (system, role_sensitive, target_other_admin) = match facts {
-            Ok(facts) => facts,
-            Err(e) => return Err(db_down(label, &e)),
-        };
-        if grant && system {
-            let reply = Reply::html(format!(
-                "⛔ <b>{}</b> is a system role (the scheduler's): it cannot be granted to a person. Nothing was changed.",
-                escape(change.role.as_str())
-            ));
-            let reason = "system role cannot be granted to a person";
-            return Err(self.refuse(trail, label, "denied", reason, reply).await);
-        }
-        Ok(RoleFacts {
-            role_sensitive,
-            target_other_admin,
-        })
     }
 
     /// Continue a claimed pending action: re-check it, then pass the gates it still needs.

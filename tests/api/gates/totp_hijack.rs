@@ -123,15 +123,9 @@ async fn replacing_an_authenticator_takes_its_current_code() {
     let app = spawn_app_with(with_key).await;
     add(&app, 42, "admin").await;
     install(&app, 42, SECRET).await;
-    let sealed = || async {
-        sqlx::query_scalar::<_, Vec<u8>>(
-            "SELECT secret_sealed FROM totp_enrolments WHERE telegram_id = 42",
-        )
-        .fetch_one(app.pool())
-        .await
-        .unwrap()
-    };
-    let before = sealed().await;
+    const SEALED: &str = "SELECT secret_sealed FROM totp_enrolments WHERE telegram_id = 42";
+    let sealed = || sqlx::query_scalar::<_, Vec<u8>>(SEALED).fetch_one(app.pool());
+    let before = sealed().await.unwrap();
     // The hijacker has the session, not the authenticator.
     let bare = app.say(42, "/totp enroll").await.text();
     says(&bare, "You already have an authenticator");
@@ -148,17 +142,17 @@ async fn replacing_an_authenticator_takes_its_current_code() {
             .unwrap()
             .is_none()
     );
-    assert_eq!(sealed().await, before, "nothing changed");
+    assert_eq!(sealed().await.unwrap(), before, "nothing changed");
     // The owner, with the current code, may replace it; the old one holds until confirmed.
     let shown = app.say(42, &format!("/totp enroll {good}")).await;
     let secret = enrolment_secret(&shown.text());
-    assert_eq!(sealed().await, before);
+    assert_eq!(sealed().await.unwrap(), before);
     let code = current_code(&secret).unwrap();
     says(
         &app.say(42, &format!("/totp confirm {code}")).await.text(),
         "Authenticator enrolled",
     );
-    assert_ne!(sealed().await, before);
+    assert_ne!(sealed().await.unwrap(), before);
 }
 
 #[tokio::test]
