@@ -7,6 +7,10 @@
 ALTER TABLE totp_enrolments ALTER COLUMN secret_b32 DROP NOT NULL;
 ALTER TABLE totp_enrolments ADD COLUMN secret_nonce bytea;
 ALTER TABLE totp_enrolments ADD COLUMN secret_sealed bytea;
+-- A secret an older version showed in the chat (its URI message stays in the history, where
+-- whoever holds the Telegram account reads it): sealed at start-up, but it no longer passes
+-- step-up or re-enrolment; only a shell reset (`opsguard user reset-totp`) clears it.
+ALTER TABLE totp_enrolments ADD COLUMN exposed boolean NOT NULL DEFAULT false;
 -- How many lockouts since the last good code: each one lasts twice as long as the one before.
 ALTER TABLE totp_enrolments ADD COLUMN lockouts int NOT NULL DEFAULT 0;
 ALTER TABLE totp_enrolments ADD CONSTRAINT totp_enrolments_secret_present

@@ -23,7 +23,12 @@ const SOURCE: &str = "totp";
 
 /// Why TOTP is unavailable without a master key.
 pub const NO_KEY: &str = "TOTP is unavailable: OPSGUARD_MASTER_KEY is not set, and opsguard never stores a TOTP secret unsealed. Ask whoever runs opsguard to set it.";
-const LEGACY_NO_KEY: &str = "Step-up is unavailable: your TOTP secret was stored unsealed by an older version, and OPSGUARD_MASTER_KEY is not set to seal it. Ask whoever runs opsguard to set it (it is sealed at the next start), or to reset your authenticator: opsguard user reset-totp";
+/// Why an authenticator enrolled by an older version no longer passes.
+fn exposed(user: UserId) -> String {
+    format!(
+        "Your authenticator was enrolled by an older opsguard that left its secret in this chat, where anyone holding your Telegram account can read it, so it no longer passes step-up. Ask an admin to reset it from a shell (opsguard user reset-totp {user}), then enrol again."
+    )
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CodeCheck {
@@ -137,7 +142,8 @@ pub async fn confirm(
     Ok(Confirmed::Done)
 }
 
-/// The user's secret, opened; a row left in plaintext by an older version is sealed now.
+/// The user's secret, opened. A row left in plaintext by an older version is sealed (with
+/// a key) and refused all the same: it was shown in the chat.
 async fn secret_of(
     pool: &PgPool,
     key: Option<&MasterKey>,
@@ -149,17 +155,14 @@ async fn secret_of(
             .open_totp(user, &nonce, &sealed)
             .map_err(|e| e.to_string())),
         (StoredSecret::Sealed { .. }, None) => Ok(Err(NO_KEY.into())),
-        (StoredSecret::Legacy, None) => Ok(Err(LEGACY_NO_KEY.into())),
+        (StoredSecret::Legacy, None) => Ok(Err(exposed(user))),
         (StoredSecret::Legacy, Some(key)) => {
-            let Some(plain) = store::legacy_secret(pool, user).await? else {
-                return Ok(Err(
-                    "Your authenticator changed meanwhile; try again.".into()
-                ));
-            };
-            let sealed = key.seal_totp(user, &Plain::new(plain.clone()));
-            store::seal_legacy(pool, user, &plain, &sealed.nonce, &sealed.sealed).await?;
-            tracing::info!(user = %user, "totp.legacy_secret_sealed");
-            Ok(Ok(Plain::new(plain)))
+            if let Some(plain) = store::legacy_secret(pool, user).await? {
+                let sealed = key.seal_totp(user, &Plain::new(plain.clone()));
+                store::seal_legacy(pool, user, &plain, &sealed.nonce, &sealed.sealed).await?;
+                tracing::info!(user = %user, "totp.legacy_secret_sealed");
+            }
+            Ok(Err(exposed(user)))
         }
     }
 }
@@ -181,6 +184,9 @@ pub async fn check(
         return Ok(CodeCheck::Locked {
             minutes: minutes_until(until),
         });
+    }
+    if enrolment.exposed {
+        return Ok(CodeCheck::Unavailable(exposed(user)));
     }
     let secret = match secret_of(pool, key, user, enrolment.secret()).await? {
         Ok(secret) => secret,

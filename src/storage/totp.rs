@@ -23,6 +23,8 @@ pub struct Enrolment {
     pub last_step: i64,
     /// Lockouts since the last good code: the next one lasts twice as long.
     pub lockouts: i32,
+    /// Shown in the chat by an older version: refused until a shell reset.
+    pub exposed: bool,
     secret_nonce: Option<Vec<u8>>,
     secret_sealed: Option<Vec<u8>>,
 }
@@ -40,7 +42,7 @@ impl Enrolment {
 }
 
 const COLUMNS: &str =
-    "confirmed, failures, locked_until, last_step, lockouts, secret_nonce, secret_sealed";
+    "confirmed, failures, locked_until, last_step, lockouts, exposed, secret_nonce, secret_sealed";
 
 pub async fn get(pool: &PgPool, user: UserId) -> StoreResult<Option<Enrolment>> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
@@ -68,7 +70,8 @@ pub async fn legacy_users(pool: &PgPool) -> StoreResult<Vec<i64>> {
         .await
 }
 
-/// Replace a plaintext secret by its sealed form (only if it is still the same plaintext).
+/// Replace a plaintext secret by its sealed form (only if it is still the same plaintext),
+/// marking it exposed (an older version showed it in the chat).
 pub async fn seal_legacy(
     pool: &PgPool,
     user: UserId,
@@ -77,7 +80,8 @@ pub async fn seal_legacy(
     sealed: &[u8],
 ) -> StoreResult<bool> {
     let done = sqlx::query(
-        "UPDATE totp_enrolments SET secret_b32 = NULL, secret_nonce = $3, secret_sealed = $4
+        "UPDATE totp_enrolments SET secret_b32 = NULL, secret_nonce = $3, secret_sealed = $4,
+             exposed = true
          WHERE telegram_id = $1 AND secret_b32 = $2",
     )
     .bind(user.0)
@@ -103,7 +107,7 @@ pub async fn set_confirmed<'e>(
          VALUES ($1, NULL, $2, $3, true, $4)
          ON CONFLICT (telegram_id) DO UPDATE SET secret_b32 = NULL, secret_nonce = $2,
              secret_sealed = $3, confirmed = true, failures = 0, locked_until = NULL,
-             lockouts = 0, last_step = $4",
+             lockouts = 0, exposed = false, last_step = $4",
     )
     .bind(user.0)
     .bind(nonce)

@@ -7,6 +7,7 @@ mod escalation;
 mod pending;
 mod stepup;
 mod totp_hijack;
+mod totp_legacy;
 
 use super::helpers::*;
 use opsguard::domain::{ActionId, RoleName, UserId};
