@@ -24,7 +24,7 @@ const SOURCE: &str = "totp";
 /// Why TOTP is unavailable without a master key.
 pub const NO_KEY: &str = "TOTP is unavailable: OPSGUARD_MASTER_KEY is not set, and opsguard never stores a TOTP secret unsealed. Ask whoever runs opsguard to set it.";
 /// Why an authenticator enrolled by an older version no longer passes.
-fn exposed(user: UserId) -> String {
+pub fn exposed(user: UserId) -> String {
     format!(
         "Your authenticator was enrolled by an older opsguard that left its secret in this chat, where anyone holding your Telegram account can read it, so it no longer passes step-up. Ask an admin to reset it from a shell (opsguard user reset-totp {user}), then enrol again."
     )

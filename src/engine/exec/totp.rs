@@ -45,9 +45,11 @@ pub(super) async fn totp(ctx: &Ctx<'_>, action: &TotpAction) -> ExecResult {
             };
             // Replacing a confirmed factor from chat alone would let whoever holds the
             // Telegram account pass step-up: it takes the current code, or a shell reset.
-            let enrolled = storage::totp::get(pool, user)
-                .await?
-                .is_some_and(|e| e.confirmed);
+            let current = storage::totp::get(pool, user).await?;
+            if current.as_ref().is_some_and(|e| e.exposed) {
+                return Err(ExecError::Refused(totp::exposed(user)));
+            }
+            let enrolled = current.is_some_and(|e| e.confirmed);
             match (enrolled, code) {
                 (true, None) => {
                     return Err(ExecError::Refused(format!(

@@ -53,6 +53,9 @@ async fn a_secret_an_older_version_showed_in_chat_is_sealed_and_refused_until_a_
     says(&refused, "left its secret in this chat");
     let reenrol = app.say(42, &format!("/totp enroll {code}")).await.text();
     says(&reenrol, "left its secret in this chat");
+    let bare = app.say(42, "/totp enroll").await.text();
+    says(&bare, "opsguard user reset-totp 42");
+    assert!(!bare.contains("otpauth") && !reenrol.contains("otpauth"));
     assert!(has_role(&app, 7, "viewer").await);
     // After a shell reset the owner enrols afresh.
     assert!(
