@@ -132,7 +132,20 @@ pub struct GateSettings {
     pub stepup_ttl_secs: i64,
     pub approval_ttl_secs: i64,
     pub totp_max_failures: i32,
+    /// The first lockout; each further one (without a good code between) doubles it.
     pub totp_lockout_secs: i64,
+    /// The longest lockout (24 h by default).
+    #[serde(default = "day")]
+    pub totp_lockout_max_secs: i64,
+    /// An unconfirmed enrolment (and the message showing its URI) lasts this long.
+    #[serde(default = "enrol_ttl")]
+    pub totp_enrol_ttl_secs: i64,
+    /// How often expired enrolments and pending actions are swept.
+    #[serde(default = "sweep_every")]
+    pub sweep_interval_ms: u64,
+    /// Expired pending actions are deleted this long after they expired.
+    #[serde(default = "hour")]
+    pub pending_keep_secs: i64,
     /// Per command name; a sensitive command without an entry asks for confirmation only.
     #[serde(default)]
     pub commands: HashMap<String, GatePolicy>,
@@ -155,6 +168,18 @@ pub struct GatePolicy {
 
 fn yes() -> bool {
     true
+}
+fn day() -> i64 {
+    86_400
+}
+fn enrol_ttl() -> i64 {
+    540
+}
+fn sweep_every() -> u64 {
+    15_000
+}
+fn hour() -> i64 {
+    3_600
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -268,6 +293,24 @@ impl Settings {
             return Err(ConfigError::Invalid {
                 key: "http.listen",
                 problem: "expected host:port".into(),
+            });
+        }
+        let g = &self.gates;
+        if g.totp_enrol_ttl_secs < 1
+            || g.totp_enrol_ttl_secs * 1000 + g.sweep_interval_ms as i64 > 600_000
+            || g.sweep_interval_ms == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "gates.totp_enrol_ttl_secs",
+                problem: "an enrolment URI must be deleted within 10 minutes: totp_enrol_ttl_secs (at least 1) plus sweep_interval_ms (at least 1) must stay within 600 s".into(),
+            });
+        }
+        if g.totp_lockout_secs < 1 || g.totp_lockout_max_secs < g.totp_lockout_secs {
+            return Err(ConfigError::Invalid {
+                key: "gates.totp_lockout_max_secs",
+                problem:
+                    "totp_lockout_secs must be positive and totp_lockout_max_secs at least as long"
+                        .into(),
             });
         }
         for name in self.gates.commands.keys() {

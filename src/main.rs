@@ -203,6 +203,16 @@ async fn known_role(pool: &PgPool, raw: &str) -> anyhow::Result<RoleName> {
     Ok(role)
 }
 
+/// A system role (the scheduler's) is held by no person.
+async fn refuse_system_role(pool: &PgPool, role: &RoleName) -> anyhow::Result<()> {
+    if storage::users::is_system_role(pool, role).await? {
+        bail!(
+            "{role} is a system role (the scheduler's): it cannot be granted to a person; nothing was changed"
+        );
+    }
+    Ok(())
+}
+
 async fn user(settings: &Settings, pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
     let id = |raw: &str| UserId::parse(raw).map_err(anyhow::Error::msg);
     match action {
@@ -214,6 +224,7 @@ async fn user(settings: &Settings, pool: &PgPool, action: UserCmd) -> anyhow::Re
             let (id, role) = (id(&raw)?, known_role(pool, &role).await?);
             let name = name.unwrap_or_else(|| format!("user {id}"));
             audited(settings, pool, "user add", &format!("{id} {role}"), async {
+                refuse_system_role(pool, &role).await?;
                 storage::users::upsert(pool, id, &name).await?;
                 storage::users::grant(pool, id, &role, "shell").await?;
                 Ok(())
@@ -240,6 +251,7 @@ async fn user(settings: &Settings, pool: &PgPool, action: UserCmd) -> anyhow::Re
                 "user grant",
                 &format!("{id} {role}"),
                 async {
+                    refuse_system_role(pool, &role).await?;
                     if storage::users::principal_of(pool, id).await?.is_none() {
                         bail!("user {id} is not known; use `opsguard user add`");
                     }
@@ -286,7 +298,7 @@ async fn user(settings: &Settings, pool: &PgPool, action: UserCmd) -> anyhow::Re
         UserCmd::ResetTotp { id: raw } => {
             let id = id(&raw)?;
             let removed = audited(settings, pool, "user reset-totp", &id.to_string(), async {
-                Ok(storage::totp::reset(pool, id).await?)
+                Ok(opsguard::engine::totp::reset(pool, id).await?)
             })
             .await?;
             println!(

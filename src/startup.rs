@@ -50,6 +50,10 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
     }
     // A bad [[secrets]] entry or a master key that does not open the vault stops start-up.
     let secrets = crate::secrets::open(&pool, &settings).await?;
+    // TOTP secrets an older version stored in plaintext are sealed now (with a key).
+    crate::engine::totp::on_start(&pool, secrets.as_ref().map(|r| r.key()))
+        .await
+        .context("cannot seal the TOTP secrets stored in plaintext")?;
     let engine = Engine::new(pool, Arc::new(settings), redis, secrets);
     engine.health().set_audit_warnings(audit_warnings);
     engine.authz().spawn_listener(shutdown.clone());
@@ -285,16 +289,32 @@ fn login_evaluator(engine: &Engine) -> Arc<dyn Evaluate> {
     ))
 }
 
-/// Hourly: forget processed update ids Telegram can no longer retry.
+/// Hourly: forget processed update ids Telegram can no longer retry. Every
+/// `[gates] sweep_interval_ms`: remove expired TOTP enrolments (queueing the deletion of the
+/// messages that showed them) and prune expired pending actions. Each step is idempotent,
+/// so replicas may run it side by side.
 fn spawn_housekeeping(engine: Engine, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+        let gates = engine.settings().gates.clone();
+        let mut sweep = tokio::time::interval(Duration::from_millis(gates.sweep_interval_ms));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {
+                _ = hourly.tick() => {
                     if let Err(e) = storage::updates::prune(engine.pool()).await {
                         tracing::warn!(error = %e, "housekeeping.prune_failed");
+                    }
+                }
+                _ = sweep.tick() => {
+                    if let Err(e) = crate::engine::totp::sweep_expired(engine.pool()).await {
+                        tracing::warn!(error = %e, "housekeeping.totp_sweep_failed");
+                    }
+                    let pruned = storage::pending::prune_expired(engine.pool(), gates.pending_keep_secs);
+                    match pruned.await {
+                        Ok(n) if n > 0 => tracing::debug!(rows = n, "housekeeping.pending_pruned"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "housekeeping.pending_prune_failed"),
                     }
                 }
             }

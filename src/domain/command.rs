@@ -143,11 +143,18 @@ impl Command {
             }
             "totp" => match args.as_slice() {
                 [] => Command::Totp(TotpAction::Status),
-                ["enroll"] => Command::Totp(TotpAction::Enroll),
+                ["enroll"] => Command::Totp(TotpAction::Enroll(None)),
+                ["enroll", code] => Command::Totp(TotpAction::Enroll(Some(
+                    TotpCode::parse(code).map_err(usage)?,
+                ))),
                 ["confirm", code] => {
                     Command::Totp(TotpAction::Confirm(TotpCode::parse(code).map_err(usage)?))
                 }
-                _ => return Err(usage("expected 'enroll' or 'confirm <code>'".into())),
+                _ => {
+                    return Err(usage(
+                        "expected 'enroll', 'enroll <current code>' or 'confirm <code>'".into(),
+                    ));
+                }
             },
             "stepup" => {
                 arity(1)?;
@@ -211,7 +218,8 @@ impl Command {
             Command::Check(request) => request.args(),
             Command::Grant(c) | Command::Revoke(c) => format!("{} {}", c.user, c.role),
             Command::Approve(id) | Command::Deny(id) => id.to_string(),
-            Command::Totp(TotpAction::Enroll) => "enroll".into(),
+            Command::Totp(TotpAction::Enroll(None)) => "enroll".into(),
+            Command::Totp(TotpAction::Enroll(Some(_))) => "enroll [redacted]".into(),
             Command::Totp(TotpAction::Confirm(_)) => "confirm [redacted]".into(),
             Command::StepUp(_) => "[redacted]".into(),
             Command::Logins(window) => window.label().into(),

@@ -10,6 +10,7 @@ pub mod gates;
 pub mod health;
 mod pipeline;
 pub mod ratelimit;
+mod role_gates;
 pub mod shell;
 pub mod totp;
 mod trail;

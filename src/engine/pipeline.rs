@@ -123,7 +123,11 @@ impl Engine {
                 .refuse(&trail, label, "rate_limited", &reason, reply)
                 .await;
         }
-        let plan = gates::plan(self.settings(), &command);
+        let facts = match self.role_facts(&trail, label, &principal, &command).await {
+            Ok(facts) => facts,
+            Err(done) => return done,
+        };
+        let plan = gates::plan(self.settings(), &command, &facts);
         self.gate_or_run(req, trail, principal, command, plan, None)
             .await
     }

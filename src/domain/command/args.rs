@@ -34,7 +34,8 @@ impl TotpCode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TotpAction {
     Status,
-    Enroll,
+    /// Start an enrolment; replacing a confirmed authenticator needs its current code.
+    Enroll(Option<TotpCode>),
     Confirm(TotpCode),
 }
 

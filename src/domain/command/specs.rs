@@ -211,7 +211,7 @@ pub const SPECS: &[CommandSpec] = &[
         "totp",
         Permission::TOTP_SELF,
         Operate,
-        "/totp [enroll|confirm <code>]",
+        "/totp [enroll [current code]|confirm <code>]",
         "enrol a TOTP authenticator (private chat)",
     ),
     spec(
