@@ -38,7 +38,8 @@ CREATE OR REPLACE FUNCTION audit_append_batch(
     p_request_id text[], p_at timestamptz[], p_phase text[], p_actor_kind text[], p_actor_id bigint[],
     p_chat_id bigint[], p_command text[], p_args text[], p_decision text[], p_reason text[],
     p_outcome text[], p_error text[], p_duration_ms bigint[], p_content_hash bytea[]
-) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+SET lock_timeout = '10s' AS $$
 DECLARE
     head audit_head%ROWTYPE;
     s bigint;
@@ -66,7 +67,7 @@ END $$;
 -- Keyed appends take two steps in one transaction: lock the head and read it, then append
 -- rows whose hashes opsguard computed from it.
 CREATE FUNCTION audit_lock_head(OUT seq bigint, OUT row_hash bytea, OUT keyed_from bigint, OUT key_id text)
-LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp SET lock_timeout = '10s' AS $$
     SELECT seq, row_hash, keyed_from, key_id FROM audit_head WHERE id FOR UPDATE
 $$;
 
@@ -76,7 +77,8 @@ CREATE FUNCTION audit_append_keyed(
     p_chat_id bigint[], p_command text[], p_args text[], p_decision text[], p_reason text[],
     p_outcome text[], p_error text[], p_duration_ms bigint[], p_content_hash bytea[],
     p_row_hash bytea[]
-) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+) RETURNS bigint LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp
+SET lock_timeout = '10s' AS $$
 DECLARE
     head audit_head%ROWTYPE;
     n int := coalesce(array_length(p_request_id, 1), 0);
@@ -91,8 +93,8 @@ BEGIN
         RAISE EXCEPTION 'the audit chain is keyed with key %, not %', head.key_id, p_key_id
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF coalesce(array_length(p_row_hash, 1), 0) <> n THEN
-        RAISE EXCEPTION 'one row hash per entry';
+    IF n = 0 OR coalesce(array_length(p_row_hash, 1), 0) <> n THEN
+        RAISE EXCEPTION 'one row hash per entry, at least one entry';
     END IF;
     s := head.seq;
     h := head.row_hash;
@@ -117,8 +119,20 @@ END $$;
 
 ALTER FUNCTION audit_refuse_change() SECURITY DEFINER SET search_path = public, pg_temp;
 
--- Nobody but the owner writes the audit objects directly; the runtime role gets SELECT.
+-- Nobody but the owner writes the audit objects directly; the runtime role gets SELECT and
+-- EXECUTE on the functions (opsguard_grant_runtime); other roles of the cluster get nothing.
 REVOKE ALL ON audit_log, audit_head FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit_append(text, timestamptz, text, text, bigint, bigint, text, text,
+    text, text, text, text, bigint, bytea) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit_append_batch(text[], timestamptz[], text[], text[], bigint[],
+    bigint[], text[], text[], text[], text[], text[], text[], bigint[], bytea[]) FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit_append_keyed(bigint, text, text[], timestamptz[], text[], text[],
+    bigint[], bigint[], text[], text[], text[], text[], text[], text[], bigint[], bytea[], bytea[])
+    FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit_lock_head() FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION audit_refuse_unkeyed() FROM PUBLIC;
+-- Where the schema lets every role create objects (clusters from before PostgreSQL 15), stop it.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
 -- Run by the owner (`opsguard migrate` with [database] runtime_role): the runtime role may
 -- read and write opsguard's tables, but only read the audit objects and append through the
@@ -136,14 +150,18 @@ BEGIN
         RAISE EXCEPTION 'runtime role % owns the audit log (or is a member of its owner %): it must be another role',
             p_role, owner_oid::regrole;
     END IF;
-    IF (SELECT rolsuper FROM pg_roles WHERE rolname = p_role) THEN
-        RAISE EXCEPTION 'runtime role % is a superuser: it could alter the audit log', p_role;
+    IF (SELECT rolsuper OR rolcreaterole FROM pg_roles WHERE rolname = p_role) THEN
+        RAISE EXCEPTION 'runtime role % is a superuser or may create roles: it could alter the audit log', p_role;
+    END IF;
+    IF pg_has_role(p_role, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'MEMBER')
+       OR pg_has_role(p_role, (SELECT nspowner FROM pg_namespace WHERE nspname = 'public'), 'MEMBER') THEN
+        RAISE EXCEPTION 'runtime role % owns the database or its schema: it could drop and recreate the audit log', p_role;
     END IF;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), p_role);
     EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', p_role);
     EXECUTE format('REVOKE CREATE ON SCHEMA public FROM %I', p_role);
     FOR r IN SELECT c.oid::regclass AS name, c.relkind FROM pg_class c
-             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'S', 'v')
+             WHERE c.relnamespace = 'public'::regnamespace AND c.relkind IN ('r', 'p', 'S')
     LOOP
         IF r.relkind = 'S' THEN
             EXECUTE format('GRANT USAGE, SELECT, UPDATE ON SEQUENCE %s TO %I', r.name, p_role);
@@ -176,10 +194,17 @@ SET search_path = public, pg_temp AS $$
                           WHERE p.pronamespace = 'public'::regnamespace AND p.proname LIKE 'audit\_%'
                             AND pg_has_role(current_user, p.proowner, 'MEMBER'))
              THEN 'owns the audit functions' END,
+        CASE WHEN (SELECT rolcreaterole FROM pg_roles WHERE rolname = current_user)
+             THEN 'may create roles' END,
+        CASE WHEN pg_has_role(current_user, (SELECT datdba FROM pg_database WHERE datname = current_database()), 'MEMBER')
+               OR pg_has_role(current_user, (SELECT nspowner FROM pg_namespace WHERE nspname = 'public'), 'MEMBER')
+             THEN 'owns the database or its schema' END,
+        CASE WHEN has_schema_privilege('public', 'CREATE')
+             THEN 'may create objects in the schema' END,
         CASE WHEN has_table_privilege('audit_log', 'UPDATE, DELETE, TRUNCATE, TRIGGER')
-               OR has_table_privilege('audit_head', 'INSERT, UPDATE, DELETE, TRUNCATE')
-             THEN 'may write the audit tables directly' END,
-        CASE WHEN has_table_privilege('audit_log', 'INSERT')
-             THEN 'may insert audit rows directly' END
+               OR has_table_privilege('audit_head', 'INSERT, UPDATE, DELETE, TRUNCATE, TRIGGER')
+               OR has_any_column_privilege('audit_log', 'INSERT, UPDATE')
+               OR has_any_column_privilege('audit_head', 'INSERT, UPDATE')
+             THEN 'may write the audit tables directly' END
     ], NULL)
 $$;

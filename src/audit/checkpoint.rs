@@ -20,6 +20,8 @@ use sqlx::PgPool;
 const MAGIC: &str = "opsguard-audit-checkpoint v1";
 /// Where checkpoint objects live in the checkpoint storage.
 pub const DIR: &str = "audit-checkpoints";
+/// A checkpoint line is about 300 bytes; anything much larger is not read into memory.
+const MAX_BYTES: u64 = 4096;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -38,6 +40,8 @@ pub enum CheckpointError {
         "its signature is not opsguard's (forged, altered, or signed under another master key)"
     )]
     BadSignature,
+    #[error("{0} bytes: far larger than a checkpoint, not read")]
+    Oversized(u64),
 }
 
 impl Checkpoint {
@@ -192,7 +196,11 @@ pub async fn read_all(
     key: &VerifyingKey,
 ) -> Result<Vec<(String, Result<Checkpoint, CheckpointError>)>, StorageError> {
     let mut out = Vec::new();
-    for name in storage.list(DIR).await? {
+    for (name, size) in storage.list(DIR).await? {
+        if size > MAX_BYTES {
+            out.push((name, Err(CheckpointError::Oversized(size))));
+            continue;
+        }
         let bytes = storage.get(&name).await?;
         let text = String::from_utf8_lossy(&bytes);
         out.push((name, Checkpoint::parse(&text, key)));

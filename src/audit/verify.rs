@@ -20,11 +20,29 @@ pub struct FullReport {
     pub bad_checkpoints: Vec<String>,
     /// What weakens the verdict (no key, storage unreadable).
     pub warnings: Vec<String>,
+    /// Whether a master key was at hand (so checkpoints could be checked).
+    pub keyed: bool,
 }
 
 impl FullReport {
     pub fn intact(&self) -> bool {
         self.chain.broken.is_none() && self.bad_checkpoints.is_empty()
+    }
+
+    /// Whether anything from outside the database vouched for the chain. With a master key
+    /// and no checkpoint checked, a cut tail or a re-hash without the key would not show:
+    /// `opsguard audit verify` exits 3 then, not 0.
+    pub fn anchored(&self) -> bool {
+        !self.keyed || self.checkpoints > 0
+    }
+
+    /// The mark a chat reply starts with.
+    pub fn mark(&self) -> &'static str {
+        match (self.intact(), self.anchored()) {
+            (false, _) => "❌",
+            (true, false) => "⚠️",
+            (true, true) => "✅",
+        }
     }
 
     /// The verdict as plain lines (the bot escapes them).
@@ -47,6 +65,10 @@ impl FullReport {
                 self.checkpoints,
                 c.describe()
             )),
+            None if self.keyed => out.push(
+                "NO signed checkpoint checked: a cut tail or a re-hash without the key would not show"
+                    .into(),
+            ),
             None => out.push("no signed checkpoint checked".into()),
         }
         out.extend(
@@ -135,5 +157,6 @@ pub async fn verify_all(
         newest,
         bad_checkpoints: bad,
         warnings,
+        keyed: keys.is_some(),
     })
 }

@@ -159,13 +159,15 @@ impl Storage {
         }
     }
 
-    /// The keys under `dir` (relative to the storage, like the keys other methods take).
-    pub async fn list(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+    /// The keys under `dir` (relative to the storage, like the keys other methods take), with
+    /// their sizes.
+    pub async fn list(&self, dir: &str) -> Result<Vec<(String, u64)>, StorageError> {
         let base = self.path("");
         let mut keys = Vec::new();
         let mut listing = self.store.list(Some(&self.path(dir)));
         while let Some(meta) = listing.next().await {
-            let location = meta?.location;
+            let meta = meta?;
+            let location = meta.location;
             let key = location
                 .prefix_match(&base)
                 .map(|parts| {
@@ -175,7 +177,7 @@ impl Storage {
                         .join("/")
                 })
                 .unwrap_or_else(|| location.to_string());
-            keys.push(key);
+            keys.push((key, meta.size));
         }
         keys.sort();
         Ok(keys)

@@ -8,9 +8,13 @@ use super::trail::{Trail, Verdict};
 use super::{Input, Request};
 use crate::config::Settings;
 use crate::domain::{Actor, ActorKind, Chat, ChatId, ChatKind};
-use anyhow::Context;
 use sqlx::PgPool;
 use std::future::Future;
+
+/// The attempt row could not be written, so the action was not run.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log cannot be written, so nothing was done: {0}")]
+pub struct AuditUnavailable(pub String);
 
 pub async fn audited<T>(
     settings: &Settings,
@@ -43,7 +47,7 @@ pub async fn audited<T>(
     trail
         .attempt(&audit, &verdict)
         .await
-        .context("the audit log cannot be written, so nothing was done")?;
+        .map_err(|e| AuditUnavailable(e.to_string()))?;
     let result = action.await;
     let error = result.as_ref().err().map(|e| format!("{e:#}"));
     let outcome = if result.is_ok() { "ok" } else { "failed" };

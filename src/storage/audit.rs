@@ -131,10 +131,6 @@ pub enum VerifyError {
         "the audit chain is keyed from row {keyed_from} on: verifying it needs OPSGUARD_MASTER_KEY"
     )]
     NeedsKey { keyed_from: i64 },
-    #[error(
-        "OPSGUARD_MASTER_KEY is not the key this audit chain is keyed with (chain key {chain}, this key {ours})"
-    )]
-    WrongKey { chain: String, ours: String },
 }
 
 /// Walk the whole chain in order and name the first row that breaks it. The head is read
@@ -151,26 +147,33 @@ pub async fn verify_against(
     anchors: &[Anchor],
 ) -> Result<VerifyReport, VerifyError> {
     let head = head(pool).await?;
-    let key = match (head.keyed_from, key) {
-        (None, _) => None,
-        (Some(keyed_from), None) => return Err(VerifyError::NeedsKey { keyed_from }),
-        (Some(_), Some(k)) if head.key_id.as_deref() != Some(k.id().as_str()) => {
-            return Err(VerifyError::WrongKey {
-                chain: head.key_id.clone().unwrap_or_default(),
-                ours: k.id(),
-            });
-        }
-        (Some(from), Some(k)) => Some((from, k)),
-    };
     let mut breaks: Vec<ChainBreak> = Vec::new();
     let at =
         |breaks: &mut Vec<ChainBreak>, seq, reason: String| breaks.push(ChainBreak { seq, reason });
+    let key = match (head.keyed_from, key) {
+        (None, _) => None,
+        (Some(keyed_from), None) => return Err(VerifyError::NeedsKey { keyed_from }),
+        (Some(from), Some(k)) => {
+            // Another key named in the head: the wrong master key here, or a head altered to
+            // hide a re-keyed log. Either way the rows are checked with this key.
+            if head.key_id.as_deref() != Some(k.id().as_str()) {
+                let chain = head.key_id.clone().unwrap_or_default();
+                let reason = format!(
+                    "the chain head names key {chain}, not this master key's {}: the wrong OPSGUARD_MASTER_KEY, or an altered head",
+                    k.id()
+                );
+                at(&mut breaks, from, reason);
+            }
+            Some((from, k))
+        }
+    };
     let mut rows = sqlx::query(select_rows!("WHERE seq <= $1 ORDER BY seq"))
         .bind(head.seq)
         .fetch(pool);
     let mut prev: Vec<u8> = GENESIS_HASH.to_vec();
     let mut expected_seq = 1i64;
     let mut count = 0u64;
+    let mut walk_broke = false;
     while let Some(row) = rows.try_next().await? {
         let row = decode(row)?;
         count += 1;
@@ -200,13 +203,14 @@ pub async fn verify_against(
         };
         if let Some((seq, reason)) = problem {
             at(&mut breaks, seq, reason);
+            walk_broke = true;
             break;
         }
         prev = row.row_hash;
         expected_seq += 1;
     }
     drop(rows);
-    if breaks.is_empty() {
+    if !walk_broke {
         if head.seq != expected_seq - 1 {
             at(
                 &mut breaks,

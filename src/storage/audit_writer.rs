@@ -6,6 +6,9 @@
 //! With a chain key, the transaction locks the head (`audit_lock_head`), chains the batch
 //! with HMAC here, and appends it (`audit_append_keyed`); without one, PostgreSQL chains it
 //! with SHA-256 (`audit_append_batch`), which it refuses once the chain is keyed.
+//!
+//! The writer remembers the last row it appended: a head that moved back behind it (rows
+//! cut off, or an append function that swallowed rows) stops every append, loudly.
 
 use crate::domain::audit::{AuditEntry, ChainKey};
 use chrono::{DateTime, Utc};
@@ -31,9 +34,13 @@ impl AuditWriter {
         let (queue, mut jobs) = mpsc::channel::<Job>(4096);
         tokio::spawn(async move {
             let mut batch: Vec<Job> = Vec::with_capacity(MAX_BATCH);
+            let mut last = LastAppended::default();
             while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 let entries: Vec<&AuditEntry> = batch.iter().map(|(e, _)| e).collect();
-                let result = append_batch(&pool, key.as_ref(), &entries).await;
+                let result = append(&pool, key.as_ref(), &entries, &mut last).await;
+                if let Err(e) = &result {
+                    tracing::error!(error = %e, "audit.append_failed");
+                }
                 for (i, (_, done)) in batch.drain(..).enumerate() {
                     let _ = done.send(match &result {
                         Ok(first) => Ok(first + i as i64),
@@ -103,15 +110,75 @@ impl Columns {
     }
 }
 
+/// The last row this writer appended (seq and hash; the hash only on the keyed path).
+#[derive(Debug, Default)]
+struct LastAppended {
+    seq: i64,
+    hash: Option<Vec<u8>>,
+    /// Set once the head was seen behind us: nothing is appended after that.
+    moved_back: Option<i64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum AppendError {
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+    #[error(
+        "the audit head moved back to row {head} behind row {ours}, which this process appended: the log was cut or rewritten; nothing more is appended (run `opsguard audit verify`)"
+    )]
+    HeadMovedBack { head: i64, ours: i64 },
+}
+
+async fn append(
+    pool: &PgPool,
+    key: Option<&ChainKey>,
+    entries: &[&AuditEntry],
+    last: &mut LastAppended,
+) -> Result<i64, AppendError> {
+    if let Some(head) = last.moved_back {
+        return Err(AppendError::HeadMovedBack {
+            head,
+            ours: last.seq,
+        });
+    }
+    match append_tracked(pool, key, entries, Some(&*last)).await {
+        Ok((first, hash)) => {
+            last.seq = first + entries.len() as i64 - 1;
+            last.hash = hash;
+            Ok(first)
+        }
+        Err(AppendError::HeadMovedBack { head, ours }) => {
+            last.moved_back = Some(head);
+            Err(AppendError::HeadMovedBack { head, ours })
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Append `entries` in one transaction; returns the first one's sequence number.
 pub async fn append_batch(
     pool: &PgPool,
     key: Option<&ChainKey>,
     entries: &[&AuditEntry],
 ) -> Result<i64, sqlx::Error> {
+    match append_tracked(pool, key, entries, None).await {
+        Ok((first, _)) => Ok(first),
+        Err(AppendError::Store(e)) => Err(e),
+        Err(moved) => Err(sqlx::Error::Protocol(moved.to_string())),
+    }
+}
+
+/// The append, checked against the writer's last row; returns the first seq and (keyed)
+/// the last row's hash.
+async fn append_tracked(
+    pool: &PgPool,
+    key: Option<&ChainKey>,
+    entries: &[&AuditEntry],
+    last: Option<&LastAppended>,
+) -> Result<(i64, Option<Vec<u8>>), AppendError> {
     let c = Columns::of(entries);
     let Some(key) = key else {
-        return sqlx::query_scalar(
+        let first: i64 = sqlx::query_scalar(
             "SELECT audit_append_batch($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(c.request_id)
@@ -129,13 +196,29 @@ pub async fn append_batch(
         .bind(c.duration_ms)
         .bind(c.content_hash)
         .fetch_one(pool)
-        .await;
+        .await?;
+        if let Some(last) = last.filter(|l| first <= l.seq) {
+            return Err(AppendError::HeadMovedBack {
+                head: first - 1,
+                ours: last.seq,
+            });
+        }
+        return Ok((first, None));
     };
     let mut tx = pool.begin().await?;
     let (head_seq, head_hash): (i64, Vec<u8>) =
         sqlx::query_as("SELECT seq, row_hash FROM audit_lock_head()")
             .fetch_one(&mut *tx)
             .await?;
+    if let Some(last) = last {
+        let rewritten = head_seq == last.seq && last.hash.as_ref().is_some_and(|h| *h != head_hash);
+        if head_seq < last.seq || rewritten {
+            return Err(AppendError::HeadMovedBack {
+                head: head_seq,
+                ours: last.seq,
+            });
+        }
+    }
     let mut prev = head_hash;
     let row_hashes: Vec<Vec<u8>> = c
         .content_hash
@@ -171,5 +254,5 @@ pub async fn append_batch(
     .fetch_one(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(first)
+    Ok((first, Some(prev)))
 }

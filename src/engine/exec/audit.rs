@@ -21,7 +21,7 @@ pub(super) async fn audit(ctx: &Ctx<'_>, query: &AuditQuery) -> ExecResult {
                     VerifyError::Store(e) => ExecError::Store(e),
                     other => ExecError::Refused(other.to_string()),
                 })?;
-            let mark = if report.intact() { "✅" } else { "❌" };
+            let mark = report.mark();
             let lines: Vec<String> = report.lines().iter().map(|l| escape(l)).collect();
             Ok(Reply::html(format!("{mark} {}", lines.join("\n"))))
         }

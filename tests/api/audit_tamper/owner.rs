@@ -177,11 +177,12 @@ async fn a_cut_tail_and_a_row_past_the_head_are_named() {
     let (code, out) = cli(vec![]).await;
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("are missing"), "{out}");
-    // Without anything from outside the database a cut tail is invisible (and each run's
-    // own audit rows now fill the gap) ...
+    // Without anything from outside the database a cut tail is invisible to the chain (each
+    // run's own audit rows now fill the gap), so verify refuses to call it intact ...
     std::fs::remove_dir_all(db.checkpoint_dir()).unwrap();
     let (code, out) = cli(vec![]).await;
-    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(code, Some(3), "unanchored, not intact: {out}");
+    assert!(out.contains("NO signed checkpoint checked"), "{out}");
     // ... which the line kept in the checkpoint chat shows.
     let (code, out) = cli(vec!["--checkpoint".into(), line.clone()]).await;
     assert_eq!(code, Some(2), "{out}");
@@ -267,5 +268,71 @@ async fn a_forged_checkpoint_in_storage_is_reported() {
     assert!(
         reply.starts_with("❌") && reply.contains("BAD CHECKPOINT"),
         "{reply}"
+    );
+}
+
+#[tokio::test]
+async fn a_head_moved_back_stops_appends_and_a_blocked_log_is_still_verified() {
+    let roles = Roles::create().await;
+    let db = owned_db(&roles).await;
+    let app = spawn_app_on(db.clone(), keyed).await;
+    traffic_and_checkpoint(&app).await;
+    let owner = &db.pool;
+    // The owner cuts the last two rows and moves the head back under the running process:
+    // its writer, which appended those rows, refuses to append behind them (fail closed).
+    let head = audit::head(owner).await.unwrap();
+    run_as(
+        owner,
+        "ALTER TABLE audit_log DISABLE TRIGGER audit_log_no_update",
+    )
+    .await
+    .unwrap();
+    let cut = format!("DELETE FROM audit_log WHERE seq > {}", head.seq - 2);
+    run_as(owner, &cut).await.unwrap();
+    let back = format!(
+        "UPDATE audit_head SET seq = {0}, row_hash = (SELECT row_hash FROM audit_log WHERE seq = {0})",
+        head.seq - 2
+    );
+    run_as(owner, &back).await.unwrap();
+    let reply = app.say(42, "/whoami").await.text();
+    assert!(reply.contains("audit log cannot be written"), "{reply}");
+    assert_eq!(
+        audit::head(owner).await.unwrap().seq,
+        head.seq - 2,
+        "nothing appended"
+    );
+
+    // A row planted at head + 1 makes every append fail; `opsguard audit verify` cannot
+    // write its own attempt row, and verifies anyway: exit 2, the planted row named.
+    let planted = head.seq - 1;
+    let insert = format!(
+        "INSERT INTO audit_log SELECT {planted}, request_id, at, phase, actor_kind, actor_id, chat_id, command, args, decision, reason, outcome, error, duration_ms, content_hash, prev_hash, row_hash FROM audit_log WHERE seq = 1"
+    );
+    run_as(owner, &insert).await.unwrap();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
+        .args(["audit", "verify"])
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
+        .env("OPSGUARD__AUDIT__CHECKPOINT_STORAGE", db.checkpoint_dir())
+        .env(
+            "OPSGUARD_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        )
+        .output()
+        .await
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    assert!(
+        stderr.contains("verifying without an audit row"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("BROKEN at row {planted}")),
+        "{stdout}"
     );
 }

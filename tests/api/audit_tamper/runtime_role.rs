@@ -104,7 +104,9 @@ async fn migrate_grants_the_runtime_role_and_the_shell_runs_as_it() {
         url: owner_url.clone(),
         pool,
     });
+    let checkpoints = _db.checkpoint_dir();
     let opsguard = |url: &str, args: &[&str]| {
+        let checkpoints = checkpoints.clone();
         let (url, args) = (
             url.to_string(),
             args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
@@ -115,6 +117,7 @@ async fn migrate_grants_the_runtime_role_and_the_shell_runs_as_it() {
                 .env_clear()
                 .env("DATABASE_URL", url)
                 .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
+                .env("OPSGUARD__AUDIT__CHECKPOINT_STORAGE", &checkpoints)
                 .env(
                     "OPSGUARD_CONFIG",
                     concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
@@ -137,10 +140,18 @@ async fn migrate_grants_the_runtime_role_and_the_shell_runs_as_it() {
     let runtime_url = url_as(&roles.runtime, &name);
     let (code, out) = opsguard(&runtime_url, &["user", "add", "5", "--role", "admin"]).await;
     assert_eq!(code, Some(0), "{out}");
+    // Keyed but with nothing from outside to vouch for it yet: exit 3, not 0.
+    let (code, out) = opsguard(&runtime_url, &["audit", "verify"]).await;
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("NO signed checkpoint checked"), "{out}");
+    let (code, out) = opsguard(&runtime_url, &["audit", "checkpoint"]).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("checkpoint of row 5 written to"), "{out}");
     let (code, out) = opsguard(&runtime_url, &["audit", "verify"]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains("intact: 3 rows verified (keyed from row 1)"),
+        out.contains("intact: 7 rows verified (keyed from row 1)")
+            && out.contains("1 signed checkpoint(s) checked; newest: the checkpoint of row 5"),
         "{out}"
     );
     let (code, out) = opsguard(&owner_url, &["migrate"]).await;
