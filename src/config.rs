@@ -3,6 +3,7 @@
 
 mod backups;
 mod checks;
+mod flood;
 mod logins;
 mod outbox;
 mod schedules;
@@ -13,6 +14,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 pub use backups::{BackupSettings, BackupTarget, S3Settings};
+pub use flood::FloodSettings;
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
@@ -27,6 +29,9 @@ pub struct Settings {
     pub http: HttpSettings,
     pub authz: AuthzSettings,
     pub rate_limits: RateLimitSettings,
+    /// `[flood]`: limits checked before anything is written (see `config/flood.rs`).
+    #[serde(default)]
+    pub flood: FloodSettings,
     pub gates: GateSettings,
     pub shutdown: ShutdownSettings,
     /// `[outbox]`: the worker that delivers queued pushes (see `config/outbox.rs`).
@@ -228,6 +233,12 @@ impl Settings {
                 problem: "must be positive".into(),
             });
         }
+        self.flood
+            .validate()
+            .map_err(|problem| ConfigError::Invalid {
+                key: "flood",
+                problem,
+            })?;
         if self.outbox.batch_size == 0 || self.outbox.max_attempts < 1 {
             return Err(ConfigError::Invalid {
                 key: "outbox",

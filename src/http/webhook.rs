@@ -1,9 +1,10 @@
 //! `POST /telegram/webhook`: the secret header is compared in constant time before the
 //! body is read (401); bodies over the limit get 413, malformed JSON 400; a replayed
-//! `update_id` is acknowledged and dropped; the command runs after the 200 is answered.
+//! `update_id` is acknowledged and dropped, and so is an update past a flood limit (checked
+//! before anything is written); the command runs after the 200 is answered.
 
 use super::HttpState;
-use crate::bot::{dedup, update};
+use crate::bot::{dedup, flood, update};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
@@ -51,6 +52,11 @@ pub async fn receive(
         Ok(update) => update,
         Err(_) => return reject("not_an_update", StatusCode::BAD_REQUEST),
     };
+    // Before anything is written for it: past a flood limit it is acknowledged and dropped.
+    if !flood::admit(&state.engine, &update).await {
+        reject("flooding", StatusCode::OK);
+        return (StatusCode::OK, "dropped");
+    }
     if !dedup::first_sight(&state.engine, i64::from(update.id.0)).await {
         // Acknowledge, so Telegram stops retrying; do nothing else.
         reject("duplicate", StatusCode::OK);
