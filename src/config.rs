@@ -14,8 +14,8 @@ use serde::Deserialize;
 use std::collections::HashMap;
 
 pub use backups::{BackupSettings, BackupTarget, S3Settings};
-pub use flood::FloodSettings;
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
+pub use flood::FloodSettings;
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};

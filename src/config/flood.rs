@@ -56,7 +56,9 @@ impl FloodSettings {
             self.refused,
         ];
         if limits.contains(&0) {
-            return Err("stranger, chat, strangers_total, user and refused must be at least 1".into());
+            return Err(
+                "stranger, chat, strangers_total, user and refused must be at least 1".into(),
+            );
         }
         Ok(())
     }

@@ -44,7 +44,10 @@ impl Windows {
         }
         for (i, limit) in limits.iter().enumerate() {
             let hits = self.hits.entry(limit.key.clone()).or_default();
-            while hits.front().is_some_and(|t| now.duration_since(*t) >= window) {
+            while hits
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= window)
+            {
                 hits.pop_front();
             }
             if hits.len() >= limit.max as usize {
@@ -158,7 +161,10 @@ mod tests {
             Outcome::Dropped { by: 0 }
         );
         let other = limit("sender:8", 5);
-        assert_eq!(w.hit(&[other.clone(), chat.clone()], at(t0, 2)), Outcome::Allowed);
+        assert_eq!(
+            w.hit(&[other.clone(), chat.clone()], at(t0, 2)),
+            Outcome::Allowed
+        );
         // Now the chat is full (two admitted): another sender is dropped by the chat.
         assert_eq!(w.hit(&[other, chat], at(t0, 3)), Outcome::Dropped { by: 1 });
     }

@@ -52,7 +52,9 @@ pub struct Limit {
 pub enum Outcome {
     Allowed,
     /// Dropped by the limit at this index (its subject's tally was counted).
-    Dropped { by: usize },
+    Dropped {
+        by: usize,
+    },
 }
 
 pub struct FloodGate {
@@ -85,7 +87,13 @@ impl FloodGate {
 
     /// The limits of one update: a user with a role has a generous window of their own;
     /// anyone else shares theirs with the group they write in and with every stranger.
-    pub fn update_limits(&self, sender: Option<i64>, chat: i64, group: bool, known: bool) -> Vec<Limit> {
+    pub fn update_limits(
+        &self,
+        sender: Option<i64>,
+        chat: i64,
+        group: bool,
+        known: bool,
+    ) -> Vec<Limit> {
         let s = &self.settings;
         let mut limits = Vec::with_capacity(3);
         match sender {
@@ -139,10 +147,14 @@ impl FloodGate {
                 call.key(self.redis.key(&format!("flood:rl:{}", limit.key)));
             }
             for limit in limits {
-                call.key(self.redis.key(&format!("flood:dropped:{}", limit.tally.subject)));
+                call.key(
+                    self.redis
+                        .key(&format!("flood:dropped:{}", limit.tally.subject)),
+                );
             }
             call.key(self.redis.key("flood:due"));
-            call.arg(self.window().as_millis() as u64).arg(rand::random::<u64>());
+            call.arg(self.window().as_millis() as u64)
+                .arg(rand::random::<u64>());
             for limit in limits {
                 call.arg(limit.max)
                     .arg(&limit.tally.subject)

@@ -40,7 +40,11 @@ impl Engine {
 
 /// The one row that stands for `dropped.count` dropped updates.
 fn aggregate_row(dropped: &Dropped, window_secs: u64) -> AuditEntry {
-    let noun = if dropped.count == 1 { "message" } else { "messages" };
+    let noun = if dropped.count == 1 {
+        "message"
+    } else {
+        "messages"
+    };
     AuditEntry {
         request_id: uuid::Uuid::new_v4().to_string(),
         at_micros: chrono::Utc::now().timestamp_micros(),
@@ -71,7 +75,11 @@ mod tests {
         d.count = 9_997;
         let row = aggregate_row(&d, 60);
         assert_eq!(
-            (row.command.as_str(), row.decision.as_str(), row.phase.as_str()),
+            (
+                row.command.as_str(),
+                row.decision.as_str(),
+                row.phase.as_str()
+            ),
             ("flood", "rate_limited", "outcome")
         );
         assert_eq!(row.reason.as_deref(), Some("9997 messages dropped in 60 s"));
