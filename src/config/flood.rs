@@ -82,13 +82,22 @@ mod tests {
             }
             assert!(s.validate().is_err(), "case {zero}");
         }
-        let mut s = FloodSettings::default();
-        s.window_secs = 0;
-        assert!(s.validate().is_err());
-        s.window_secs = 86_401;
-        assert!(s.validate().is_err());
-        let mut s = FloodSettings::default();
-        s.neutral_line_every_secs = 0;
+        for window_secs in [0, 86_401] {
+            let s = FloodSettings {
+                window_secs,
+                ..FloodSettings::default()
+            };
+            assert!(s.validate().is_err(), "window {window_secs}");
+        }
+        let s = FloodSettings {
+            window_secs: 86_400,
+            ..FloodSettings::default()
+        };
+        assert_eq!(s.validate(), Ok(()));
+        let s = FloodSettings {
+            neutral_line_every_secs: 0,
+            ..FloodSettings::default()
+        };
         assert!(s.validate().is_err());
     }
 }
