@@ -212,7 +212,7 @@ async fn an_admin_keeps_working_while_a_stranger_floods() {
 }
 
 #[tokio::test]
-async fn a_users_refusals_are_bounded_and_their_commands_still_limited_by_risk() {
+async fn a_users_refusals_unknown_denied_or_forged_are_bounded() {
     let app = spawn_app_with(|s| {
         short_windows(s);
         s.flood.refused = 4;
@@ -289,4 +289,23 @@ async fn the_neutral_line_is_sent_once_across_replicas() {
     assert_eq!(answer.text(), "Not available.");
     assert_eq!(app.telegram.sent_to(STRANGER).len(), 1, "no second line");
     assert_eq!(accounted_for(&app.audit_rows().await, STRANGER), 2);
+}
+
+#[tokio::test]
+async fn a_polled_flood_is_bounded_too() {
+    let app = spawn_app_with(|s| {
+        short_windows(s);
+        s.telegram.webhook_secret = None;
+    })
+    .await;
+    let n = 100;
+    let started = Instant::now();
+    for update in texts(&app, STRANGER, STRANGER, n, "/help") {
+        app.telegram.push_update(update);
+    }
+    let rows = wait_accounted(&app, n as u64, |rows| accounted_for(rows, STRANGER)).await;
+    let own = rows.iter().filter(|r| !is_aggregate(r)).count() as u64;
+    let elapsed = started.elapsed();
+    assert!(own <= 2 * bound(3, elapsed, 3), "{own} rows in {elapsed:?}");
+    assert_eq!(app.telegram.sent_to(STRANGER).len(), 1);
 }
