@@ -259,6 +259,8 @@ async fn without_redis_the_flood_is_still_bounded_per_process() {
     assert!(own <= 2 * bound(3, elapsed, 3), "{own} rows in {elapsed:?}");
     assert_eq!(app.telegram.sent_to(STRANGER).len(), 1);
     assert!(app.say(42, "/whoami").await.text().contains("Telegram id"));
+    let status = app.say(42, "/status").await.text();
+    assert!(status.contains("and so are flood limits"), "{status}");
 }
 
 #[tokio::test]
