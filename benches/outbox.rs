@@ -30,7 +30,10 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
         &[
             ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".to_string()),
             ("OPSGUARD_TELEGRAM_API_URL", api_url),
-            ("OPSGUARD_WEBHOOK_SECRET", "bench-secret".to_string()),
+            (
+                "OPSGUARD_WEBHOOK_SECRET",
+                "bench-webhook-secret-0123456789abcdef".to_string(),
+            ),
             ("OPSGUARD__OUTBOX__GLOBAL_PER_SECOND", "0".to_string()),
             ("OPSGUARD__OUTBOX__BATCH_SIZE", "200".to_string()),
             ("OPSGUARD__OUTBOX__POLL_INTERVAL_MS", "10".to_string()),

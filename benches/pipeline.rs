@@ -38,6 +38,9 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
             // So are the flood limits (each of the 100 users sends up to 80 updates/s).
             ("OPSGUARD__FLOOD__USER", "100000000".to_string()),
             ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".to_string()),
+            // A keyed audit chain (HMAC, two-step append), as every deployment with a key.
+            ("OPSGUARD_MASTER_KEY", audit_bench::MASTER_KEY.to_string()),
+            ("OPSGUARD__AUDIT__CHECKPOINT_CRON", String::new()),
         ],
     );
     let settings = Settings::load_with(&env)?;

@@ -1,7 +1,9 @@
 //! Layered settings: `config/default.toml` (or `OPSGUARD_CONFIG`), then `OPSGUARD__SECTION__KEY`
 //! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
 
+mod audit;
 mod backups;
+mod check;
 mod checks;
 mod flood;
 mod logins;
@@ -13,7 +15,9 @@ use crate::domain::secret::Secret;
 use serde::Deserialize;
 use std::collections::HashMap;
 
+pub use audit::AuditSettings;
 pub use backups::{BackupSettings, BackupTarget, S3Settings};
+pub use check::{ConfigCmd, MIN_SECRET_LEN};
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
 pub use flood::FloodSettings;
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
@@ -55,6 +59,9 @@ pub struct Settings {
     #[serde(default)]
     pub backups: BackupSettings,
     pub scheduler: SchedulerSettings,
+    /// `[audit]`: checkpoints of the audit chain outside the database.
+    #[serde(default)]
+    pub audit: AuditSettings,
     /// `[[schedules]]`: commands run on cron expressions (see `config/schedules.rs`).
     #[serde(default)]
     pub schedules: Vec<ScheduleSettings>,
@@ -65,6 +72,11 @@ pub struct DatabaseSettings {
     pub url: Secret,
     pub max_connections: u32,
     pub acquire_timeout_ms: u64,
+    /// The role `serve`, `console` and the shell commands connect as, when it is not the role
+    /// that owns the schema: `opsguard migrate` (run as the owner) grants it what it needs and
+    /// only SELECT on the audit log. Empty: a single-role set-up (warned about).
+    #[serde(default)]
+    pub runtime_role: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -73,6 +85,9 @@ pub struct RedisSettings {
     /// Every key opsguard writes starts with this (lets replicas share, tests isolate).
     pub key_prefix: String,
     pub timeout_ms: u64,
+    /// Unused since update de-duplication is PostgreSQL's alone; still read, so old
+    /// configuration files load.
+    #[serde(default)]
     pub dedup_ttl_secs: u64,
 }
 
@@ -89,6 +104,17 @@ pub struct TelegramSettings {
 pub struct HttpSettings {
     pub listen: String,
     pub max_body_bytes: usize,
+    /// Wrong webhook secrets one address may send a minute; past it, 429 without a
+    /// comparison (0: no limit).
+    #[serde(default = "webhook_failures_per_minute")]
+    pub webhook_failures_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (for the limit above).
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+}
+
+fn webhook_failures_per_minute() -> u32 {
+    20
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -111,7 +137,20 @@ pub struct GateSettings {
     pub stepup_ttl_secs: i64,
     pub approval_ttl_secs: i64,
     pub totp_max_failures: i32,
+    /// The first lockout; each further one (without a good code between) doubles it.
     pub totp_lockout_secs: i64,
+    /// The longest lockout (24 h by default).
+    #[serde(default = "day")]
+    pub totp_lockout_max_secs: i64,
+    /// An unconfirmed enrolment (and the message showing its URI) lasts this long.
+    #[serde(default = "enrol_ttl")]
+    pub totp_enrol_ttl_secs: i64,
+    /// How often expired enrolments and pending actions are swept.
+    #[serde(default = "sweep_every")]
+    pub sweep_interval_ms: u64,
+    /// Expired pending actions are deleted this long after they expired.
+    #[serde(default = "hour")]
+    pub pending_keep_secs: i64,
     /// Per command name; a sensitive command without an entry asks for confirmation only.
     #[serde(default)]
     pub commands: HashMap<String, GatePolicy>,
@@ -135,6 +174,18 @@ pub struct GatePolicy {
 fn yes() -> bool {
     true
 }
+fn day() -> i64 {
+    86_400
+}
+fn enrol_ttl() -> i64 {
+    540
+}
+fn sweep_every() -> u64 {
+    15_000
+}
+fn hour() -> i64 {
+    3_600
+}
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct ShutdownSettings {
@@ -151,6 +202,10 @@ const NAMED_VARS: &[(&str, &str)] = &[
     ("OPSGUARD_PUBLIC_URL", "telegram.public_url"),
     ("OPSGUARD_LISTEN", "http.listen"),
     ("OPSGUARD_INGEST_JWT_SECRET", "logins.ingest.jwt_secret"),
+    (
+        "OPSGUARD_INGEST_JWT_PREVIOUS_SECRET",
+        "logins.ingest.jwt_previous_secret",
+    ),
     ("OPSGUARD_MASTER_KEY", "master_key"),
 ];
 
@@ -251,6 +306,24 @@ impl Settings {
                 problem: "expected host:port".into(),
             });
         }
+        let g = &self.gates;
+        if g.totp_enrol_ttl_secs < 1
+            || g.totp_enrol_ttl_secs * 1000 + g.sweep_interval_ms as i64 > 600_000
+            || g.sweep_interval_ms == 0
+        {
+            return Err(ConfigError::Invalid {
+                key: "gates.totp_enrol_ttl_secs",
+                problem: "an enrolment URI must be deleted within 10 minutes: totp_enrol_ttl_secs (at least 1) plus sweep_interval_ms (at least 1) must stay within 600 s".into(),
+            });
+        }
+        if g.totp_lockout_secs < 1 || g.totp_lockout_max_secs < g.totp_lockout_secs {
+            return Err(ConfigError::Invalid {
+                key: "gates.totp_lockout_max_secs",
+                problem:
+                    "totp_lockout_secs must be positive and totp_lockout_max_secs at least as long"
+                        .into(),
+            });
+        }
         for name in self.gates.commands.keys() {
             if crate::domain::command::spec_by_name(name).is_none() {
                 return Err(ConfigError::Invalid {
@@ -259,18 +332,17 @@ impl Settings {
                 });
             }
         }
-        if let Some(secret) = &self.telegram.webhook_secret {
-            let ok = (1..=256).contains(&secret.expose().len())
-                && secret
-                    .expose()
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-            if !ok {
-                return Err(ConfigError::Invalid {
-                    key: "OPSGUARD_WEBHOOK_SECRET",
-                    problem: "1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)".into(),
-                });
-            }
+        self.validate_secrets()?;
+        let role = &self.database.runtime_role;
+        let role_ok = role.len() <= 63
+            && role
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if !role_ok {
+            return Err(ConfigError::Invalid {
+                key: "database.runtime_role",
+                problem: "a role name of at most 63 letters, digits, _ and -".into(),
+            });
         }
         schedules::validate(&self.scheduler, &self.all_schedules())?;
         self.backups
@@ -294,11 +366,13 @@ impl Settings {
         schedules::validate(&self.scheduler, &self.all_schedules())
     }
 
-    /// The declared `[[schedules]]` and those backup targets imply (a declared schedule of
+    /// The declared `[[schedules]]` and those backup targets and audit checkpoints imply (a declared schedule of
     /// the same name wins, so a deployment can move or disable one).
     pub fn all_schedules(&self) -> Vec<ScheduleSettings> {
         let mut all = self.schedules.clone();
-        for implied in self.backups.schedules() {
+        let signing = self.master_key.as_ref().is_some_and(|k| !k.is_empty());
+        let audit = self.audit.schedule(signing);
+        for implied in self.backups.schedules().into_iter().chain(audit) {
             if !all.iter().any(|s| s.name == implied.name) {
                 all.push(implied);
             }

@@ -7,13 +7,17 @@
 //!   parse → identify → chat allow-list → authorize → rate-limit → gates (confirm, TOTP
 //!   step-up, two-person approval) → audit attempt → execute → audit outcome.
 //! - [`storage`]: the PostgreSQL pool, migrations and the engine's own tables.
+//! - [`audit`]: the audit log's tamper evidence — keys derived from the master key (HMAC
+//!   chain, Ed25519 checkpoints), signed checkpoints outside the database, full verification,
+//!   and the owner / runtime role split.
 //! - [`redis_link`]: the shared Redis connection and whether it works (degraded mode).
 //! - [`checks`]: security checks (`Check` trait, concurrent runner with per-target timeouts,
 //!   the registry of built-in checks, stored reports, summaries, JSON and SARIF documents);
 //!   they reach only targets from `[checks]`, never an address typed in chat.
 //! - [`secrets`]: secret rotation — the vault (AES-256-GCM under the master key), managed
 //!   secrets and their kinds, sinks, and the step-by-step rotation runner.
-//! - [`logins`]: failed-login alerting — ingest (HTTP with service JWTs, Redis stream),
+//! - [`logins`]: failed-login alerting — ingest (HTTP with service JWTs; a Redis stream of
+//!   entries signed under the ingest key, off by default),
 //!   batched storage, sliding-window detection shared through Redis, alerts via the outbox.
 //! - [`backups`]: `pg_dump` → zstd → age → SHA-256 → storage (a directory or S3), a job queue
 //!   any replica works, a catalogue with row counts, restore tests and retention.
@@ -27,6 +31,8 @@
 //! - Transports never call a command's code: `Engine::handle` is the only road to it.
 //! - `domain` imports no axum, teloxide, sqlx or redis.
 //! - The audit attempt row is written before a command runs; if it cannot be, nothing runs.
+//! - No audit key is stored in the database; the runtime role never writes audit rows except
+//!   through the append functions.
 //! - Identity is the numeric Telegram user id; strangers get at most one neutral line an hour.
 //! - Floods are limited before anything is written ([`engine::flood`]): past a limit an update
 //!   writes and sends nothing, and is only counted in one aggregate audit row per window.
@@ -34,6 +40,7 @@
 //! - Button callback data is an opaque id of a single-use, user-bound, expiring pending action.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod backups;
 pub mod bot;
 pub mod checks;

@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use opsguard::config::Settings;
-use opsguard::domain::{ChatId, RoleName, UserId};
+use opsguard::domain::{RoleName, UserId};
 use opsguard::engine::shell::audited;
 use opsguard::startup::{self, Application};
 use opsguard::{storage, telemetry};
@@ -33,8 +33,14 @@ struct Cli {
 enum Cmd {
     /// Run the bot (webhook or long polling) and the HTTP endpoints; applies migrations first.
     Serve,
-    /// Create the database if needed and apply migrations.
-    Migrate,
+    /// Create the database if needed and apply migrations (as the owner role); with a
+    /// runtime role ([database] runtime_role or --runtime-role), grant it what it needs and
+    /// only read access to the audit log.
+    Migrate {
+        /// The role `serve`, `console` and the shell commands connect as.
+        #[arg(long, value_name = "ROLE")]
+        runtime_role: Option<String>,
+    },
     /// Run commands through the same pipeline from a terminal, acting as a Telegram user.
     Console {
         /// The numeric Telegram user id to act as.
@@ -47,15 +53,16 @@ enum Cmd {
         action: UserCmd,
     },
     /// Manage allow-listed group chats.
-    Chat {
-        #[command(subcommand)]
-        action: ChatCmd,
-    },
+    #[command(subcommand)]
+    Chat(opsguard::engine::shell::chats::ChatCmd),
     /// Verify or export the audit log.
     Audit {
         #[command(subcommand)]
         action: AuditCmd,
     },
+    /// Check the configuration: prints it (secrets as fingerprints), non-zero on problems.
+    #[command(subcommand)]
+    Config(opsguard::config::ConfigCmd),
     /// Service tokens for the auth-event ingest API.
     #[command(subcommand)]
     Token(opsguard::logins::jwt::TokenCmd),
@@ -91,23 +98,17 @@ enum UserCmd {
 }
 
 #[derive(Subcommand)]
-enum ChatCmd {
-    /// Allow a group chat (its members still need their own roles).
-    Allow {
-        id: i64,
-        #[arg(long, default_value = "")]
-        title: String,
-    },
-    /// Remove a group chat from the allow-list.
-    Remove { id: i64 },
-    /// List allowed group chats.
-    List,
-}
-
-#[derive(Subcommand)]
 enum AuditCmd {
-    /// Walk the hash chain; exits non-zero and names the first bad row if it is broken.
-    Verify,
+    /// Walk the hash chain and check it against every signed checkpoint; exits 2 and names
+    /// the first bad row if it is broken.
+    Verify {
+        /// A checkpoint line as sent to a checkpoint chat (repeatable).
+        #[arg(long = "checkpoint", value_name = "LINE")]
+        checkpoints: Vec<String>,
+    },
+    /// Sign the chain head and write it outside the database ([audit] checkpoint_storage
+    /// and checkpoint_chats).
+    Checkpoint,
     /// Write every row as JSON Lines (to stdout, or --output FILE).
     Export {
         #[arg(long, short)]
@@ -132,6 +133,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
     match cli.command {
+        Cmd::Config(action) => action.run(&settings),
         Cmd::Serve => {
             let app = Application::build(settings).await?;
             let token = app.shutdown_token();
@@ -142,17 +144,30 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             });
             app.run().await?;
         }
-        Cmd::Migrate => {
-            pool(&settings).await?;
+        Cmd::Migrate { runtime_role } => {
+            let pool = pool(&settings).await?;
             println!("migrations applied");
+            let role = runtime_role.unwrap_or_else(|| settings.database.runtime_role.clone());
+            if role.is_empty() {
+                if let Some(w) = opsguard::audit::roles::single_role_warning(&pool).await? {
+                    eprintln!("warning: {w}");
+                }
+            } else {
+                opsguard::audit::roles::grant_runtime(&pool, &role)
+                    .await
+                    .with_context(|| format!("cannot grant the runtime role {role}"))?;
+                println!(
+                    "runtime role {role}: read/write on opsguard's tables, read-only on the audit log"
+                );
+            }
         }
         Cmd::Console { as_user } => {
             let user = UserId::parse(&as_user).map_err(anyhow::Error::msg)?;
             opsguard::console::start(settings, user).await?;
         }
-        Cmd::User { action } => user(&pool(&settings).await?, action).await?,
-        Cmd::Chat { action } => chat(&pool(&settings).await?, action).await?,
-        Cmd::Audit { action } => return audit(&pool(&settings).await?, action).await,
+        Cmd::User { action } => user(&settings, &pool(&settings).await?, action).await?,
+        Cmd::Chat(action) => action.run(&settings, &pool(&settings).await?).await?,
+        Cmd::Audit { action } => return audit(&settings, &pool(&settings).await?, action).await,
         Cmd::Token(action) => action.run(&settings, pool(&settings)).await?,
         Cmd::Secret(action) => action.run(&settings, pool(&settings).await?).await?,
         Cmd::Backup(action) => {
@@ -188,7 +203,17 @@ async fn known_role(pool: &PgPool, raw: &str) -> anyhow::Result<RoleName> {
     Ok(role)
 }
 
-async fn user(pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
+/// A system role (the scheduler's) is held by no person.
+async fn refuse_system_role(pool: &PgPool, role: &RoleName) -> anyhow::Result<()> {
+    if storage::users::is_system_role(pool, role).await? {
+        bail!(
+            "{role} is a system role (the scheduler's): it cannot be granted to a person; nothing was changed"
+        );
+    }
+    Ok(())
+}
+
+async fn user(settings: &Settings, pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
     let id = |raw: &str| UserId::parse(raw).map_err(anyhow::Error::msg);
     match action {
         UserCmd::Add {
@@ -198,7 +223,8 @@ async fn user(pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
         } => {
             let (id, role) = (id(&raw)?, known_role(pool, &role).await?);
             let name = name.unwrap_or_else(|| format!("user {id}"));
-            audited(pool, "user add", &format!("{id} {role}"), async {
+            audited(settings, pool, "user add", &format!("{id} {role}"), async {
+                refuse_system_role(pool, &role).await?;
                 storage::users::upsert(pool, id, &name).await?;
                 storage::users::grant(pool, id, &role, "shell").await?;
                 Ok(())
@@ -219,21 +245,32 @@ async fn user(pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::Grant { id: raw, role } => {
             let (id, role) = (id(&raw)?, known_role(pool, &role).await?);
-            audited(pool, "user grant", &format!("{id} {role}"), async {
-                if storage::users::principal_of(pool, id).await?.is_none() {
-                    bail!("user {id} is not known; use `opsguard user add`");
-                }
-                storage::users::grant(pool, id, &role, "shell").await?;
-                Ok(())
-            })
+            audited(
+                settings,
+                pool,
+                "user grant",
+                &format!("{id} {role}"),
+                async {
+                    refuse_system_role(pool, &role).await?;
+                    if storage::users::principal_of(pool, id).await?.is_none() {
+                        bail!("user {id} is not known; use `opsguard user add`");
+                    }
+                    storage::users::grant(pool, id, &role, "shell").await?;
+                    Ok(())
+                },
+            )
             .await?;
             println!("user {id} has the role {role}");
         }
         UserCmd::Revoke { id: raw, role } => {
             let (id, role) = (id(&raw)?, known_role(pool, &role).await?);
-            let revoked = audited(pool, "user revoke", &format!("{id} {role}"), async {
-                Ok(storage::users::revoke_keeping_last(pool, id, &role, "admin").await?)
-            })
+            let revoked = audited(
+                settings,
+                pool,
+                "user revoke",
+                &format!("{id} {role}"),
+                async { Ok(storage::users::revoke_keeping_last(pool, id, &role, "admin").await?) },
+            )
             .await?;
             match revoked {
                 storage::users::Revoked::Removed => {
@@ -249,7 +286,7 @@ async fn user(pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::Disable { id: raw } => {
             let id = id(&raw)?;
-            let done = audited(pool, "user disable", &id.to_string(), async {
+            let done = audited(settings, pool, "user disable", &id.to_string(), async {
                 Ok(storage::users::set_active(pool, id, false).await?)
             })
             .await?;
@@ -260,8 +297,8 @@ async fn user(pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
         }
         UserCmd::ResetTotp { id: raw } => {
             let id = id(&raw)?;
-            let removed = audited(pool, "user reset-totp", &id.to_string(), async {
-                Ok(storage::totp::reset(pool, id).await?)
+            let removed = audited(settings, pool, "user reset-totp", &id.to_string(), async {
+                Ok(opsguard::engine::totp::reset(pool, id).await?)
             })
             .await?;
             println!(
@@ -277,62 +314,56 @@ async fn user(pool: &PgPool, action: UserCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn chat(pool: &PgPool, action: ChatCmd) -> anyhow::Result<()> {
+async fn audit(settings: &Settings, pool: &PgPool, action: AuditCmd) -> anyhow::Result<ExitCode> {
+    let keys = opsguard::audit::AuditKeys::from_master(settings.master_key.as_ref())?;
     match action {
-        ChatCmd::Allow { id, title } => {
-            audited(pool, "chat allow", &id.to_string(), async {
-                Ok(storage::chats::allow(pool, ChatId(id), &title).await?)
+        AuditCmd::Verify { checkpoints } => {
+            let args = match checkpoints.len() {
+                0 => String::new(),
+                n => format!("{n} checkpoint line(s)"),
+            };
+            let report = audited(settings, pool, "audit verify", &args, async {
+                Ok(
+                    opsguard::audit::verify_all(pool, settings, keys.as_ref(), &checkpoints)
+                        .await?,
+                )
             })
             .await?;
-            println!("chat {id} is allow-listed");
+            report.lines().iter().for_each(|l| println!("{l}"));
+            Ok(if report.intact() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            })
         }
-        ChatCmd::Remove { id } => {
-            let removed = audited(pool, "chat remove", &id.to_string(), async {
-                Ok(storage::chats::disallow(pool, ChatId(id)).await?)
+        AuditCmd::Checkpoint => {
+            let (checkpoint, location) = audited(settings, pool, "audit checkpoint", "", async {
+                Ok(opsguard::audit::checkpoint::write(pool, settings, keys.as_ref()).await?)
             })
             .await?;
+            println!("checkpoint of row {} written to {location}", checkpoint.seq);
             println!(
                 "{}",
-                if removed {
-                    format!("chat {id} removed")
-                } else {
-                    format!("chat {id} was not allow-listed")
-                }
+                checkpoint.signed_line(keys.as_ref().expect("written, so signed"))
             );
-        }
-        ChatCmd::List => {
-            for (id, title) in storage::chats::list(pool).await? {
-                println!("{id}\t{title}");
-            }
-        }
-    }
-    Ok(())
-}
-
-async fn audit(pool: &PgPool, action: AuditCmd) -> anyhow::Result<ExitCode> {
-    match action {
-        AuditCmd::Verify => {
-            let report = storage::audit::verify(pool).await?;
-            match report.broken {
-                None => {
-                    println!("audit chain intact: {} rows verified", report.rows);
-                    Ok(ExitCode::SUCCESS)
-                }
-                Some(b) => {
-                    println!("audit chain BROKEN at row {}: {}", b.seq, b.reason);
-                    Ok(ExitCode::from(2))
-                }
-            }
+            Ok(ExitCode::SUCCESS)
         }
         AuditCmd::Export { output } => {
-            let mut out: Box<dyn std::io::Write + Send> = match &output {
-                Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path)
-                        .with_context(|| format!("cannot create {}", path.display()))?,
-                )),
-                None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-            };
-            let rows = storage::audit::export(pool, &mut *out).await?;
+            let args = output
+                .as_ref()
+                .map(|p| format!("-o {}", p.display()))
+                .unwrap_or_default();
+            let rows = audited(settings, pool, "audit export", &args, async {
+                let mut out: Box<dyn std::io::Write + Send> = match &output {
+                    Some(path) => Box::new(std::io::BufWriter::new(
+                        std::fs::File::create(path)
+                            .with_context(|| format!("cannot create {}", path.display()))?,
+                    )),
+                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+                };
+                storage::audit::export(pool, &mut *out).await
+            })
+            .await?;
             if output.is_some() {
                 eprintln!("{rows} rows exported");
             }

@@ -36,7 +36,8 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
     .context("DATABASE_URL is not a valid PostgreSQL URL")?;
     storage::migrate(&url, &pool)
         .await
-        .context("cannot apply migrations: is PostgreSQL reachable at DATABASE_URL?")?;
+        .context("cannot apply migrations: is PostgreSQL reachable at DATABASE_URL? (a runtime role cannot apply them: run `opsguard migrate` as the owner)")?;
+    let audit_warnings = audit_start_checks(&pool, &settings).await?;
     let redis = RedisLink::connect(
         settings.redis.url.expose(),
         &settings.redis.key_prefix,
@@ -49,9 +50,51 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
     }
     // A bad [[secrets]] entry or a master key that does not open the vault stops start-up.
     let secrets = crate::secrets::open(&pool, &settings).await?;
+    // TOTP secrets an older version stored in plaintext are sealed now (with a key).
+    crate::engine::totp::on_start(&pool, secrets.as_ref().map(|r| r.key()))
+        .await
+        .context("cannot seal the TOTP secrets stored in plaintext")?;
     let engine = Engine::new(pool, Arc::new(settings), redis, secrets);
+    engine.health().set_audit_warnings(audit_warnings);
     engine.authz().spawn_listener(shutdown.clone());
     Ok(engine)
+}
+
+/// Refuse to start with a master key that cannot extend the audit chain (none, or another
+/// one, once the chain is keyed); return what weakens the audit log here, each logged.
+pub async fn audit_start_checks(
+    pool: &sqlx::PgPool,
+    settings: &Settings,
+) -> anyhow::Result<Vec<String>> {
+    let keys = crate::audit::AuditKeys::from_master(settings.master_key.as_ref())?;
+    let head = storage::audit::head(pool).await?;
+    if let Some(from) = head.keyed_from {
+        let chain = head.key_id.clone().unwrap_or_default();
+        match &keys {
+            None => anyhow::bail!(
+                "the audit chain is keyed (from row {from}, key {chain}): set OPSGUARD_MASTER_KEY to the key it was keyed with"
+            ),
+            Some(k) if k.chain().id() != chain => anyhow::bail!(
+                "OPSGUARD_MASTER_KEY is not the key the audit chain is keyed with (chain key {chain}, this key {})",
+                k.chain().id()
+            ),
+            Some(_) => {}
+        }
+    }
+    let mut warnings = Vec::new();
+    if let Some(w) = crate::audit::roles::single_role_warning(pool).await? {
+        warnings.push(w);
+    }
+    if keys.is_none() {
+        warnings.push(
+            "OPSGUARD_MASTER_KEY is not set: the chain is not keyed and no checkpoints are signed"
+                .into(),
+        );
+    }
+    for warning in &warnings {
+        tracing::warn!(audit.warning = %warning, "audit.weakened");
+    }
+    Ok(warnings)
 }
 
 pub struct Application {
@@ -69,6 +112,8 @@ impl Application {
         let listen = settings.http.listen.clone();
         // An invalid schedule stops start-up, naming it (before any store is touched).
         settings.validate_schedules()?;
+        // A guessable webhook secret or ingest key stops start-up, naming the variable.
+        settings.validate_secrets()?;
         let engine = engine(settings, &shutdown).await?;
         let scheduler = Scheduler::new(engine.clone())?;
         let tracker = TaskTracker::new();
@@ -194,11 +239,18 @@ impl Application {
         let state = HttpState {
             engine: engine.clone(),
             webhook,
+            throttle: Arc::new(http::throttle::Throttle::new(
+                settings.http.webhook_failures_per_minute,
+                http::throttle::DEFAULT_CAPACITY,
+                settings.http.trusted_proxies.clone(),
+            )),
             max_body_bytes: settings.http.max_body_bytes,
             ingest: ingestor,
         };
         let app = http::router(state);
         tracing::info!(http.listen = %listener.local_addr()?, "opsguard.serving");
+        // The peer's address reaches the webhook route (its wrong-secret limit).
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown.clone().cancelled_owned())
             .await?;
@@ -242,16 +294,32 @@ fn login_evaluator(engine: &Engine) -> Arc<dyn Evaluate> {
     ))
 }
 
-/// Hourly: forget processed update ids Telegram can no longer retry.
+/// Hourly: forget processed update ids Telegram can no longer retry. Every
+/// `[gates] sweep_interval_ms`: remove expired TOTP enrolments (queueing the deletion of the
+/// messages that showed them) and prune expired pending actions. Each step is idempotent,
+/// so replicas may run it side by side.
 fn spawn_housekeeping(engine: Engine, shutdown: CancellationToken) {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+        let gates = engine.settings().gates.clone();
+        let mut sweep = tokio::time::interval(Duration::from_millis(gates.sweep_interval_ms));
         loop {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = tick.tick() => {
+                _ = hourly.tick() => {
                     if let Err(e) = storage::updates::prune(engine.pool()).await {
                         tracing::warn!(error = %e, "housekeeping.prune_failed");
+                    }
+                }
+                _ = sweep.tick() => {
+                    if let Err(e) = crate::engine::totp::sweep_expired(engine.pool()).await {
+                        tracing::warn!(error = %e, "housekeeping.totp_sweep_failed");
+                    }
+                    let pruned = storage::pending::prune_expired(engine.pool(), gates.pending_keep_secs);
+                    match pruned.await {
+                        Ok(n) if n > 0 => tracing::debug!(rows = n, "housekeeping.pending_pruned"),
+                        Ok(_) => {}
+                        Err(e) => tracing::warn!(error = %e, "housekeeping.pending_prune_failed"),
                     }
                 }
             }

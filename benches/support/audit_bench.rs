@@ -1,13 +1,27 @@
 //! Audit log throughput: chained appends vs. plain inserts, and chain verification vs. a
-//! bare read of the same rows.
+//! bare read of the same rows. The chain is keyed (HMAC under `key()`), as it is in every
+//! deployment with a master key.
 
 use chrono::Utc;
 use futures::TryStreamExt;
-use opsguard::domain::audit::{AuditEntry, row_hash};
+use opsguard::domain::audit::{AuditEntry, ChainKey};
 use opsguard::storage;
 use opsguard::storage::audit_writer::AuditWriter;
 use sqlx::PgPool;
 use std::time::Instant;
+
+/// The master key the pipeline bench's app runs with (its chain is keyed, as in production).
+pub const MASTER_KEY: &str = "YmVuY2gtbWFzdGVyLWtleS0zMi1ieXRlcy1sb25nISE=";
+
+/// The chain key of `MASTER_KEY`, so bench appends extend the app's chain.
+pub fn key() -> ChainKey {
+    let master = opsguard::domain::secret::Secret::new(MASTER_KEY);
+    opsguard::audit::AuditKeys::from_master(Some(&master))
+        .unwrap()
+        .unwrap()
+        .chain()
+        .clone()
+}
 
 fn entry(i: usize) -> AuditEntry {
     AuditEntry {
@@ -41,7 +55,7 @@ pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64, 
         .await
         .unwrap();
     let per = total / writers;
-    let writer = AuditWriter::spawn(pool.clone());
+    let writer = AuditWriter::spawn(pool.clone(), Some(key()));
     let started = Instant::now();
     let tasks: Vec<_> = (0..writers)
         .map(|w| {
@@ -64,7 +78,7 @@ pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64, 
             let pool = pool.clone();
             tokio::spawn(async move {
                 for i in 0..per {
-                    storage::audit::append(&pool, &entry(w * per + i))
+                    storage::audit::append(&pool, Some(&key()), &entry(w * per + i))
                         .await
                         .unwrap();
                 }
@@ -132,13 +146,13 @@ struct Columns {
     hash: Vec<Vec<u8>>,
 }
 
-/// Extend the chain by `rows` valid rows in bulk (UNNEST batches), as a fixture for verify.
+/// Extend the chain by `rows` valid keyed rows in bulk (UNNEST batches), as a fixture for
+/// verify.
 pub async fn extend_chain(pool: &PgPool, rows: usize) {
-    let (mut seq, mut prev): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, row_hash FROM audit_head")
-            .fetch_one(pool)
-            .await
-            .unwrap();
+    let key = key();
+    let head = storage::audit::head(pool).await.unwrap();
+    let (mut seq, mut prev) = (head.seq, head.row_hash);
+    let keyed_from = head.keyed_from.unwrap_or(seq + 1);
     for chunk in 0..rows.div_ceil(5000) {
         let n = 5000.min(rows - chunk * 5000);
         let mut cols = Columns::default();
@@ -146,7 +160,7 @@ pub async fn extend_chain(pool: &PgPool, rows: usize) {
             seq += 1;
             let e = entry(i);
             let c = e.content_hash();
-            let h = row_hash(&prev, seq, &c);
+            let h = key.row_hash(&prev, seq, &c);
             cols.seq.push(seq);
             cols.request.push(e.request_id.clone());
             cols.at
@@ -181,9 +195,11 @@ pub async fn extend_chain(pool: &PgPool, rows: usize) {
         .await
         .unwrap();
     }
-    sqlx::query("UPDATE audit_head SET seq = $1, row_hash = $2")
+    sqlx::query("UPDATE audit_head SET seq = $1, row_hash = $2, keyed_from = $3, key_id = $4")
         .bind(seq)
         .bind(&prev)
+        .bind(keyed_from)
+        .bind(key.id())
         .execute(pool)
         .await
         .unwrap();
@@ -192,7 +208,7 @@ pub async fn extend_chain(pool: &PgPool, rows: usize) {
 /// Rows per second: (verify, bare read of the same rows).
 pub async fn verify(pool: &PgPool) -> (u64, f64, f64) {
     let started = Instant::now();
-    let report = storage::audit::verify(pool).await.unwrap();
+    let report = storage::audit::verify(pool, Some(&key())).await.unwrap();
     assert!(
         report.broken.is_none(),
         "fixture chain must verify: {:?}",

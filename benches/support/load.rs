@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-pub const SECRET: &str = "bench-secret";
+pub const SECRET: &str = "bench-webhook-secret-0123456789abcdef";
 
 pub struct Phase {
     pub sent: usize,

@@ -64,7 +64,7 @@ impl BackupCmd {
                 let mut ok = true;
                 for target in targets {
                     let args = target.clone();
-                    let ended = audited(&pool, "backup run", &args, async {
+                    let ended = audited(settings, &pool, "backup run", &args, async {
                         let job = queue_backup(&backups, &target).await?;
                         let ended = run_here(&backups, &job).await?;
                         match ended.error {
@@ -84,7 +84,7 @@ impl BackupCmd {
                 return Ok(ok);
             }
             BackupCmd::Verify { id } => {
-                let text = audited(&pool, "backup verify", &id.to_string(), async {
+                let text = audited(settings, &pool, "backup verify", &id.to_string(), async {
                     let b = catalogue::get(&pool, id)
                         .await?
                         .with_context(|| format!("no backup #{id}"))?;
@@ -106,6 +106,7 @@ impl BackupCmd {
                 let env = PgEnv::parse(&Secret::new(into)).map_err(anyhow::Error::msg)?;
                 let shown = env.display().to_string();
                 audited(
+                    settings,
                     &pool,
                     "backup restore",
                     &format!("{id} into {shown}"),

@@ -141,6 +141,51 @@ impl Storage {
         }
     }
 
+    /// Write a small object that must not exist yet (never overwrites: an append-only
+    /// record). Stores that cannot refuse an overwrite write it plainly.
+    pub async fn put_new(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        let create = object_store::PutOptions::from(object_store::PutMode::Create);
+        let path = self.path(key);
+        match self
+            .store
+            .put_opts(&path, bytes.clone().into(), create)
+            .await
+        {
+            Err(object_store::Error::NotImplemented) => {
+                self.store.put(&path, bytes.into()).await?;
+                Ok(())
+            }
+            result => result.map(|_| ()).map_err(Into::into),
+        }
+    }
+
+    /// The keys under `dir` (relative to the storage, like the keys other methods take).
+    pub async fn list(&self, dir: &str) -> Result<Vec<String>, StorageError> {
+        let base = self.path("");
+        let mut keys = Vec::new();
+        let mut listing = self.store.list(Some(&self.path(dir)));
+        while let Some(meta) = listing.next().await {
+            let location = meta?.location;
+            let key = location
+                .prefix_match(&base)
+                .map(|parts| {
+                    parts
+                        .map(|p| p.as_ref().to_string())
+                        .collect::<Vec<_>>()
+                        .join("/")
+                })
+                .unwrap_or_else(|| location.to_string());
+            keys.push(key);
+        }
+        keys.sort();
+        Ok(keys)
+    }
+
+    /// A small object, whole.
+    pub async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        Ok(self.store.get(&self.path(key)).await?.bytes().await?)
+    }
+
     /// Delete `key`; an object already gone is not an error.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         match self.store.delete(&self.path(key)).await {

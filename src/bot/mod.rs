@@ -10,8 +10,11 @@ pub mod update;
 
 use crate::engine::Engine;
 use crate::engine::health::TelegramState;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 use teloxide::Bot;
 use teloxide::requests::Requester;
+use teloxide::types::Update;
 use tokio_util::task::TaskTracker;
 use update::Incoming;
 
@@ -21,6 +24,8 @@ pub struct Telegram {
     pub bot: Bot,
     pub engine: Engine,
     tracker: TaskTracker,
+    /// The bot's own username (from getMe), to tell `/cmd@us` from `/cmd@otherbot`.
+    username: Arc<OnceLock<String>>,
 }
 
 impl Telegram {
@@ -37,13 +42,17 @@ impl Telegram {
             bot,
             engine,
             tracker,
+            username: Arc::new(OnceLock::new()),
         })
     }
 
     /// Check the token and reachability (getMe); the result shows in `/status`.
     pub async fn probe(&self, mode: &'static str) -> bool {
         match self.bot.get_me().await {
-            Ok(_) => {
+            Ok(me) => {
+                if let Some(name) = me.user.username {
+                    let _ = self.username.set(name);
+                }
                 self.engine
                     .health()
                     .set_telegram(TelegramState::Reachable { mode });
@@ -59,6 +68,42 @@ impl Telegram {
                 false
             }
         }
+    }
+
+    /// The bot's username; asks getMe when it is not known yet (Telegram was unreachable
+    /// at start). `None` when it cannot be learned.
+    pub async fn username(&self) -> Option<&str> {
+        if self.username.get().is_none() {
+            let asked = tokio::time::timeout(Duration::from_secs(5), self.bot.get_me()).await;
+            match asked {
+                Ok(Ok(me)) => {
+                    if let Some(name) = me.user.username {
+                        let _ = self.username.set(name);
+                    }
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "telegram.get_me_failed"),
+                Err(_) => tracing::warn!("telegram.get_me_timed_out"),
+            }
+        }
+        self.username.get().map(String::as_str)
+    }
+
+    /// An update as a request, or `None` when it carries nothing for us to run: besides
+    /// what `update::translate` drops, a command addressed to another bot
+    /// (`/cmd@otherbot`), which is neither run nor answered (nor is one addressed to any
+    /// bot while our own name cannot be learned).
+    pub async fn translate(&self, update: &Update) -> Option<Incoming> {
+        let incoming = update::translate(update)?;
+        if let Some(to) = update::addressee(&incoming.request) {
+            let ours = self.username().await;
+            if !ours.is_some_and(|me| me.eq_ignore_ascii_case(to)) {
+                metrics::counter!("opsguard_updates_ignored_total", "reason" => "other_bot")
+                    .increment(1);
+                tracing::info!(update.id = update.id.0, "update.for_another_bot");
+                return None;
+            }
+        }
+        Some(incoming)
     }
 
     /// Run a request in the background (the webhook answers 200 at once) and deliver the

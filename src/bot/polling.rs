@@ -1,6 +1,6 @@
 //! Long polling (`getUpdates`), used when no webhook secret is configured.
 
-use super::{Telegram, dedup, flood, update};
+use super::{Telegram, dedup, flood};
 use crate::engine::health::TelegramState;
 use std::time::Duration;
 use teloxide::payloads::GetUpdatesSetters;
@@ -44,7 +44,7 @@ pub fn spawn(
                         if !dedup::first_sight(&tg.engine, i64::from(u.id.0)).await {
                             continue;
                         }
-                        if let Some(incoming) = update::translate(&u) {
+                        if let Some(incoming) = tg.translate(&u).await {
                             tg.dispatch(incoming);
                         }
                     }

@@ -48,7 +48,10 @@ pub async fn deliver(tg: &Telegram, target: &Target, reply: Option<Reply>) {
         }
     }
     let Some(reply) = reply else { return };
-    send_text(tg, chat, &reply).await;
+    let sent = send_text(tg, chat, &reply).await;
+    if let (Some(tracked), Some(message)) = (reply.track, sent) {
+        tg.engine.reply_sent(tracked, target.chat_id, message).await;
+    }
     if let Some((name, bytes)) = &reply.attachment {
         let document = InputFile::memory(bytes.clone()).file_name(name.clone());
         let sent = tg.bot.send_document(chat, document).send().await;
@@ -61,7 +64,8 @@ pub async fn deliver(tg: &Telegram, target: &Target, reply: Option<Reply>) {
     }
 }
 
-async fn send_text(tg: &Telegram, chat: ChatId, reply: &Reply) {
+/// Send the text; returns the message id when it went out as one message.
+async fn send_text(tg: &Telegram, chat: ChatId, reply: &Reply) -> Option<i64> {
     let chunks = reply.chunks(MESSAGE_LIMIT);
     if chunks.len() > MAX_CHUNKS {
         let document =
@@ -78,11 +82,15 @@ async fn send_text(tg: &Telegram, chat: ChatId, reply: &Reply) {
             .send()
             .await;
         report(tg, sent.map(|_| ()));
-        return;
+        return None;
     }
     let last = chunks.len().saturating_sub(1);
+    let mut one = None;
     for (i, chunk) in chunks.into_iter().enumerate() {
         let mut request = tg.bot.send_message(chat, chunk).parse_mode(ParseMode::Html);
+        if reply.protect {
+            request = request.protect_content(true);
+        }
         if i == last && !reply.buttons.is_empty() {
             let row = reply
                 .buttons
@@ -96,8 +104,14 @@ async fn send_text(tg: &Telegram, chat: ChatId, reply: &Reply) {
             tokio::time::sleep(wait.duration()).await;
             result = request.send().await;
         }
+        if let Ok(message) = &result
+            && last == 0
+        {
+            one = Some(i64::from(message.id.0));
+        }
         report(tg, result.map(|_| ()));
     }
+    one
 }
 
 fn report(tg: &Telegram, result: Result<(), RequestError>) {

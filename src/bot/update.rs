@@ -1,5 +1,7 @@
 //! Telegram updates → engine requests. Only text messages and button presses from users
-//! become requests; everything else (edits, stickers, channel posts, bots) is ignored.
+//! become requests; everything else (edits, stickers, channel posts, bots) is ignored. A
+//! forwarded message (`forward_origin`, or an automatic forward into a discussion group)
+//! becomes `Input::Forwarded`, which the engine never runs as a command.
 
 use crate::domain::{Actor, Chat, ChatId, ChatKind, UserId};
 use crate::engine::{Input, Request};
@@ -46,10 +48,15 @@ pub fn translate(update: &Update) -> Option<Incoming> {
     match &update.kind {
         UpdateKind::Message(message) => {
             let actor = actor(message.from.as_ref()?)?;
-            let text = message.text()?;
+            let text = message.text()?.to_string();
             let chat = chat(&message.chat);
+            let input = if message.forward_origin().is_some() || message.is_automatic_forward() {
+                Input::Forwarded(text)
+            } else {
+                Input::Text(text)
+            };
             Some(Incoming {
-                request: Request::new(actor, chat, Input::Text(text.to_string())),
+                request: Request::new(actor, chat, input),
                 target: Target {
                     chat_id: chat.id.0,
                     callback_id: None,
@@ -82,5 +89,40 @@ pub fn translate(update: &Update) -> Option<Incoming> {
             })
         }
         _ => None,
+    }
+}
+
+/// The bot a command (typed or forwarded) is addressed to: `otherbot` in
+/// `/cmd@otherbot args`.
+pub fn addressee(request: &Request) -> Option<&str> {
+    let (Input::Text(text) | Input::Forwarded(text)) = &request.input else {
+        return None;
+    };
+    let head = text.trim().strip_prefix('/')?.split_whitespace().next()?;
+    head.split_once('@').map(|(_, to)| to)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn typed(text: &str) -> Request {
+        let actor = Actor::telegram(UserId(1), "a");
+        let chat = Chat {
+            id: ChatId(1),
+            kind: ChatKind::Private,
+        };
+        Request::new(actor, chat, Input::Text(text.into()))
+    }
+
+    #[test]
+    fn the_addressee_is_the_part_after_the_at() {
+        assert_eq!(addressee(&typed("/help@OtherBot x")), Some("OtherBot"));
+        assert_eq!(addressee(&typed("  /help@")), Some(""));
+        assert_eq!(addressee(&typed("/help x@y")), None);
+        assert_eq!(addressee(&typed("hello@bot")), None);
+        let mut forwarded = typed("");
+        forwarded.input = Input::Forwarded("/start@OtherBot".into());
+        assert_eq!(addressee(&forwarded), Some("OtherBot"));
     }
 }

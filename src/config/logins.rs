@@ -29,9 +29,12 @@ pub struct LoginSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct IngestSettings {
-    /// HS256 key for service tokens (`OPSGUARD_INGEST_JWT_SECRET`). Without it the ingest
-    /// API answers 503 and `token issue` refuses.
+    /// HS256 key for service tokens (`OPSGUARD_INGEST_JWT_SECRET`), at least 32 bytes.
+    /// Without it the ingest API answers 503 and `token issue` refuses.
     pub jwt_secret: Option<Secret>,
+    /// The key before the last rotation (`OPSGUARD_INGEST_JWT_PREVIOUS_SECRET`): tokens and
+    /// stream entries it signed are still accepted (chosen by `kid`), never issued.
+    pub jwt_previous_secret: Option<Secret>,
     /// The required `iss` claim.
     pub issuer: String,
     pub max_events: usize,
@@ -110,6 +113,7 @@ impl Default for IngestSettings {
     fn default() -> Self {
         IngestSettings {
             jwt_secret: None,
+            jwt_previous_secret: None,
             issuer: "opsguard-ingest".into(),
             max_events: 10_000,
             max_body_bytes: 5 * 1024 * 1024,
@@ -121,7 +125,7 @@ impl Default for IngestSettings {
 impl Default for StreamSettings {
     fn default() -> Self {
         StreamSettings {
-            enabled: true,
+            enabled: false,
             key: "opsguard:auth-events".into(),
             dead_letter_key: "opsguard:auth-events:dead".into(),
             group: "opsguard".into(),
@@ -129,6 +133,43 @@ impl Default for StreamSettings {
             block_ms: 1000,
             claim_idle_ms: 30_000,
         }
+    }
+}
+
+impl IngestSettings {
+    /// The current key, when one is set (an empty value counts as unset).
+    pub fn current_key(&self) -> Option<&Secret> {
+        self.jwt_secret.as_ref().filter(|s| !s.is_empty())
+    }
+
+    /// The previous key, when one is set.
+    pub fn previous_key(&self) -> Option<&Secret> {
+        self.jwt_previous_secret.as_ref().filter(|s| !s.is_empty())
+    }
+
+    /// Each key set is at least 32 bytes; a previous key needs a current one.
+    pub fn validate(&self) -> Result<(), String> {
+        let min = super::MIN_SECRET_LEN;
+        let keys = [
+            ("OPSGUARD_INGEST_JWT_SECRET", self.current_key()),
+            ("OPSGUARD_INGEST_JWT_PREVIOUS_SECRET", self.previous_key()),
+        ];
+        for (name, key) in keys {
+            if let Some(key) = key.filter(|k| k.expose().len() < min) {
+                return Err(format!(
+                    "{name} is {} bytes; an HS256 key must be at least {min} bytes \
+                     (make one with `openssl rand -base64 32`)",
+                    key.expose().len()
+                ));
+            }
+        }
+        if self.previous_key().is_some() && self.current_key().is_none() {
+            return Err(
+                "OPSGUARD_INGEST_JWT_PREVIOUS_SECRET is set without OPSGUARD_INGEST_JWT_SECRET"
+                    .into(),
+            );
+        }
+        Ok(())
     }
 }
 

@@ -107,13 +107,14 @@ impl Command {
             "audit" => match args.as_slice() {
                 [] => Command::Audit(AuditQuery::Latest(AUDIT_DEFAULT_ROWS)),
                 ["verify"] => Command::Audit(AuditQuery::Verify),
+                ["checkpoint"] => Command::Audit(AuditQuery::Checkpoint),
                 [n] => match n.parse::<u32>() {
                     Ok(n) if (1..=AUDIT_MAX_ROWS).contains(&n) => {
                         Command::Audit(AuditQuery::Latest(n))
                     }
                     _ => {
                         return Err(usage(format!(
-                            "n is a number from 1 to {AUDIT_MAX_ROWS}, or 'verify'"
+                            "n is a number from 1 to {AUDIT_MAX_ROWS}, 'verify' or 'checkpoint'"
                         )));
                     }
                 },
@@ -142,11 +143,18 @@ impl Command {
             }
             "totp" => match args.as_slice() {
                 [] => Command::Totp(TotpAction::Status),
-                ["enroll"] => Command::Totp(TotpAction::Enroll),
+                ["enroll"] => Command::Totp(TotpAction::Enroll(None)),
+                ["enroll", code] => Command::Totp(TotpAction::Enroll(Some(
+                    TotpCode::parse(code).map_err(usage)?,
+                ))),
                 ["confirm", code] => {
                     Command::Totp(TotpAction::Confirm(TotpCode::parse(code).map_err(usage)?))
                 }
-                _ => return Err(usage("expected 'enroll' or 'confirm <code>'".into())),
+                _ => {
+                    return Err(usage(
+                        "expected 'enroll', 'enroll <current code>' or 'confirm <code>'".into(),
+                    ));
+                }
             },
             "stepup" => {
                 arity(1)?;
@@ -206,10 +214,12 @@ impl Command {
         match self {
             Command::Audit(AuditQuery::Latest(n)) => n.to_string(),
             Command::Audit(AuditQuery::Verify) => "verify".into(),
+            Command::Audit(AuditQuery::Checkpoint) => "checkpoint".into(),
             Command::Check(request) => request.args(),
             Command::Grant(c) | Command::Revoke(c) => format!("{} {}", c.user, c.role),
             Command::Approve(id) | Command::Deny(id) => id.to_string(),
-            Command::Totp(TotpAction::Enroll) => "enroll".into(),
+            Command::Totp(TotpAction::Enroll(None)) => "enroll".into(),
+            Command::Totp(TotpAction::Enroll(Some(_))) => "enroll [redacted]".into(),
             Command::Totp(TotpAction::Confirm(_)) => "confirm [redacted]".into(),
             Command::StepUp(_) => "[redacted]".into(),
             Command::Logins(window) => window.label().into(),

@@ -19,4 +19,4 @@ pub use actor::{Actor, ActorKind, Chat, ChatKind};
 pub use command::{Command, CommandSpec, ParseError};
 pub use ids::{ActionId, ChatId, RoleName, UserId};
 pub use permission::{Permission, RiskClass};
-pub use reply::{Button, Reply};
+pub use reply::{Button, Reply, Tracked};

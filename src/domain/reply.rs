@@ -1,6 +1,8 @@
 //! What the engine answers: HTML text, optional inline buttons and an optional document.
 //! Transports render it (Telegram message, console text); they never build replies themselves.
 
+use crate::domain::UserId;
+
 /// Telegram's hard limit for one message's text.
 pub const MESSAGE_LIMIT: usize = 4096;
 
@@ -25,6 +27,18 @@ pub struct Reply {
     /// A PNG picture sent after the text (a chart): `sendPhoto` in Telegram, its size in
     /// the console; the outbox does not carry it.
     pub photo: Option<Vec<u8>>,
+    /// Sent with `protect_content` (Telegram then refuses to forward or save it).
+    pub protect: bool,
+    /// The transport tells the engine which message this became (`Engine::reply_sent`),
+    /// so it can be deleted later; only single-message replies are tracked.
+    pub track: Option<Tracked>,
+}
+
+/// Why a sent reply's message must be known: it shows a secret and is deleted later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tracked {
+    /// A user's TOTP enrolment URI: deleted once confirmed or expired.
+    TotpEnrolment(UserId),
 }
 
 impl Reply {
@@ -35,6 +49,8 @@ impl Reply {
             notice: false,
             attachment: None,
             photo: None,
+            protect: false,
+            track: None,
         }
     }
     /// Nothing to say: no text, no buttons, no attachment. The engine answers nothing.
@@ -55,6 +71,12 @@ impl Reply {
     }
     pub fn with_photo(mut self, png: Vec<u8>) -> Self {
         self.photo = Some(png);
+        self
+    }
+    /// Protected content that the engine hears about once sent (see `track`).
+    pub fn protected(mut self, track: Tracked) -> Self {
+        self.protect = true;
+        self.track = Some(track);
         self
     }
     pub fn with_buttons(mut self, buttons: Vec<Button>) -> Self {

@@ -40,6 +40,7 @@ impl Engine {
             &id,
             pending::Kind::Confirm,
             principal.user.id,
+            Some(req.chat.id.0),
             status,
         )
         .await
@@ -52,6 +53,9 @@ impl Engine {
                     }
                     pending::Refusal::Used => "This button was already used.",
                     pending::Refusal::NotYours => "This button is not yours.",
+                    pending::Refusal::WrongChat => {
+                        "This button belongs to another chat: press it there."
+                    }
                     _ => "This button is not valid.",
                 };
                 return self

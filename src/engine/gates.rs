@@ -1,8 +1,9 @@
-//! Gates in front of sensitive commands: which ones a command needs (from policy), and the
-//! replies that ask for them. The pending actions themselves live in `storage::pending`.
+//! Gates in front of sensitive commands: which ones a command needs (from policy and, for
+//! role changes, from what the role grants and whom it touches), and the replies that ask
+//! for them. The pending actions themselves live in `storage::pending`.
 
-use crate::config::Settings;
-use crate::domain::command::Command;
+use crate::config::{GatePolicy, Settings};
+use crate::domain::command::{Command, SPECS};
 use crate::domain::html::escape;
 use crate::domain::{ActionId, Button, Reply, RiskClass};
 
@@ -13,8 +14,48 @@ pub struct GatePlan {
     pub approval: bool,
 }
 
-/// The gates policy puts in front of this exact command.
-pub fn plan(settings: &Settings, command: &Command) -> GatePlan {
+/// What the gate of a role change depends on, read from the store before planning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RoleFacts {
+    /// The role holds a permission of a sensitive command (see [`sensitive_permissions`]).
+    pub role_sensitive: bool,
+    /// The target is someone else who holds `users.manage` (another admin).
+    pub target_other_admin: bool,
+}
+
+/// The permissions of sensitive commands: a role holding one of them is a sensitive role.
+pub fn sensitive_permissions() -> Vec<&'static str> {
+    let mut perms: Vec<&'static str> = SPECS
+        .iter()
+        .filter(|s| s.risk == RiskClass::Sensitive)
+        .map(|s| s.permission.as_str())
+        .collect();
+    perms.sort_unstable();
+    perms.dedup();
+    perms
+}
+
+/// Whether a role change needs a second admin. Gates follow permissions, not role names:
+/// granting a role that holds a sensitive permission, or revoking any role from another
+/// admin, needs one. `approval_for_roles` names roles that need one on top of that.
+pub fn role_change_needs_approval(
+    policy: &GatePolicy,
+    grant: bool,
+    role: &str,
+    facts: &RoleFacts,
+) -> bool {
+    let named = policy.approval_for_roles.iter().any(|r| r == role);
+    let by_permissions = if grant {
+        facts.role_sensitive
+    } else {
+        facts.target_other_admin
+    };
+    named || by_permissions
+}
+
+/// The gates policy puts in front of this exact command; `facts` matter only for `/grant`
+/// and `/revoke`.
+pub fn plan(settings: &Settings, command: &Command, facts: &RoleFacts) -> GatePlan {
     if command.spec().risk != RiskClass::Sensitive {
         return GatePlan::default();
     }
@@ -31,10 +72,8 @@ pub fn plan(settings: &Settings, command: &Command) -> GatePlan {
     }
     let policy = settings.gate_policy(command.spec().name);
     let role_needs_approval = match command {
-        Command::Grant(c) | Command::Revoke(c) => policy
-            .approval_for_roles
-            .iter()
-            .any(|r| r == c.role.as_str()),
+        Command::Grant(c) => role_change_needs_approval(&policy, true, c.role.as_str(), facts),
+        Command::Revoke(c) => role_change_needs_approval(&policy, false, c.role.as_str(), facts),
         _ => false,
     };
     GatePlan {
@@ -99,3 +138,6 @@ pub fn parse_callback(data: &str) -> Option<(bool, ActionId)> {
     };
     ActionId::parse(raw).ok().map(|id| (confirm, id))
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,5 +1,5 @@
-//! What the transports report about themselves, for `/status`: start time and Telegram
-//! reachability. The engine reads it; it never probes Telegram itself.
+//! What the transports and start-up report, for `/status`: start time, Telegram
+//! reachability, and what weakens the audit log here. The engine never probes Telegram.
 
 use std::sync::RwLock;
 use std::time::Instant;
@@ -19,6 +19,8 @@ pub enum TelegramState {
 pub struct Health {
     started: Instant,
     telegram: RwLock<TelegramState>,
+    /// What weakens the audit log's tamper evidence here (found at start-up).
+    audit_warnings: RwLock<Vec<String>>,
 }
 
 impl Health {
@@ -26,6 +28,7 @@ impl Health {
         Health {
             started: Instant::now(),
             telegram: RwLock::new(TelegramState::NotConfigured),
+            audit_warnings: RwLock::new(Vec::new()),
         }
     }
     pub fn uptime(&self) -> std::time::Duration {
@@ -36,6 +39,12 @@ impl Health {
     }
     pub fn set_telegram(&self, state: TelegramState) {
         *self.telegram.write().expect("health lock") = state;
+    }
+    pub fn audit_warnings(&self) -> Vec<String> {
+        self.audit_warnings.read().expect("health lock").clone()
+    }
+    pub fn set_audit_warnings(&self, warnings: Vec<String>) {
+        *self.audit_warnings.write().expect("health lock") = warnings;
     }
 }
 

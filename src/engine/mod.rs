@@ -5,11 +5,13 @@
 pub mod authorize;
 mod exec;
 pub mod flood;
+mod forwarded;
 mod gated;
 pub mod gates;
 pub mod health;
 mod pipeline;
 pub mod ratelimit;
+mod role_gates;
 pub mod shell;
 pub mod totp;
 mod trail;
@@ -29,6 +31,7 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
+pub use forwarded::FORWARDED_LINE;
 pub use pipeline::NEUTRAL_LINE;
 
 /// One request, from any transport.
@@ -46,6 +49,8 @@ pub enum Input {
     Text(String),
     /// The opaque data of a pressed inline button.
     Callback(String),
+    /// A forwarded message's text: never run as a command (`forwarded.rs`).
+    Forwarded(String),
 }
 
 impl Request {
@@ -84,6 +89,8 @@ struct Inner {
     health: Health,
     events: broadcast::Sender<EngineEvent>,
     audit: AuditWriter,
+    /// The audit chain and checkpoint keys (`None` without a master key).
+    audit_keys: Option<crate::audit::AuditKeys>,
     /// The rotation runner, when the vault is open (secrets configured or stored).
     secrets: Option<Arc<Rotations>>,
 }
@@ -104,6 +111,11 @@ impl Engine {
             events.clone(),
         );
         let pool_for_audit = pool.clone();
+        // A malformed master key stops start-up before this (startup::engine).
+        let audit_keys = crate::audit::AuditKeys::from_master(settings.master_key.as_ref())
+            .ok()
+            .flatten();
+        let chain_key = audit_keys.as_ref().map(|k| k.chain().clone());
         Engine {
             inner: Arc::new(Inner {
                 pool,
@@ -114,7 +126,8 @@ impl Engine {
                 redis,
                 health: Health::new(),
                 events,
-                audit: AuditWriter::spawn(pool_for_audit),
+                audit: AuditWriter::spawn(pool_for_audit, chain_key),
+                audit_keys,
                 secrets,
             }),
         }
@@ -135,6 +148,10 @@ impl Engine {
     /// The audit log's group-commit writer.
     pub fn audit(&self) -> &AuditWriter {
         &self.inner.audit
+    }
+    /// The audit keys derived from the master key (`None` without one).
+    pub fn audit_keys(&self) -> Option<&crate::audit::AuditKeys> {
+        self.inner.audit_keys.as_ref()
     }
     /// The rotation runner (`None` when no vault is open).
     pub fn secrets(&self) -> Option<Arc<Rotations>> {

@@ -49,6 +49,7 @@ impl Engine {
         let done = match &req.input {
             Input::Text(text) => self.on_text(&req, text).await,
             Input::Callback(data) => self.on_callback(&req, data).await,
+            Input::Forwarded(text) => self.on_forwarded(&req, text).await,
         };
         metrics::counter!("opsguard_commands_total", "command" => done.command, "decision" => done.decision)
             .increment(1);
@@ -122,7 +123,11 @@ impl Engine {
                 .refuse(&trail, label, "rate_limited", &reason, reply)
                 .await;
         }
-        let plan = gates::plan(self.settings(), &command);
+        let facts = match self.role_facts(&trail, label, &principal, &command).await {
+            Ok(facts) => facts,
+            Err(done) => return done,
+        };
+        let plan = gates::plan(self.settings(), &command, &facts);
         self.gate_or_run(req, trail, principal, command, plan, None)
             .await
     }

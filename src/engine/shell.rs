@@ -2,14 +2,18 @@
 //! database credentials, so they need no Telegram permission — but they are audited like
 //! any command: attempt before, outcome after, and nothing runs if the attempt can't be written.
 
+pub mod chats;
+
 use super::trail::{Trail, Verdict};
 use super::{Input, Request};
+use crate::config::Settings;
 use crate::domain::{Actor, ActorKind, Chat, ChatId, ChatKind};
 use anyhow::Context;
 use sqlx::PgPool;
 use std::future::Future;
 
 pub async fn audited<T>(
+    settings: &Settings,
     pool: &PgPool,
     command: &str,
     args: &str,
@@ -29,7 +33,9 @@ pub async fn audited<T>(
         Input::Text(String::new()),
     );
     let trail = Trail::new(&request, command, args);
-    let audit = crate::storage::audit_writer::AuditWriter::spawn(pool.clone());
+    let keys = crate::audit::AuditKeys::from_master(settings.master_key.as_ref())?;
+    let chain_key = keys.map(|k| k.chain().clone());
+    let audit = crate::storage::audit_writer::AuditWriter::spawn(pool.clone(), chain_key);
     let verdict = Verdict {
         decision: "allowed",
         reason: Some("shell access to the database"),

@@ -7,6 +7,7 @@
 use super::HttpState;
 use crate::domain::auth_batch::{self, BatchError};
 use crate::logins::jwt::{self, TokenError};
+use crate::logins::keys::Keys;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -24,7 +25,7 @@ fn refuse(status: StatusCode, label: &'static str, body: Value) -> Answer {
 pub async fn receive(State(state): State<HttpState>, request: Request<Body>) -> Answer {
     let ingestor = &state.ingest;
     let settings = ingestor.settings();
-    let Some(secret) = settings.jwt_secret.as_ref().filter(|s| !s.is_empty()) else {
+    let Some(keys) = Keys::of(settings) else {
         let error = "ingest is not configured: OPSGUARD_INGEST_JWT_SECRET is not set";
         return refuse(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -44,7 +45,7 @@ pub async fn receive(State(state): State<HttpState>, request: Request<Body>) -> 
         .filter(|t| !t.is_empty());
     let verified = match presented {
         None => Err(TokenError::Missing),
-        Some(token) => jwt::verify(token, secret, &settings.issuer),
+        Some(token) => jwt::verify(token, &keys, &settings.issuer),
     };
     let sender = match verified {
         Ok(sender) => sender,

@@ -4,6 +4,7 @@
 mod ingest;
 mod ops;
 pub mod telemetry_metrics;
+pub mod throttle;
 mod webhook;
 
 use crate::bot::Telegram;
@@ -20,6 +21,8 @@ pub struct HttpState {
     pub engine: Engine,
     /// Present in webhook mode: the bot, and the secret Telegram must send.
     pub webhook: Option<(Telegram, Secret)>,
+    /// Wrong webhook secrets per source address.
+    pub throttle: Arc<throttle::Throttle>,
     pub max_body_bytes: usize,
     /// Stores posted auth events; the route reads its own limits from it.
     pub ingest: Arc<Ingestor>,

@@ -11,7 +11,13 @@ pub async fn healthz() -> &'static str {
 
 pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
     match crate::storage::migrations_applied(state.engine.pool()).await {
-        Ok(true) => (StatusCode::OK, "ready\n".into()),
+        Ok(true) => {
+            let mut body = "ready\n".to_string();
+            for warning in state.engine.health().audit_warnings() {
+                body.push_str(&format!("warning: audit log: {warning}\n"));
+            }
+            (StatusCode::OK, body)
+        }
         Ok(false) => (
             StatusCode::SERVICE_UNAVAILABLE,
             "migrations pending\n".into(),

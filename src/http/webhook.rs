@@ -1,13 +1,18 @@
-//! `POST /telegram/webhook`: the secret header is compared in constant time before the
-//! body is read (401); bodies over the limit get 413, malformed JSON 400; a replayed
-//! `update_id` is acknowledged and dropped, and so is an update past a flood limit (checked
-//! before anything is written); the command runs after the 200 is answered.
+//! `POST /telegram/webhook`: an address past its wrong secrets for the minute gets 429
+//! without a comparison (`throttle.rs`); otherwise the secret header is compared in
+//! constant time before the body is read (401, counted against the address); bodies over
+//! the limit get 413, malformed JSON 400; an update past a flood limit is acknowledged and
+//! dropped before anything is written for it; a replayed `update_id` is acknowledged and
+//! dropped; a command for another bot is acknowledged and ignored; the command runs after
+//! the 200 is answered.
 
 use super::HttpState;
-use crate::bot::{dedup, flood, update};
+use crate::bot::{dedup, flood};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
+use std::net::SocketAddr;
+use std::time::Instant;
 use teloxide::types::Update;
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
@@ -25,12 +30,26 @@ pub async fn receive(
     let Some((telegram, secret)) = &state.webhook else {
         return (StatusCode::NOT_FOUND, "not found");
     };
+    let peer = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    let forwarded = request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok());
+    let source = state.throttle.source(peer, forwarded);
+    let now = Instant::now();
+    if state.throttle.blocked(source, now) {
+        return reject("throttled", StatusCode::TOO_MANY_REQUESTS);
+    }
     let presented = request
         .headers()
         .get(SECRET_HEADER)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
     if !secret.matches(presented) {
+        state.throttle.failed(source, now);
         return reject("bad_secret", StatusCode::UNAUTHORIZED);
     }
     let declared = request
@@ -62,7 +81,7 @@ pub async fn receive(
         reject("duplicate", StatusCode::OK);
         return (StatusCode::OK, "duplicate");
     }
-    match update::translate(&update) {
+    match telegram.translate(&update).await {
         Some(incoming) => {
             metrics::counter!("opsguard_webhook_accepted_total").increment(1);
             telegram.dispatch(incoming);

@@ -1,9 +1,12 @@
 //! Service tokens for the ingest API: HS256 JWTs with `exp`, `iss`, `aud = "opsguard"`,
-//! `sub` (the sending service) and a `scope` holding `events:write`. Verification pins the
-//! algorithm before anything else (so `alg: none` is refused by name) and maps every
-//! failure to a short reason safe to return to the caller; the key is never shown.
-//! `TokenCmd` is the `opsguard token issue` shell command.
+//! `sub` (the sending service) and a `scope` holding `events:write`; `nbf`, when present,
+//! is checked too. Verification pins the algorithm before anything else (so `alg: none` is
+//! refused by name), picks the key by the header's `kid` (the current or the previous
+//! ingest key, see `keys.rs`) and maps every failure to a short reason safe to return to
+//! the caller; the key is never shown. Tokens are issued under the current key with its
+//! `kid`. `TokenCmd` is the `opsguard token issue` shell command.
 
+use super::keys::Keys;
 use crate::config::Settings;
 use crate::domain::secret::Secret;
 use crate::engine::shell::audited;
@@ -30,6 +33,8 @@ pub enum TokenError {
     Algorithm,
     #[error("bad signature")]
     BadSignature,
+    #[error("unknown key id (kid)")]
+    UnknownKey,
     #[error("token expired")]
     Expired,
     #[error("token not valid yet")]
@@ -54,6 +59,7 @@ impl TokenError {
             TokenError::Malformed => "malformed",
             TokenError::Algorithm => "algorithm",
             TokenError::BadSignature => "bad_signature",
+            TokenError::UnknownKey => "unknown_kid",
             TokenError::Expired => "expired",
             TokenError::NotYetValid => "not_yet_valid",
             TokenError::WrongAudience => "wrong_audience",
@@ -91,10 +97,12 @@ struct Presented {
 struct JoseHeader<'a> {
     #[serde(borrow)]
     alg: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    kid: Option<std::borrow::Cow<'a, str>>,
 }
 
-/// Verify a token and return the sending service (`sub`).
-pub fn verify(token: &str, secret: &Secret, issuer: &str) -> Result<String, TokenError> {
+/// Verify a token under the ring's keys and return the sending service (`sub`).
+pub fn verify(token: &str, keys: &Keys<'_>, issuer: &str) -> Result<String, TokenError> {
     // Pin the algorithm first: the library would refuse `none` only as a parse error.
     let header = token.split('.').next().ok_or(TokenError::Malformed)?;
     let header = URL_SAFE_NO_PAD
@@ -104,14 +112,25 @@ pub fn verify(token: &str, secret: &Secret, issuer: &str) -> Result<String, Toke
     if header.alg.as_deref() != Some("HS256") {
         return Err(TokenError::Algorithm);
     }
+    let candidates = keys
+        .candidates(header.kid.as_deref())
+        .ok_or(TokenError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&[AUDIENCE]);
     validation.set_issuer(&[issuer]);
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let key = DecodingKey::from_secret(secret.expose().as_bytes());
-    let claims = jsonwebtoken::decode::<Presented>(token, &key, &validation)
-        .map_err(|e| reason(e.kind()))?
-        .claims;
+    validation.validate_nbf = true;
+    // The signature is checked before the claims: any other error means the key was right.
+    let mut verdict = Err(TokenError::BadSignature);
+    for secret in candidates {
+        let key = DecodingKey::from_secret(secret.expose().as_bytes());
+        verdict = jsonwebtoken::decode::<Presented>(token, &key, &validation)
+            .map_err(|e| reason(e.kind()));
+        if !matches!(verdict, Err(TokenError::BadSignature)) {
+            break;
+        }
+    }
+    let claims = verdict?.claims;
     let sub = claims.sub.as_str();
     if sub.is_empty() || sub.len() > 256 || sub.chars().any(char::is_control) {
         return Err(TokenError::InvalidClaim("sub".into()));
@@ -150,7 +169,8 @@ pub enum IssueError {
     Signing,
 }
 
-/// A token for `service`, valid for `ttl` from `now_unix` (seconds since the epoch).
+/// A token for `service`, valid for `ttl` from `now_unix` (seconds since the epoch),
+/// signed under `secret` and naming it by its `kid`.
 pub fn issue(
     service: &str,
     ttl: Duration,
@@ -170,8 +190,9 @@ pub fn issue(
         scope: WRITE_SCOPE.to_string(),
     };
     let key = EncodingKey::from_secret(secret.expose().as_bytes());
-    jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key)
-        .map_err(|_| IssueError::Signing)
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(Keys::kid(secret));
+    jsonwebtoken::encode(&header, &claims, &key).map_err(|_| IssueError::Signing)
 }
 
 /// `30d`, `12h`, `15m`, `90s`: a positive number followed by one unit.
@@ -220,19 +241,16 @@ impl TokenCmd {
     ) -> anyhow::Result<()> {
         let TokenCmd::Issue { service, ttl } = self;
         let ingest = &settings.logins.ingest;
-        let Some(secret) = ingest.jwt_secret.as_ref().filter(|s| !s.is_empty()) else {
+        let Some(secret) = ingest.current_key() else {
             anyhow::bail!(
                 "no ingest JWT secret: set OPSGUARD_INGEST_JWT_SECRET, then issue tokens"
             );
         };
         let lifetime = parse_ttl(&ttl).map_err(anyhow::Error::msg)?;
         let now = jsonwebtoken::get_current_timestamp();
-        let args = format!(
-            "--service {service} --ttl {ttl} key {}",
-            secret.fingerprint()
-        );
+        let args = format!("--service {service} --ttl {ttl} kid {}", Keys::kid(secret));
         let pool = pool.await?;
-        let token = audited(&pool, "token issue", &args, async {
+        let token = audited(settings, &pool, "token issue", &args, async {
             Ok(issue(&service, lifetime, secret, &ingest.issuer, now)?)
         })
         .await?;
@@ -248,58 +266,4 @@ impl TokenCmd {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn now() -> u64 {
-        jsonwebtoken::get_current_timestamp()
-    }
-
-    #[test]
-    fn an_issued_token_verifies_and_names_its_service() {
-        let secret = Secret::new("k".repeat(32));
-        let token = issue("auth-api", Duration::from_secs(60), &secret, "iss", now()).unwrap();
-        assert_eq!(verify(&token, &secret, "iss"), Ok("auth-api".into()));
-        assert_eq!(
-            verify(&token, &Secret::new("other"), "iss"),
-            Err(TokenError::BadSignature)
-        );
-        assert_eq!(
-            verify(&token, &secret, "else"),
-            Err(TokenError::WrongIssuer)
-        );
-        let old = issue("a", Duration::from_secs(1), &secret, "iss", now() - 7200).unwrap();
-        assert_eq!(verify(&old, &secret, "iss"), Err(TokenError::Expired));
-    }
-
-    #[test]
-    fn alg_none_and_garbage_are_refused_by_name() {
-        let secret = Secret::new("k");
-        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
-        let body = URL_SAFE_NO_PAD.encode(r#"{"sub":"x"}"#);
-        let none = format!("{header}.{body}.");
-        assert_eq!(verify(&none, &secret, "iss"), Err(TokenError::Algorithm));
-        assert_eq!(verify("abc", &secret, "iss"), Err(TokenError::Malformed));
-        assert_eq!(verify("", &secret, "iss"), Err(TokenError::Malformed));
-    }
-
-    #[test]
-    fn ttls_take_one_unit() {
-        assert_eq!(parse_ttl("30d"), Ok(Duration::from_secs(30 * 86_400)));
-        assert_eq!(parse_ttl("90s"), Ok(Duration::from_secs(90)));
-        assert_eq!(parse_ttl("15m"), Ok(Duration::from_secs(900)));
-        assert_eq!(parse_ttl("2h"), Ok(Duration::from_secs(7200)));
-        for bad in [
-            "",
-            "d",
-            "0s",
-            "-1d",
-            "10w",
-            "1.5h",
-            "5é",
-            "99999999999999999d",
-        ] {
-            assert!(parse_ttl(bad).is_err(), "{bad}");
-        }
-    }
-}
+mod tests;

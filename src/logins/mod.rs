@@ -2,10 +2,13 @@
 //! Redis stream), are stored in batches, counted in sliding windows shared across replicas,
 //! and raise alerts that are pushed through the outbox and managed from chat.
 //!
-//! - [`jwt`]: service tokens — verify (HS256, `exp`, `iss`, `aud`, `scope`) and issue.
+//! - [`jwt`]: service tokens — verify (HS256, `exp`, `nbf`, `iss`, `aud`, `scope`) and issue.
+//! - [`entry_proof`]: what a stream entry must carry (an HMAC or a token) to be ingested.
+//! - [`keys`]: the ingest key ring (current and previous key, by `kid`); stream HMACs.
 //! - [`store`]: batched inserts of events (UNNEST), duplicates by event id, retention.
 //! - [`ingest`]: one validated batch → stored → handed to an [`Evaluate`] (the detector).
-//! - [`stream`]: the Redis Streams consumer (consumer group, ack after commit, dead letters).
+//! - [`stream`]: the Redis Streams consumer (signed entries only; consumer group, ack after
+//!   commit, dead letters).
 //! - [`windows`]: sliding-window state in Redis (one Lua call per batch) or in process.
 //! - [`detect`]: the detector: windows → rule crossings → alerts.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
@@ -21,8 +24,10 @@ pub mod alert_text;
 pub mod alerts;
 pub mod chart;
 pub mod detect;
+pub mod entry_proof;
 pub mod ingest;
 pub mod jwt;
+pub mod keys;
 pub mod stats;
 pub mod store;
 pub mod stream;

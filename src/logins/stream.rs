@@ -1,5 +1,8 @@
-//! The Redis Streams consumer: replicas share one consumer group on `[logins.stream] key`;
-//! each entry's `event` field holds one event as JSON. Entries are acknowledged only after
+//! The Redis Streams consumer (off unless `[logins.stream] enabled`): replicas share one
+//! consumer group on `[logins.stream] key`; each entry's `event` field holds one event as
+//! JSON, and the entry must prove it comes from a service (`entry_proof.rs`: an `hmac` of
+//! the event under the ingest key, or a service `token`); one that does not is
+//! dead-lettered as unauthenticated and counted. Entries are acknowledged only after
 //! their events are committed; entries another consumer has held longer than
 //! `claim_idle_ms` are taken over (XAUTOCLAIM), so nothing is lost when a replica dies
 //! mid-batch. An entry that is not a valid event is moved to `dead_letter_key` with the
@@ -8,19 +11,24 @@
 //! An event without an `id` gets `stream:<key>:<entry id>`, so an entry delivered twice
 //! (committed, then the consumer died before its ack) is stored and evaluated once.
 
+use super::entry_proof::Checker;
 use super::ingest::{IngestError, Ingestor};
+use super::keys::Keys;
 use crate::config::StreamSettings;
 use crate::domain::auth_batch::{self, MAX_ID_CHARS};
 use crate::domain::auth_event::AuthEvent;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
+use replies::{Entry, autoclaim_reply, read_reply};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// What a stored stream event names as its sender.
-pub const SENDER: &str = "stream";
+mod replies;
+
+/// What a stored HMAC-signed stream event names as its sender.
+pub const SENDER: &str = super::entry_proof::HMAC_SENDER;
 
 /// Start the consumer on `tracker`; it stops on `shutdown` once the batch in hand is done.
 pub fn spawn(
@@ -74,12 +82,6 @@ enum StepError {
     NotConnected,
     #[error("{0}")]
     Store(#[from] IngestError),
-}
-
-/// One stream entry: its id and its `event` field (None when absent or not a string).
-struct Entry {
-    id: String,
-    event: Option<Vec<u8>>,
 }
 
 impl Consumer {
@@ -201,8 +203,9 @@ impl Consumer {
         self.handle(conn, entries).await
     }
 
-    /// Store the valid events, then in one transaction dead-letter the bad entries and
-    /// acknowledge everything; when storing fails only the dead letters are acknowledged.
+    /// Check each entry's proof, store the valid events (per sender), then in one
+    /// transaction dead-letter the bad entries and acknowledge them with every entry whose
+    /// events were committed; entries whose storing failed stay pending, to be claimed.
     async fn handle(
         &self,
         conn: &mut MultiplexedConnection,
@@ -210,32 +213,53 @@ impl Consumer {
     ) -> Result<(), StepError> {
         let s = &self.settings;
         let now = chrono::Utc::now();
-        let max_future = self.ingestor.settings().max_future_secs;
-        let mut events: Vec<AuthEvent> = Vec::with_capacity(entries.len());
-        let mut good: Vec<&str> = Vec::with_capacity(entries.len());
+        let ingest = self.ingestor.settings();
+        let max_future = ingest.max_future_secs;
+        let mut checker = Checker::new(Keys::of(ingest), &ingest.issuer);
+        // Events and their entry ids per sender (an HMAC-signed entry's or a token's `sub`).
+        let mut senders: Vec<(String, Vec<AuthEvent>, Vec<&str>)> = Vec::new();
         let mut dead: Vec<(&Entry, String)> = Vec::new();
+        let mut unauthenticated = 0u64;
         for entry in &entries {
-            let parsed = match &entry.event {
-                None => Err("the entry has no string field 'event'".to_string()),
-                Some(json) => auth_batch::parse_event(json, now, max_future),
+            let Some(json) = &entry.event else {
+                dead.push((entry, "the entry has no string field 'event'".to_string()));
+                continue;
             };
-            match parsed {
+            let sender = match checker.check(json, &entry.proof) {
+                Ok(sender) => sender,
+                Err(reason) => {
+                    unauthenticated += 1;
+                    dead.push((entry, reason));
+                    continue;
+                }
+            };
+            match auth_batch::parse_event(json, now, max_future) {
                 Ok(mut event) => {
                     if event.id.is_none() {
                         let id = format!("stream:{}:{}", s.key, entry.id);
                         event.id = (id.chars().count() <= MAX_ID_CHARS).then_some(id);
                     }
-                    events.push(event);
-                    good.push(&entry.id);
+                    let at = match senders.iter().position(|(s, _, _)| *s == sender) {
+                        Some(at) => at,
+                        None => {
+                            senders.push((sender, Vec::new(), Vec::new()));
+                            senders.len() - 1
+                        }
+                    };
+                    senders[at].1.push(event);
+                    senders[at].2.push(&entry.id);
                 }
                 Err(reason) => dead.push((entry, reason)),
             }
         }
-        let stored = if events.is_empty() {
-            Ok(())
-        } else {
-            self.ingestor.ingest(events, SENDER).await.map(|_| ())
-        };
+        let mut stored = Ok(());
+        let mut good: Vec<&str> = Vec::with_capacity(entries.len());
+        for (sender, events, ids) in senders {
+            match self.ingestor.ingest(events, &sender).await {
+                Ok(_) => good.extend(ids),
+                Err(e) => stored = Err(e),
+            }
+        }
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (entry, reason) in &dead {
@@ -245,10 +269,10 @@ impl Consumer {
                 .arg(("reason", reason, "entry", &entry.id))
                 .ignore();
         }
+        // Entries of a sender whose events were committed are acknowledged even when
+        // another sender's failed (their events are stored; a redelivery is a duplicate).
         let mut acked: Vec<&str> = dead.iter().map(|(e, _)| e.id.as_str()).collect();
-        if stored.is_ok() {
-            acked.extend(good);
-        }
+        acked.extend(good);
         if !acked.is_empty() {
             pipe.cmd("XACK").arg((&s.key, &s.group, &acked)).ignore();
             pipe.query_async::<()>(conn).await?;
@@ -256,65 +280,10 @@ impl Consumer {
         if !dead.is_empty() {
             metrics::counter!("opsguard_auth_stream_dead_letters_total")
                 .increment(dead.len() as u64);
-            tracing::warn!(count = dead.len(), "stream.dead_lettered");
+            metrics::counter!("opsguard_auth_stream_unauthenticated_total")
+                .increment(unauthenticated);
+            tracing::warn!(count = dead.len(), unauthenticated, "stream.dead_lettered");
         }
         Ok(stored?)
-    }
-}
-
-/// XREADGROUP: `[[key, [entry, …]]]` (or a map of key → entries); nil on time-out.
-fn read_reply(reply: Value) -> Vec<Entry> {
-    let per_stream: Vec<Value> = match reply {
-        Value::Array(streams) => streams
-            .into_iter()
-            .filter_map(|s| pair(s).map(|(_, entries)| entries))
-            .collect(),
-        Value::Map(streams) => streams.into_iter().map(|(_, e)| e).collect(),
-        _ => Vec::new(),
-    };
-    per_stream.into_iter().flat_map(entries).collect()
-}
-
-/// XAUTOCLAIM: `[next cursor, [entry, …], [deleted id, …]]`.
-fn autoclaim_reply(reply: Value) -> (String, Vec<Entry>) {
-    let mut parts = match reply {
-        Value::Array(parts) => parts.into_iter(),
-        _ => Vec::new().into_iter(),
-    };
-    let next = parts.next().and_then(|v| redis::from_redis_value(v).ok());
-    let claimed = parts.next().map(entries).unwrap_or_default();
-    (next.unwrap_or_else(|| "0-0".into()), claimed)
-}
-
-/// `[[id, [field, value, …]], …]`; nil entries (deleted meanwhile) are skipped.
-fn entries(list: Value) -> Vec<Entry> {
-    let Value::Array(list) = list else {
-        return Vec::new();
-    };
-    let entry = |v: Value| {
-        let (id, fields) = pair(v)?;
-        let mut fields = match fields {
-            Value::Array(fields) => fields.into_iter(),
-            _ => Vec::new().into_iter(),
-        };
-        let mut event = None;
-        while let (Some(k), Some(v)) = (fields.next(), fields.next()) {
-            if matches!(&k, Value::BulkString(k) if k == b"event") {
-                event = redis::from_redis_value::<Vec<u8>>(v).ok();
-            }
-        }
-        let id = redis::from_redis_value(id).ok()?;
-        Some(Entry { id, event })
-    };
-    list.into_iter().filter_map(entry).collect()
-}
-
-fn pair(v: Value) -> Option<(Value, Value)> {
-    match v {
-        Value::Array(two) if two.len() == 2 => {
-            let mut two = two.into_iter();
-            Some((two.next()?, two.next()?))
-        }
-        _ => None,
     }
 }

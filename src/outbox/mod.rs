@@ -34,6 +34,24 @@ pub async fn enqueue<'e>(
     .await
 }
 
+/// Queue the deletion of a message the bot sent (`deleteMessage`): a message that showed a
+/// secret (a TOTP enrolment URI), deleted even if Telegram or the process is down now.
+pub async fn enqueue_delete<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    chat_id: i64,
+    message_id: i64,
+    source: &str,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO outbox (chat_id, html, source, delete_message) VALUES ($1, '', $2, $3) RETURNING id",
+    )
+    .bind(chat_id)
+    .bind(source)
+    .bind(message_id)
+    .fetch_one(executor)
+    .await
+}
+
 /// Whether an edit keeps the buttons its message was sent with, or takes them off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EditButtons {

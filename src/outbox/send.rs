@@ -67,6 +67,18 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
 
 async fn call(bot: &Bot, row: &Claimed) -> Result<Option<i64>, RequestError> {
     let chat = ChatId(row.chat_id);
+    if let Some(message) = row.delete_message {
+        return match bot
+            .delete_message(chat, MessageId(message as i32))
+            .send()
+            .await
+        {
+            // Already gone (deleted by the user, or too old for the bot to delete): done.
+            Ok(_) | Err(RequestError::Api(ApiError::MessageToDeleteNotFound)) => Ok(None),
+            Err(RequestError::Api(ApiError::MessageCantBeDeleted)) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
     let buttons: Vec<StoredButton> =
         serde_json::from_value(row.buttons.clone()).unwrap_or_default();
     let keyboard = (!buttons.is_empty()).then(|| {

@@ -17,6 +17,8 @@ pub struct Claimed {
     pub edits_message: Option<i64>,
     /// Whether this row edits an earlier one (`edit_of`).
     pub is_edit: bool,
+    /// For a deletion row: the Telegram message to delete.
+    pub delete_message: Option<i64>,
 }
 
 /// Claim up to `limit` due rows. A row is due when its `not_before` has passed, it is the
@@ -37,7 +39,7 @@ pub async fn claim(
     let rows: Vec<Claimed> = sqlx::query_as(
         "SELECT o.id, o.chat_id, o.html, o.buttons, o.attempts,
                 (SELECT t.message_id FROM outbox t WHERE t.id = o.edit_of) AS edits_message,
-                o.edit_of IS NOT NULL AS is_edit
+                o.edit_of IS NOT NULL AS is_edit, o.delete_message
          FROM outbox o
          WHERE o.status = 'pending' AND o.not_before <= clock_timestamp()
            AND (o.lease_until IS NULL OR o.lease_until < clock_timestamp())

@@ -56,7 +56,7 @@ impl SecretCmd {
             }
             SecretCmd::Rotate { name } => {
                 find(&name)?;
-                let done = audited(&pool, "secret rotate", &name, async {
+                let done = audited(settings, &pool, "secret rotate", &name, async {
                     match rotations.request(&name, None, "shell").await? {
                         Requested::Ran(Outcome::Succeeded { rotation, version, fingerprint, .. }) => Ok(format!(
                             "rotation #{rotation}: {name} version {version} (sha256:{fingerprint}) is current"

@@ -124,6 +124,11 @@ impl Rotations {
         &self.pool
     }
 
+    /// The master key the vault was opened with (TOTP secrets are sealed under it too).
+    pub fn key(&self) -> &MasterKey {
+        &self.key
+    }
+
     fn lease(&self) -> i64 {
         self.settings.lease_secs as i64
     }

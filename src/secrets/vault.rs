@@ -9,6 +9,8 @@ use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use sqlx::PgPool;
 
+mod totp;
+
 const KEYCHECK_AAD: &[u8] = b"opsguard-vault-keycheck";
 const KEYCHECK_PLAINTEXT: &[u8] = b"opsguard vault v1";
 

@@ -1,35 +1,34 @@
-//! The audit log's queries: append (one round trip; the chain is extended inside
-//! PostgreSQL under the head row's lock), latest rows, chain verification and export.
+//! The audit log's queries: append, the head, latest rows, the chain walk (links, hashes,
+//! continuity, nothing past the head, and the row hashes that signed checkpoints vouch for)
+//! and export.
 
 use super::StoreResult;
-use crate::domain::audit::{AuditEntry, GENESIS_HASH, row_hash};
+use crate::domain::audit::{AuditEntry, ChainKey, GENESIS_HASH, row_hash};
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
 use sqlx::{PgPool, Row};
 use std::io::Write;
 
-/// Append one entry; returns its sequence number.
-pub async fn append(pool: &PgPool, entry: &AuditEntry) -> StoreResult<i64> {
-    let at = DateTime::<Utc>::from_timestamp_micros(entry.at_micros).unwrap_or_default();
-    sqlx::query_scalar(
-        "SELECT audit_append($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-    )
-    .bind(&entry.request_id)
-    .bind(at)
-    .bind(&entry.phase)
-    .bind(&entry.actor_kind)
-    .bind(entry.actor_id)
-    .bind(entry.chat_id)
-    .bind(&entry.command)
-    .bind(&entry.args)
-    .bind(&entry.decision)
-    .bind(&entry.reason)
-    .bind(&entry.outcome)
-    .bind(&entry.error)
-    .bind(entry.duration_ms)
-    .bind(entry.content_hash().as_slice())
-    .fetch_one(pool)
-    .await
+/// Append one entry (one transaction of its own); returns its sequence number. The engine
+/// appends through `AuditWriter`, which batches.
+pub async fn append(pool: &PgPool, key: Option<&ChainKey>, entry: &AuditEntry) -> StoreResult<i64> {
+    super::audit_writer::append_batch(pool, key, &[entry]).await
+}
+
+/// The chain head: the last row's seq and hash, and from which seq on (with which key) the
+/// chain is keyed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Head {
+    pub seq: i64,
+    pub row_hash: Vec<u8>,
+    pub keyed_from: Option<i64>,
+    pub key_id: Option<String>,
+}
+
+pub async fn head(pool: &PgPool) -> StoreResult<Head> {
+    sqlx::query_as("SELECT seq, row_hash, keyed_from, key_id FROM audit_head")
+        .fetch_one(pool)
+        .await
 }
 
 #[derive(Debug, Clone)]
@@ -109,60 +108,155 @@ pub struct ChainBreak {
 pub struct VerifyReport {
     pub rows: u64,
     pub broken: Option<ChainBreak>,
+    /// The head the walk stopped at.
+    pub head_seq: i64,
+    /// Where the keyed part of the chain starts (`None`: the chain is not keyed).
+    pub keyed_from: Option<i64>,
+}
+
+/// A row hash vouched for from outside the database (a signed checkpoint).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Anchor {
+    pub seq: i64,
+    pub row_hash: Vec<u8>,
+    /// What vouches for it, for the report ("the checkpoint signed at …").
+    pub source: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] sqlx::Error),
+    #[error(
+        "the audit chain is keyed from row {keyed_from} on: verifying it needs OPSGUARD_MASTER_KEY"
+    )]
+    NeedsKey { keyed_from: i64 },
+    #[error(
+        "OPSGUARD_MASTER_KEY is not the key this audit chain is keyed with (chain key {chain}, this key {ours})"
+    )]
+    WrongKey { chain: String, ours: String },
 }
 
 /// Walk the whole chain in order and name the first row that breaks it. The head is read
 /// first and the walk stops at it, so appends committed meanwhile are not mistaken for damage.
-pub async fn verify(pool: &PgPool) -> StoreResult<VerifyReport> {
-    let (head_seq, head_hash): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, row_hash FROM audit_head")
-            .fetch_one(pool)
-            .await?;
+pub async fn verify(pool: &PgPool, key: Option<&ChainKey>) -> Result<VerifyReport, VerifyError> {
+    verify_against(pool, key, &[]).await
+}
+
+/// `verify`, also checking the rows that `anchors` vouch for; an anchor past the head means
+/// rows were cut off the end.
+pub async fn verify_against(
+    pool: &PgPool,
+    key: Option<&ChainKey>,
+    anchors: &[Anchor],
+) -> Result<VerifyReport, VerifyError> {
+    let head = head(pool).await?;
+    let key = match (head.keyed_from, key) {
+        (None, _) => None,
+        (Some(keyed_from), None) => return Err(VerifyError::NeedsKey { keyed_from }),
+        (Some(_), Some(k)) if head.key_id.as_deref() != Some(k.id().as_str()) => {
+            return Err(VerifyError::WrongKey {
+                chain: head.key_id.clone().unwrap_or_default(),
+                ours: k.id(),
+            });
+        }
+        (Some(from), Some(k)) => Some((from, k)),
+    };
+    let mut breaks: Vec<ChainBreak> = Vec::new();
+    let at =
+        |breaks: &mut Vec<ChainBreak>, seq, reason: String| breaks.push(ChainBreak { seq, reason });
     let mut rows = sqlx::query(select_rows!("WHERE seq <= $1 ORDER BY seq"))
-        .bind(head_seq)
+        .bind(head.seq)
         .fetch(pool);
     let mut prev: Vec<u8> = GENESIS_HASH.to_vec();
     let mut expected_seq = 1i64;
     let mut count = 0u64;
-    let broken = |seq, reason: &str| {
-        Some(ChainBreak {
-            seq,
-            reason: reason.to_string(),
-        })
-    };
     while let Some(row) = rows.try_next().await? {
         let row = decode(row)?;
         count += 1;
-        let problem = if row.seq != expected_seq {
-            broken(expected_seq, "row missing (sequence gap)")
-        } else if row.prev_hash != prev {
-            broken(row.seq, "previous-hash link does not match the row before")
-        } else if row.content_hash != row.entry.content_hash() {
-            broken(row.seq, "content does not match its hash (row altered)")
-        } else if row.row_hash != row_hash(&prev, row.seq, &row.content_hash) {
-            broken(row.seq, "row hash does not match")
-        } else {
-            None
+        let expected_hash = match key {
+            Some((from, k)) if row.seq >= from => k.row_hash(&prev, row.seq, &row.content_hash),
+            _ => row_hash(&prev, row.seq, &row.content_hash),
         };
-        if problem.is_some() {
-            return Ok(VerifyReport {
-                rows: count,
-                broken: problem,
-            });
+        let problem = if row.seq != expected_seq {
+            Some((expected_seq, "row missing (sequence gap)".to_string()))
+        } else if row.prev_hash != prev {
+            Some((
+                row.seq,
+                "previous-hash link does not match the row before".into(),
+            ))
+        } else if row.content_hash != row.entry.content_hash() {
+            Some((
+                row.seq,
+                "content does not match its hash (row altered)".into(),
+            ))
+        } else if row.row_hash != expected_hash {
+            Some((row.seq, "row hash does not match".into()))
+        } else {
+            anchors
+                .iter()
+                .find(|a| a.seq == row.seq && a.row_hash != row.row_hash)
+                .map(|a| (row.seq, format!("row differs from {}: rewritten", a.source)))
+        };
+        if let Some((seq, reason)) = problem {
+            at(&mut breaks, seq, reason);
+            break;
         }
         prev = row.row_hash;
         expected_seq += 1;
     }
-    let tail = if head_seq != expected_seq - 1 {
-        broken(expected_seq, "rows missing at the end of the log")
-    } else if head_hash != prev {
-        broken(head_seq, "chain head does not match the last row")
-    } else {
-        None
-    };
+    drop(rows);
+    if breaks.is_empty() {
+        if head.seq != expected_seq - 1 {
+            at(
+                &mut breaks,
+                expected_seq,
+                "rows missing at the end of the log".into(),
+            );
+        } else if head.row_hash != prev {
+            at(
+                &mut breaks,
+                head.seq,
+                "chain head does not match the last row".into(),
+            );
+        }
+    }
+    // Rows past the head were not appended through the functions (which move the head in
+    // the same transaction): read both in one statement, so a concurrent append is not one.
+    let past: Option<i64> = sqlx::query_scalar(
+        "SELECT (SELECT min(seq) FROM audit_log WHERE seq > h.seq) FROM audit_head h",
+    )
+    .fetch_one(pool)
+    .await?;
+    if let Some(seq) = past {
+        at(
+            &mut breaks,
+            seq,
+            "row past the chain head (not appended through the audit functions)".into(),
+        );
+    }
+    if let Some(a) = anchors
+        .iter()
+        .filter(|a| a.seq > head.seq)
+        .max_by_key(|a| a.seq)
+    {
+        at(
+            &mut breaks,
+            head.seq + 1,
+            format!(
+                "rows {}–{} are missing: {} covers row {}",
+                head.seq + 1,
+                a.seq,
+                a.source,
+                a.seq
+            ),
+        );
+    }
     Ok(VerifyReport {
         rows: count,
-        broken: tail,
+        broken: breaks.into_iter().min_by_key(|b| b.seq),
+        head_seq: head.seq,
+        keyed_from: key.map(|(from, _)| from),
     })
 }
 

@@ -31,8 +31,13 @@ pub fn pool(
         .connect_lazy(url)
 }
 
-/// Create the database if it does not exist, then apply pending migrations.
+/// Create the database if it does not exist, then apply pending migrations. Nothing is
+/// touched when every migration is applied, so a runtime role that may not create objects
+/// (see `audit::roles`) starts without the owner's privileges.
 pub async fn migrate(url: &str, pool: &PgPool) -> anyhow::Result<()> {
+    if migrations_applied(pool).await.unwrap_or(false) {
+        return Ok(());
+    }
     if !sqlx::Postgres::database_exists(url).await? {
         sqlx::Postgres::create_database(url).await?;
     }

@@ -66,6 +66,8 @@ pub enum Refusal {
     Used,
     /// An approval by the requester.
     OwnRequest,
+    /// Pressed in another chat than the one it was made for (not used up).
+    WrongChat,
 }
 
 impl Refusal {
@@ -76,6 +78,7 @@ impl Refusal {
             Refusal::Expired => "action expired",
             Refusal::Used => "action already used",
             Refusal::OwnRequest => "requester cannot approve their own request",
+            Refusal::WrongChat => "action used from another chat",
         }
     }
 }
@@ -140,20 +143,24 @@ pub async fn chat_command(
 }
 
 /// Use an action once. `actor` must be its owner, except for approvals, where the actor is
-/// the approver and must *not* be the owner.
+/// the approver and must *not* be the owner. With `chat`, the action must belong to that
+/// chat: a press from another chat is refused and leaves the action unused.
 pub async fn claim(
     pool: &PgPool,
     id: &ActionId,
     kind: Kind,
     actor: UserId,
+    chat: Option<i64>,
     status: &str,
 ) -> StoreResult<Result<PendingAction, Refusal>> {
     // Approvals must come from someone other than the owner; everything else from the owner.
     const CLAIM_OWN: &str = "UPDATE pending_actions SET used_at = now(), status = $4, decided_by = $3
          WHERE id = $1 AND kind = $2 AND user_id = $3 AND used_at IS NULL AND expires_at > now()
+           AND ($5::bigint IS NULL OR chat_id = $5)
          RETURNING id, kind, user_id, chat_id, command, need_stepup, need_approval, request_id, expires_at";
     const CLAIM_OTHERS: &str = "UPDATE pending_actions SET used_at = now(), status = $4, decided_by = $3
          WHERE id = $1 AND kind = $2 AND user_id <> $3 AND used_at IS NULL AND expires_at > now()
+           AND ($5::bigint IS NULL OR chat_id = $5)
          RETURNING id, kind, user_id, chat_id, command, need_stepup, need_approval, request_id, expires_at";
     let sql = if kind == Kind::Approval {
         CLAIM_OTHERS
@@ -165,13 +172,15 @@ pub async fn claim(
         .bind(kind.as_str())
         .bind(actor.0)
         .bind(status)
+        .bind(chat)
         .fetch_optional(pool)
         .await?;
     if let Some(action) = claimed {
         return Ok(Ok(action));
     }
-    let found: Option<(i64, Option<DateTime<Utc>>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT user_id, used_at, expires_at FROM pending_actions WHERE id = $1 AND kind = $2",
+    type Found = (i64, i64, Option<DateTime<Utc>>, DateTime<Utc>);
+    let found: Option<Found> = sqlx::query_as(
+        "SELECT user_id, chat_id, used_at, expires_at FROM pending_actions WHERE id = $1 AND kind = $2",
     )
     .bind(id.as_str())
     .bind(kind.as_str())
@@ -179,20 +188,39 @@ pub async fn claim(
     .await?;
     Ok(Err(match found {
         None => Refusal::NotFound,
-        Some((owner, _, _)) if kind == Kind::Approval && owner == actor.0 => Refusal::OwnRequest,
-        Some((owner, _, _)) if kind != Kind::Approval && owner != actor.0 => Refusal::NotYours,
-        Some((_, Some(_), _)) => Refusal::Used,
+        Some((owner, ..)) if kind == Kind::Approval && owner == actor.0 => Refusal::OwnRequest,
+        Some((owner, ..)) if kind != Kind::Approval && owner != actor.0 => Refusal::NotYours,
+        Some((_, _, Some(_), _)) => Refusal::Used,
+        Some((_, _, None, expires)) if expires <= Utc::now() => Refusal::Expired,
+        Some((_, action_chat, ..)) if chat.is_some_and(|c| c != action_chat) => Refusal::WrongChat,
         Some(_) => Refusal::Expired,
     }))
 }
 
-/// The user's newest open step-up prompt.
-pub async fn open_stepup(pool: &PgPool, user: UserId) -> StoreResult<Option<ActionId>> {
+/// Delete actions that expired more than `keep_secs` ago; returns how many. Idempotent,
+/// run periodically by any replica.
+pub async fn prune_expired(pool: &PgPool, keep_secs: i64) -> StoreResult<u64> {
+    let done = sqlx::query(
+        "DELETE FROM pending_actions WHERE expires_at < now() - $1 * interval '1 second'",
+    )
+    .bind(keep_secs as f64)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// The user's newest open step-up prompt in this chat.
+pub async fn open_stepup(
+    pool: &PgPool,
+    user: UserId,
+    chat_id: i64,
+) -> StoreResult<Option<ActionId>> {
     let id: Option<String> = sqlx::query_scalar(
         "SELECT id FROM pending_actions WHERE user_id = $1 AND kind = 'stepup' AND used_at IS NULL
-         AND expires_at > now() ORDER BY created_at DESC LIMIT 1",
+         AND chat_id = $2 AND expires_at > now() ORDER BY created_at DESC LIMIT 1",
     )
     .bind(user.0)
+    .bind(chat_id)
     .fetch_optional(pool)
     .await?;
     Ok(id.and_then(|id| ActionId::parse(&id).ok()))

@@ -194,3 +194,35 @@ pub async fn revoke_keeping_last(
         Revoked::NotHeld
     })
 }
+
+/// Whether a role is a system role (held by no person: the scheduler's).
+pub async fn is_system_role(pool: &PgPool, role: &RoleName) -> StoreResult<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM roles WHERE name = $1 AND system)")
+        .bind(role.as_str())
+        .fetch_one(pool)
+        .await
+}
+
+/// What gates a change of `role` for `target` by `actor`: (the role is a system role, it
+/// holds one of `sensitive` permissions, the target is someone else holding `users.manage`).
+pub async fn role_change_facts(
+    pool: &PgPool,
+    role: &RoleName,
+    target: UserId,
+    actor: UserId,
+    sensitive: &[&str],
+) -> StoreResult<(bool, bool, bool)> {
+    sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM roles WHERE name = $1 AND system),
+                EXISTS (SELECT 1 FROM role_permissions WHERE role = $1 AND permission = ANY($4)),
+                $2 <> $3 AND EXISTS (SELECT 1 FROM user_roles ur
+                                     JOIN role_permissions rp ON rp.role = ur.role
+                                     WHERE ur.telegram_id = $2 AND rp.permission = 'users.manage')",
+    )
+    .bind(role.as_str())
+    .bind(target.0)
+    .bind(actor.0)
+    .bind(sensitive)
+    .fetch_one(pool)
+    .await
+}

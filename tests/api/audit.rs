@@ -58,7 +58,11 @@ async fn tamper(pool: &PgPool, sql: &str) {
 }
 
 async fn broken_at(pool: &PgPool) -> Option<i64> {
-    audit::verify(pool).await.unwrap().broken.map(|b| b.seq)
+    audit::verify(pool, None)
+        .await
+        .unwrap()
+        .broken
+        .map(|b| b.seq)
 }
 
 fn entry(request_id: String) -> AuditEntry {
@@ -180,7 +184,7 @@ async fn the_audit_log_refuses_update_delete_and_truncate() {
     let db = TestDb::create().await;
     for i in 0..4 {
         let entry = entry(format!("r{i}"));
-        audit::append(&db.pool, &entry).await.unwrap();
+        audit::append(&db.pool, None, &entry).await.unwrap();
     }
     for sql in [
         "UPDATE audit_log SET decision = 'denied' WHERE seq = 2",
@@ -214,32 +218,34 @@ async fn verify_names_the_altered_the_missing_and_the_truncated_row() {
         app.say(42, "/whoami").await;
     }
     let pool = app.pool();
-    assert_eq!(audit::verify(pool).await.unwrap().rows, 10);
+    assert_eq!(audit::verify(pool, None).await.unwrap().rows, 10);
     assert_eq!(broken_at(pool).await, None);
     for step in TAMPERING.trim().lines() {
         let (sql, expected) = step.split_once('|').unwrap();
         tamper(pool, sql).await;
-        let broken = audit::verify(pool).await.unwrap().broken;
+        let broken = audit::verify(pool, None).await.unwrap().broken;
         let seq = broken.as_ref().map(|b| format!("#{}", b.seq));
         assert_eq!(seq.as_deref().unwrap_or("intact"), expected.trim(), "{sql}");
         if sql.starts_with("DELETE") {
             assert!(broken.unwrap().reason.contains("missing"), "{sql}");
         }
     }
-    expect(&app, 42, "/audit verify", "broken at row <code>9</code>").await;
+    expect(&app, 42, "/audit verify", "BROKEN at row 9: row missing").await;
 }
 
 #[tokio::test]
 async fn concurrent_writers_keep_one_unbroken_chain() {
     let db = TestDb::create().await;
+    // Keyed: each append locks the head, chains here and appends in one transaction.
+    let key = opsguard::domain::audit::ChainKey::new([9; 32]);
     let writers: Vec<_> = (0..8)
         .map(|w| {
-            let pool = db.pool.clone();
+            let (pool, key) = (db.pool.clone(), key.clone());
             tokio::spawn(async move {
                 let mut seqs = Vec::new();
                 for i in 0..50 {
                     let entry = entry(format!("w{w}-{i}"));
-                    seqs.push(audit::append(&pool, &entry).await.unwrap());
+                    seqs.push(audit::append(&pool, Some(&key), &entry).await.unwrap());
                 }
                 seqs
             })
@@ -249,8 +255,11 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
         let seqs = writer.await.unwrap();
         assert!(seqs.windows(2).all(|p| p[0] < p[1]), "in order: {seqs:?}");
     }
-    let report = audit::verify(&db.pool).await.unwrap();
-    assert_eq!((report.rows, report.broken), (400, None));
+    let report = audit::verify(&db.pool, Some(&key)).await.unwrap();
+    assert_eq!(
+        (report.rows, report.broken, report.keyed_from),
+        (400, None, Some(1))
+    );
     let seqs: Vec<i64> = sqlx::query_scalar("SELECT seq FROM audit_log ORDER BY seq")
         .fetch_all(&db.pool)
         .await
@@ -297,9 +306,10 @@ async fn the_cli_verifies_exports_and_audits_its_own_actions() {
     assert_eq!(kinds, [("cli", "user add"); 2], "an attempt and an outcome");
     assert_eq!(rows[0].entry.outcome.as_deref(), Some("ok"));
 
+    // verify and export are audited too: the walk already sees verify's own attempt row.
     let (code, out, _) = cli(&db, &["audit", "verify"]).await;
     assert_eq!(code, Some(0));
-    assert!(out.contains("intact: 2 rows"), "{out}");
+    assert!(out.contains("intact: 3 rows"), "{out}");
 
     let (code, out, _) = cli(&db, &["audit", "export"]).await;
     assert_eq!(code, Some(0));
@@ -307,7 +317,28 @@ async fn the_cli_verifies_exports_and_audits_its_own_actions() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(
+        lines.len(),
+        5,
+        "user add ×2, audit verify ×2, the export's attempt: {out}"
+    );
+    let after: Vec<_> = audit::latest(&db.pool, 100).await.unwrap();
+    let commands: Vec<_> = after
+        .iter()
+        .rev()
+        .map(|r| r.entry.command.as_str())
+        .collect();
+    assert_eq!(
+        commands,
+        [
+            "user add",
+            "user add",
+            "audit verify",
+            "audit verify",
+            "audit export",
+            "audit export"
+        ]
+    );
     let mut prev = hex::encode([0u8; 32]);
     for (line, row) in lines.iter().zip(rows.iter().rev()) {
         assert_eq!(line["seq"], row.seq);
@@ -321,7 +352,7 @@ async fn the_cli_verifies_exports_and_audits_its_own_actions() {
 
     tamper(&db.pool, "UPDATE audit_log SET args = '' WHERE seq = 1").await;
     let (code, out, _) = cli(&db, &["audit", "verify"]).await;
-    assert_ne!(code, Some(0));
+    assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("BROKEN at row 1:"), "{out}");
 }
 

@@ -147,7 +147,10 @@ async fn when_the_audit_log_cannot_be_written_nothing_runs() {
         "only the prompt was audited"
     );
     assert_eq!(
-        storage::audit::verify(app.pool()).await.unwrap().broken,
+        storage::audit::verify(app.pool(), app.chain_key())
+            .await
+            .unwrap()
+            .broken,
         None
     );
     assert!(app.say(42, "/whoami").await.text().contains("Telegram id"));

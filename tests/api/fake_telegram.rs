@@ -54,6 +54,10 @@ impl Call {
     pub fn raw(&self) -> String {
         self.body.to_string()
     }
+    /// Sent with `protect_content` (Telegram refuses to forward or save it).
+    pub fn protected(&self) -> bool {
+        self.body.get("protect_content").and_then(Value::as_bool) == Some(true)
+    }
 }
 
 #[derive(Default)]
@@ -195,6 +199,12 @@ async fn handle(
                            "description": "Bad Request: message to edit not found" });
         return (StatusCode::BAD_REQUEST, axum::Json(body));
     }
+    if method == "deleteMessage"
+        && let Some(id) = parsed.get("message_id").and_then(Value::as_i64)
+    {
+        // Gone from the chat: later edits of it fail like Telegram's.
+        guard.deleted_messages.insert(id);
+    }
     let result = match method.as_str() {
         "getMe" => json!({
             "id": 1, "is_bot": true, "first_name": "opsguard", "username": "opsguard_bot",
@@ -319,6 +329,14 @@ impl FakeTelegram {
             .unwrap()
             .deleted_messages
             .insert(message_id);
+    }
+
+    /// Messages the bot deleted (`deleteMessage`), as (chat id, message id), oldest first.
+    pub fn deletions(&self) -> Vec<(i64, i64)> {
+        self.calls_to("deleteMessage")
+            .iter()
+            .filter_map(|c| Some((c.chat_id()?, c.body.get("message_id")?.as_i64()?)))
+            .collect()
     }
 
     /// `sendMessage` calls that got a scripted failure.

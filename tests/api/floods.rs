@@ -128,7 +128,9 @@ async fn a_strangers_flood_writes_a_bounded_audit_and_gets_one_reply() {
     assert_eq!(sent.len(), 1, "one neutral line, not one per message");
     assert_eq!(sent[0].text(), opsguard::engine::NEUTRAL_LINE);
     // The chain stays whole.
-    let report = opsguard::storage::audit::verify(app.pool()).await.unwrap();
+    let report = opsguard::storage::audit::verify(app.pool(), app.chain_key())
+        .await
+        .unwrap();
     assert_eq!(report.broken, None);
 }
 

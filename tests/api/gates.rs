@@ -3,7 +3,11 @@
 //! nothing.
 
 mod approval;
+mod escalation;
+mod pending;
 mod stepup;
+mod totp_hijack;
+mod totp_legacy;
 
 use super::helpers::*;
 use opsguard::domain::{ActionId, RoleName, UserId};

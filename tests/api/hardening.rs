@@ -77,12 +77,17 @@ async fn verify_is_not_fooled_by_appends_committed_during_the_walk() {
         })
     };
     for _ in 0..20 {
-        let report = storage::audit::verify(app.pool()).await.unwrap();
+        let report = storage::audit::verify(app.pool(), app.chain_key())
+            .await
+            .unwrap();
         assert_eq!(report.broken, None, "a live log verifies");
     }
     writer.await.unwrap();
     assert_eq!(
-        storage::audit::verify(app.pool()).await.unwrap().broken,
+        storage::audit::verify(app.pool(), app.chain_key())
+            .await
+            .unwrap()
+            .broken,
         None
     );
 }

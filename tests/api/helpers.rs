@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 pub const ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
-pub const WEBHOOK_SECRET: &str = "test-webhook-secret_0123456789";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret_0123456789abcdef-_XYZ";
 pub const BOT_TOKEN: &str = "123456:TEST-bot-token";
 
 fn base() -> String {
@@ -55,8 +55,16 @@ impl TestDb {
     }
 }
 
+impl TestDb {
+    /// Where this test's audit checkpoints are written (removed on drop).
+    pub fn checkpoint_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("{}-checkpoints", self.name))
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(self.checkpoint_dir());
         let (name, prefix) = (self.name.clone(), self.redis_prefix.clone());
         on_own_runtime(async move {
             if let Ok(mut admin) = PgConnection::connect(&format!("{}/postgres", base())).await {
@@ -122,6 +130,9 @@ pub fn settings_for(db: &TestDb, telegram_url: &str) -> Settings {
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let mut settings = Settings::load_with(&env).expect("test settings");
+    // Checkpoints go to the test's own directory, and only when a test asks for one.
+    settings.audit.checkpoint_storage = db.checkpoint_dir().display().to_string();
+    settings.audit.checkpoint_cron.clear();
     // The default schedules fire at wall-clock times (03:30, 04:00 UTC): a test started
     // within their grace period would run them and find audit rows it never asked for.
     // Tests that want schedules declare their own.
@@ -222,6 +233,11 @@ impl TestApp {
 
     pub fn pool(&self) -> &PgPool {
         &self.db.pool
+    }
+
+    /// The audit chain key of this app (`None` without a master key).
+    pub fn chain_key(&self) -> Option<&opsguard::domain::audit::ChainKey> {
+        self.engine.audit_keys().map(|k| k.chain())
     }
 
     pub fn url(&self, path: &str) -> String {

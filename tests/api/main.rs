@@ -1,6 +1,7 @@
 //! Integration tests: the real application, real PostgreSQL and Redis, a fake Bot API.
 
 mod audit;
+mod audit_tamper;
 mod backups;
 mod checks;
 mod checks_targets;
@@ -24,4 +25,5 @@ mod secrets_pg;
 mod secrets_redis;
 mod secrets_webhook;
 mod telegram_modes;
+mod ways_in;
 mod webhook;

@@ -201,7 +201,7 @@ async fn planted_canary_secrets_never_leave_the_process() {
     let db = TestDb::create().await;
     add(&db, 42, "admin").await;
     let telegram = FakeTelegram::start().await;
-    let canary_secret = "CANARYwebhookSECRET77";
+    let canary_secret = "CANARYwebhookSECRET77_0123456789abcdef";
     let canary_redis = "CANARYredisPASSWORD88";
     let canary_pg = "CANARYpgPASSWORD99";
     let at = db.url.find('@').expect("the test URL names a user");

@@ -37,9 +37,20 @@ async fn a_revoke_on_one_replica_is_in_force_on_the_other() {
         "user 7 may list users on b"
     );
 
+    // Revoking from another admin takes a second admin's approval (43's).
+    a.add_user(43, "admin").await;
     let prompt = a.say(42, "/revoke 7 admin").await;
     let (_, confirm) = prompt.buttons()[0].clone();
-    let done = a.press(42, &confirm, prompt.message_id.unwrap()).await;
+    let asked = a
+        .press(42, &confirm, prompt.message_id.unwrap())
+        .await
+        .text();
+    let at = asked.find("/approve ").expect(&asked) + "/approve ".len();
+    let id: String = asked[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect();
+    let done = a.say(43, &format!("/approve {id}")).await;
     assert!(
         done.text().contains("no longer has the role"),
         "{}",

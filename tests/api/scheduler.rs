@@ -154,7 +154,7 @@ async fn a_due_schedule_runs_once_audited_as_the_scheduler_with_its_report_in_th
     );
     assert_eq!(rows[1].entry.outcome.as_deref(), Some("ok"));
     assert!(
-        storage::audit::verify(app.pool())
+        storage::audit::verify(app.pool(), app.chain_key())
             .await
             .unwrap()
             .broken

@@ -204,7 +204,7 @@ async fn unknown_commands_and_wrong_arguments_explain_themselves() {
     );
     let usage = app.say(42, "/audit many").await.text();
     assert!(
-        usage.contains("Usage: <code>/audit [n|verify]</code>"),
+        usage.contains("Usage: <code>/audit [n|verify|checkpoint]</code>"),
         "{usage}"
     );
     let rows = app.audit_rows().await;

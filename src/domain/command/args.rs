@@ -6,6 +6,8 @@ use crate::domain::ids::{RoleName, UserId};
 pub enum AuditQuery {
     Latest(u32),
     Verify,
+    /// Sign the chain head and write it outside the database.
+    Checkpoint,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,7 +34,8 @@ impl TotpCode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TotpAction {
     Status,
-    Enroll,
+    /// Start an enrolment; replacing a confirmed authenticator needs its current code.
+    Enroll(Option<TotpCode>),
     Confirm(TotpCode),
 }
 

@@ -64,8 +64,8 @@ pub const SPECS: &[CommandSpec] = &[
         "audit",
         Permission::AUDIT_READ,
         Read,
-        "/audit [n|verify]",
-        "latest audit rows, or verify the hash chain",
+        "/audit [n|verify|checkpoint]",
+        "latest audit rows, verify the chain, or sign its head outside the database",
     ),
     spec(
         "schedules",
@@ -211,7 +211,7 @@ pub const SPECS: &[CommandSpec] = &[
         "totp",
         Permission::TOTP_SELF,
         Operate,
-        "/totp [enroll|confirm <code>]",
+        "/totp [enroll [current code]|confirm <code>]",
         "enrol a TOTP authenticator (private chat)",
     ),
     spec(

@@ -47,9 +47,16 @@ fn refusal(id: &ActionId, refusal: pending::Refusal) -> ExecError {
 pub(super) async fn approve(ctx: &Ctx<'_>, id: &ActionId) -> ExecResult {
     let (_, command) = covered_command(ctx, id).await?;
     let approver = ctx.principal.user.id;
-    let action = pending::claim(ctx.engine.pool(), id, Kind::Approval, approver, "approved")
-        .await?
-        .map_err(|r| refusal(id, r))?;
+    let action = pending::claim(
+        ctx.engine.pool(),
+        id,
+        Kind::Approval,
+        approver,
+        None,
+        "approved",
+    )
+    .await?
+    .map_err(|r| refusal(id, r))?;
     let requester = UserId(action.user_id);
     let principal = ctx
         .engine
@@ -89,6 +96,7 @@ pub(super) async fn deny(ctx: &Ctx<'_>, id: &ActionId) -> ExecResult {
         id,
         Kind::Approval,
         ctx.principal.user.id,
+        None,
         "denied",
     )
     .await?

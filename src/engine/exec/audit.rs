@@ -1,25 +1,48 @@
-//! `/audit [n|verify]`: the newest audit rows, or a walk of the hash chain.
+//! `/audit [n|verify|checkpoint]`: the newest audit rows, a walk of the hash chain against
+//! every signed checkpoint, or a new checkpoint of its head written outside the database.
 
-use super::{Ctx, ExecResult};
+use super::{Ctx, ExecError, ExecResult};
+use crate::audit::checkpoint::WriteError;
 use crate::domain::Reply;
 use crate::domain::command::AuditQuery;
 use crate::domain::html::escape;
 use crate::storage;
+use crate::storage::audit::VerifyError;
 use chrono::{DateTime, Utc};
 
 pub(super) async fn audit(ctx: &Ctx<'_>, query: &AuditQuery) -> ExecResult {
     let pool = ctx.engine.pool();
     match query {
         AuditQuery::Verify => {
-            let report = storage::audit::verify(pool).await?;
-            Ok(Reply::html(match report.broken {
-                None => format!("✅ Audit chain intact: {} rows verified.", report.rows),
-                Some(b) => format!(
-                    "❌ Audit chain broken at row <code>{}</code>: {}.",
-                    b.seq,
-                    escape(&b.reason)
-                ),
-            }))
+            let settings = ctx.engine.settings();
+            let report = crate::audit::verify_all(pool, settings, ctx.engine.audit_keys(), &[])
+                .await
+                .map_err(|e| match e {
+                    VerifyError::Store(e) => ExecError::Store(e),
+                    other => ExecError::Refused(other.to_string()),
+                })?;
+            let mark = if report.intact() { "✅" } else { "❌" };
+            let lines: Vec<String> = report.lines().iter().map(|l| escape(l)).collect();
+            Ok(Reply::html(format!("{mark} {}", lines.join("\n"))))
+        }
+        AuditQuery::Checkpoint => {
+            let settings = ctx.engine.settings();
+            let (checkpoint, location) =
+                crate::audit::checkpoint::write(pool, settings, ctx.engine.audit_keys())
+                    .await
+                    .map_err(|e| match e {
+                        WriteError::Store(e) => ExecError::Store(e),
+                        other => ExecError::Refused(other.to_string()),
+                    })?;
+            Ok(Reply::html(format!(
+                "🔏 Checkpoint of row {} written to <code>{}</code>{}.",
+                checkpoint.seq,
+                escape(&location),
+                match settings.audit.checkpoint_chats.len() {
+                    0 => String::new(),
+                    n => format!(" and queued to {n} chat(s)"),
+                }
+            )))
         }
         AuditQuery::Latest(n) => {
             let rows = storage::audit::latest(pool, i64::from(*n)).await?;

@@ -183,11 +183,14 @@ pub(super) async fn rotate_due(ctx: &Ctx<'_>) -> ExecResult {
     Ok(Reply::html(lines.join("\n\n")))
 }
 
+/// Who the rotation is credited to: the principal it runs as. For an approved request that
+/// is the requester (the approver's `/approve` runs it under the requester's principal),
+/// never the approver who happened to send the last message.
 fn requester(ctx: &Ctx<'_>) -> (Option<i64>, &'static str) {
     match ctx.req.actor.kind {
         ActorKind::Scheduler => (None, "schedule"),
         ActorKind::Cli => (None, "shell"),
-        _ => (ctx.req.actor.user.map(|u| u.0), "command"),
+        _ => (Some(ctx.principal.user.id.0), "command"),
     }
 }
 

@@ -64,6 +64,10 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> ExecResult {
         Err(e) => lines.push(format!("❌ Outbox: {}", escape(&e.to_string()))),
     }
 
+    for warning in engine.health().audit_warnings() {
+        lines.push(format!("⚠️ Audit log: {}", escape(&warning)));
+    }
+
     if !engine.authz().is_listening() {
         degraded.push("permission changes from other replicas apply only after the cache expires");
     }

@@ -58,6 +58,12 @@ fn changed(ctx: &Ctx<'_>, user: UserId) {
 
 pub(super) async fn grant(ctx: &Ctx<'_>, change: &RoleChange) -> ExecResult {
     check_role(ctx, change).await?;
+    if users::is_system_role(ctx.engine.pool(), &change.role).await? {
+        return Err(ExecError::Refused(format!(
+            "{} is a system role: it cannot be granted to a person.",
+            change.role
+        )));
+    }
     let name = target_name(ctx, change.user).await?;
     let added = users::grant(ctx.engine.pool(), change.user, &change.role, &by(ctx)).await?;
     changed(ctx, change.user);

@@ -5,10 +5,35 @@ use super::*;
 use opsguard::domain::ChatId;
 use opsguard::engine::totp::current_code;
 
-const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+/// A master key for the vault (TOTP secrets are sealed under it).
+pub fn with_key(s: &mut opsguard::config::Settings) {
+    s.master_key = Some(opsguard::domain::secret::Secret::new(
+        crate::secrets::MASTER_KEY,
+    ));
+}
+
+/// Give `user` a confirmed authenticator for `secret`, sealed like any other.
+pub async fn install(app: &TestApp, user: i64, secret: &str) {
+    let key = app.engine.master_key().expect("the vault is open");
+    opsguard::engine::totp::install(app.pool(), &key, UserId(user), secret)
+        .await
+        .unwrap();
+}
+
+/// The base32 secret in an enrolment reply's `otpauth://` URI.
+pub fn enrolment_secret(reply: &str) -> String {
+    assert!(reply.contains("otpauth://totp/"), "{reply}");
+    let at = reply.find("secret=").unwrap() + "secret=".len();
+    reply[at..]
+        .chars()
+        .take_while(char::is_ascii_alphanumeric)
+        .collect()
+}
 
 /// A code that is not `good` (nor, but with odds of ~1e-6, one of its neighbouring steps).
-fn wrong_code(good: &str) -> String {
+pub fn wrong_code(good: &str) -> String {
     format!(
         "{:06}",
         (good.parse::<u32>().unwrap() + 500_000) % 1_000_000
@@ -17,44 +42,45 @@ fn wrong_code(good: &str) -> String {
 
 #[tokio::test]
 async fn totp_enrolment_is_private_and_confirmed_by_a_code() {
-    let app = spawn_app().await;
+    let app = spawn_app_with(with_key).await;
     add(&app, 42, "admin").await;
     let group = -100_555;
     storage::chats::allow(app.pool(), ChatId(group), "ops")
         .await
         .unwrap();
-    let enrol = app.say(42, "/totp enroll").await.text();
-    says(&enrol, "otpauth://totp/");
-    let at = enrol.find("secret=").unwrap() + "secret=".len();
-    let secret: String = enrol[at..]
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
+    let enrol = app.say(42, "/totp enroll").await;
+    let secret = enrolment_secret(&enrol.text());
     let in_group = app.say_in(42, group, "/totp enroll").await.text();
     says(&in_group, "Enrol only in a private chat");
     assert!(!in_group.contains("otpauth"), "{in_group}");
-    let stored = || async {
-        let enrolment = storage::totp::get(app.pool(), UserId(42)).await.unwrap();
-        enrolment.expect("an enrolment")
+    let pending = || async {
+        storage::totp::pending(app.pool(), UserId(42))
+            .await
+            .unwrap()
+            .expect("an enrolment in progress")
     };
-    assert_eq!(
-        stored().await.secret_b32,
-        secret,
-        "the refused enrolment changed nothing"
-    );
+    let sealed = pending().await.secret_sealed;
     let code = current_code(&secret).unwrap();
     let wrong = format!("/totp confirm {}", wrong_code(&code));
     says(&app.say(42, &wrong).await.text(), "Wrong code");
-    assert!(!stored().await.confirmed);
+    assert_eq!(
+        pending().await.secret_sealed,
+        sealed,
+        "the refusals changed nothing"
+    );
     let ok = app.say(42, &format!("/totp confirm {code}")).await.text();
     says(&ok, "Authenticator enrolled");
-    assert!(stored().await.confirmed);
-    // A confirmed factor cannot be replaced from chat (a stolen account could re-enrol).
+    let stored = storage::totp::get(app.pool(), UserId(42)).await.unwrap();
+    assert!(stored.is_some_and(|e| e.confirmed));
+    // A confirmed factor cannot be replaced from chat alone (a stolen account could re-enrol).
     let again = app.say(42, "/totp enroll").await.text();
     says(&again, "You already have an authenticator");
     assert!(!again.contains("otpauth"), "{again}");
-    assert_eq!(stored().await.secret_b32, secret);
-    assert!(storage::totp::reset(app.pool(), UserId(42)).await.unwrap());
+    assert!(
+        opsguard::engine::totp::reset(app.pool(), UserId(42))
+            .await
+            .unwrap()
+    );
     says(&app.say(42, "/totp enroll").await.text(), "otpauth://totp/");
     app.settle().await;
     let rows = app.audit_rows().await;
@@ -65,19 +91,16 @@ async fn totp_enrolment_is_private_and_confirmed_by_a_code() {
 }
 
 /// `/revoke` needs a TOTP code; 42 is an admin, 7 holds viewer and operator.
-async fn stepup_app(enrolled: bool) -> TestApp {
-    let app = spawn_app_with(|s| s.gates.commands.get_mut("revoke").unwrap().stepup = true).await;
+pub async fn stepup_app(enrolled: bool) -> TestApp {
+    let app = spawn_app_with(|s| {
+        with_key(s);
+        s.gates.commands.get_mut("revoke").unwrap().stepup = true;
+    })
+    .await;
     admin_and_viewer(&app).await;
     add(&app, 7, "operator").await;
     if enrolled {
-        storage::totp::start(app.pool(), UserId(42), SECRET)
-            .await
-            .unwrap();
-        assert!(
-            storage::totp::accept(app.pool(), UserId(42), 1)
-                .await
-                .unwrap()
-        );
+        install(&app, 42, SECRET).await;
     }
     app
 }
