@@ -35,6 +35,8 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
             ("OPSGUARD_WEBHOOK_SECRET", load::SECRET.to_string()),
             // The limiter still runs on every request; the limit is set out of the way.
             ("OPSGUARD__RATE_LIMITS__READ", "100000000".to_string()),
+            // So are the flood limits (each of the 100 users sends up to 80 updates/s).
+            ("OPSGUARD__FLOOD__USER", "100000000".to_string()),
             ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".to_string()),
             // A keyed audit chain (HMAC, two-step append), as every deployment with a key.
             ("OPSGUARD_MASTER_KEY", audit_bench::MASTER_KEY.to_string()),

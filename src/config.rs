@@ -5,6 +5,7 @@ mod audit;
 mod backups;
 mod check;
 mod checks;
+mod flood;
 mod logins;
 mod outbox;
 mod schedules;
@@ -18,6 +19,7 @@ pub use audit::AuditSettings;
 pub use backups::{BackupSettings, BackupTarget, S3Settings};
 pub use check::{ConfigCmd, MIN_SECRET_LEN};
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
+pub use flood::FloodSettings;
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
@@ -31,6 +33,9 @@ pub struct Settings {
     pub http: HttpSettings,
     pub authz: AuthzSettings,
     pub rate_limits: RateLimitSettings,
+    /// `[flood]`: limits checked before anything is written (see `config/flood.rs`).
+    #[serde(default)]
+    pub flood: FloodSettings,
     pub gates: GateSettings,
     pub shutdown: ShutdownSettings,
     /// `[outbox]`: the worker that delivers queued pushes (see `config/outbox.rs`).
@@ -283,6 +288,12 @@ impl Settings {
                 problem: "must be positive".into(),
             });
         }
+        self.flood
+            .validate()
+            .map_err(|problem| ConfigError::Invalid {
+                key: "flood",
+                problem,
+            })?;
         if self.outbox.batch_size == 0 || self.outbox.max_attempts < 1 {
             return Err(ConfigError::Invalid {
                 key: "outbox",

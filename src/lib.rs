@@ -33,7 +33,9 @@
 //! - The audit attempt row is written before a command runs; if it cannot be, nothing runs.
 //! - No audit key is stored in the database; the runtime role never writes audit rows except
 //!   through the append functions.
-//! - Identity is the numeric Telegram user id; strangers get at most one neutral line.
+//! - Identity is the numeric Telegram user id; strangers get at most one neutral line an hour.
+//! - Floods are limited before anything is written ([`engine::flood`]): past a limit an update
+//!   writes and sends nothing, and is only counted in one aggregate audit row per window.
 //! - Secrets (`domain::secret::Secret`) print as fingerprints; user text is HTML-escaped.
 //! - Button callback data is an opaque id of a single-use, user-bound, expiring pending action.
 #![forbid(unsafe_code)]

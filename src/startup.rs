@@ -205,6 +205,11 @@ impl Application {
             engine.health().set_telegram(TelegramState::NotConfigured);
         }
         spawn_housekeeping(engine.clone(), shutdown.clone());
+        // Aggregate audit rows of dropped updates; written to the end, so tracked.
+        let reports = engine.spawn_flood_reports(shutdown.clone());
+        tracker.spawn(async move {
+            let _ = reports.await;
+        });
         let ingestor = Arc::new(Ingestor::new(
             engine.pool().clone(),
             settings.logins.ingest.clone(),

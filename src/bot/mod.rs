@@ -2,6 +2,7 @@
 //! Bot API calls. It never runs a command itself; `Engine::handle` does.
 
 pub mod dedup;
+pub mod flood;
 pub mod menu;
 pub mod polling;
 pub mod send;

@@ -1,6 +1,6 @@
 //! Long polling (`getUpdates`), used when no webhook secret is configured.
 
-use super::{Telegram, dedup};
+use super::{Telegram, dedup, flood};
 use crate::engine::health::TelegramState;
 use std::time::Duration;
 use teloxide::payloads::GetUpdatesSetters;
@@ -38,6 +38,9 @@ pub fn spawn(
                         .set_telegram(TelegramState::Reachable { mode: "polling" });
                     for u in updates {
                         offset = offset.max(u.id.0 as i32 + 1);
+                        if !flood::admit(&tg.engine, &u).await {
+                            continue;
+                        }
                         if !dedup::first_sight(&tg.engine, i64::from(u.id.0)).await {
                             continue;
                         }

@@ -74,6 +74,11 @@ impl Authorizer {
         if !self.ttl.is_zero() {
             let mut cache = self.cache.lock().expect("authz cache");
             if self.generation.load(Ordering::SeqCst) == generation {
+                // Strangers are cached too: many of them must not grow it without bound.
+                if cache.len() >= 10_000 {
+                    let ttl = self.ttl;
+                    cache.retain(|_, (at, _)| at.elapsed() < ttl);
+                }
                 cache.insert(user, (Instant::now(), fresh.clone()));
             }
         }

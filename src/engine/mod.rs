@@ -4,6 +4,7 @@
 
 pub mod authorize;
 mod exec;
+pub mod flood;
 mod forwarded;
 mod gated;
 pub mod gates;
@@ -21,6 +22,7 @@ use crate::redis_link::RedisLink;
 use crate::secrets::rotate::Rotations;
 use crate::storage::audit_writer::AuditWriter;
 use authorize::Authorizer;
+use flood::FloodGate;
 use health::Health;
 use ratelimit::RateLimiter;
 use sqlx::PgPool;
@@ -81,6 +83,8 @@ struct Inner {
     settings: Arc<Settings>,
     authz: Arc<Authorizer>,
     limiter: RateLimiter,
+    /// Flood limits, checked before anything is written.
+    flood: FloodGate,
     redis: Arc<RedisLink>,
     health: Health,
     events: broadcast::Sender<EngineEvent>,
@@ -99,6 +103,7 @@ impl Engine {
         secrets: Option<Arc<Rotations>>,
     ) -> Self {
         let limiter = RateLimiter::new(settings.rate_limits.clone(), redis.clone());
+        let flood = FloodGate::new(settings.flood.clone(), redis.clone());
         let (events, _) = broadcast::channel(256);
         let authz = Authorizer::new(
             pool.clone(),
@@ -117,6 +122,7 @@ impl Engine {
                 settings,
                 authz,
                 limiter,
+                flood,
                 redis,
                 health: Health::new(),
                 events,

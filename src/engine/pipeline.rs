@@ -146,8 +146,7 @@ impl Engine {
                 Err(e) if self.authz().was_known(user) => return Err(db_down(label, &e)),
                 Err(e) => {
                     tracing::error!(error = %e, "engine.database_unavailable");
-                    let reply =
-                        (req.chat.kind == ChatKind::Private).then(|| Reply::html(NEUTRAL_LINE));
+                    let reply = self.neutral_line(req).await;
                     return Err(handled(reply, "stranger", "refused"));
                 }
                 Ok(p) => p.filter(|p| p.user.active),
@@ -175,7 +174,7 @@ impl Engine {
             if let Err(e) = trail.refused(self.audit(), &verdict, "rejected").await {
                 tracing::error!(error = %e, "audit.write_failed");
             }
-            let reply = (req.chat.kind == ChatKind::Private).then(|| Reply::html(NEUTRAL_LINE));
+            let reply = self.neutral_line(req).await;
             return Err(handled(reply, "stranger", "denied"));
         };
         if req.chat.kind == ChatKind::Group {
@@ -186,6 +185,9 @@ impl Engine {
                     return Err(handled(None, label, "refused"));
                 }
                 Ok(true) => {}
+                Ok(false) if !self.refusal_allowed(trail).await => {
+                    return Err(handled(None, label, "dropped"));
+                }
                 Ok(false) => {
                     let verdict = Verdict {
                         decision: "denied",
@@ -202,6 +204,7 @@ impl Engine {
     }
 
     /// Audit a refusal (both rows) and answer; if the audit cannot be written, say so.
+    /// Past the user's `[flood] refused` limit, neither.
     pub(super) async fn refuse(
         &self,
         trail: &Trail,
@@ -210,6 +213,10 @@ impl Engine {
         reason: &str,
         reply: Reply,
     ) -> Handled {
+        // Past the user's refusal limit: counted, neither audited nor answered.
+        if !self.refusal_allowed(trail).await {
+            return handled(None, label, "dropped");
+        }
         let verdict = Verdict {
             decision,
             reason: Some(reason),

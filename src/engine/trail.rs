@@ -35,6 +35,11 @@ impl Trail {
         }
     }
 
+    /// Who the rows are attributed to: the actor's kind and id, and the chat.
+    pub fn actor(&self) -> (&'static str, Option<i64>, Option<i64>) {
+        (self.actor_kind, self.actor_id, self.chat_id)
+    }
+
     /// The same request, attributed to another user (an approved request runs as its requester).
     pub fn on_behalf_of(&self, user: i64, command: &str, args: &str) -> Self {
         Trail {

@@ -1,12 +1,13 @@
 //! `POST /telegram/webhook`: an address past its wrong secrets for the minute gets 429
 //! without a comparison (`throttle.rs`); otherwise the secret header is compared in
 //! constant time before the body is read (401, counted against the address); bodies over
-//! the limit get 413, malformed JSON 400; a replayed `update_id` is acknowledged and
+//! the limit get 413, malformed JSON 400; an update past a flood limit is acknowledged and
+//! dropped before anything is written for it; a replayed `update_id` is acknowledged and
 //! dropped; a command for another bot is acknowledged and ignored; the command runs after
 //! the 200 is answered.
 
 use super::HttpState;
-use crate::bot::dedup;
+use crate::bot::{dedup, flood};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
@@ -70,6 +71,11 @@ pub async fn receive(
         Ok(update) => update,
         Err(_) => return reject("not_an_update", StatusCode::BAD_REQUEST),
     };
+    // Before anything is written for it: past a flood limit it is acknowledged and dropped.
+    if !flood::admit(&state.engine, &update).await {
+        reject("flooding", StatusCode::OK);
+        return (StatusCode::OK, "dropped");
+    }
     if !dedup::first_sight(&state.engine, i64::from(update.id.0)).await {
         // Acknowledge, so Telegram stops retrying; do nothing else.
         reject("duplicate", StatusCode::OK);

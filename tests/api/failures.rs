@@ -54,7 +54,7 @@ async fn with_postgresql_unreachable_commands_are_refused_and_nothing_runs() {
     let name = app.db.name.clone();
     as_admin(format!("ALTER DATABASE \"{name}\" ALLOW_CONNECTIONS false")).await;
     as_admin(format!(
-        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+        "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity
          WHERE datname = '{name}' AND pid <> pg_backend_pid()"
     ))
     .await;

@@ -44,7 +44,9 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> ExecResult {
         Ok(rtt) => lines.push(format!("✅ Redis ({} ms)", rtt.as_millis())),
         Err(e) => {
             lines.push(format!("⚠️ Redis unreachable: {}", escape(&e)));
-            degraded.push("rate limits are per process (not shared by replicas)");
+            degraded.push(
+                "rate limits are per process (not shared by replicas), and so are flood limits",
+            );
             degraded.push("update de-duplication runs in PostgreSQL");
         }
     }
