@@ -6,6 +6,7 @@ mod backups;
 mod check;
 mod checks;
 mod flood;
+mod gates;
 mod logins;
 mod outbox;
 mod schedules;
@@ -20,6 +21,7 @@ pub use backups::{BackupSettings, BackupTarget, S3Settings};
 pub use check::{ConfigCmd, MIN_SECRET_LEN};
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
 pub use flood::FloodSettings;
+pub use gates::{GatePolicy, GateSettings};
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
@@ -129,62 +131,6 @@ pub struct RateLimitSettings {
     pub read: u32,
     pub operate: u32,
     pub sensitive: u32,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct GateSettings {
-    pub confirm_ttl_secs: i64,
-    pub stepup_ttl_secs: i64,
-    pub approval_ttl_secs: i64,
-    pub totp_max_failures: i32,
-    /// The first lockout; each further one (without a good code between) doubles it.
-    pub totp_lockout_secs: i64,
-    /// The longest lockout (24 h by default).
-    #[serde(default = "day")]
-    pub totp_lockout_max_secs: i64,
-    /// An unconfirmed enrolment (and the message showing its URI) lasts this long.
-    #[serde(default = "enrol_ttl")]
-    pub totp_enrol_ttl_secs: i64,
-    /// How often expired enrolments and pending actions are swept.
-    #[serde(default = "sweep_every")]
-    pub sweep_interval_ms: u64,
-    /// Expired pending actions are deleted this long after they expired.
-    #[serde(default = "hour")]
-    pub pending_keep_secs: i64,
-    /// Per command name; a sensitive command without an entry asks for confirmation only.
-    #[serde(default)]
-    pub commands: HashMap<String, GatePolicy>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
-pub struct GatePolicy {
-    #[serde(default = "yes")]
-    pub confirm: bool,
-    /// A second admin must approve every run.
-    #[serde(default)]
-    pub approval: bool,
-    /// A second admin must approve when the command's role argument is one of these.
-    #[serde(default)]
-    pub approval_for_roles: Vec<String>,
-    /// A TOTP code is required (step-up).
-    #[serde(default)]
-    pub stepup: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-fn day() -> i64 {
-    86_400
-}
-fn enrol_ttl() -> i64 {
-    540
-}
-fn sweep_every() -> u64 {
-    15_000
-}
-fn hour() -> i64 {
-    3_600
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -333,17 +279,7 @@ impl Settings {
             }
         }
         self.validate_secrets()?;
-        let role = &self.database.runtime_role;
-        let role_ok = role.len() <= 63
-            && role
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-        if !role_ok {
-            return Err(ConfigError::Invalid {
-                key: "database.runtime_role",
-                problem: "a role name of at most 63 letters, digits, _ and -".into(),
-            });
-        }
+        audit::check_runtime_role(&self.database.runtime_role)?;
         schedules::validate(&self.scheduler, &self.all_schedules())?;
         self.backups
             .validate()

@@ -9,7 +9,6 @@ use opsguard::engine::shell::audited;
 use opsguard::startup::{self, Application};
 use opsguard::{storage, telemetry};
 use sqlx::PgPool;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -58,7 +57,7 @@ enum Cmd {
     /// Verify or export the audit log.
     Audit {
         #[command(subcommand)]
-        action: AuditCmd,
+        action: opsguard::audit::cli::AuditCmd,
     },
     /// Check the configuration: prints it (secrets as fingerprints), non-zero on problems.
     #[command(subcommand)]
@@ -95,25 +94,6 @@ enum UserCmd {
     Disable { id: String },
     /// Remove a user's TOTP authenticator so they can enrol a new one.
     ResetTotp { id: String },
-}
-
-#[derive(Subcommand)]
-enum AuditCmd {
-    /// Walk the hash chain and check it against every signed checkpoint; exits 2 and names
-    /// the first bad row if it is broken.
-    Verify {
-        /// A checkpoint line as sent to a checkpoint chat (repeatable).
-        #[arg(long = "checkpoint", value_name = "LINE")]
-        checkpoints: Vec<String>,
-    },
-    /// Sign the chain head and write it outside the database ([audit] checkpoint_storage
-    /// and checkpoint_chats).
-    Checkpoint,
-    /// Write every row as JSON Lines (to stdout, or --output FILE).
-    Export {
-        #[arg(long, short)]
-        output: Option<PathBuf>,
-    },
 }
 
 #[tokio::main]
@@ -167,7 +147,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::User { action } => user(&settings, &pool(&settings).await?, action).await?,
         Cmd::Chat(action) => action.run(&settings, &pool(&settings).await?).await?,
-        Cmd::Audit { action } => return audit(&settings, &pool(&settings).await?, action).await,
+        Cmd::Audit { action } => return action.run(&settings, &pool(&settings).await?).await,
         Cmd::Token(action) => action.run(&settings, pool(&settings)).await?,
         Cmd::Secret(action) => action.run(&settings, pool(&settings).await?).await?,
         Cmd::Backup(action) => {
@@ -312,71 +292,4 @@ async fn user(settings: &Settings, pool: &PgPool, action: UserCmd) -> anyhow::Re
         }
     }
     Ok(())
-}
-
-async fn audit(settings: &Settings, pool: &PgPool, action: AuditCmd) -> anyhow::Result<ExitCode> {
-    let keys = opsguard::audit::AuditKeys::from_master(settings.master_key.as_ref())?;
-    match action {
-        AuditCmd::Verify { checkpoints } => {
-            let args = match checkpoints.len() {
-                0 => String::new(),
-                n => format!("{n} checkpoint line(s)"),
-            };
-            let verify =
-                || opsguard::audit::verify_all(pool, settings, keys.as_ref(), &checkpoints);
-            let report = match audited(settings, pool, "audit verify", &args, async {
-                Ok(verify().await?)
-            })
-            .await
-            {
-                Ok(report) => report,
-                // A log that refuses appends (a row planted at the head, a held lock) is
-                // exactly when a verdict matters: verify anyway, and say it went unaudited.
-                Err(e) if e.is::<opsguard::engine::shell::AuditUnavailable>() => {
-                    eprintln!("warning: {e}; verifying without an audit row");
-                    verify().await?
-                }
-                Err(e) => return Err(e),
-            };
-            report.lines().iter().for_each(|l| println!("{l}"));
-            Ok(match (report.intact(), report.anchored()) {
-                (false, _) => ExitCode::from(2),
-                (true, false) => ExitCode::from(3),
-                (true, true) => ExitCode::SUCCESS,
-            })
-        }
-        AuditCmd::Checkpoint => {
-            let (checkpoint, location) = audited(settings, pool, "audit checkpoint", "", async {
-                Ok(opsguard::audit::checkpoint::write(pool, settings, keys.as_ref()).await?)
-            })
-            .await?;
-            println!("checkpoint of row {} written to {location}", checkpoint.seq);
-            println!(
-                "{}",
-                checkpoint.signed_line(keys.as_ref().expect("written, so signed"))
-            );
-            Ok(ExitCode::SUCCESS)
-        }
-        AuditCmd::Export { output } => {
-            let args = output
-                .as_ref()
-                .map(|p| format!("-o {}", p.display()))
-                .unwrap_or_default();
-            let rows = audited(settings, pool, "audit export", &args, async {
-                let mut out: Box<dyn std::io::Write + Send> = match &output {
-                    Some(path) => Box::new(std::io::BufWriter::new(
-                        std::fs::File::create(path)
-                            .with_context(|| format!("cannot create {}", path.display()))?,
-                    )),
-                    None => Box::new(std::io::BufWriter::new(std::io::stdout())),
-                };
-                storage::audit::export(pool, &mut *out).await
-            })
-            .await?;
-            if output.is_some() {
-                eprintln!("{rows} rows exported");
-            }
-            Ok(ExitCode::SUCCESS)
-        }
-    }
 }

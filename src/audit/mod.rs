@@ -7,6 +7,7 @@
 //! owns, updates, deletes or inserts audit rows except through the append functions.
 
 pub mod checkpoint;
+pub mod cli;
 pub mod keys;
 pub mod roles;
 pub mod verify;

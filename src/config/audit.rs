@@ -1,7 +1,7 @@
 //! Audit settings (`[audit]`): where signed checkpoints of the chain head go, and when the
 //! scheduler writes one.
 
-use super::ScheduleSettings;
+use super::{ConfigError, ScheduleSettings};
 use serde::Deserialize;
 
 /// `[audit]`: signed checkpoints of the audit chain's head, kept outside the database.
@@ -44,6 +44,21 @@ impl AuditSettings {
             enabled: true,
         })
     }
+}
+
+/// `[database] runtime_role` is a plain role name (or empty: one role for everything).
+pub(super) fn check_runtime_role(role: &str) -> Result<(), ConfigError> {
+    let ok = role.len() <= 63
+        && role
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !ok {
+        return Err(ConfigError::Invalid {
+            key: "database.runtime_role",
+            problem: "a role name of at most 63 letters, digits, _ and -".into(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
