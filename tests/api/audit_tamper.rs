@@ -163,3 +163,27 @@ pub async fn traffic_and_checkpoint(app: &TestApp) -> String {
     let line = &text[start..];
     line[..line.find("</code>").unwrap()].to_string()
 }
+
+/// Run the real binary against `url` with the test master key and `checkpoints` as the
+/// checkpoint storage: (exit code, stdout, stderr).
+pub async fn opsguard_cli(
+    url: &str,
+    checkpoints: &std::path::Path,
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", url)
+        .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
+        .env("OPSGUARD__AUDIT__CHECKPOINT_STORAGE", checkpoints)
+        .env(
+            "OPSGUARD_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        )
+        .output()
+        .await
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}

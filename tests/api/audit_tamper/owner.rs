@@ -38,49 +38,22 @@ async fn one_owner_role_is_warned_about_and_its_tampering_is_named() {
     let mut rows: Vec<_> = rows.into_iter().rev().collect();
     rows[2].entry.args = "forged".into();
     let guess = opsguard::domain::audit::ChainKey::new([0; 32]);
-    let mut prev = rows[1].row_hash.clone();
-    for row in &rows[2..] {
-        let content = row.entry.content_hash().to_vec();
-        let hash = guess.row_hash(&prev, row.seq, &content).to_vec();
-        sqlx::query("UPDATE audit_log SET args = $1, content_hash = $2, prev_hash = $3, row_hash = $4 WHERE seq = $5")
-            .bind(&row.entry.args)
-            .bind(&content)
-            .bind(&prev)
-            .bind(&hash)
-            .bind(row.seq)
-            .execute(owner)
-            .await
-            .unwrap();
-        prev = hash;
-    }
-    sqlx::query("UPDATE audit_head SET row_hash = $1")
-        .bind(&prev)
-        .execute(owner)
-        .await
-        .unwrap();
+    rehash(owner, &rows, 2, |prev, seq, content| {
+        guess.row_hash(prev, seq, content)
+    })
+    .await;
     let report = verify_all(&app).await;
     assert_eq!(broken_seq(&report), Some(3), "{:?}", report.lines());
 
     // Downgrade: the same rewrite with plain SHA-256 and the chain marked as never keyed
     // verifies row by row; the checkpoint's switch point names row 1.
-    let mut prev = vec![0u8; 32];
-    for row in &rows {
-        let content = row.entry.content_hash().to_vec();
-        let hash = opsguard::domain::audit::row_hash(&prev, row.seq, &content).to_vec();
-        sqlx::query("UPDATE audit_log SET prev_hash = $1, row_hash = $2 WHERE seq = $3")
-            .bind(&prev)
-            .bind(&hash)
-            .bind(row.seq)
-            .execute(owner)
-            .await
-            .unwrap();
-        prev = hash;
-    }
-    sqlx::query("UPDATE audit_head SET row_hash = $1, keyed_from = NULL, key_id = NULL")
-        .bind(&prev)
-        .execute(owner)
-        .await
-        .unwrap();
+    rehash(owner, &rows, 0, opsguard::domain::audit::row_hash).await;
+    run_as(
+        owner,
+        "UPDATE audit_head SET keyed_from = NULL, key_id = NULL",
+    )
+    .await
+    .unwrap();
     let report = verify_all(&app).await;
     assert_eq!(broken_seq(&report), Some(1), "{:?}", report.lines());
     assert!(
@@ -151,47 +124,30 @@ async fn a_cut_tail_and_a_row_past_the_head_are_named() {
 
     // The shell says so with exit code 2 — from the storage's checkpoint, or, with the
     // storage gone, from the line copied out of the chat.
-    let cli = |extra: Vec<String>| {
-        let db = db.clone();
-        async move {
-            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
-                .args(["audit", "verify"])
-                .args(extra)
-                .env_clear()
-                .env("DATABASE_URL", &db.url)
-                .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
-                .env("OPSGUARD__AUDIT__CHECKPOINT_STORAGE", db.checkpoint_dir())
-                .env(
-                    "OPSGUARD_CONFIG",
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-                )
-                .output()
-                .await
-                .unwrap();
-            (
-                out.status.code(),
-                String::from_utf8_lossy(&out.stdout).to_string(),
-            )
-        }
+    let dir = db.checkpoint_dir();
+    let cli = async |extra: &[&str]| {
+        let args: Vec<&str> = ["audit", "verify"].iter().chain(extra).copied().collect();
+        let (code, out, _) = opsguard_cli(&db.url, &dir, &args).await;
+        (code, out)
     };
-    let (code, out) = cli(vec![]).await;
+    let (code, out) = cli(&[]).await;
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("are missing"), "{out}");
     // Without anything from outside the database a cut tail is invisible to the chain (each
     // run's own audit rows now fill the gap), so verify refuses to call it intact ...
     std::fs::remove_dir_all(db.checkpoint_dir()).unwrap();
-    let (code, out) = cli(vec![]).await;
+    let (code, out) = cli(&[]).await;
     assert_eq!(code, Some(3), "unanchored, not intact: {out}");
     assert!(out.contains("NO signed checkpoint checked"), "{out}");
     // ... which the line kept in the checkpoint chat shows.
-    let (code, out) = cli(vec!["--checkpoint".into(), line.clone()]).await;
+    let (code, out) = cli(&["--checkpoint", &line]).await;
     assert_eq!(code, Some(2), "{out}");
     assert!(
         out.contains(&format!("checkpoint of row {}", checkpoint.seq)),
         "{out}"
     );
     let forged = line.replace("seq=", "seq=1");
-    let (code, out) = cli(vec!["--checkpoint".into(), forged]).await;
+    let (code, out) = cli(&["--checkpoint", &forged]).await;
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("BAD CHECKPOINT given line 1"), "{out}");
 }
@@ -309,24 +265,9 @@ async fn a_head_moved_back_stops_appends_and_a_blocked_log_is_still_verified() {
         "INSERT INTO audit_log SELECT {planted}, request_id, at, phase, actor_kind, actor_id, chat_id, command, args, decision, reason, outcome, error, duration_ms, content_hash, prev_hash, row_hash FROM audit_log WHERE seq = 1"
     );
     run_as(owner, &insert).await.unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
-        .args(["audit", "verify"])
-        .env_clear()
-        .env("DATABASE_URL", &db.url)
-        .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
-        .env("OPSGUARD__AUDIT__CHECKPOINT_STORAGE", db.checkpoint_dir())
-        .env(
-            "OPSGUARD_CONFIG",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-        )
-        .output()
-        .await
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert_eq!(out.status.code(), Some(2), "{stdout}{stderr}");
+    let (code, stdout, stderr) =
+        opsguard_cli(&db.url, &db.checkpoint_dir(), &["audit", "verify"]).await;
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
     assert!(
         stderr.contains("verifying without an audit row"),
         "{stderr}"
@@ -335,4 +276,37 @@ async fn a_head_moved_back_stops_appends_and_a_blocked_log_is_still_verified() {
         stdout.contains(&format!("BROKEN at row {planted}")),
         "{stdout}"
     );
+}
+
+/// Rewrite rows `from..` (their content as given) chained with `hash`, and the head, as an
+/// attacker with the owner's rights but without the chain key would.
+async fn rehash(
+    owner: &sqlx::PgPool,
+    rows: &[audit::AuditRow],
+    from: usize,
+    hash: impl Fn(&[u8], i64, &[u8]) -> [u8; 32],
+) {
+    let mut prev = match from {
+        0 => vec![0u8; 32],
+        n => rows[n - 1].row_hash.clone(),
+    };
+    for row in &rows[from..] {
+        let content = row.entry.content_hash().to_vec();
+        let row_hash = hash(&prev, row.seq, &content).to_vec();
+        sqlx::query("UPDATE audit_log SET args = $1, content_hash = $2, prev_hash = $3, row_hash = $4 WHERE seq = $5")
+            .bind(&row.entry.args)
+            .bind(&content)
+            .bind(&prev)
+            .bind(&row_hash)
+            .bind(row.seq)
+            .execute(owner)
+            .await
+            .unwrap();
+        prev = row_hash;
+    }
+    sqlx::query("UPDATE audit_head SET row_hash = $1")
+        .bind(&prev)
+        .execute(owner)
+        .await
+        .unwrap();
 }

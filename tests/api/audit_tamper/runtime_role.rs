@@ -105,30 +105,9 @@ async fn migrate_grants_the_runtime_role_and_the_shell_runs_as_it() {
         pool,
     });
     let checkpoints = _db.checkpoint_dir();
-    let opsguard = |url: &str, args: &[&str]| {
-        let checkpoints = checkpoints.clone();
-        let (url, args) = (
-            url.to_string(),
-            args.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-        );
-        async move {
-            let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
-                .args(&args)
-                .env_clear()
-                .env("DATABASE_URL", url)
-                .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
-                .env("OPSGUARD__AUDIT__CHECKPOINT_STORAGE", &checkpoints)
-                .env(
-                    "OPSGUARD_CONFIG",
-                    concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-                )
-                .output()
-                .await
-                .unwrap();
-            let text = String::from_utf8_lossy(&out.stdout).to_string()
-                + &String::from_utf8_lossy(&out.stderr);
-            (out.status.code(), text)
-        }
+    let opsguard = async |url: &str, args: &[&str]| {
+        let (code, out, err) = opsguard_cli(url, &checkpoints, args).await;
+        (code, out + &err)
     };
     let (code, out) = opsguard(&owner_url, &["migrate", "--runtime-role", &roles.owner]).await;
     assert_ne!(code, Some(0), "the owner cannot be the runtime role: {out}");
