@@ -64,15 +64,17 @@ BEGIN
     RETURN head.seq + 1;
 END $$;
 
--- Keyed appends take two steps in one transaction: lock the head and read it, then append
--- rows whose hashes opsguard computed from it.
-CREATE FUNCTION audit_lock_head(OUT seq bigint, OUT row_hash bytea, OUT keyed_from bigint, OUT key_id text)
+-- Keyed appends are chained by opsguard after the head it last saw (seq and hash), and
+-- appended in one statement: the function locks the head and refuses (serialization_failure)
+-- when the head is elsewhere. The caller then takes the slow road: in one transaction it
+-- locks the head (audit_lock_head), chains after it, and appends.
+CREATE FUNCTION audit_lock_head(OUT seq bigint, OUT row_hash bytea)
 LANGUAGE sql SECURITY DEFINER SET search_path = public, pg_temp SET lock_timeout = '10s' AS $$
-    SELECT seq, row_hash, keyed_from, key_id FROM audit_head WHERE id FOR UPDATE
+    SELECT seq, row_hash FROM audit_head WHERE id FOR UPDATE
 $$;
 
 CREATE FUNCTION audit_append_keyed(
-    p_after_seq bigint, p_key_id text,
+    p_after_seq bigint, p_after_hash bytea, p_key_id text,
     p_request_id text[], p_at timestamptz[], p_phase text[], p_actor_kind text[], p_actor_id bigint[],
     p_chat_id bigint[], p_command text[], p_args text[], p_decision text[], p_reason text[],
     p_outcome text[], p_error text[], p_duration_ms bigint[], p_content_hash bytea[],
@@ -86,8 +88,9 @@ DECLARE
     h bytea;
 BEGIN
     SELECT * INTO head FROM audit_head WHERE id FOR UPDATE;
-    IF head.seq <> p_after_seq THEN
-        RAISE EXCEPTION 'audit head is at %, the rows were chained after %', head.seq, p_after_seq;
+    IF head.seq <> p_after_seq OR head.row_hash <> p_after_hash THEN
+        RAISE EXCEPTION 'audit head is at %, the rows were chained after %', head.seq, p_after_seq
+            USING ERRCODE = 'serialization_failure';
     END IF;
     IF p_key_id IS NULL OR (head.key_id IS NOT NULL AND head.key_id <> p_key_id) THEN
         RAISE EXCEPTION 'the audit chain is keyed with key %, not %', head.key_id, p_key_id
@@ -126,7 +129,7 @@ REVOKE EXECUTE ON FUNCTION audit_append(text, timestamptz, text, text, bigint, b
     text, text, text, text, bigint, bytea) FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit_append_batch(text[], timestamptz[], text[], text[], bigint[],
     bigint[], text[], text[], text[], text[], text[], text[], bigint[], bytea[]) FROM PUBLIC;
-REVOKE EXECUTE ON FUNCTION audit_append_keyed(bigint, text, text[], timestamptz[], text[], text[],
+REVOKE EXECUTE ON FUNCTION audit_append_keyed(bigint, bytea, text, text[], timestamptz[], text[], text[],
     bigint[], bigint[], text[], text[], text[], text[], text[], text[], bigint[], bytea[], bytea[])
     FROM PUBLIC;
 REVOKE EXECUTE ON FUNCTION audit_lock_head() FROM PUBLIC;

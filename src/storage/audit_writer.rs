@@ -3,9 +3,11 @@
 //! transaction — one head lock, one WAL flush — and only then answers each caller with its
 //! sequence number. A caller never proceeds before its row is durable.
 //!
-//! With a chain key, the transaction locks the head (`audit_lock_head`), chains the batch
-//! with HMAC here, and appends it (`audit_append_keyed`); without one, PostgreSQL chains it
-//! with SHA-256 (`audit_append_batch`), which it refuses once the chain is keyed.
+//! With a chain key, the batch is chained here with HMAC after the head this writer last left
+//! and appended in one statement (`audit_append_keyed`, which refuses a head that moved);
+//! after a refusal, or with no head known, one transaction locks the head
+//! (`audit_lock_head`), chains after it and appends. Without a key, PostgreSQL chains the
+//! batch with SHA-256 (`audit_append_batch`), which it refuses once the chain is keyed.
 //!
 //! The writer remembers the last row it appended: a head that moved back behind it (rows
 //! cut off, or an append function that swallowed rows) stops every append, loudly.
@@ -205,54 +207,82 @@ async fn append_tracked(
         }
         return Ok((first, None));
     };
+    // Fast road: chain after the head this writer left last time and append in one statement.
+    if let Some((seq, hash)) = last.and_then(|l| Some((l.seq, l.hash.clone()?))) {
+        let after = (seq, hash);
+        let (row_hashes, tail) = chain(key, &c, &after);
+        match append_keyed(key, &c, &after, &row_hashes, pool).await {
+            Ok(first) => return Ok((first, Some(tail))),
+            // Another replica appended meanwhile (or the head moved back: checked below).
+            Err(e) if e.as_database_error().and_then(|d| d.code()).as_deref() == Some("40001") => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    // Slow road: lock the head for the transaction, chain after it, append.
     let mut tx = pool.begin().await?;
-    let (head_seq, head_hash): (i64, Vec<u8>) =
-        sqlx::query_as("SELECT seq, row_hash FROM audit_lock_head()")
-            .fetch_one(&mut *tx)
-            .await?;
+    let after: (i64, Vec<u8>) = sqlx::query_as("SELECT seq, row_hash FROM audit_lock_head()")
+        .fetch_one(&mut *tx)
+        .await?;
     if let Some(last) = last {
-        let rewritten = head_seq == last.seq && last.hash.as_ref().is_some_and(|h| *h != head_hash);
-        if head_seq < last.seq || rewritten {
+        let rewritten = after.0 == last.seq && last.hash.as_ref().is_some_and(|h| *h != after.1);
+        if after.0 < last.seq || rewritten {
             return Err(AppendError::HeadMovedBack {
-                head: head_seq,
+                head: after.0,
                 ours: last.seq,
             });
         }
     }
-    let mut prev = head_hash;
-    let row_hashes: Vec<Vec<u8>> = c
+    let (row_hashes, tail) = chain(key, &c, &after);
+    let first = append_keyed(key, &c, &after, &row_hashes, &mut *tx).await?;
+    tx.commit().await?;
+    Ok((first, Some(tail)))
+}
+
+/// Each entry's keyed row hash, chained after `after`; and the last one.
+fn chain(key: &ChainKey, c: &Columns, after: &(i64, Vec<u8>)) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let mut prev = after.1.clone();
+    let hashes = c
         .content_hash
         .iter()
         .enumerate()
         .map(|(i, content)| {
             prev = key
-                .row_hash(&prev, head_seq + 1 + i as i64, content)
+                .row_hash(&prev, after.0 + 1 + i as i64, content)
                 .to_vec();
             prev.clone()
         })
         .collect();
-    let first: i64 = sqlx::query_scalar(
-        "SELECT audit_append_keyed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+    (hashes, prev)
+}
+
+async fn append_keyed<'e>(
+    key: &ChainKey,
+    c: &Columns,
+    after: &(i64, Vec<u8>),
+    row_hashes: &[Vec<u8>],
+    db: impl sqlx::PgExecutor<'e>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT audit_append_keyed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
     )
-    .bind(head_seq)
+    .bind(after.0)
+    .bind(&after.1)
     .bind(key.id())
-    .bind(c.request_id)
-    .bind(c.at)
-    .bind(c.phase)
-    .bind(c.actor_kind)
-    .bind(c.actor_id)
-    .bind(c.chat_id)
-    .bind(c.command)
-    .bind(c.args)
-    .bind(c.decision)
-    .bind(c.reason)
-    .bind(c.outcome)
-    .bind(c.error)
-    .bind(c.duration_ms)
-    .bind(c.content_hash)
+    .bind(&c.request_id)
+    .bind(&c.at)
+    .bind(&c.phase)
+    .bind(&c.actor_kind)
+    .bind(&c.actor_id)
+    .bind(&c.chat_id)
+    .bind(&c.command)
+    .bind(&c.args)
+    .bind(&c.decision)
+    .bind(&c.reason)
+    .bind(&c.outcome)
+    .bind(&c.error)
+    .bind(&c.duration_ms)
+    .bind(&c.content_hash)
     .bind(row_hashes)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok((first, Some(prev)))
+    .fetch_one(db)
+    .await
 }

@@ -170,7 +170,6 @@ async fn without_redis_the_bot_keeps_serving_in_degraded_mode() {
         "Redis unreachable",
         "Degraded modes",
         "rate limits are per process",
-        "update de-duplication runs in PostgreSQL",
     ] {
         assert!(status.contains(expected), "{expected} in {status}");
     }

@@ -47,7 +47,6 @@ pub(super) async fn status(ctx: &Ctx<'_>) -> ExecResult {
             degraded.push(
                 "rate limits are per process (not shared by replicas), and so are flood limits",
             );
-            degraded.push("update de-duplication runs in PostgreSQL");
         }
     }
 

@@ -66,7 +66,7 @@ async fn the_runtime_role_can_only_read_and_append_and_forged_appends_are_named(
     app.settle().await;
     let head = audit::head(&runtime).await.unwrap();
     let forged = format!(
-        "SELECT audit_append_keyed({}, '{}', ARRAY['r'], ARRAY[now()], ARRAY['attempt'], ARRAY['cli'], ARRAY[NULL::int8], ARRAY[NULL::int8], ARRAY['x'], ARRAY[''], ARRAY['allowed'], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL::int8], ARRAY[sha256('x')], ARRAY[sha256('guess')])",
+        "SELECT audit_append_keyed({}, (SELECT row_hash FROM audit_head), '{}', ARRAY['r'], ARRAY[now()], ARRAY['attempt'], ARRAY['cli'], ARRAY[NULL::int8], ARRAY[NULL::int8], ARRAY['x'], ARRAY[''], ARRAY['allowed'], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL], ARRAY[NULL::int8], ARRAY[sha256('x')], ARRAY[sha256('guess')])",
         head.seq,
         head.key_id.clone().unwrap()
     );
