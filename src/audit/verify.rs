@@ -7,7 +7,9 @@ use super::checkpoint::{self, Checkpoint};
 use super::keys::AuditKeys;
 use crate::config::Settings;
 use crate::storage::audit::{self, Anchor, ChainBreak, VerifyError, VerifyReport};
+use chrono::{DateTime, Utc};
 use sqlx::PgPool;
+use std::str::FromStr;
 
 #[derive(Debug, Clone)]
 pub struct FullReport {
@@ -22,6 +24,9 @@ pub struct FullReport {
     pub warnings: Vec<String>,
     /// Whether a master key was at hand (so checkpoints could be checked).
     pub keyed: bool,
+    /// The newest checkpoint is older than its schedule allows (two fire times missed):
+    /// checkpoints may be suppressed, and rows since it are vouched for by nothing.
+    pub stale: bool,
 }
 
 impl FullReport {
@@ -33,7 +38,7 @@ impl FullReport {
     /// and no checkpoint checked, a cut tail or a re-hash without the key would not show:
     /// `opsguard audit verify` exits 3 then, not 0.
     pub fn anchored(&self) -> bool {
-        !self.keyed || self.checkpoints > 0
+        !self.keyed || (self.checkpoints > 0 && !self.stale)
     }
 
     /// The mark a chat reply starts with.
@@ -61,9 +66,14 @@ impl FullReport {
         }
         match &self.newest {
             Some(c) => out.push(format!(
-                "{} signed checkpoint(s) checked; newest: {}",
+                "{} signed checkpoint(s) checked; newest: {}{}",
                 self.checkpoints,
-                c.describe()
+                c.describe(),
+                if self.stale {
+                    " — STALE: the schedule has written none since (suppressed?), so later rows are vouched for by nothing"
+                } else {
+                    ""
+                }
             )),
             None if self.keyed => out.push(
                 "NO signed checkpoint checked: a cut tail or a re-hash without the key would not show"
@@ -150,7 +160,12 @@ pub async fn verify_all(
             });
         }
     }
-    let newest = good.iter().max_by_key(|c| (c.seq, c.at)).cloned();
+    let newest = good.iter().max_by_key(|c| c.at).cloned();
+    let cron = &settings.audit.checkpoint_cron;
+    let stale = match (&newest, cron.trim().is_empty()) {
+        (Some(c), false) => missed_twice(cron, c.at, chrono::Utc::now()),
+        _ => false,
+    };
     Ok(FullReport {
         chain,
         checkpoints: good.len(),
@@ -158,5 +173,44 @@ pub async fn verify_all(
         bad_checkpoints: bad,
         warnings,
         keyed: keys.is_some(),
+        stale,
     })
+}
+
+/// Whether `cron` fired at least twice after `newest` and by `now` (one fire may still be in
+/// flight; two missed mean the scheduled checkpoints stopped).
+fn missed_twice(cron: &str, newest: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    cron::Schedule::from_str(cron).is_ok_and(|schedule| {
+        schedule
+            .after(&newest)
+            .take_while(|t| *t <= now)
+            .take(2)
+            .count()
+            == 2
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::missed_twice;
+    use chrono::{DateTime, Utc};
+
+    fn at(t: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(t).unwrap().into()
+    }
+
+    #[test]
+    fn a_checkpoint_is_stale_once_its_schedule_fired_twice_since() {
+        let hourly = "0 0 * * * *";
+        let newest = at("2026-12-06T03:00:00Z");
+        for (now, stale) in [
+            ("2026-12-06T03:59:59Z", false),
+            ("2026-12-06T04:30:00Z", false), // 04:00 may still be running
+            ("2026-12-06T04:59:59Z", false),
+            ("2026-12-06T05:00:00Z", true), // 04:00 and 05:00 both missed
+            ("2026-12-07T00:00:00Z", true),
+        ] {
+            assert_eq!(missed_twice(hourly, newest, at(now)), stale, "{now}");
+        }
+    }
 }

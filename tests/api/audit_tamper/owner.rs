@@ -310,3 +310,34 @@ async fn rehash(
         .await
         .unwrap();
 }
+
+/// Someone who can stop the scheduled checkpoints (a planted `schedule_runs` row, deleted
+/// outbox rows) leaves the newest checkpoint ageing: verify says so instead of "intact".
+#[tokio::test]
+async fn a_checkpoint_schedule_that_stopped_is_reported() {
+    let app = spawn_app_with(keyed).await;
+    app.add_user(42, "admin").await;
+    app.say(42, "/whoami").await;
+    let keys = app.engine.audit_keys().unwrap();
+    let head = audit::head(app.pool()).await.unwrap();
+    let three_hours_ago = chrono::Utc::now() - chrono::Duration::hours(3);
+    let old = opsguard::audit::Checkpoint::of(&head, three_hours_ago);
+    let file = app.db.checkpoint_dir().join(old.object_key());
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, old.signed_line(keys)).unwrap();
+    let mut settings = app.engine.settings().clone();
+    settings.audit.checkpoint_cron = "0 0 * * * *".into();
+    let verify = async || {
+        opsguard::audit::verify_all(app.pool(), &settings, Some(keys), &[])
+            .await
+            .unwrap()
+    };
+    let report = verify().await;
+    assert!(report.intact(), "{:?}", report.lines());
+    assert!(report.stale && !report.anchored(), "{:?}", report.lines());
+    assert!(report.lines()[1].contains("STALE"), "{:?}", report.lines());
+    let reply = app.say(42, "/audit checkpoint").await.text();
+    assert!(reply.contains("Checkpoint of row"), "{reply}");
+    let report = verify().await;
+    assert!(!report.stale && report.anchored(), "{:?}", report.lines());
+}
