@@ -30,7 +30,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the bot (webhook or long polling) and the HTTP endpoints; applies migrations first.
+    /// Run the bot (webhook or long polling) and the HTTP endpoints; applies pending migrations first (as the owner).
     Serve,
     /// Create the database if needed and apply migrations (as the owner role); with a
     /// runtime role ([database] runtime_role or --runtime-role), grant it what it needs and
@@ -54,7 +54,7 @@ enum Cmd {
     /// Manage allow-listed group chats.
     #[command(subcommand)]
     Chat(opsguard::engine::shell::chats::ChatCmd),
-    /// Verify or export the audit log.
+    /// Verify, checkpoint or export the audit log.
     Audit {
         #[command(subcommand)]
         action: opsguard::audit::cli::AuditCmd,
