@@ -270,19 +270,7 @@ async fn concurrent_writers_keep_one_unbroken_chain() {
 }
 
 async fn cli(db: &TestDb, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", &db.url)
-        .env(
-            "OPSGUARD_CONFIG",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-        )
-        .output()
-        .await
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
-    (out.status.code(), text(&out.stdout), text(&out.stderr))
+    run_opsguard(&db.url, &[], args).await
 }
 
 #[tokio::test]

@@ -11,7 +11,6 @@ use super::helpers::*;
 mod owner;
 mod runtime_role;
 use opsguard::domain::secret::Secret;
-use opsguard::storage;
 use sqlx::{Connection, PgConnection, PgPool};
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,15 +98,7 @@ pub async fn owned_db(roles: &Roles) -> Arc<TestDb> {
         roles.owner
     ))
     .await;
-    let url = url_as(&roles.owner, &name);
-    let pool = storage::pool(&url, 8, Duration::from_secs(5)).unwrap();
-    storage::migrate(&url, &pool).await.unwrap();
-    Arc::new(TestDb {
-        redis_prefix: format!("test:{name}:"),
-        name,
-        url,
-        pool,
-    })
+    TestDb::migrated(name.clone(), url_as(&roles.owner, &name)).await
 }
 
 pub fn keyed(s: &mut opsguard::config::Settings) {
@@ -171,19 +162,12 @@ pub async fn opsguard_cli(
     checkpoints: &std::path::Path,
     args: &[&str],
 ) -> (Option<i32>, String, String) {
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
-        .args(args)
-        .env_clear()
-        .env("DATABASE_URL", url)
-        .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
-        .env("OPSGUARD__AUDIT__CHECKPOINT_STORAGE", checkpoints)
-        .env(
-            "OPSGUARD_CONFIG",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-        )
-        .output()
-        .await
-        .unwrap();
-    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
-    (out.status.code(), text(&out.stdout), text(&out.stderr))
+    let envs = [
+        ("OPSGUARD_MASTER_KEY", std::ffi::OsStr::new(MASTER_KEY)),
+        (
+            "OPSGUARD__AUDIT__CHECKPOINT_STORAGE",
+            checkpoints.as_os_str(),
+        ),
+    ];
+    run_opsguard(url, &envs, args).await
 }

@@ -43,7 +43,12 @@ impl TestDb {
             .execute(&mut admin)
             .await
             .unwrap();
-        let url = format!("{}/{name}", base());
+        TestDb::migrated(name.clone(), format!("{}/{name}", base())).await
+    }
+
+    /// A database already created as `name`, migrated through `url` (which names the role
+    /// that applies the migrations), removed on drop like any other.
+    pub async fn migrated(name: String, url: String) -> Arc<Self> {
         let pool = storage::pool(&url, 8, Duration::from_secs(5)).unwrap();
         storage::migrate(&url, &pool).await.unwrap();
         Arc::new(TestDb {
@@ -53,6 +58,29 @@ impl TestDb {
             pool,
         })
     }
+}
+
+/// Run the real binary with `DATABASE_URL=url`, the default config and `envs`:
+/// (exit code, stdout, stderr).
+pub async fn run_opsguard(
+    url: &str,
+    envs: &[(&str, &std::ffi::OsStr)],
+    args: &[&str],
+) -> (Option<i32>, String, String) {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
+        .args(args)
+        .env_clear()
+        .env("DATABASE_URL", url)
+        .env(
+            "OPSGUARD_CONFIG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
+        )
+        .envs(envs.iter().copied())
+        .output()
+        .await
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).to_string();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
 }
 
 impl TestDb {
