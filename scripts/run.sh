@@ -18,7 +18,8 @@ if [ -z "${OPSGUARD_CONFIG:-}" ]; then
     [ -s target/demo/master-key ] || head -c 32 /dev/urandom | base64 >target/demo/master-key
     chmod 600 target/demo/master-key
     export OPSGUARD_MASTER_KEY="${OPSGUARD_MASTER_KEY:-$(cat target/demo/master-key)}"
-    { cat config/default.toml; printf '\n[[backups.targets]]\nname = "opsguard"\ndsn = "%s"\n' "$DATABASE_URL"; } >target/demo/opsguard.toml
+    # Only what differs from the defaults built into the binary.
+    printf '[[backups.targets]]\nname = "opsguard"\ndsn = "%s"\n' "$DATABASE_URL" >target/demo/opsguard.toml
     export OPSGUARD_CONFIG=target/demo/opsguard.toml
     export OPSGUARD__BACKUPS__STORAGE="${OPSGUARD__BACKUPS__STORAGE:-$PWD/target/demo/backups}"
 fi

@@ -111,9 +111,12 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Cmd::Config(action) = &cli.command {
+        return Ok(action.run().await);
+    }
     let settings = Settings::load()?;
     match cli.command {
-        Cmd::Config(action) => action.run(&settings),
+        Cmd::Config(_) => {}
         Cmd::Serve => {
             let app = Application::build(settings).await?;
             let token = app.shutdown_token();

@@ -30,6 +30,8 @@ pub enum DumpError {
     Spawn(String),
     #[error("pg_dump failed ({status}): {stderr}")]
     PgDump { status: String, stderr: String },
+    #[error("{0}")]
+    TooOld(String),
     #[error("compression or encryption failed: {0}")]
     Stream(String),
     #[error(transparent)]
@@ -170,6 +172,9 @@ fn produce(job: DumpJob, tx: mpsc::Sender<Bytes>, progress: &Progress) -> Result
         return Err(DumpError::Stream(e.to_string()));
     }
     if !status.success() {
+        if let Some(plain) = super::pgversion::explain_mismatch(&stderr) {
+            return Err(DumpError::TooOld(plain));
+        }
         return Err(DumpError::PgDump {
             status: status.to_string(),
             stderr: if stderr.is_empty() {

@@ -21,6 +21,7 @@ pub mod jobs;
 pub mod keys;
 pub mod messages;
 pub mod pgenv;
+pub mod pgversion;
 pub mod restore;
 pub mod retention;
 pub mod run;

@@ -71,10 +71,7 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        env.insert(
-            "OPSGUARD_CONFIG".into(),
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").into(),
-        );
+        env.insert("OPSGUARD_SYSTEM_CONFIG".into(), String::new());
         Settings::load_with(&env).unwrap()
     }
 
@@ -105,10 +102,7 @@ mod tests {
         let ok = load(&[("OPSGUARD__DATABASE__RUNTIME_ROLE", "opsguard_app")]);
         assert_eq!(ok.database.runtime_role, "opsguard_app");
         let mut env: HashMap<String, String> = HashMap::new();
-        env.insert(
-            "OPSGUARD_CONFIG".into(),
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").into(),
-        );
+        env.insert("OPSGUARD_SYSTEM_CONFIG".into(), String::new());
         env.insert(
             "OPSGUARD__DATABASE__RUNTIME_ROLE".into(),
             "app\"; DROP".into(),

@@ -1,6 +1,6 @@
-//! `opsguard config check`: the effective configuration in a few lines, every secret as a
-//! fingerprint (or a key id). Loading the settings already refused whatever is invalid,
-//! including secrets that can be guessed (`validate_secrets`, here too).
+//! `opsguard config check`: the effective configuration (every secret as a fingerprint or a
+//! key id) and a summary on stdout; on stderr each problem (every one, not the first) and
+//! warning; exit 1 when there is a problem. Also the rule on guessable secrets (`validate_secrets`).
 
 use super::{ConfigError, Settings};
 use crate::domain::secret::Secret;
@@ -20,10 +20,38 @@ pub enum ConfigCmd {
 }
 
 impl ConfigCmd {
-    /// The settings loaded (whatever is invalid was refused then): print them.
-    pub fn run(self, settings: &Settings) {
+    /// Load the settings from the process environment, check them, print: the exit code.
+    pub async fn run(&self) -> std::process::ExitCode {
+        let env: std::collections::HashMap<String, String> = std::env::vars().collect();
         let ConfigCmd::Check = self;
+        let (settings, tree) = match Settings::read_effective(&env) {
+            Ok(read) => read,
+            Err(e) => {
+                for line in e.to_string().lines() {
+                    eprintln!("problem: {line}");
+                }
+                eprintln!("configuration NOT OK: it cannot be read");
+                return std::process::ExitCode::FAILURE;
+            }
+        };
+        let mut problems: Vec<String> = settings.problems().iter().map(|p| p.to_string()).collect();
+        problems.extend(settings.target_problems());
+        println!("# The effective configuration; secrets as sha256 fingerprints.");
+        println!("{}", toml::to_string(&super::effective::masked(&tree)).unwrap_or_default());
         print!("{}", settings.summary());
+        for warning in settings.pg_dump_warnings().await {
+            eprintln!("warning: {warning}");
+        }
+        for problem in &problems {
+            eprintln!("problem: {problem}");
+        }
+        if problems.is_empty() {
+            println!("configuration OK");
+            std::process::ExitCode::SUCCESS
+        } else {
+            eprintln!("configuration NOT OK: {} problem(s)", problems.len());
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 
@@ -75,7 +103,7 @@ impl Settings {
         Ok(())
     }
 
-    /// What `config check` prints once the settings loaded.
+    /// The few lines `config check` prints after the effective configuration.
     pub fn summary(&self) -> String {
         let ingest = &self.logins.ingest;
         let telegram = match (self.token(), self.webhook_secret()) {
@@ -94,7 +122,7 @@ impl Settings {
         } else {
             "off".into()
         };
-        let mut out = String::from("configuration OK\n");
+        let mut out = String::new();
         let lines = [
             ("listen", self.http.listen.clone()),
             ("database", shown(Some(&self.database.url))),

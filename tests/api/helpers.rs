@@ -71,6 +71,7 @@ pub async fn run_opsguard(
         .args(args)
         .env_clear()
         .env("DATABASE_URL", url)
+        .env("OPSGUARD_SYSTEM_CONFIG", "")
         .env(
             "OPSGUARD_CONFIG",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
@@ -136,6 +137,7 @@ pub fn settings_for(db: &TestDb, telegram_url: &str) -> Settings {
             "OPSGUARD_CONFIG",
             concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
         ),
+        ("OPSGUARD_SYSTEM_CONFIG", String::new()),
         ("DATABASE_URL", db.url.clone()),
         ("REDIS_URL", REDIS_URL.to_string()),
         ("OPSGUARD_TELEGRAM_TOKEN", BOT_TOKEN.to_string()),

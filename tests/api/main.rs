@@ -5,6 +5,7 @@ mod audit_tamper;
 mod backups;
 mod checks;
 mod checks_targets;
+mod configuration;
 mod detection;
 mod failures;
 mod fake_telegram;

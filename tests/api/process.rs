@@ -21,6 +21,7 @@ pub fn opsguard(db: &TestDb) -> Command {
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("OPSGUARD_CONFIG", CONFIG)
+        .env("OPSGUARD_SYSTEM_CONFIG", "")
         .env("DATABASE_URL", &db.url)
         .env("REDIS_URL", REDIS_URL)
         .env("OPSGUARD__REDIS__KEY_PREFIX", &db.redis_prefix)

@@ -6,10 +6,8 @@ use crate::config::{SecretSettings, Settings};
 use std::collections::HashMap;
 
 fn settings() -> Settings {
-    let env: HashMap<String, String> = HashMap::from([(
-        "OPSGUARD_CONFIG".to_string(),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string(),
-    )]);
+    let env: HashMap<String, String> =
+        HashMap::from([("OPSGUARD_SYSTEM_CONFIG".to_string(), String::new())]);
     Settings::load_with(&env).expect("the built-in defaults load")
 }
 

@@ -1,20 +1,26 @@
-//! Layered settings: `config/default.toml` (or `OPSGUARD_CONFIG`), then `OPSGUARD__SECTION__KEY`
-//! overrides, then the contract's named variables (`DATABASE_URL`, `OPSGUARD_TELEGRAM_TOKEN`, …).
+//! The settings' types. Loading (`load.rs`): the defaults built in from `config/default.toml`,
+//! then `/etc/opsguard/opsguard.toml`, `OPSGUARD_CONFIG`, `OPSGUARD__SECTION__KEY` variables and
+//! the contract's named variables (`DATABASE_URL`, …, or `<NAME>_FILE`); `validate.rs` checks.
 
 mod audit;
 mod backups;
 mod check;
 mod checks;
+mod effective;
 mod flood;
 mod gates;
+mod layers;
+mod load;
 mod logins;
 mod outbox;
 mod schedules;
 mod secrets;
+mod targets;
+mod unknown;
+mod validate;
 
 use crate::domain::secret::Secret;
 use serde::Deserialize;
-use std::collections::HashMap;
 
 pub use audit::AuditSettings;
 pub use backups::{BackupSettings, BackupTarget, S3Settings};
@@ -22,9 +28,11 @@ pub use check::{ConfigCmd, MIN_SECRET_LEN};
 pub use checks::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
 pub use flood::FloodSettings;
 pub use gates::{GatePolicy, GateSettings};
+pub use load::{DEFAULTS, SYSTEM_CONFIG};
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
+pub use unknown::UnknownKey;
 pub use secrets::{PolicySettings, RotationSettings, SecretSettings, SinkSettings, TargetSettings};
 
 #[derive(Debug, Clone, Deserialize)]
@@ -138,29 +146,20 @@ pub struct ShutdownSettings {
     pub grace_secs: u64,
 }
 
-/// The contract's environment variables and the settings they set.
-const NAMED_VARS: &[(&str, &str)] = &[
-    ("DATABASE_URL", "database.url"),
-    ("REDIS_URL", "redis.url"),
-    ("OPSGUARD_TELEGRAM_TOKEN", "telegram.token"),
-    ("OPSGUARD_TELEGRAM_API_URL", "telegram.api_url"),
-    ("OPSGUARD_WEBHOOK_SECRET", "telegram.webhook_secret"),
-    ("OPSGUARD_PUBLIC_URL", "telegram.public_url"),
-    ("OPSGUARD_LISTEN", "http.listen"),
-    ("OPSGUARD_INGEST_JWT_SECRET", "logins.ingest.jwt_secret"),
-    (
-        "OPSGUARD_INGEST_JWT_PREVIOUS_SECRET",
-        "logins.ingest.jwt_previous_secret",
-    ),
-    ("OPSGUARD_MASTER_KEY", "master_key"),
-];
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot load settings from {path}: {source}")]
-    Load {
-        path: String,
-        source: config::ConfigError,
+    /// A file or variable that cannot be read or parsed (`origin` names it).
+    #[error("{origin}: {problem}")]
+    Source { origin: String, problem: String },
+    /// Keys no setting has, each with where it was set and the closest valid key.
+    #[error("{}", unknown::describe(.0))]
+    Unknown(Vec<unknown::UnknownKey>),
+    /// A value of the wrong type or range.
+    #[error("{origin}: setting {key}: {problem}")]
+    Value {
+        key: String,
+        origin: String,
+        problem: String,
     },
     #[error("invalid setting {key}: {problem}")]
     Invalid { key: &'static str, problem: String },
@@ -169,133 +168,6 @@ pub enum ConfigError {
 }
 
 impl Settings {
-    /// Load from the process environment.
-    pub fn load() -> Result<Settings, ConfigError> {
-        let env: HashMap<String, String> = std::env::vars().collect();
-        Settings::load_with(&env)
-    }
-
-    /// Load with an explicit environment (tests pass their own).
-    pub fn load_with(env: &HashMap<String, String>) -> Result<Settings, ConfigError> {
-        let path = env.get("OPSGUARD_CONFIG").cloned().unwrap_or_else(|| {
-            let local = "config/default.toml";
-            if std::path::Path::new(local).exists() {
-                local.to_string()
-            } else {
-                concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml").to_string()
-            }
-        });
-        let overrides: HashMap<String, String> = env
-            .iter()
-            .filter(|(k, _)| k.starts_with("OPSGUARD__"))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut builder = config::Config::builder()
-            .add_source(config::File::with_name(&path).format(config::FileFormat::Toml))
-            .add_source(
-                config::Environment::with_prefix("OPSGUARD")
-                    .prefix_separator("__")
-                    .separator("__")
-                    .try_parsing(true)
-                    .source(Some(overrides)),
-            );
-        for (var, key) in NAMED_VARS {
-            if let Some(value) = env.get(*var).filter(|v| !v.is_empty()) {
-                builder = builder
-                    .set_override(*key, value.as_str())
-                    .map_err(|source| ConfigError::Load {
-                        path: path.clone(),
-                        source,
-                    })?;
-            }
-        }
-        let settings: Settings =
-            builder
-                .build()
-                .and_then(|c| c.try_deserialize())
-                .map_err(|source| ConfigError::Load {
-                    path: path.clone(),
-                    source,
-                })?;
-        settings.validate()?;
-        Ok(settings)
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.authz.cache_ttl_secs > 300 {
-            return Err(ConfigError::Invalid {
-                key: "authz.cache_ttl_secs",
-                problem: "at most 300".into(),
-            });
-        }
-        if self.rate_limits.window_secs == 0 {
-            return Err(ConfigError::Invalid {
-                key: "rate_limits.window_secs",
-                problem: "must be positive".into(),
-            });
-        }
-        self.flood
-            .validate()
-            .map_err(|problem| ConfigError::Invalid {
-                key: "flood",
-                problem,
-            })?;
-        if self.outbox.batch_size == 0 || self.outbox.max_attempts < 1 {
-            return Err(ConfigError::Invalid {
-                key: "outbox",
-                problem: "batch_size and max_attempts must be at least 1".into(),
-            });
-        }
-        if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
-            return Err(ConfigError::Invalid {
-                key: "http.listen",
-                problem: "expected host:port".into(),
-            });
-        }
-        let g = &self.gates;
-        if g.totp_enrol_ttl_secs < 1
-            || g.totp_enrol_ttl_secs * 1000 + g.sweep_interval_ms as i64 > 600_000
-            || g.sweep_interval_ms == 0
-        {
-            return Err(ConfigError::Invalid {
-                key: "gates.totp_enrol_ttl_secs",
-                problem: "an enrolment URI must be deleted within 10 minutes: totp_enrol_ttl_secs (at least 1) plus sweep_interval_ms (at least 1) must stay within 600 s".into(),
-            });
-        }
-        if g.totp_lockout_secs < 1 || g.totp_lockout_max_secs < g.totp_lockout_secs {
-            return Err(ConfigError::Invalid {
-                key: "gates.totp_lockout_max_secs",
-                problem:
-                    "totp_lockout_secs must be positive and totp_lockout_max_secs at least as long"
-                        .into(),
-            });
-        }
-        for name in self.gates.commands.keys() {
-            if crate::domain::command::spec_by_name(name).is_none() {
-                return Err(ConfigError::Invalid {
-                    key: "gates.commands",
-                    problem: format!("unknown command '{name}'"),
-                });
-            }
-        }
-        self.validate_secrets()?;
-        audit::check_runtime_role(&self.database.runtime_role)?;
-        schedules::validate(&self.scheduler, &self.all_schedules())?;
-        self.backups
-            .validate()
-            .map_err(|problem| ConfigError::Invalid {
-                key: "backups",
-                problem,
-            })?;
-        self.logins
-            .validate()
-            .map_err(|problem| ConfigError::Invalid {
-                key: "logins",
-                problem,
-            })?;
-        Ok(())
-    }
-
     /// Check the scheduler settings and schedules again (settings built in code skip
     /// `load_with`; the scheduler calls this before it starts).
     pub fn validate_schedules(&self) -> Result<(), ConfigError> {
@@ -339,3 +211,6 @@ impl Settings {
             })
     }
 }
+
+#[cfg(test)]
+mod tests;
