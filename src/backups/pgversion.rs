@@ -105,7 +105,10 @@ mod tests {
              pg_dump: aborting because of server version mismatch",
         ] {
             let plain = explain_mismatch(stderr).unwrap();
-            assert!(plain.contains("pg_dump 15") && plain.contains("PostgreSQL 17"), "{plain}");
+            assert!(
+                plain.contains("pg_dump 15") && plain.contains("PostgreSQL 17"),
+                "{plain}"
+            );
             assert!(plain.contains("postgresql-client-17"), "{plain}");
         }
         assert_eq!(explain_mismatch("pg_dump: error: connection refused"), None);

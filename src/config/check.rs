@@ -37,7 +37,10 @@ impl ConfigCmd {
         let mut problems: Vec<String> = settings.problems().iter().map(|p| p.to_string()).collect();
         problems.extend(settings.target_problems());
         println!("# The effective configuration; secrets as sha256 fingerprints.");
-        println!("{}", toml::to_string(&super::effective::masked(&tree)).unwrap_or_default());
+        println!(
+            "{}",
+            toml::to_string(&super::effective::masked(&tree)).unwrap_or_default()
+        );
         print!("{}", settings.summary());
         for warning in settings.pg_dump_warnings().await {
             eprintln!("warning: {warning}");

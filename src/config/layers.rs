@@ -109,8 +109,8 @@ pub(super) fn env_layers(
 /// The value of a variable, typed after what the files hold at its key; `true` if guessed.
 fn typed(existing: Option<&Value>, raw: &str) -> Result<(Value, bool), String> {
     let json = |raw: &str, what: &str| -> Result<Value, String> {
-        let parsed: serde_json::Value = serde_json::from_str(raw)
-            .map_err(|e| format!("expected {what} in JSON ({e})"))?;
+        let parsed: serde_json::Value =
+            serde_json::from_str(raw).map_err(|e| format!("expected {what} in JSON ({e})"))?;
         Value::try_from(parsed).map_err(|e| format!("expected {what} in JSON ({e})"))
     };
     Ok(match existing {
@@ -204,7 +204,10 @@ fn named_value(
                 if !path.exists() {
                     return Ok(None);
                 }
-                read(format!("systemd credential {var}"), &path.display().to_string())
+                read(
+                    format!("systemd credential {var}"),
+                    &path.display().to_string(),
+                )
             }
             None => Ok(None),
         },

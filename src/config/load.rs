@@ -141,9 +141,9 @@ fn ignored_path(path: &serde_ignored::Path) -> Vec<String> {
         Path::Root => return Vec::new(),
         Path::Seq { parent, index } => (parent, Some(index.to_string())),
         Path::Map { parent, key } => (parent, Some(key.clone())),
-        Path::Some { parent } | Path::NewtypeStruct { parent } | Path::NewtypeVariant { parent } => {
-            (parent, None)
-        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => (parent, None),
     };
     let mut out = ignored_path(parent);
     out.extend(own);

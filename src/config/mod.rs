@@ -32,8 +32,8 @@ pub use load::{DEFAULTS, SYSTEM_CONFIG};
 pub use logins::{IngestSettings, LoginSettings, RuleKind, RuleSettings, StreamSettings};
 pub use outbox::OutboxSettings;
 pub use schedules::{ScheduleSettings, SchedulerSettings, validate as validate_schedules};
-pub use unknown::UnknownKey;
 pub use secrets::{PolicySettings, RotationSettings, SecretSettings, SinkSettings, TargetSettings};
+pub use unknown::UnknownKey;
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {

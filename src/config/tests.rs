@@ -11,10 +11,8 @@ struct Scratch(PathBuf);
 
 impl Scratch {
     fn new(contents: impl AsRef<[u8]>) -> Scratch {
-        let path = std::env::temp_dir().join(format!(
-            "opsguard-config-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let path =
+            std::env::temp_dir().join(format!("opsguard-config-{}", uuid::Uuid::new_v4().simple()));
         std::fs::write(&path, contents).unwrap();
         Scratch(path)
     }
@@ -101,7 +99,10 @@ fn lists_come_from_the_environment_as_json() {
     let recipient = age::x25519::Identity::generate().to_public().to_string();
     let recipients = format!("[\"{recipient}\"]");
     let s = load(&[
-        ("OPSGUARD__CHECKS__POSTGRES__DSNS", r#"["postgres://u:pw@db/app"]"#),
+        (
+            "OPSGUARD__CHECKS__POSTGRES__DSNS",
+            r#"["postgres://u:pw@db/app"]"#,
+        ),
         ("OPSGUARD__BACKUPS__RECIPIENTS", &recipients),
         ("OPSGUARD__LOGINS__ALERT_CHATS", "[123, -1001234567890]"),
         ("OPSGUARD__HTTP__TRUSTED_PROXIES", ""),
@@ -127,11 +128,17 @@ fn a_wrong_type_names_the_variable_or_file_and_key_never_the_value() {
     let file = Scratch::new("[database]\nmax_connections = \"canary-pw\"\n");
     let err = load(&[("OPSGUARD_CONFIG", &file.path())]).unwrap_err();
     assert!(err.contains("database.max_connections"), "{err}");
-    assert!(err.contains(&format!("OPSGUARD_CONFIG={}", file.path())), "{err}");
+    assert!(
+        err.contains(&format!("OPSGUARD_CONFIG={}", file.path())),
+        "{err}"
+    );
     assert!(!err.contains("canary"), "{err}");
     let broken = Scratch::new("[database]\nurl = \"postgres://u:canary@db\n");
     let err = load(&[("OPSGUARD_CONFIG", &broken.path())]).unwrap_err();
-    assert!(err.contains("not valid TOML (line 2)") && !err.contains("canary"), "{err}");
+    assert!(
+        err.contains("not valid TOML (line 2)") && !err.contains("canary"),
+        "{err}"
+    );
     // A key the files do not set is typed by guess, and read as text when that is wrong.
     let s = load(&[("OPSGUARD__BACKUPS__S3__ACCESS_KEY_ID", "12345")]).unwrap();
     assert_eq!(s.backups.s3.access_key_id.as_deref(), Some("12345"));
@@ -156,7 +163,10 @@ fn secrets_come_from_files_and_credentials_trimmed() {
     assert!(err.contains("DATABASE_URL_FILE") && err.contains("/nonexistent/db-url"));
     let binary = Scratch::new(b"canary-\xff-secret");
     let err = load(&[("REDIS_URL_FILE", &binary.path())]).unwrap_err();
-    assert!(err.contains(&binary.path()) && !err.contains("canary"), "{err}");
+    assert!(
+        err.contains(&binary.path()) && !err.contains("canary"),
+        "{err}"
+    );
 
     let dir = Scratch::new("");
     std::fs::remove_file(&dir.0).unwrap();
@@ -170,10 +180,17 @@ fn secrets_come_from_files_and_credentials_trimmed() {
 fn an_unknown_key_stops_loading_naming_it_its_origin_and_the_closest_key() {
     let err = load(&[("OPSGUARD__RATE_LIMTS__READ", "5")]).unwrap_err();
     assert!(err.contains("unknown setting rate_limts"), "{err}");
-    assert!(err.contains("environment variable OPSGUARD__RATE_LIMTS__READ"), "{err}");
+    assert!(
+        err.contains("environment variable OPSGUARD__RATE_LIMTS__READ"),
+        "{err}"
+    );
     assert!(err.contains("did you mean rate_limits?"), "{err}");
     for (toml, key, suggestion) in [
-        ("[rate_limits]\nraed = 3\n", "rate_limits.raed", "rate_limits.read"),
+        (
+            "[rate_limits]\nraed = 3\n",
+            "rate_limits.raed",
+            "rate_limits.read",
+        ),
         (
             "[[schedules]]\nname = \"a\"\ncrn = \"0 0 1 * * *\"\ncron = \"0 0 1 * * *\"\ncommand = \"/status\"\nchat = 0\n",
             "schedules.0.crn",
@@ -184,14 +201,25 @@ fn an_unknown_key_stops_loading_naming_it_its_origin_and_the_closest_key() {
             "gates.commands.rotate.aproval",
             "gates.commands.rotate.approval",
         ),
-        ("[backups]\nstorag = \"/x\"\n", "backups.storag", "backups.storage"),
-        ("[telegram]\npoll_timeout_sec = 20\n", "telegram.poll_timeout_sec", "telegram.poll_timeout_secs"),
+        (
+            "[backups]\nstorag = \"/x\"\n",
+            "backups.storag",
+            "backups.storage",
+        ),
+        (
+            "[telegram]\npoll_timeout_sec = 20\n",
+            "telegram.poll_timeout_sec",
+            "telegram.poll_timeout_secs",
+        ),
     ] {
         let file = Scratch::new(toml);
         let err = load(&[("OPSGUARD_CONFIG", &file.path())]).unwrap_err();
         assert!(err.contains(&format!("unknown setting {key} ")), "{err}");
         assert!(err.contains(&file.path()), "{err}");
-        assert!(err.contains(&format!("did you mean {suggestion}?")), "{err}");
+        assert!(
+            err.contains(&format!("did you mean {suggestion}?")),
+            "{err}"
+        );
     }
 }
 

@@ -107,7 +107,10 @@ pub(super) fn from_denied(
 
 /// The known key closest to `path`: same parent (or a parent differing in one user-named
 /// segment, such as a command name), nearest last segment.
-fn closest<'a>(path: &[String], known: impl Iterator<Item = &'a [String]> + Clone) -> Option<String> {
+fn closest<'a>(
+    path: &[String],
+    known: impl Iterator<Item = &'a [String]> + Clone,
+) -> Option<String> {
     let shaped = shape(path);
     let (name, parent) = shaped.split_last()?;
     let depth = shaped.len();

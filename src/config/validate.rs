@@ -14,14 +14,17 @@ impl Settings {
 
     /// Every broken rule, each on its own.
     pub fn problems(&self) -> Vec<ConfigError> {
-        let invalid = |key: &'static str| move |problem: String| ConfigError::Invalid { key, problem };
+        let invalid =
+            |key: &'static str| move |problem: String| ConfigError::Invalid { key, problem };
         let mut out: Vec<ConfigError> = Vec::new();
         let mut push = |r: Result<(), ConfigError>| out.extend(r.err());
         if self.authz.cache_ttl_secs > 300 {
             push(Err(invalid("authz.cache_ttl_secs")("at most 300".into())));
         }
         if self.rate_limits.window_secs == 0 {
-            push(Err(invalid("rate_limits.window_secs")("must be positive".into())));
+            push(Err(invalid("rate_limits.window_secs")(
+                "must be positive".into(),
+            )));
         }
         push(self.flood.validate().map_err(invalid("flood")));
         if self.outbox.batch_size == 0 || self.outbox.max_attempts < 1 {

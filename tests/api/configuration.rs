@@ -74,7 +74,10 @@ async fn config_check_prints_every_secret_as_a_fingerprint_and_never_its_text() 
         assert!(out.contains(&shown), "{secret} as {shown}: {out}");
     }
     assert!(out.contains("[[backups.targets]]") && out.contains("name = \"main\""));
-    assert!(!out.contains("canary") && !err.contains("canary"), "{out}{err}");
+    assert!(
+        !out.contains("canary") && !err.contains("canary"),
+        "{out}{err}"
+    );
     assert!(!out.contains(MASTER_KEY) && !err.contains(MASTER_KEY));
 }
 
@@ -113,7 +116,10 @@ async fn config_check_names_each_problem_and_exits_non_zero() {
     }
     assert!(err.contains("configuration NOT OK: 8 problem(s)"), "{err}");
     assert!(!out.contains("configuration OK"), "{out}");
-    assert!(!out.contains("canary") && !err.contains("canary"), "{out}{err}");
+    assert!(
+        !out.contains("canary") && !err.contains("canary"),
+        "{out}{err}"
+    );
 }
 
 #[tokio::test]
@@ -138,7 +144,10 @@ async fn a_misspelt_key_stops_every_command_naming_the_closest_one() {
         cmd.env("OPSGUARD_CONFIG", &overlay);
         let (code, _, err) = run(cmd, args).await;
         assert_eq!(code, Some(1), "{args:?}: {err}");
-        assert!(err.contains("unknown setting rate_limits.sensitve"), "{err}");
+        assert!(
+            err.contains("unknown setting rate_limits.sensitve"),
+            "{err}"
+        );
         assert!(err.contains(&overlay.display().to_string()), "{err}");
         assert!(err.contains("did you mean rate_limits.sensitive?"), "{err}");
     }
