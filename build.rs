@@ -13,7 +13,9 @@ fn git(args: &[&str]) -> Option<String> {
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-env-changed=OPSGUARD_COMMIT");
-    let given = std::env::var("OPSGUARD_COMMIT").ok().filter(|c| !c.is_empty());
+    let given = std::env::var("OPSGUARD_COMMIT")
+        .ok()
+        .filter(|c| !c.is_empty());
     let commit = given
         .or_else(|| git(&["rev-parse", "--short", "HEAD"]))
         .unwrap_or_else(|| "unknown".into());

@@ -41,8 +41,7 @@ impl BotClients {
                 .map_err(|e| anyhow::anyhow!("cannot build the Bot API HTTP client: {e}"))
         };
         let send = Bot::with_client(token, client(request_timeout)?).set_api_url(url.clone());
-        let poll =
-            Bot::with_client(token, client(poll_timeout + POLL_MARGIN)?).set_api_url(url);
+        let poll = Bot::with_client(token, client(poll_timeout + POLL_MARGIN)?).set_api_url(url);
         Ok(BotClients { send, poll })
     }
 }

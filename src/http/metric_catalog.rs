@@ -143,8 +143,11 @@ pub const EVENTS: &[Family] = &[
 ];
 
 /// What this build is: always 1, labelled with the version and the commit.
-pub const BUILD_INFO: Family = family("opsguard_build_info", Gauge,
-    "The running build: version and git commit (\"unknown\" when built outside git).");
+pub const BUILD_INFO: Family = family(
+    "opsguard_build_info",
+    Gauge,
+    "The running build: version and git commit (\"unknown\" when built outside git).",
+);
 
 /// Read from the database, Redis and the pool at scrape time (`state_metrics`).
 #[rustfmt::skip]
@@ -251,7 +254,7 @@ fn format_value(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "+Inf" } else { "-Inf" }.into()
+        (if v > 0.0 { "+Inf" } else { "-Inf" }).into()
     } else {
         v.to_string()
     }
@@ -279,5 +282,4 @@ mod tests {
             "# HELP x_total a \\\\ b\\nc\n# TYPE x_total counter\nx_total{k=\"q\\\"\\\\\\n\"} 1\n\n"
         );
     }
-
 }

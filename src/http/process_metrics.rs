@@ -20,11 +20,6 @@ const FAMILIES: &[Family] = &[
     family("process_threads", Kind::Gauge, "Number of OS threads in the process."),
 ];
 
-/// The names rendered here (for the catalogue test and the README).
-pub fn names() -> impl Iterator<Item = &'static str> {
-    FAMILIES.iter().map(|f| f.name)
-}
-
 /// The process families, as text; empty where `/proc/self` cannot be read.
 pub fn render() -> String {
     let mut out = String::new();
@@ -94,7 +89,10 @@ mod tests {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs_f64();
-        assert!(start <= now + 1.0 && start > now - 86_400.0, "start {start}");
+        assert!(
+            start <= now + 1.0 && start > now - 86_400.0,
+            "start {start}"
+        );
         assert!(threads >= 1.0);
     }
 }

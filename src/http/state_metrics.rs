@@ -66,14 +66,15 @@ pub const QUERIES: [(&str, &str); 4] = [
 ];
 
 type BackupRow = (String, Option<f64>, Option<f64>, Option<bool>);
+/// (secret, age of the current version, status of the latest rotation)
+type SecretRow = (String, Option<f64>, Option<String>);
 
 /// One read of the database and Redis.
 #[derive(Debug, Clone, Default)]
 struct Snapshot {
     outbox: outbox::Stats,
     backups: Vec<BackupRow>,
-    /// (secret, age of the current version, status of the latest rotation)
-    secrets: Vec<(String, Option<f64>, Option<String>)>,
+    secrets: Vec<SecretRow>,
     alerts: Vec<(String, i64)>,
     findings: Vec<(Option<String>, i64)>,
     last_run: Option<f64>,
@@ -140,14 +141,22 @@ impl StateMetrics {
     async fn read(&self) -> sqlx::Result<Snapshot> {
         let pool = self.engine.pool();
         let settings = self.engine.settings();
-        let targets: Vec<&str> = settings.backups.targets.iter().map(|t| t.name.as_str()).collect();
+        let targets: Vec<&str> = settings
+            .backups
+            .targets
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
         let secrets: Vec<&str> = settings.secrets.iter().map(|s| s.name.as_str()).collect();
         let backups = sqlx::query_as(BACKUPS)
             .bind(&targets)
             .bind(WINDOW)
             .fetch_all(pool)
             .await?;
-        let secrets = sqlx::query_as(SECRETS).bind(&secrets).fetch_all(pool).await?;
+        let secrets = sqlx::query_as(SECRETS)
+            .bind(&secrets)
+            .fetch_all(pool)
+            .await?;
         let alerts = sqlx::query_as(ALERTS).fetch_all(pool).await?;
         let rows: Vec<(Option<f64>, Option<String>, i64)> =
             sqlx::query_as(FINDINGS).fetch_all(pool).await?;
@@ -170,13 +179,21 @@ impl StateMetrics {
         let open = f64::from(pool.size());
         let one = |v: f64| vec![(Vec::new(), v)];
         let by = |label: &'static str, rows: Vec<(String, f64)>| -> Samples {
-            rows.into_iter().map(|(k, v)| (vec![(label, k)], v)).collect()
+            rows.into_iter()
+                .map(|(k, v)| (vec![(label, k)], v))
+                .collect()
         };
         let target = |f: fn(&BackupRow) -> f64| {
-            by("target", s.backups.iter().map(|r| (r.0.clone(), f(r))).collect())
+            by(
+                "target",
+                s.backups.iter().map(|r| (r.0.clone(), f(r))).collect(),
+            )
         };
-        let secret = |f: fn(&(String, Option<f64>, Option<String>)) -> f64| {
-            by("secret", s.secrets.iter().map(|r| (r.0.clone(), f(r))).collect())
+        let secret = |f: fn(&SecretRow) -> f64| {
+            by(
+                "secret",
+                s.secrets.iter().map(|r| (r.0.clone(), f(r))).collect(),
+            )
         };
         let rules = settings.logins.rules.iter().map(|r| {
             let open = s.alerts.iter().find(|(rule, _)| *rule == r.name);
@@ -186,9 +203,6 @@ impl StateMetrics {
             let n = s.findings.iter().find(|(x, _)| x.as_deref() == Some(*sev));
             (sev.to_string(), n.map_or(0.0, |(_, n)| *n as f64))
         });
-        let failed = |status: &Option<String>| {
-            matches!(status.as_deref(), Some("failed" | "rolled_back")) as u8 as f64
-        };
         let values: [Samples; 15] = [
             one(s.outbox.pending as f64),
             one(s.outbox.dead as f64),
@@ -197,7 +211,7 @@ impl StateMetrics {
             target(|r| (r.3 == Some(true)) as u8 as f64),
             target(|r| r.2.unwrap_or(0.0)),
             secret(|r| r.1.unwrap_or(-1.0)),
-            secret(|r| failed(&r.2)),
+            secret(|r| matches!(r.2.as_deref(), Some("failed" | "rolled_back")) as u8 as f64),
             by("rule", rules.collect()),
             by("severity", severities.collect()),
             one(s.last_run.unwrap_or(0.0)),

@@ -21,7 +21,11 @@ use std::process::{Command, Stdio};
 fn monitored(dir: &Scratch) -> impl FnOnce(&mut Settings) + '_ {
     move |s| {
         with_vault(s, vec![api_key("app-key", &dir.file("a.env"), false)]);
-        with_backups(s, &dir.file("store"), vec![target("main", "postgres://nobody@127.0.0.1:1/x")]);
+        with_backups(
+            s,
+            &dir.file("store"),
+            vec![target("main", "postgres://nobody@127.0.0.1:1/x")],
+        );
         s.http.metrics_cache_secs = 0;
     }
 }
@@ -42,13 +46,17 @@ fn run(program: &str, args: &[&str], stdin: Option<&str>, dir: &Path) -> std::pr
         .spawn()
         .unwrap_or_else(|e| panic!("{program} not runnable ({e}): apt-get install prometheus"));
     let mut input = child.stdin.take().unwrap();
-    input.write_all(stdin.unwrap_or_default().as_bytes()).unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
     drop(input);
     child.wait_with_output().unwrap()
 }
 
 fn deploy(dir: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy").join(dir)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("deploy")
+        .join(dir)
 }
 
 #[tokio::test]
@@ -94,18 +102,55 @@ async fn a_fresh_app_passes_promtool_with_every_family_described() {
     // Zero values from the start, for what nothing has happened to yet.
     assert_eq!(m.value("opsguard_outbox_pending", &[]), Some(0.0));
     assert_eq!(m.value("opsguard_outbox_dead", &[]), Some(0.0));
-    assert_eq!(m.value("opsguard_backup_last_good_timestamp_seconds", &[("target", "main")]), Some(0.0));
-    assert_eq!(m.value("opsguard_backup_restore_test_success", &[("target", "main")]), Some(0.0));
-    assert_eq!(m.value("opsguard_secret_last_rotation_failed", &[("secret", "app-key")]), Some(0.0));
+    assert_eq!(
+        m.value(
+            "opsguard_backup_last_good_timestamp_seconds",
+            &[("target", "main")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.value(
+            "opsguard_backup_restore_test_success",
+            &[("target", "main")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.value(
+            "opsguard_secret_last_rotation_failed",
+            &[("secret", "app-key")]
+        ),
+        Some(0.0)
+    );
     for rule in ["ip-failures", "account-lockout", "password-spray", "surge"] {
-        assert_eq!(m.value("opsguard_login_alerts_open", &[("rule", rule)]), Some(0.0), "{rule}");
+        assert_eq!(
+            m.value("opsguard_login_alerts_open", &[("rule", rule)]),
+            Some(0.0),
+            "{rule}"
+        );
     }
     for severity in ["critical", "high", "medium", "low", "info"] {
-        assert_eq!(m.value("opsguard_check_findings", &[("severity", severity)]), Some(0.0));
+        assert_eq!(
+            m.value("opsguard_check_findings", &[("severity", severity)]),
+            Some(0.0)
+        );
     }
     assert_eq!(m.value("opsguard_redis_degraded", &[]), Some(0.0));
-    assert!(m.value("opsguard_webhook_rejections_total", &[("reason", "bad_secret")]).is_some());
-    assert!(m.value("opsguard_audit_write_failures_total", &[("phase", "attempt")]).is_some());
+    assert!(
+        m.value(
+            "opsguard_webhook_rejections_total",
+            &[("reason", "bad_secret")]
+        )
+        .is_some()
+    );
+    assert!(
+        m.value(
+            "opsguard_audit_write_failures_total",
+            &[("phase", "attempt")]
+        )
+        .is_some()
+    );
     assert!(m.value("process_resident_memory_bytes", &[]).unwrap() > 1e6);
     // The build: this crate's version and the commit git names for this checkout.
     let commit = Command::new("git")
@@ -128,7 +173,10 @@ async fn every_metric_recorded_in_the_source_is_described_from_the_start() {
     let names = exposition::recorded_in_source(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src"));
     assert!(names.len() >= 15, "found {names:?}");
     for name in &names {
-        assert!(m.families.contains_key(name.as_str()), "{name} is not on a fresh /metrics");
+        assert!(
+            m.families.contains_key(name.as_str()),
+            "{name} is not on a fresh /metrics"
+        );
         let family = &m.families[name.as_str()];
         assert!(family.help.is_some(), "{name} has no # HELP");
     }
@@ -141,7 +189,10 @@ async fn without_redis_the_degraded_gauge_says_so() {
         s.http.metrics_cache_secs = 0;
     })
     .await;
-    assert_eq!(scrape(&app).await.value("opsguard_redis_degraded", &[]), Some(1.0));
+    assert_eq!(
+        scrape(&app).await.value("opsguard_redis_degraded", &[]),
+        Some(1.0)
+    );
 }
 
 #[test]
@@ -149,10 +200,19 @@ fn the_alert_rules_pass_their_promtool_unit_tests() {
     let dir = deploy("prometheus");
     let check = run("promtool", &["check", "rules", "alerts.yml"], None, &dir);
     let show = |o: &std::process::Output| {
-        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
     };
     assert!(check.status.success(), "{}", show(&check));
-    let test = run("promtool", &["test", "rules", "alerts_test.yml"], None, &dir);
+    let test = run(
+        "promtool",
+        &["test", "rules", "alerts_test.yml"],
+        None,
+        &dir,
+    );
     assert!(test.status.success(), "{}", show(&test));
     // Each alert the issue names has a rule, and each rule is unit-tested.
     let rules = std::fs::read_to_string(dir.join("alerts.yml")).unwrap();
@@ -165,10 +225,19 @@ fn the_alert_rules_pass_their_promtool_unit_tests() {
         "OpsguardRedisDegraded",
         "OpsguardWebhookRejectionSpike",
     ] {
-        assert!(rules.contains(&format!("alert: {alert}\n")), "no rule {alert}");
+        assert!(
+            rules.contains(&format!("alert: {alert}\n")),
+            "no rule {alert}"
+        );
     }
-    for line in rules.lines().filter_map(|l| l.trim().strip_prefix("- alert: ")) {
-        assert!(tests.contains(&format!("alertname: {line}\n")), "{line} is not tested");
+    for line in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        assert!(
+            tests.contains(&format!("alertname: {line}\n")),
+            "{line} is not tested"
+        );
     }
 }
 
@@ -186,12 +255,19 @@ async fn the_dashboard_and_the_rules_name_only_metrics_that_exist() {
     exposition::collect_exprs(&dashboard, &mut exprs);
     assert!(exprs.len() >= 15, "{exprs:?}");
     let rules = std::fs::read_to_string(deploy("prometheus").join("alerts.yml")).unwrap();
-    exprs.extend(rules.lines().filter_map(|l| l.trim().strip_prefix("expr: ").map(str::to_string)));
+    exprs.extend(
+        rules
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("expr: ").map(str::to_string)),
+    );
     for expr in &exprs {
         let names = exposition::metric_names(expr);
         assert!(!names.is_empty(), "no metric in {expr}");
         for name in names {
-            assert!(m.has_series(&name), "{expr} names {name}, which /metrics does not show");
+            assert!(
+                m.has_series(&name),
+                "{expr} names {name}, which /metrics does not show"
+            );
         }
     }
 }

@@ -34,8 +34,15 @@ async fn idle_polls_are_held_for_the_whole_timeout_and_never_fail() {
         .await;
     let polls = app.telegram.polls();
     for (n, poll) in polls.iter().take(3).enumerate() {
-        assert!(!poll.abandoned, "poll {n} was given up by the client: {poll:?}");
-        assert_eq!(poll.timeout, Duration::from_secs(2), "poll {n} asks Telegram to hold 2 s");
+        assert!(
+            !poll.abandoned,
+            "poll {n} was given up by the client: {poll:?}"
+        );
+        assert_eq!(
+            poll.timeout,
+            Duration::from_secs(2),
+            "poll {n} asks Telegram to hold 2 s"
+        );
         assert_eq!(poll.updates, 0);
         let held = poll.answered.unwrap() - poll.started;
         assert!(held >= Duration::from_secs(2), "poll {n} held {held:?}");
@@ -43,7 +50,10 @@ async fn idle_polls_are_held_for_the_whole_timeout_and_never_fail() {
     // No backoff between them: each poll starts right after the previous answer.
     for pair in polls.windows(2).take(3) {
         let gap = pair[1].started - pair[0].answered.unwrap();
-        assert!(gap < Duration::from_millis(500), "a gap of {gap:?} between polls");
+        assert!(
+            gap < Duration::from_millis(500),
+            "a gap of {gap:?} between polls"
+        );
     }
     assert_eq!(
         app.engine.health().telegram(),
@@ -69,10 +79,17 @@ async fn a_command_pushed_mid_poll_is_answered_within_a_second() {
     app.telegram
         .push_update(text_update(700, 42, 42, "/whoami"));
     let reply = app.wait_reply(42, before).await;
-    assert!(reply.text().contains("Telegram id: <code>42</code>"), "{}", reply.text());
+    assert!(
+        reply.text().contains("Telegram id: <code>42</code>"),
+        "{}",
+        reply.text()
+    );
     let pushed = *app.telegram.pushes().last().unwrap();
     let latency = reply.at - pushed;
-    assert!(latency <= Duration::from_secs(1), "answered {latency:?} after the push");
+    assert!(
+        latency <= Duration::from_secs(1),
+        "answered {latency:?} after the push"
+    );
     // The held poll carried it: answered early, with the update.
     let carrier = app
         .telegram
@@ -80,6 +97,9 @@ async fn a_command_pushed_mid_poll_is_answered_within_a_second() {
         .into_iter()
         .find(|p| p.updates == 1)
         .expect("a poll answered with the update");
-    assert!(carrier.started <= pushed, "the update reached a poll already held");
+    assert!(
+        carrier.started <= pushed,
+        "the update reached a poll already held"
+    );
     assert!(carrier.answered.unwrap() - pushed < Duration::from_millis(500));
 }

@@ -24,14 +24,14 @@ pub struct Poll {
 }
 
 #[derive(Default)]
-pub struct Polls {
+pub(super) struct Polls {
     list: Vec<Poll>,
     pushes: Vec<Instant>,
     wake: Arc<Notify>,
 }
 
 impl Polls {
-    pub fn pushed(&mut self) {
+    pub(super) fn pushed(&mut self) {
         self.pushes.push(Instant::now());
         self.wake.notify_waiters();
     }
@@ -62,7 +62,7 @@ impl Drop for Held<'_> {
 
 /// Answer one `getUpdates`: the queued updates, at once or as soon as one is pushed, or
 /// an empty list once the requested timeout has passed.
-pub async fn hold_get_updates(inner: &Arc<Mutex<Inner>>, body: Value) -> Vec<Value> {
+pub(super) async fn hold_get_updates(inner: &Arc<Mutex<Inner>>, body: Value) -> Vec<Value> {
     let timeout = Duration::from_secs(body.get("timeout").and_then(Value::as_u64).unwrap_or(0));
     let started = Instant::now();
     let (index, wake) = {
@@ -93,7 +93,7 @@ pub async fn hold_get_updates(inner: &Arc<Mutex<Inner>>, body: Value) -> Vec<Val
         let woken = wake.notified();
         tokio::pin!(woken);
         woken.as_mut().enable();
-        {
+        let answer = {
             let mut guard = inner.lock().unwrap();
             let now = Instant::now();
             if !guard.updates.is_empty() || now >= started + timeout {
@@ -101,14 +101,18 @@ pub async fn hold_get_updates(inner: &Arc<Mutex<Inner>>, body: Value) -> Vec<Val
                 let poll = &mut guard.polls.list[index];
                 poll.answered = Some(now);
                 poll.updates = pending.len();
-                held.answered = true;
-                drop(guard);
-                if pending.is_empty() && timeout.is_zero() {
-                    // A client that asks not to wait still must not spin.
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                return pending;
+                Some(pending)
+            } else {
+                None
             }
+        };
+        if let Some(pending) = answer {
+            held.answered = true;
+            if pending.is_empty() && timeout.is_zero() {
+                // A client that asks not to wait still must not spin.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            return pending;
         }
         tokio::select! {
             _ = &mut woken => {}

@@ -28,10 +28,18 @@ async fn the_gauges_show_what_the_database_holds() {
     let pool = app.pool();
     // Outbox: two rows waiting (not due for a day, so the worker leaves them), the older
     // queued ten minutes ago; one dead letter; one sent.
-    exec(pool, "INSERT INTO outbox (chat_id, html, source, created_at, not_before) VALUES
+    exec(
+        pool,
+        "INSERT INTO outbox (chat_id, html, source, created_at, not_before) VALUES
         (1, 'a', 'test', now() - interval '600 seconds', now() + interval '1 day'),
-        (1, 'b', 'test', now(), now() + interval '1 day')").await;
-    exec(pool, "INSERT INTO outbox (chat_id, html, source, status) VALUES (1, 'c', 'test', 'dead')").await;
+        (1, 'b', 'test', now(), now() + interval '1 day')",
+    )
+    .await;
+    exec(
+        pool,
+        "INSERT INTO outbox (chat_id, html, source, status) VALUES (1, 'c', 'test', 'dead')",
+    )
+    .await;
     exec(pool, "INSERT INTO outbox (chat_id, html, source, status, sent_at) VALUES (1, 'd', 'test', 'sent', now())").await;
     // Backups of `main`: a good one finished 2026-01-01T00:00:00Z whose restore test failed
     // on 2026-01-02T00:00:00Z, then a failed backup.
@@ -46,12 +54,20 @@ async fn the_gauges_show_what_the_database_holds() {
     .await
     .unwrap();
     // The secret's latest rotation failed (an earlier one succeeded).
-    exec(pool, "INSERT INTO rotations (secret, via, status, step) VALUES
-        ('app-key', 'command', 'succeeded', 'finish'), ('app-key', 'command', 'failed', 'set')").await;
+    exec(
+        pool,
+        "INSERT INTO rotations (secret, via, status, step) VALUES
+        ('app-key', 'command', 'succeeded', 'finish'), ('app-key', 'command', 'failed', 'set')",
+    )
+    .await;
     // One open and one closed alert of ip-failures.
-    exec(pool, "INSERT INTO login_alerts (rule, key, count, first_at, last_at, state) VALUES
+    exec(
+        pool,
+        "INSERT INTO login_alerts (rule, key, count, first_at, last_at, state) VALUES
         ('ip-failures', 'ip:192.0.2.1', 11, now(), now(), 'open'),
-        ('ip-failures', 'ip:192.0.2.2', 11, now(), now(), 'closed')").await;
+        ('ip-failures', 'ip:192.0.2.2', 11, now(), now(), 'closed')",
+    )
+    .await;
     // An older check run with a critical finding, then the newest: one high, two low.
     for (finished, severities) in [
         ("2026-02-01T00:00:00Z", vec!["critical"]),
@@ -82,31 +98,75 @@ async fn the_gauges_show_what_the_database_holds() {
     let m = scrape(&app).await;
     assert_eq!(m.value("opsguard_outbox_pending", &[]), Some(2.0));
     assert_eq!(m.value("opsguard_outbox_dead", &[]), Some(1.0));
-    let age = m.value("opsguard_outbox_oldest_pending_age_seconds", &[]).unwrap();
+    let age = m
+        .value("opsguard_outbox_oldest_pending_age_seconds", &[])
+        .unwrap();
     assert!((600.0..660.0).contains(&age), "oldest pending {age} s");
     let main = [("target", "main")];
     // 2026-01-01T00:00:00Z and 2026-01-02T00:00:00Z as Unix time (`date -d … +%s`).
-    assert_eq!(m.value("opsguard_backup_last_good_timestamp_seconds", &main), Some(1_767_225_600.0));
-    assert_eq!(m.value("opsguard_backup_restore_test_timestamp_seconds", &main), Some(1_767_312_000.0));
-    assert_eq!(m.value("opsguard_backup_restore_test_success", &main), Some(0.0));
+    assert_eq!(
+        m.value("opsguard_backup_last_good_timestamp_seconds", &main),
+        Some(1_767_225_600.0)
+    );
+    assert_eq!(
+        m.value("opsguard_backup_restore_test_timestamp_seconds", &main),
+        Some(1_767_312_000.0)
+    );
+    assert_eq!(
+        m.value("opsguard_backup_restore_test_success", &main),
+        Some(0.0)
+    );
     let key = [("secret", "app-key")];
-    assert_eq!(m.value("opsguard_secret_last_rotation_failed", &key), Some(1.0));
-    assert_eq!(m.value("opsguard_login_alerts_open", &[("rule", "ip-failures")]), Some(1.0));
-    assert_eq!(m.value("opsguard_login_alerts_open", &[("rule", "surge")]), Some(0.0));
-    for (severity, n) in [("critical", 0.0), ("high", 1.0), ("medium", 0.0), ("low", 2.0)] {
-        assert_eq!(m.value("opsguard_check_findings", &[("severity", severity)]), Some(n), "{severity}");
+    assert_eq!(
+        m.value("opsguard_secret_last_rotation_failed", &key),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.value("opsguard_login_alerts_open", &[("rule", "ip-failures")]),
+        Some(1.0)
+    );
+    assert_eq!(
+        m.value("opsguard_login_alerts_open", &[("rule", "surge")]),
+        Some(0.0)
+    );
+    for (severity, n) in [
+        ("critical", 0.0),
+        ("high", 1.0),
+        ("medium", 0.0),
+        ("low", 2.0),
+    ] {
+        assert_eq!(
+            m.value("opsguard_check_findings", &[("severity", severity)]),
+            Some(n),
+            "{severity}"
+        );
     }
     // 2026-02-02T00:00:00Z.
-    assert_eq!(m.value("opsguard_check_last_run_timestamp_seconds", &[]), Some(1_769_990_400.0));
+    assert_eq!(
+        m.value("opsguard_check_last_run_timestamp_seconds", &[]),
+        Some(1_769_990_400.0)
+    );
     assert_eq!(m.value("opsguard_state_refresh_success", &[]), Some(1.0));
     let max = m.value("opsguard_db_pool_max_connections", &[]).unwrap();
-    let in_use = m.value("opsguard_db_pool_connections", &[("state", "in_use")]).unwrap();
-    assert!(max >= 1.0 && (0.0..=max).contains(&in_use), "{in_use} of {max}");
+    let in_use = m
+        .value("opsguard_db_pool_connections", &[("state", "in_use")])
+        .unwrap();
+    assert!(
+        max >= 1.0 && (0.0..=max).contains(&in_use),
+        "{in_use} of {max}"
+    );
 
     // The restore test is run again and passes: the gauge follows.
-    exec(pool, "UPDATE backups SET verified_ok = true WHERE status = 'good'").await;
+    exec(
+        pool,
+        "UPDATE backups SET verified_ok = true WHERE status = 'good'",
+    )
+    .await;
     let m = scrape(&app).await;
-    assert_eq!(m.value("opsguard_backup_restore_test_success", &main), Some(1.0));
+    assert_eq!(
+        m.value("opsguard_backup_restore_test_success", &main),
+        Some(1.0)
+    );
 }
 
 #[tokio::test]
@@ -117,10 +177,20 @@ async fn scrapes_within_the_cache_interval_do_not_read_the_database_again() {
         s.http.metrics_cache_secs = 3600;
     })
     .await;
-    assert_eq!(scrape(&app).await.value("opsguard_outbox_dead", &[]), Some(0.0));
-    exec(app.pool(), "INSERT INTO outbox (chat_id, html, source, status) VALUES (1, 'c', 'test', 'dead')").await;
+    assert_eq!(
+        scrape(&app).await.value("opsguard_outbox_dead", &[]),
+        Some(0.0)
+    );
+    exec(
+        app.pool(),
+        "INSERT INTO outbox (chat_id, html, source, status) VALUES (1, 'c', 'test', 'dead')",
+    )
+    .await;
     // Committed before this scrape: a fresh read would show it.
-    assert_eq!(scrape(&app).await.value("opsguard_outbox_dead", &[]), Some(0.0));
+    assert_eq!(
+        scrape(&app).await.value("opsguard_outbox_dead", &[]),
+        Some(0.0)
+    );
 }
 
 #[tokio::test]
@@ -128,7 +198,10 @@ async fn every_gauge_query_is_served_by_an_index() {
     let app = spawn_app().await;
     let mut conn = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
     // Sequential scans priced out of reach: a plan keeps one only where no index serves.
-    sqlx::query("SET enable_seqscan = off").execute(&mut conn).await.unwrap();
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut conn)
+        .await
+        .unwrap();
     let names = vec!["main".to_string(), "other".to_string()];
     for (name, sql) in QUERIES {
         let explain = format!("EXPLAIN {sql}");
