@@ -53,6 +53,8 @@ ensure_test_tools() {
     command -v zstd >/dev/null || apt_install zstd || return 1
     # An S3-compatible server for the object-storage backup tests.
     command -v moto_server >/dev/null || pip_install 'moto[server]' || return 1
+    # promtool checks /metrics and unit-tests deploy/prometheus/alerts.yml.
+    command -v promtool >/dev/null || apt_install prometheus || return 1
 }
 
 pip_install() {

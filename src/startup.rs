@@ -119,11 +119,15 @@ impl Application {
         let tracker = TaskTracker::new();
         let telegram = match engine.settings().token() {
             Some(token) => Some(Telegram::new(
-                token.expose(),
-                &engine.settings().telegram.api_url,
+                bot::clients::BotClients::new(
+                    token.expose(),
+                    &engine.settings().telegram.api_url,
+                    Duration::from_secs(engine.settings().telegram.request_timeout_secs),
+                    Duration::from_secs(engine.settings().telegram.poll_timeout_secs.into()),
+                )?,
                 engine.clone(),
                 tracker.clone(),
-            )?),
+            )),
             None => None,
         };
         let listener = TcpListener::bind(&listen)
@@ -246,6 +250,7 @@ impl Application {
             )),
             max_body_bytes: settings.http.max_body_bytes,
             ingest: ingestor,
+            gauges: Arc::new(http::state_metrics::StateMetrics::new(engine.clone())),
         };
         let app = http::router(state);
         tracing::info!(http.listen = %listener.local_addr()?, "opsguard.serving");

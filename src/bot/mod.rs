@@ -1,6 +1,7 @@
 //! The Telegram transport: turns updates into engine requests and engine replies into
 //! Bot API calls. It never runs a command itself; `Engine::handle` does.
 
+pub mod clients;
 pub mod dedup;
 pub mod flood;
 pub mod menu;
@@ -21,7 +22,10 @@ use update::Incoming;
 /// A handle on the bot: cheap to clone, shared by the webhook route and the polling loop.
 #[derive(Clone)]
 pub struct Telegram {
+    /// Sends and other short calls.
     pub bot: Bot,
+    /// `getUpdates` only: its timeout outlasts the poll's hold (see `clients`).
+    pub poll_bot: Bot,
     pub engine: Engine,
     tracker: TaskTracker,
     /// The bot's own username (from getMe), to tell `/cmd@us` from `/cmd@otherbot`.
@@ -29,21 +33,14 @@ pub struct Telegram {
 }
 
 impl Telegram {
-    pub fn new(
-        token: &str,
-        api_url: &str,
-        engine: Engine,
-        tracker: TaskTracker,
-    ) -> anyhow::Result<Self> {
-        let url = reqwest::Url::parse(api_url)
-            .map_err(|e| anyhow::anyhow!("OPSGUARD_TELEGRAM_API_URL is not a URL: {e}"))?;
-        let bot = Bot::new(token).set_api_url(url);
-        Ok(Telegram {
-            bot,
+    pub fn new(clients: clients::BotClients, engine: Engine, tracker: TaskTracker) -> Self {
+        Telegram {
+            bot: clients.send,
+            poll_bot: clients.poll,
             engine,
             tracker,
             username: Arc::new(OnceLock::new()),
-        })
+        }
     }
 
     /// Check the token and reachability (getMe); the result shows in `/status`.

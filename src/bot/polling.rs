@@ -1,5 +1,6 @@
 //! Long polling (`getUpdates`), used when no webhook secret is configured.
 
+use super::clients::cause_chain;
 use super::{Telegram, dedup, flood};
 use crate::engine::health::TelegramState;
 use std::time::Duration;
@@ -15,13 +16,14 @@ pub fn spawn(
     tokio::spawn(async move {
         // A registered webhook makes getUpdates fail: polling mode removes it.
         if let Err(e) = tg.bot.delete_webhook().send().await {
-            tracing::warn!(error = %e, "telegram.delete_webhook_failed");
+            tracing::warn!(error = %cause_chain(&e), "telegram.delete_webhook_failed");
         }
         let mut offset: i32 = 0;
         let mut backoff = Duration::from_secs(1);
         loop {
+            // The polling client, not `tg.bot`: its timeout outlasts the poll's hold.
             let poll = tg
-                .bot
+                .poll_bot
                 .get_updates()
                 .offset(offset)
                 .timeout(timeout_secs)
@@ -50,10 +52,12 @@ pub fn spawn(
                     }
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "telegram.poll_failed");
-                    tg.engine.health().set_telegram(TelegramState::Unreachable {
-                        error: e.to_string(),
-                    });
+                    let error = cause_chain(&e);
+                    metrics::counter!("opsguard_telegram_poll_failures_total").increment(1);
+                    tracing::warn!(error = %error, retry_in_secs = backoff.as_secs(), "telegram.poll_failed");
+                    tg.engine
+                        .health()
+                        .set_telegram(TelegramState::Unreachable { error });
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         _ = tokio::time::sleep(backoff) => {}

@@ -108,6 +108,10 @@ pub struct TelegramSettings {
     pub webhook_secret: Option<Secret>,
     pub public_url: Option<String>,
     pub poll_timeout_secs: u32,
+    /// Timeout of every Bot API call but `getUpdates` (whose client waits the poll's hold
+    /// plus a margin).
+    #[serde(default = "crate::bot::clients::default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,6 +125,9 @@ pub struct HttpSettings {
     /// Reverse proxies whose `X-Forwarded-For` names the client (for the limit above).
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// How long `/metrics` serves the gauges it read from the database before reading again.
+    #[serde(default = "crate::http::state_metrics::default_cache_secs")]
+    pub metrics_cache_secs: u64,
 }
 
 fn webhook_failures_per_minute() -> u32 {

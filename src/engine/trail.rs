@@ -84,10 +84,15 @@ impl Trail {
         audit: &AuditWriter,
         verdict: &Verdict<'_>,
     ) -> Result<(), AuditWriteError> {
-        audit
+        let result = audit
             .append(self.entry(Phase::Attempt, verdict, None, None))
-            .await
-            .map(|_| ())
+            .await;
+        if result.is_err() {
+            // Logged by the caller, which refuses the command (fail closed).
+            metrics::counter!("opsguard_audit_write_failures_total", "phase" => "attempt")
+                .increment(1);
+        }
+        result.map(|_| ())
     }
 
     pub async fn outcome(
@@ -101,7 +106,8 @@ impl Trail {
             .append(self.entry(Phase::Outcome, verdict, Some(outcome), error))
             .await;
         if let Err(e) = &result {
-            metrics::counter!("opsguard_audit_write_failures_total").increment(1);
+            metrics::counter!("opsguard_audit_write_failures_total", "phase" => "outcome")
+                .increment(1);
             tracing::error!(audit.request_id = %self.request_id, audit.command = %self.command, error = %e, "audit.outcome_write_failed");
         }
         result.map(|_| ())

@@ -2,7 +2,10 @@
 //! auth-event ingest API, the JWKS of the signing keys, `/healthz`, `/readyz` and `/metrics`.
 
 mod ingest;
+pub mod metric_catalog;
 mod ops;
+mod process_metrics;
+pub mod state_metrics;
 pub mod telemetry_metrics;
 pub mod throttle;
 mod webhook;
@@ -26,6 +29,8 @@ pub struct HttpState {
     pub max_body_bytes: usize,
     /// Stores posted auth events; the route reads its own limits from it.
     pub ingest: Arc<Ingestor>,
+    /// The state gauges of `/metrics`, read from the database at most once per interval.
+    pub gauges: Arc<state_metrics::StateMetrics>,
 }
 
 /// The public keys of the managed JWT signing keys.

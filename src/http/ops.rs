@@ -29,9 +29,9 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
     }
 }
 
-pub async fn metrics() -> impl IntoResponse {
+pub async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        super::telemetry_metrics::handle().render(),
+        super::telemetry_metrics::render(&state.gauges).await,
     )
 }

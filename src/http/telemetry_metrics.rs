@@ -1,4 +1,5 @@
-//! The process-wide Prometheus recorder (installed once; every app in a process shares it).
+//! The process-wide Prometheus recorder (installed once; every app in a process shares it),
+//! and the whole `/metrics` body: its facade metrics, then the process and state gauges.
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
@@ -19,8 +20,19 @@ pub fn handle() -> PrometheusHandle {
                 .build_recorder();
             let handle = recorder.handle();
             // Another recorder may already be installed (e.g. by an embedding program).
-            let _ = metrics::set_global_recorder(recorder);
+            if metrics::set_global_recorder(recorder).is_ok() {
+                // Every series from the start, with its help text.
+                super::metric_catalog::register();
+            }
             handle
         })
         .clone()
+}
+
+/// The `/metrics` body: what the facade recorded, the process metrics, the state gauges.
+pub async fn render(state: &super::state_metrics::StateMetrics) -> String {
+    let mut body = handle().render();
+    body.push_str(&super::process_metrics::render());
+    body.push_str(&state.render().await);
+    body
 }

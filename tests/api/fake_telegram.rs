@@ -11,6 +11,8 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod polls;
+
 #[derive(Debug, Clone)]
 pub struct Call {
     pub method: String,
@@ -64,6 +66,8 @@ impl Call {
 struct Inner {
     calls: Vec<Call>,
     updates: VecDeque<Value>,
+    /// Every `getUpdates`, and the wake-up of the ones held open (see `polls`).
+    polls: polls::Polls,
     next_message_id: i64,
     /// Delay before answering sends (to keep a command in flight).
     send_delay: Duration,
@@ -139,19 +143,7 @@ async fn handle(
     let parsed: Value = serde_json::from_slice(&body)
         .unwrap_or_else(|_| multipart(&String::from_utf8_lossy(&body)));
     if method == "getUpdates" {
-        let pending: Vec<Value> = {
-            let mut guard = inner.lock().unwrap();
-            guard.calls.push(Call {
-                method: method.clone(),
-                body: parsed,
-                message_id: None,
-                at: Instant::now(),
-            });
-            guard.updates.drain(..).collect()
-        };
-        if pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let pending = polls::hold_get_updates(&inner, parsed).await;
         return (
             StatusCode::OK,
             axum::Json(json!({ "ok": true, "result": pending })),
@@ -358,8 +350,21 @@ impl FakeTelegram {
         self.inner.lock().unwrap().held_calls
     }
 
+    /// Queue an update: a `getUpdates` held open answers with it at once.
     pub fn push_update(&self, update: Value) {
-        self.inner.lock().unwrap().updates.push_back(update);
+        let mut guard = self.inner.lock().unwrap();
+        guard.updates.push_back(update);
+        guard.polls.pushed();
+    }
+
+    /// Every `getUpdates` so far, oldest first.
+    pub fn polls(&self) -> Vec<polls::Poll> {
+        self.inner.lock().unwrap().polls.list()
+    }
+
+    /// When each update was pushed, oldest first.
+    pub fn pushes(&self) -> Vec<Instant> {
+        self.inner.lock().unwrap().polls.pushes()
     }
 
     /// Wait until `pred` holds over the calls (at most 10 s).
