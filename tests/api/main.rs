@@ -8,6 +8,7 @@ mod checks_targets;
 mod detection;
 mod failures;
 mod fake_telegram;
+mod first_run;
 mod floods;
 mod gates;
 mod hardening;
