@@ -24,7 +24,7 @@ if [ -z "${OPSGUARD_CONFIG:-}" ]; then
 fi
 bin=target/release/opsguard
 if [ ! -x "$bin" ]; then
-    echo "building opsguard (release): the first build compiles some 400 crates and takes" \
+    echo "building opsguard (release): the first build compiles several hundred crates and takes" \
         "several minutes (later runs rebuild only what changed)" >&2
 fi
 cargo build --release --locked --quiet
