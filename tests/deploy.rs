@@ -69,8 +69,7 @@ fn systemd_root(tag: &str, unit: &str) -> Scratch {
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::write(bin.join("opsguard"), "#!/bin/sh\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bin.join("opsguard"), std::fs::Permissions::from_mode(0o755))
-        .unwrap();
+    std::fs::set_permissions(bin.join("opsguard"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let units = root.0.join("etc/systemd/system");
     std::fs::create_dir_all(&units).unwrap();
     std::fs::write(units.join("opsguard.service"), unit).unwrap();
@@ -90,7 +89,11 @@ fn the_systemd_unit_passes_systemd_analyze_verify_without_a_warning() {
     let unit = read("deploy/systemd/opsguard.service");
     let root = systemd_root("unit", &unit);
     let out = systemd_analyze(&root, &["verify"]);
-    assert!(out.status.success() && out.stderr.is_empty(), "{}", text(&out));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "{}",
+        text(&out)
+    );
     // verify only warns about a misspelt key: the check above must see such a warning.
     let broken = unit.replace("ProtectHome=yes", "ProtectHome=yess\nProtectHomme=yes");
     let root = systemd_root("unit-broken", &broken);
@@ -127,7 +130,11 @@ fn the_systemd_unit_is_hardened_and_takes_secrets_as_credentials() {
     }
     // No secret value in the unit or its environment file: only credential file names.
     let env = read("deploy/systemd/opsguard.env");
-    for secret in ["OPSGUARD_TELEGRAM_TOKEN=", "OPSGUARD_MASTER_KEY=", "DATABASE_URL="] {
+    for secret in [
+        "OPSGUARD_TELEGRAM_TOKEN=",
+        "OPSGUARD_MASTER_KEY=",
+        "DATABASE_URL=",
+    ] {
         assert!(!unit.contains(secret) && !env.contains(secret), "{secret}");
     }
 }
@@ -154,14 +161,21 @@ fn the_kubernetes_manifests_pass_the_schemas_offline() {
     let files: Vec<PathBuf> = KUBERNETES.iter().map(|f| repo(f)).collect();
     let out = kubernetes_validate(&files);
     assert!(out.status.success(), "{}", text(&out));
-    let passed = String::from_utf8_lossy(&out.stdout).matches(" passed ").count()
-        + String::from_utf8_lossy(&out.stderr).matches(" passed ").count();
+    let passed = String::from_utf8_lossy(&out.stdout)
+        .matches(" passed ")
+        .count()
+        + String::from_utf8_lossy(&out.stderr)
+            .matches(" passed ")
+            .count();
     assert_eq!(passed, KUBERNETES.len(), "{}", text(&out));
     // The validator bites: a misspelt field and a wrong type are refused.
     let scratch = Scratch::new("kube");
     let broken = read("deploy/kubernetes/deployment.yaml")
         .replace("replicas: 2", "replicas: two")
-        .replace("readOnlyRootFilesystem: true", "readOnlyRootFilesytem: true");
+        .replace(
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesytem: true",
+        );
     let bad = scratch.0.join("deployment.yaml");
     std::fs::write(&bad, broken).unwrap();
     let out = kubernetes_validate(&[bad]);
@@ -173,7 +187,8 @@ mod facts;
 
 /// Every document of a YAML file as JSON (PyYAML, which kubernetes-validate brings).
 fn yaml_documents(rel: &str) -> Vec<Value> {
-    let script = "import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))";
+    let script =
+        "import json,sys,yaml; print(json.dumps(list(yaml.safe_load_all(open(sys.argv[1])))))";
     let path = repo(rel).display().to_string();
     let out = run("python3", &["-c", script, &path], KUBE_VALIDATE);
     assert!(out.status.success(), "{}", text(&out));

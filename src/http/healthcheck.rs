@@ -52,8 +52,7 @@ pub fn probe_address(listen: &str) -> Result<SocketAddr, String> {
 
 async fn probe(target: SocketAddr) -> Result<(), String> {
     let mut stream = TcpStream::connect(target).await.map_err(io_reason)?;
-    let request =
-        format!("GET /healthz HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
+    let request = format!("GET /healthz HTTP/1.1\r\nHost: {target}\r\nConnection: close\r\n\r\n");
     stream
         .write_all(request.as_bytes())
         .await
@@ -102,13 +101,20 @@ mod tests {
         assert_eq!(probe("0.0.0.0:8080"), "127.0.0.1:8080");
         assert_eq!(probe("[::]:9000"), "[::1]:9000");
         assert_eq!(probe("10.1.2.3:8080"), "10.1.2.3:8080");
-        assert!(probe_address("localhost").unwrap_err().contains("host:port"));
+        assert!(
+            probe_address("localhost")
+                .unwrap_err()
+                .contains("host:port")
+        );
     }
 
     #[test]
     fn only_a_200_status_line_is_healthy() {
         assert_eq!(status_code(b"HTTP/1.1 200 OK\r\n"), Some(200));
-        assert_eq!(status_code(b"HTTP/1.0 503 Service Unavailable\r\n"), Some(503));
+        assert_eq!(
+            status_code(b"HTTP/1.0 503 Service Unavailable\r\n"),
+            Some(503)
+        );
         assert_eq!(status_code(b"SSH-2.0-OpenSSH_9.2\r\n"), None);
         assert_eq!(status_code(b""), None);
     }

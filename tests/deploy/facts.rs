@@ -18,7 +18,10 @@ fn the_deployment_runs_two_probed_non_root_read_only_replicas() {
     assert_eq!(deployment["spec"]["replicas"], 2);
     let pod = &deployment["spec"]["template"]["spec"];
     assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(pod["securityContext"]["runAsUser"], 10001, "the image's USER");
+    assert_eq!(
+        pod["securityContext"]["runAsUser"], 10001,
+        "the image's USER"
+    );
     let serve = &pod["containers"][0];
     assert_eq!(serve["args"][0], "serve");
     assert_eq!(serve["livenessProbe"]["httpGet"]["path"], "/healthz");
@@ -66,7 +69,10 @@ fn the_deployment_runs_two_probed_non_root_read_only_replicas() {
                 .as_array()
                 .unwrap()
                 .iter()
-                .all(|e| !matches!(e["name"].as_str(), Some("DATABASE_URL" | "OPSGUARD_TELEGRAM_TOKEN" | "OPSGUARD_MASTER_KEY"))),
+                .all(|e| !matches!(
+                    e["name"].as_str(),
+                    Some("DATABASE_URL" | "OPSGUARD_TELEGRAM_TOKEN" | "OPSGUARD_MASTER_KEY")
+                )),
             "{container}"
         );
     }
@@ -119,8 +125,13 @@ fn compose_needs_no_bot_token_for_the_stores_nor_for_the_bot_profile() {
 /// The first number after `prefix` in `text`.
 fn major_after(text: &str, prefix: &str) -> u32 {
     let at = text.find(prefix).unwrap_or_else(|| panic!("no {prefix}")) + prefix.len();
-    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
-    digits.parse().unwrap_or_else(|_| panic!("no version after {prefix}"))
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no version after {prefix}"))
 }
 
 #[test]
@@ -138,8 +149,12 @@ fn the_image_dumps_the_compose_postgresql_and_checks_its_own_health() {
     assert!(dockerfile.contains(r#"VOLUME ["/var/lib/opsguard"]"#));
     assert!(dockerfile.contains("OPSGUARD__BACKUPS__STORAGE=/var/lib/opsguard/backups"));
     assert!(dockerfile.contains("install -d -o opsguard -g opsguard"));
-    assert!(dockerfile.contains("\nUSER 10001:10001\n"), "numeric for runAsNonRoot");
-    let ignored: Vec<&str> = read(".dockerignore").lines().map(str::trim).collect();
+    assert!(
+        dockerfile.contains("\nUSER 10001:10001\n"),
+        "numeric for runAsNonRoot"
+    );
+    let dockerignore = read(".dockerignore");
+    let ignored: Vec<&str> = dockerignore.lines().map(str::trim).collect();
     for big in ["target/", ".git"] {
         assert!(ignored.contains(&big), ".dockerignore lacks {big}");
     }

@@ -51,7 +51,7 @@ async fn hardening_findings_on_a_default_server() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let dsn = pg_url(None, Some(PLANTED), &name);
+    let dsn = pg_url(None, Some(PLANTED), name);
 
     let found = run(Postgres::new(&targets(dsn.clone(), &["postgres"]))).await;
     assert!(
