@@ -27,7 +27,7 @@ ensure_pg_password_tests() {
         return 0
     fi
     cat >&2 <<MSG
-scripts/test.sh will change PostgreSQL's client authentication:
+scripts/test.sh needs one change to PostgreSQL's client authentication:
   file: $hba
   adds, above its other rules:
     # opsguard tests: members of opsguard_pwtest log in with a password

@@ -87,6 +87,29 @@ pub async fn pg_dump_version(program: &str) -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
+/// Why `pg_dump` (its `--version` line) cannot dump a server of `server_version`, if it
+/// cannot: pg_dump refuses a server of a newer major version than its own.
+pub fn pg_dump_too_old(pg_dump_version: Option<&str>, server_version: &str) -> Option<String> {
+    let major = |text: &str| -> Option<u32> {
+        let number = text
+            .split_whitespace()
+            .find(|w| w.starts_with(|c: char| c.is_ascii_digit()))?;
+        number
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let (client, server) = (major(pg_dump_version?)?, major(server_version)?);
+    (client < server).then(|| {
+        format!(
+            "pg_dump {client} is older than the server (PostgreSQL {server}) and cannot dump it; \
+             install pg_dump {server} or newer (Debian: postgresql-client-{server}) or point \
+             [backups] pg_dump at one"
+        )
+    })
+}
+
 /// The differences between two sets of counts, as lines an operator can read.
 pub fn compare(expected: &TableCounts, found: &TableCounts) -> Vec<String> {
     let mut problems = Vec::new();
@@ -106,6 +129,22 @@ pub fn compare(expected: &TableCounts, found: &TableCounts) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pg_dump_older_than_the_server_is_named_with_both_majors() {
+        let debian15 = Some("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)");
+        let problem = pg_dump_too_old(debian15, "16.4 (Debian 16.4-1.pgdg120+1)").unwrap();
+        assert!(problem.starts_with("pg_dump 15 is older than the server (PostgreSQL 16)"));
+        assert!(problem.contains("postgresql-client-16"), "{problem}");
+        assert_eq!(pg_dump_too_old(debian15, "15.2"), None);
+        assert_eq!(
+            pg_dump_too_old(Some("pg_dump (PostgreSQL) 17.6"), "16.4"),
+            None
+        );
+        // An unreadable version is left to pg_dump itself to judge.
+        assert_eq!(pg_dump_too_old(None, "16.4"), None);
+        assert_eq!(pg_dump_too_old(Some("pg_dump"), "16.4"), None);
+    }
 
     #[test]
     fn compare_names_every_difference() {

@@ -8,6 +8,7 @@
 mod by_hand;
 mod faults;
 mod kill;
+mod pg_dump_version;
 mod retention;
 mod s3;
 mod shell;

@@ -8,7 +8,7 @@ use super::super::secrets::Scratch;
 use super::*;
 
 /// Back up `main` (configured by `customize`), expect failure; returns (error, alert text).
-async fn failing_backup(
+pub(super) async fn failing_backup(
     dir: &std::path::Path,
     dsn: &str,
     customize: impl FnOnce(&mut opsguard::config::Settings),
