@@ -1,33 +1,48 @@
 //! Rebuild when a migration changes (`sqlx::migrate!` embeds the `migrations/` folder), and
-//! name the commit the binary is built from: `OPSGUARD_COMMIT` (`/metrics` shows it in
-//! `opsguard_build_info`, `--version` prints it). Set from the environment when given (a
-//! container build without `.git`), else `git rev-parse --short HEAD`, else "unknown".
+//! stamp the commit into `OPSGUARD_COMMIT` (`opsguard --version`, `opsguard_build_info`):
+//! `git rev-parse --short HEAD`, or the `OPSGUARD_COMMIT` of the build's environment (an image
+//! built without `.git`), or "unknown".
+use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn git(args: &[&str]) -> Option<String> {
-    let out = Command::new("git").args(args).output().ok()?;
-    let text = String::from_utf8(out.stdout).ok()?.trim().to_string();
-    (out.status.success() && !text.is_empty()).then_some(text)
-}
 
 fn main() {
     println!("cargo:rerun-if-changed=migrations");
     println!("cargo:rerun-if-env-changed=OPSGUARD_COMMIT");
-    let given = std::env::var("OPSGUARD_COMMIT")
+    let commit = std::env::var("OPSGUARD_COMMIT")
         .ok()
-        .filter(|c| !c.is_empty());
-    let commit = given
+        .filter(|c| !c.trim().is_empty())
         .or_else(|| git(&["rev-parse", "--short", "HEAD"]))
         .unwrap_or_else(|| "unknown".into());
-    // A new commit or checkout moves HEAD (or the branch it names): build again then.
-    if let Some(dir) = git(&["rev-parse", "--git-dir"]) {
-        for file in ["HEAD", "logs/HEAD"] {
-            let path = std::path::Path::new(&dir).join(file);
-            // A missing file would make every build rerun this script.
-            if path.exists() {
-                println!("cargo:rerun-if-changed={}", path.display());
-            }
-        }
+    println!("cargo:rustc-env=OPSGUARD_COMMIT={}", commit.trim());
+    for file in head_files() {
+        println!("cargo:rerun-if-changed={}", file.display());
     }
-    println!("cargo:rustc-env=OPSGUARD_COMMIT={commit}");
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").args(args).output().ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    (out.status.success() && !text.trim().is_empty()).then(|| text.trim().to_string())
+}
+
+/// The files whose change moves HEAD: `HEAD` itself (a checkout), the branch it points to (a
+/// commit) and `packed-refs`; only those that exist (a missing one would rerun every build).
+fn head_files() -> Vec<PathBuf> {
+    let Some(git_dir) = git(&["rev-parse", "--absolute-git-dir"]) else {
+        return Vec::new();
+    };
+    let mut files = vec![Path::new(&git_dir).join("HEAD")];
+    if let Some(common) = git(&["rev-parse", "--git-common-dir"]) {
+        let common = Path::new(&common);
+        let common = if common.is_absolute() {
+            common.to_path_buf()
+        } else {
+            std::env::current_dir().unwrap_or_default().join(common)
+        };
+        if let Some(branch) = git(&["symbolic-ref", "-q", "HEAD"]) {
+            files.push(common.join(branch));
+        }
+        files.push(common.join("packed-refs"));
+    }
+    files.into_iter().filter(|f| f.exists()).collect()
 }

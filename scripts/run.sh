@@ -23,8 +23,12 @@ if [ -z "${OPSGUARD_CONFIG:-}" ]; then
     export OPSGUARD_CONFIG=target/demo/opsguard.toml
     export OPSGUARD__BACKUPS__STORAGE="${OPSGUARD__BACKUPS__STORAGE:-$PWD/target/demo/backups}"
 fi
-cargo build --release --locked --quiet
 bin=target/release/opsguard
+if [ ! -x "$bin" ]; then
+    echo "building opsguard (release): the first build compiles several hundred crates and takes" \
+        "several minutes (later runs rebuild only what changed)" >&2
+fi
+cargo build --release --locked --quiet
 "$bin" migrate >/dev/null
 user="${OPSGUARD_DEMO_USER:-1}"
 case "${1:-console}" in

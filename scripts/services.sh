@@ -55,6 +55,18 @@ ensure_test_tools() {
     command -v moto_server >/dev/null || pip_install 'moto[server]' || return 1
     # promtool checks /metrics and unit-tests deploy/prometheus/alerts.yml.
     command -v promtool >/dev/null || apt_install prometheus || return 1
+    # The deployment files' validators (tests/deploy.rs): systemd-analyze for the unit,
+    # kubernetes-validate (schemas bundled, offline) for the manifests, Compose for
+    # docker-compose.yml (the docker compose plugin if present, else Debian's docker-compose).
+    command -v systemd-analyze >/dev/null || apt_install systemd || return 1
+    command -v kubernetes-validate >/dev/null || pip_install kubernetes-validate || return 1
+    command -v kubernetes-validate >/dev/null || {
+        echo "error: kubernetes-validate installed but not on PATH ($PATH)" >&2
+        return 1
+    }
+    if ! docker compose version >/dev/null 2>&1; then
+        command -v docker-compose >/dev/null || apt_install docker-compose || return 1
+    fi
 }
 
 pip_install() {

@@ -26,7 +26,22 @@ ensure_pg_password_tests() {
             "the postgres_role tests will fail" >&2
         return 0
     fi
-    echo "adding '$rule' to $hba" >&2
+    cat >&2 <<MSG
+scripts/test.sh needs one change to PostgreSQL's client authentication:
+  file: $hba
+  adds, above its other rules:
+    # opsguard tests: members of opsguard_pwtest log in with a password
+    $rule
+  why:  the postgres_role rotation tests must see wrong passwords refused, which the trust
+        lines accept; the rule only affects roles in the NOLOGIN group opsguard_pwtest, which
+        only those tests create. Then: SELECT pg_reload_conf().
+  undo: delete those two lines and run SELECT pg_reload_conf().
+  skip: OPSGUARD_TEST_KEEP_HBA=1 (the postgres_role tests then fail).
+MSG
+    if [ -n "${OPSGUARD_TEST_KEEP_HBA:-}" ]; then
+        echo "OPSGUARD_TEST_KEEP_HBA is set: $hba left unchanged" >&2
+        return 0
+    fi
     local tmp
     tmp=$(mktemp)
     { echo "# opsguard tests: members of opsguard_pwtest log in with a password"; echo "$rule"; cat "$hba"; } >"$tmp"

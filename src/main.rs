@@ -20,7 +20,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[derive(Parser)]
 #[command(
     name = "opsguard",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("OPSGUARD_COMMIT"), ")"),
     about = "Telegram ops agent: every command permission-checked and audited"
 )]
 struct Cli {
@@ -71,6 +71,8 @@ enum Cmd {
     /// Backups: run, list, verify (restore test), restore, key.
     #[command(subcommand)]
     Backup(opsguard::backups::cli::BackupCmd),
+    /// Exit 0 when GET /healthz on http.listen answers 200 (for HEALTHCHECK); needs no database.
+    Healthcheck,
 }
 
 #[derive(Subcommand)]
@@ -117,6 +119,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let settings = Settings::load()?;
     match cli.command {
         Cmd::Config(_) => {}
+        Cmd::Healthcheck => return Ok(opsguard::http::healthcheck::run(&settings).await),
         Cmd::Serve => {
             let app = Application::build(settings).await?;
             let token = app.shutdown_token();

@@ -89,7 +89,11 @@ impl AuditCmd {
                         )),
                         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
                     };
-                    storage::audit::export(pool, &mut *out).await
+                    match storage::audit::export(pool, &mut *out).await {
+                        // A reader that stopped early (`| head`) ends the export, not an error.
+                        Err(e) if output.is_none() && is_broken_pipe(&e) => Ok(0),
+                        done => done,
+                    }
                 })
                 .await?;
                 if output.is_some() {
@@ -99,4 +103,17 @@ impl AuditCmd {
             }
         }
     }
+}
+
+/// True when the error comes from writing to a pipe whose reader has gone (EPIPE).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            || cause
+                .downcast_ref::<serde_json::Error>()
+                .and_then(|json| json.io_error_kind())
+                .is_some_and(|kind| kind == std::io::ErrorKind::BrokenPipe)
+    })
 }

@@ -55,13 +55,40 @@ fn short(e: &sqlx::Error) -> String {
     }
 }
 
+/// `pg_dump --version`, e.g. "pg_dump (PostgreSQL) 15.20".
+pub async fn version_line(program: &str) -> Option<String> {
+    let run = tokio::process::Command::new(program)
+        .arg("--version")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)
+        .await
+        .ok()?
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// Why `pg_dump` (its `--version` line) cannot dump a server of `server_version` (its
+/// `server_version` text), if it cannot. An unreadable version is left to pg_dump to judge.
+pub fn refusal(version_line: Option<&str>, server_version: &str, pg_dump: &str) -> Option<String> {
+    too_old(
+        parse_major(version_line?)?,
+        parse_major(server_version)?,
+        pg_dump,
+    )
+}
+
 /// What an operator must do when pg_dump is older than the server, if it is.
 pub fn too_old(local: u32, server: u32, pg_dump: &str) -> Option<String> {
     (local < server).then(|| {
         format!(
-            "pg_dump {local} ({pg_dump}) is older than the server (PostgreSQL {server}) and will \
-             refuse to dump it: install postgresql-client-{server} or newer, or point \
-             [backups] pg_dump at one"
+            "pg_dump {local} is older than the server (PostgreSQL {server}) and cannot dump it \
+             ({pg_dump}): install postgresql-client-{server} or newer, or point [backups] \
+             pg_dump at one"
         )
     })
 }
@@ -113,5 +140,16 @@ mod tests {
         }
         assert_eq!(explain_mismatch("pg_dump: error: connection refused"), None);
         assert_eq!(too_old(17, 16, "pg_dump"), None);
+        let debian15 = Some("pg_dump (PostgreSQL) 15.14 (Debian 15.14-0+deb12u1)");
+        let problem = refusal(debian15, "16.4 (Debian 16.4-1.pgdg120+1)", "pg_dump").unwrap();
+        assert!(problem.starts_with("pg_dump 15 is older than the server (PostgreSQL 16)"));
+        assert!(problem.contains("postgresql-client-16"), "{problem}");
+        assert_eq!(refusal(debian15, "15.2", "pg_dump"), None);
+        assert_eq!(
+            refusal(Some("pg_dump (PostgreSQL) 17.6"), "16.4", "pg_dump"),
+            None
+        );
+        assert_eq!(refusal(None, "16.4", "pg_dump"), None);
+        assert_eq!(refusal(Some("pg_dump"), "16.4", "pg_dump"), None);
     }
 }

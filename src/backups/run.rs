@@ -221,7 +221,15 @@ async fn stream_backup(
             )
         })?
         .map_err(|e| format!("cannot read {display}: {e}"))?;
-    let pg_dump_version = snapshot::pg_dump_version(&settings.pg_dump).await;
+    let pg_dump_version = super::pgversion::version_line(&settings.pg_dump).await;
+    if let Some(problem) = super::pgversion::refusal(
+        pg_dump_version.as_deref(),
+        &snap.server_version,
+        &settings.pg_dump,
+    ) {
+        snap.close().await;
+        return Err(format!("cannot back up {display}: {problem}"));
+    }
     let progress = Arc::new(Progress::default());
     let dump_job = DumpJob {
         env,

@@ -70,23 +70,6 @@ pub async fn count_rows(conn: &mut PgConnection) -> Result<TableCounts, sqlx::Er
     Ok(counts)
 }
 
-/// `pg_dump --version`, e.g. "pg_dump (PostgreSQL) 15.20".
-pub async fn pg_dump_version(program: &str) -> Option<String> {
-    let run = tokio::process::Command::new(program)
-        .arg("--version")
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(std::time::Duration::from_secs(10), run)
-        .await
-        .ok()?
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 /// The differences between two sets of counts, as lines an operator can read.
 pub fn compare(expected: &TableCounts, found: &TableCounts) -> Vec<String> {
     let mut problems = Vec::new();

@@ -1,6 +1,7 @@
 //! The HTTP surface on `OPSGUARD_LISTEN`: the Telegram webhook (webhook mode only), the
 //! auth-event ingest API, the JWKS of the signing keys, `/healthz`, `/readyz` and `/metrics`.
 
+pub mod healthcheck;
 mod ingest;
 pub mod metric_catalog;
 mod ops;

@@ -18,9 +18,7 @@ use std::time::Duration;
 pub const MASTER_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 pub const CHECKPOINT_CHAT: i64 = -100_777;
 
-pub fn base() -> String {
-    std::env::var("OPSGUARD_TEST_PG").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into())
-}
+pub use super::helpers::base;
 
 /// `base()` as another role, on database `db`.
 pub fn url_as(role: &str, db: &str) -> String {

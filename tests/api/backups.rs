@@ -8,6 +8,7 @@
 mod by_hand;
 mod faults;
 mod kill;
+mod pg_dump_version;
 mod retention;
 mod s3;
 mod shell;
@@ -33,9 +34,7 @@ pub struct SourceDb {
     pub dsn: String,
 }
 
-pub fn base() -> String {
-    std::env::var("OPSGUARD_TEST_PG").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into())
-}
+pub use super::helpers::base;
 
 pub async fn admin_exec(sql: String) {
     let mut admin = PgConnection::connect(&format!("{}/postgres", base()))

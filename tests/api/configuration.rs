@@ -175,7 +175,7 @@ async fn an_old_pg_dump_is_reported_by_config_check_and_by_the_backup() {
     let (code, out, err) = run(cmd, &["config", "check"]).await;
     assert_eq!(code, Some(0), "warnings only: {out}{err}");
     assert!(
-        err.contains("warning: backups.targets 'main': pg_dump 9 (")
+        err.contains("warning: backups.targets 'main': pg_dump 9 is older")
             && err.contains("is older than the server (PostgreSQL 1"),
         "{err}"
     );
@@ -198,7 +198,7 @@ async fn an_old_pg_dump_is_reported_by_config_check_and_by_the_backup() {
     assert_ne!(code, Some(0), "{out}{err}");
     let said = format!("{out}{err}");
     assert!(
-        said.contains("pg_dump 15 (pg_dump) is older than the server (PostgreSQL 17)")
+        said.contains("pg_dump 15 is older than the server (PostgreSQL 17)")
             && said.contains("postgresql-client-17"),
         "{said}"
     );

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// Run SQL on the server's `postgres` database, as an administrator would.
 async fn as_admin(sql: String) {
-    let mut admin = PgConnection::connect(ADMIN_URL).await.unwrap();
+    let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
     let sql = sqlx::AssertSqlSafe(sql);
     sqlx::query(sql).execute(&mut admin).await.unwrap();
 }

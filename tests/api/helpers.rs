@@ -16,13 +16,40 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-pub const ADMIN_URL: &str = "postgres://root@127.0.0.1:5432/postgres";
 pub const REDIS_URL: &str = "redis://127.0.0.1:6379";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret_0123456789abcdef-_XYZ";
 pub const BOT_TOKEN: &str = "123456:TEST-bot-token";
 
-fn base() -> String {
+/// The test server, `OPSGUARD_TEST_PG` (`postgres://user[:pass]@host:port`, no database);
+/// every test reaches PostgreSQL through this, never a hard-coded address.
+pub fn base() -> String {
     std::env::var("OPSGUARD_TEST_PG").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into())
+}
+
+/// The server's `postgres` database as the administrator of `base()`.
+pub fn admin_url() -> String {
+    format!("{}/postgres", base())
+}
+
+/// `base()` on database `db`, as `user` (None: base's own) with `password` (None: none).
+pub fn pg_url(user: Option<&str>, password: Option<&str>, db: &str) -> String {
+    let mut url = reqwest::Url::parse(&base()).expect("OPSGUARD_TEST_PG is a URL");
+    if let Some(user) = user {
+        url.set_username(user).unwrap();
+    }
+    url.set_password(password).unwrap();
+    url.set_path(db);
+    url.to_string()
+}
+
+/// `host:port` of `base()`, as checks and backups name a target.
+pub fn pg_host_port() -> String {
+    let url = reqwest::Url::parse(&base()).expect("OPSGUARD_TEST_PG is a URL");
+    format!(
+        "{}:{}",
+        url.host_str().unwrap_or("127.0.0.1"),
+        url.port().unwrap_or(5432)
+    )
 }
 
 /// A database and a Redis key prefix of one's own; both are removed on drop.

@@ -9,6 +9,7 @@ mod configuration;
 mod detection;
 mod failures;
 mod fake_telegram;
+mod first_run;
 mod floods;
 mod gates;
 mod hardening;

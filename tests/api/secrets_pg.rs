@@ -17,11 +17,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub fn admin_url() -> String {
-    let base = std::env::var("OPSGUARD_TEST_PG")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432".into());
-    format!("{base}/postgres")
-}
+pub use super::helpers::admin_url;
 
 async fn admin() -> PgConnection {
     PgConnection::connect(&admin_url())

@@ -8,7 +8,7 @@ use super::super::secrets::Scratch;
 use super::*;
 
 /// Back up `main` (configured by `customize`), expect failure; returns (error, alert text).
-async fn failing_backup(
+pub(super) async fn failing_backup(
     dir: &std::path::Path,
     dsn: &str,
     customize: impl FnOnce(&mut opsguard::config::Settings),
@@ -108,10 +108,7 @@ async fn a_pg_dump_that_fails_midway_reports_the_tail_of_its_stderr_and_removes_
 async fn a_wrong_password_fails_with_the_cause_and_never_shows_the_password() {
     let src = SourceDb::create(10).await;
     let role = password_role("right-password-1").await;
-    let dsn = format!(
-        "postgres://{role}:Wr0ng-Canary-Pw@127.0.0.1:5432/{}",
-        src.name
-    );
+    let dsn = pg_url(Some(&role), Some("Wr0ng-Canary-Pw"), &src.name);
     let store = Scratch::new();
     let dir = store.file("store");
     let (error, alert) = failing_backup(&dir, &dsn, |_| {}).await;
@@ -248,10 +245,7 @@ async fn the_password_reaches_pg_dump_through_its_environment_never_its_argument
         .args(["+x", spy.to_str().unwrap()])
         .status()
         .unwrap();
-    let dsn = format!(
-        "postgres://{role}:Right-Canary-Pw-9@127.0.0.1:5432/{}",
-        src.name
-    );
+    let dsn = pg_url(Some(&role), Some("Right-Canary-Pw-9"), &src.name);
     let app = spawn_app_with(|s| {
         with_backups(s, &dir, vec![target("main", &dsn)]);
         s.backups.pg_dump = spy.to_string_lossy().into_owned();

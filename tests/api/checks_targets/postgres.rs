@@ -2,7 +2,7 @@
 //! in a database of the test's own with per-database settings, so tests don't interfere.
 
 use super::{assert_unreachable, dead_ports, run, titled};
-use crate::helpers::{ADMIN_URL, TestDb};
+use crate::helpers::{TestDb, admin_url, pg_host_port, pg_url};
 use opsguard::checks::Check;
 use opsguard::checks::postgres::Postgres;
 use opsguard::config::PostgresTargets;
@@ -13,7 +13,7 @@ use sqlx::{Connection, PgConnection};
 const PLANTED: &str = "planted-Pw-4242";
 
 async fn admin(sql: String) {
-    let mut conn = PgConnection::connect(ADMIN_URL).await.unwrap();
+    let mut conn = PgConnection::connect(&admin_url()).await.unwrap();
     sqlx::query(sqlx::AssertSqlSafe(sql))
         .execute(&mut conn)
         .await
@@ -51,13 +51,13 @@ async fn hardening_findings_on_a_default_server() {
         .execute(&db.pool)
         .await
         .unwrap();
-    let dsn = format!("postgres://root:{PLANTED}@127.0.0.1:5432/{name}");
+    let dsn = pg_url(None, Some(PLANTED), name);
 
     let found = run(Postgres::new(&targets(dsn.clone(), &["postgres"]))).await;
     assert!(
         found
             .iter()
-            .all(|f| f.target == format!("127.0.0.1:5432/{name}")),
+            .all(|f| f.target == format!("{}/{name}", pg_host_port())),
         "{found:?}"
     );
     let sev = |title: &str| titled(&found, title).map(|f| f.severity);
