@@ -53,6 +53,8 @@ ensure_test_tools() {
     command -v zstd >/dev/null || apt_install zstd || return 1
     # An S3-compatible server for the object-storage backup tests.
     command -v moto_server >/dev/null || pip_install 'moto[server]' || return 1
+    # The delivered Ed25519 signing key must load with Python `cryptography` (a test does).
+    python3 -c 'import cryptography' 2>/dev/null || pip_install cryptography || return 1
 }
 
 pip_install() {
