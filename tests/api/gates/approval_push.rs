@@ -261,3 +261,30 @@ async fn sweeps_running_side_by_side_claim_each_expired_request_once() {
     .unwrap();
     assert_eq!(told_rows, 30);
 }
+
+#[tokio::test]
+async fn an_approved_command_that_fails_is_told_as_failed() {
+    let app = spawn_app().await;
+    three_admins(&app).await;
+    let id = request(&app).await;
+    let (approve43, _, msg43) = copy_of(&app, 43, &id).await;
+    copy_of(&app, 45, &id).await;
+    // The user to be granted the role is removed before anyone approves.
+    sqlx::query("DELETE FROM users WHERE telegram_id = 7")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let done = app.press(43, &approve43, msg43).await.text();
+    says(&done, "User 7 is not known");
+    let to_requester = told(&app, 42, "sendMessage", "approved by <code>43</code>").await;
+    says(&to_requester.text(), "did not run to success");
+    says(&to_requester.text(), "User 7 is not known");
+    told(&app, 45, "editMessageText", "it failed").await;
+    let status: String = sqlx::query_scalar("SELECT status FROM pending_actions WHERE id = $1")
+        .bind(&id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(status, "failed");
+    assert_eq!(grants_run(&app).await, 0);
+}
