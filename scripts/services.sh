@@ -67,6 +67,8 @@ ensure_test_tools() {
     if ! docker compose version >/dev/null 2>&1; then
         command -v docker-compose >/dev/null || apt_install docker-compose || return 1
     fi
+    # The delivered Ed25519 signing key must load with Python `cryptography` (a test does).
+    python3 -c 'import cryptography' 2>/dev/null || pip_install cryptography || return 1
 }
 
 pip_install() {

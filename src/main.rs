@@ -45,6 +45,9 @@ enum Cmd {
         /// The numeric Telegram user id to act as.
         #[arg(long = "as", value_name = "TELEGRAM_USER_ID")]
         as_user: String,
+        /// Save reports that come as documents (`/check … json|sarif`) in this directory.
+        #[arg(long, value_name = "DIR")]
+        save_dir: Option<std::path::PathBuf>,
     },
     /// Manage users and their roles.
     User {
@@ -147,9 +150,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 );
             }
         }
-        Cmd::Console { as_user } => {
+        Cmd::Console { as_user, save_dir } => {
             let user = UserId::parse(&as_user).map_err(anyhow::Error::msg)?;
-            opsguard::console::start(settings, user).await?;
+            let options = opsguard::console::Options { save_dir };
+            opsguard::console::start(settings, user, options).await?;
         }
         Cmd::User { action } => user(&settings, &pool(&settings).await?, action).await?,
         Cmd::Chat(action) => action.run(&settings, &pool(&settings).await?).await?,

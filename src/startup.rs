@@ -301,7 +301,7 @@ fn login_evaluator(engine: &Engine) -> Arc<dyn Evaluate> {
 
 /// Hourly: forget processed update ids Telegram can no longer retry. Every
 /// `[gates] sweep_interval_ms`: remove expired TOTP enrolments (queueing the deletion of the
-/// messages that showed them) and prune expired pending actions. Each step is idempotent,
+/// messages that showed them), end expired approvals and prune expired pending actions. Each step is idempotent,
 /// so replicas may run it side by side.
 fn spawn_housekeeping(engine: Engine, shutdown: CancellationToken) {
     tokio::spawn(async move {
@@ -319,6 +319,9 @@ fn spawn_housekeeping(engine: Engine, shutdown: CancellationToken) {
                 _ = sweep.tick() => {
                     if let Err(e) = crate::engine::totp::sweep_expired(engine.pool()).await {
                         tracing::warn!(error = %e, "housekeeping.totp_sweep_failed");
+                    }
+                    if let Err(e) = crate::engine::approval::sweep_expired(engine.pool()).await {
+                        tracing::warn!(error = %e, "housekeeping.approval_sweep_failed");
                     }
                     let pruned = storage::pending::prune_expired(engine.pool(), gates.pending_keep_secs);
                     match pruned.await {

@@ -39,7 +39,7 @@ fn domain_imports_no_axum_teloxide_sqlx_or_redis() {
 fn transports_reach_commands_only_through_the_engine() {
     let mut transports = rust_files(&src("bot"));
     transports.extend(rust_files(&src("http")));
-    transports.push(src("console.rs"));
+    transports.extend(rust_files(&src("console")));
     for file in transports {
         let text = fs::read_to_string(&file).unwrap();
         for forbidden in [

@@ -9,7 +9,8 @@
 //!   `restore` — checksum, decrypt, decompress, `pg_restore`.
 //! - `storage` — a directory or S3 through `object_store`; `keys` — age recipients and
 //!   opsguard's own identity; `pgenv` — a DSN as libpq's environment.
-//! - `catalogue` — what was stored; `retention` — what may be deleted; `cli` — the shell.
+//! - `catalogue` — what was stored; `retention` — what may be deleted; `cli` — the shell;
+//!   `watch` — a job's progress as the console follows it.
 //!
 //! Invariants: a backup is `good` only after its checksum was read back from storage; no
 //! credential reaches a command line, a reply or a log; nothing holds a backup whole in memory.
@@ -28,6 +29,7 @@ pub mod run;
 pub mod snapshot;
 pub mod storage;
 pub mod verify;
+pub mod watch;
 pub mod worker;
 
 use crate::config::{BackupSettings, Settings};

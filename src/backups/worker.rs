@@ -84,12 +84,13 @@ async fn discard(backups: &Backups, job: &super::jobs::Job, error: &str) -> Resu
 }
 
 /// For a console about to leave: run the jobs `user` queued since `since` that no one has
-/// claimed yet, and say how each of them ended (or that it still runs elsewhere).
+/// claimed yet, and say how each of them ended (or that it still runs elsewhere), as
+/// (job id, line).
 pub async fn finish_for(
     backups: &Backups,
     user: i64,
     since: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<Vec<(i64, String)>, sqlx::Error> {
     let lease = Duration::from_secs(backups.settings().lease_secs.max(3));
     let mut lines = Vec::new();
     for job in jobs::requested_since(backups.pool(), user, since).await? {
@@ -104,7 +105,7 @@ pub async fn finish_for(
             "running" => format!("job #{} is still running elsewhere (see /backups)", job.id),
             _ => ended(backups, &job).await?,
         };
-        lines.push(crate::domain::html::to_plain(&line));
+        lines.push((job.id, crate::domain::html::to_plain(&line)));
     }
     Ok(lines)
 }

@@ -1,6 +1,6 @@
 //! The gated part of the pipeline: asking for the gates a sensitive command needs
 //! (confirm button, TOTP step-up, second admin), and resuming a command when a pending
-//! action is claimed (button press, `/stepup`, `/approve`).
+//! action is claimed (button press, `/stepup`, `/approve`; approvers' buttons: `approval`).
 
 use super::gates::{self, GatePlan};
 use super::pipeline::{AUDIT_DOWN, Handled, db_down, handled};
@@ -16,6 +16,9 @@ impl Engine {
     pub(super) async fn on_callback(&self, req: &Request, data: &str) -> Handled {
         if let Some(raw) = data.strip_prefix(gates::CHAT_ACTION_PREFIX) {
             return self.on_chat_button(req, raw).await;
+        }
+        if let Some((approve, raw)) = super::approval::buttons::parse(data) {
+            return self.on_approval_button(req, approve, raw).await;
         }
         let label = "callback";
         let mut trail = Trail::new(req, label, "");
@@ -289,7 +292,7 @@ impl Engine {
         let reply = match kind {
             pending::Kind::Confirm => gates::confirm_prompt(&command, &id, ttl, &plan),
             pending::Kind::StepUp => gates::stepup_prompt(&command, ttl),
-            pending::Kind::Approval => gates::approval_prompt(&command, &id, ttl),
+            pending::Kind::Approval => self.ask_approvers(&principal, &command, &id, ttl).await,
             pending::Kind::Chat => unreachable!("gates never ask through a chat-bound button"),
         };
         handled(Some(reply), label, "pending")

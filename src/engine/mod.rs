@@ -2,6 +2,7 @@
 //! (parse → identify → chat → authorize → rate-limit → gate → audit attempt → execute →
 //! audit outcome) and knows nothing of Telegram, the console or HTTP.
 
+pub mod approval;
 pub mod authorize;
 mod exec;
 pub mod flood;

@@ -7,7 +7,7 @@ use super::gates::{self, RoleFacts};
 use super::pipeline::{Handled, db_down};
 use super::trail::Trail;
 use crate::domain::Reply;
-use crate::domain::command::Command;
+use crate::domain::command::{Command, RoleChange};
 use crate::domain::html::escape;
 use crate::storage::{self, users::Principal};
 
@@ -26,6 +26,9 @@ impl Engine {
             Command::Revoke(c) => (c, false),
             _ => return Ok(RoleFacts::default()),
         };
+        if grant {
+            self.grant_targets_exist(trail, label, change).await?;
+        }
         let sensitive = gates::sensitive_permissions();
         let facts = storage::users::role_change_facts(
             self.pool(),
@@ -51,5 +54,43 @@ impl Engine {
             role_sensitive,
             target_other_admin,
         })
+    }
+
+    /// A grant names a known user and an existing role, checked before any confirmation is
+    /// asked for: a typo is refused at once (audited as invalid), and no pending action is
+    /// created.
+    async fn grant_targets_exist(
+        &self,
+        trail: &Trail,
+        label: &'static str,
+        change: &RoleChange,
+    ) -> Result<(), Handled> {
+        let pool = self.pool();
+        let known = match storage::users::principal_of(pool, change.user).await {
+            Ok(p) => p.is_some(),
+            Err(e) => return Err(db_down(label, &e)),
+        };
+        if !known {
+            let reply = Reply::html(format!(
+                "❌ User <code>{}</code> is not known to opsguard. Add them from a shell first: <code>opsguard user add {} --role viewer</code>. Nothing was changed.",
+                change.user, change.user
+            ));
+            let reason = "unknown user";
+            return Err(self.refuse(trail, label, "invalid", reason, reply).await);
+        }
+        let roles = match storage::users::roles(pool).await {
+            Ok(roles) => roles,
+            Err(e) => return Err(db_down(label, &e)),
+        };
+        if !roles.iter().any(|r| r == change.role.as_str()) {
+            let reply = Reply::html(format!(
+                "❌ There is no role <b>{}</b>. Roles: {}. Nothing was changed.",
+                escape(change.role.as_str()),
+                escape(&roles.join(", "))
+            ));
+            let reason = "unknown role";
+            return Err(self.refuse(trail, label, "invalid", reason, reply).await);
+        }
+        Ok(())
     }
 }

@@ -1,7 +1,9 @@
 //! The PostgreSQL store: pool, migrations, and the queries of the engine's own tables
-//! (users and roles, chats, audit log, pending actions, processed updates, TOTP).
+//! (users and roles, chats, audit log, pending actions and the approval requests pushed to
+//! admins, processed updates, TOTP).
 //! Capabilities keep their own queries in their own folders.
 
+pub mod approvals;
 pub mod audit;
 pub mod audit_writer;
 pub mod chats;

@@ -190,6 +190,8 @@ pub async fn claim(
         None => Refusal::NotFound,
         Some((owner, ..)) if kind == Kind::Approval && owner == actor.0 => Refusal::OwnRequest,
         Some((owner, ..)) if kind != Kind::Approval && owner != actor.0 => Refusal::NotYours,
+        // The expiry sweep marks what it claims as used at (or after) its expiry.
+        Some((_, _, Some(used), expires)) if used >= expires => Refusal::Expired,
         Some((_, _, Some(_), _)) => Refusal::Used,
         Some((_, _, None, expires)) if expires <= Utc::now() => Refusal::Expired,
         Some((_, action_chat, ..)) if chat.is_some_and(|c| c != action_chat) => Refusal::WrongChat,
@@ -198,10 +200,12 @@ pub async fn claim(
 }
 
 /// Delete actions that expired more than `keep_secs` ago; returns how many. Idempotent,
-/// run periodically by any replica.
+/// run periodically by any replica. An approval request the expiry sweep has not yet
+/// claimed (its requester not yet told) is kept.
 pub async fn prune_expired(pool: &PgPool, keep_secs: i64) -> StoreResult<u64> {
     let done = sqlx::query(
-        "DELETE FROM pending_actions WHERE expires_at < now() - $1 * interval '1 second'",
+        "DELETE FROM pending_actions WHERE expires_at < now() - $1 * interval '1 second'
+         AND NOT (kind = 'approval' AND used_at IS NULL)",
     )
     .bind(keep_secs as f64)
     .execute(pool)

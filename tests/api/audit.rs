@@ -95,6 +95,7 @@ const PATHS: &str = "
 42  | hello there       | only understand    | (text) invalid rejected
 999 | /help             | private bot        | help denied rejected
 42  | /grant 7 operator | Confirm            | grant pending awaiting_confirmation
+42  | /grant 99999 viewer | is not known     | grant invalid rejected
 ";
 
 #[tokio::test]
@@ -111,9 +112,14 @@ async fn every_path_leaves_one_attempt_and_one_outcome_row() {
     }
     let group = text_update(app.next_update_id(), 42, -100_123, "/whoami");
     assert_eq!(app.post_update(&group).await.status(), 200);
-    wait_rows(&app, 22).await;
-    let prompt = expect(&app, 42, "/grant 99999 viewer", "Confirm").await;
+    wait_rows(&app, 24).await;
+    // A user removed between the prompt and the press: the grant runs and fails.
+    let prompt = expect(&app, 42, "/grant 8 operator", "Confirm").await;
     let confirm = prompt.buttons()[0].1.clone();
+    sqlx::query("DELETE FROM users WHERE telegram_id = 8")
+        .execute(app.pool())
+        .await
+        .unwrap();
     let failed = app.press(42, &confirm, prompt.message_id.unwrap()).await;
     assert!(failed.text().contains("not known"), "{}", failed.text());
     let forged = app.press(42, &format!("c:{}", "z".repeat(26)), 1).await;
@@ -128,8 +134,8 @@ async fn every_path_leaves_one_attempt_and_one_outcome_row() {
         .map(String::from),
     );
 
-    let rows = wait_rows(&app, 28).await;
-    assert_eq!(rows.len(), 28, "{rows:#?}");
+    let rows = wait_rows(&app, 30).await;
+    assert_eq!(rows.len(), 30, "{rows:#?}");
     let mut seen = Vec::new();
     for group in by_request(&rows) {
         let phase = |p: &str| group.iter().filter(|r| r.entry.phase == p).count();

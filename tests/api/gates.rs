@@ -3,6 +3,7 @@
 //! nothing.
 
 mod approval;
+mod approval_push;
 mod escalation;
 mod pending;
 mod stepup;
@@ -196,4 +197,36 @@ async fn the_last_active_admin_cannot_be_revoked() {
     let done = confirmed(&app, "/revoke 42 admin").await;
     says(&done, "no longer has the role <b>admin</b>");
     assert!(!has_role(&app, 42, "admin").await);
+}
+
+#[tokio::test]
+async fn a_grant_naming_an_unknown_user_or_role_is_refused_before_any_prompt() {
+    let app = spawn_app().await;
+    admin_and_viewer(&app).await;
+    let unknown_user = app.say(42, "/grant 99999 viewer").await;
+    says(&unknown_user.text(), "User <code>99999</code> is not known");
+    says(
+        &unknown_user.text(),
+        "opsguard user add 99999 --role viewer",
+    );
+    let unknown_role = app.say(42, "/grant 7 superuser").await;
+    says(&unknown_role.text(), "There is no role <b>superuser</b>");
+    says(
+        &unknown_role.text(),
+        "Roles: admin, operator, scheduler, viewer.",
+    );
+    for reply in [&unknown_user, &unknown_role] {
+        assert!(reply.buttons().is_empty(), "no confirmation is asked for");
+        says(&reply.text(), "Nothing was changed.");
+    }
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM pending_actions")
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(pending, 0, "no pending action was created");
+    assert!(!has_role(&app, 7, "superuser").await);
+    let expected = [("invalid", "unknown user"), ("invalid", "unknown role")];
+    assert_eq!(attempts(&app, "grant").await, pairs(&expected));
+    // The same grant with both known asks for confirmation as before.
+    says(&app.say(42, "/grant 7 operator").await.text(), "Confirm");
 }

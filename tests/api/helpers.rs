@@ -411,6 +411,32 @@ impl TestApp {
         rows
     }
 
+    /// The approval request id in a "needs a second admin" reply, once every approver's copy
+    /// of it (queued with the reply, delivered by the outbox) has reached the fake Bot API,
+    /// so the next message an approver gets is the answer to what they send.
+    pub async fn approval_id(&self, asked: &str) -> String {
+        let at = asked.find("/approve ").unwrap_or_else(|| panic!("{asked}")) + "/approve ".len();
+        let id: String = asked[at..]
+            .chars()
+            .take_while(char::is_ascii_alphanumeric)
+            .collect();
+        for _ in 0..500 {
+            let unsent: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM outbox WHERE source = 'approval' AND edit_of IS NULL
+                 AND status <> 'sent' AND strpos(html, $1) > 0",
+            )
+            .bind(&id)
+            .fetch_one(self.pool())
+            .await
+            .unwrap();
+            if unsent == 0 {
+                return id;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the approvers' copies of request {id} were never sent");
+    }
+
     /// Wait until the request's outcome row exists (replies go out before it is written).
     pub async fn settle(&self) {
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -45,11 +45,7 @@ async fn a_revoke_on_one_replica_is_in_force_on_the_other() {
         .press(42, &confirm, prompt.message_id.unwrap())
         .await
         .text();
-    let at = asked.find("/approve ").expect(&asked) + "/approve ".len();
-    let id: String = asked[at..]
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
+    let id = a.approval_id(&asked).await;
     let done = a.say(43, &format!("/approve {id}")).await;
     assert!(
         done.text().contains("no longer has the role"),

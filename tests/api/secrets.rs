@@ -253,11 +253,7 @@ async fn with_approval_a_second_admin_must_approve_and_the_requester_cannot() {
     add(&app, 43, "admin").await;
     add(&app, 44, "operator").await;
     let asked = rotate(&app, 42, "app-key").await;
-    let at = asked.find("/approve ").unwrap_or_else(|| panic!("{asked}")) + "/approve ".len();
-    let id: String = asked[at..]
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
+    let id = app.approval_id(&asked).await;
     let approve = format!("/approve {id}");
     assert!(
         app.say(42, &approve)

@@ -2,6 +2,8 @@
 //! are generated and proven, a token signed with a delivered private key verifies against
 //! the published key set, revoked versions leave it, and nothing private is published.
 
+mod pem;
+
 use super::helpers::*;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

@@ -1,5 +1,5 @@
 //! `jwt_signing_key`: the key services sign tokens with. EdDSA (Ed25519, the default): the
-//! value is base64 of the PKCS#8 DER private key and `public` carries the public JWK, which
+//! value is base64 of the PKCS#8 v1 DER private key and `public` carries the public JWK, which
 //! `/.well-known/jwks.json` publishes while the version is pending ("next"), current or
 //! previous. HS256: a random shared secret, never published. The key ring is the vault
 //! itself, so `set` and `revoke` touch no target: a version's state is what counts.
@@ -54,19 +54,44 @@ impl JwtSigningKey {
     }
 }
 
-/// A new Ed25519 key: the PKCS#8 DER (base64) and the public JWK.
-fn ed25519() -> Result<Material, KindError> {
-    use ed25519_dalek::pkcs8::EncodePrivateKey;
-    let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-    let der = key
+/// The key as PKCS#8 v1 DER (RFC 5208: the 32-byte seed, no public key), base64: the form
+/// OpenSSL 3 (`openssl pkey`) and Python `cryptography` load. `SigningKey::to_pkcs8_der`
+/// writes v2 (RFC 5958, with the public key), which both refuse. 48 bytes: its base64 is
+/// exactly one 64-character PEM line.
+fn pkcs8_v1(key: &ed25519_dalek::SigningKey) -> Result<Secret, KindError> {
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, KeypairBytes};
+    let bytes = KeypairBytes {
+        secret_key: key.to_bytes(),
+        public_key: None,
+    };
+    let der = bytes
         .to_pkcs8_der()
         .map_err(|_| KindError::Refused("could not encode the Ed25519 key".into()))?;
+    Ok(Secret::new(STANDARD.encode(der.as_bytes())))
+}
+
+/// A stored EdDSA value as delivered: PKCS#8 v1 whatever form it was stored in (versions
+/// made before this carried v2). A value that does not parse is delivered as stored.
+fn delivered_private_key(value: &Secret) -> Secret {
+    use ed25519_dalek::pkcs8::DecodePrivateKey;
+    let key = STANDARD
+        .decode(value.expose())
+        .ok()
+        .and_then(|der| ed25519_dalek::SigningKey::from_pkcs8_der(&der).ok());
+    key.and_then(|k| pkcs8_v1(&k).ok())
+        .unwrap_or_else(|| value.clone())
+}
+
+/// A new Ed25519 key: the PKCS#8 v1 DER (base64) and the public JWK.
+fn ed25519() -> Result<Material, KindError> {
+    let key = ed25519_dalek::SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+    let value = pkcs8_v1(&key)?;
     let x = URL_SAFE_NO_PAD.encode(key.verifying_key().to_bytes());
     // The RFC 7638 thumbprint of the public key, shortened: the same key, the same kid.
     let thumbprint = Sha256::digest(format!(r#"{{"crv":"Ed25519","kty":"OKP","x":"{x}"}}"#));
     let kid = hex::encode(&thumbprint[..8]);
     Ok(Material {
-        value: Secret::new(STANDARD.encode(der.as_bytes())),
+        value,
         public: serde_json::json!({
             "kid": kid,
             "alg": "EdDSA",
@@ -170,12 +195,13 @@ impl SecretKind for JwtSigningKey {
 
     fn delivery(&self, prefix: &str, version: &Version) -> Vec<(String, Secret)> {
         let kid = version.material.public["kid"].as_str().unwrap_or_default();
+        let private = match self.algorithm {
+            Alg::EdDsa => delivered_private_key(&version.material.value),
+            Alg::Hs256 => version.material.value.clone(),
+        };
         vec![
             (format!("{prefix}_KID"), Secret::new(kid)),
-            (
-                format!("{prefix}_PRIVATE_KEY"),
-                version.material.value.clone(),
-            ),
+            (format!("{prefix}_PRIVATE_KEY"), private),
             (format!("{prefix}_ALG"), Secret::new(self.algorithm.name())),
         ]
     }

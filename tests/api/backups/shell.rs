@@ -134,3 +134,72 @@ async fn the_console_runs_the_backup_it_queued_before_it_leaves() {
     assert!(text.contains("backup #1 is good"), "{text}");
     assert_eq!(files(&dir).len(), 1);
 }
+
+/// Read the console's lines into `seen` until one contains `needle` (at most 60 s).
+async fn read_until(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    seen: &mut Vec<String>,
+    needle: &str,
+) {
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push(line.clone());
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(found, Ok(true), "no {needle:?} in {seen:#?}");
+}
+
+#[tokio::test]
+async fn the_console_prints_backup_and_restore_test_progress_as_it_happens() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let db = TestDb::create().await;
+    let src = SourceDb::create(50).await;
+    let store = Scratch::new();
+    let dir = store.file("store");
+    let config = store.file("opsguard.toml");
+    write_config(&config, &src.dsn);
+    let add = ["user", "add", "41", "--role", "admin"];
+    let (ok, _, err) = shell(&db, &config, &dir, &add, &[]).await;
+    assert!(ok, "{err}");
+    // A lock pg_dump must wait for keeps the backup in its first stage until released.
+    let mut locker = sqlx::PgConnection::connect(&src.dsn).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut locker).await.unwrap();
+    let lock = "LOCK TABLE items IN ACCESS EXCLUSIVE MODE";
+    sqlx::query(lock).execute(&mut locker).await.unwrap();
+    let mut child = opsguard(&db)
+        .env("OPSGUARD_CONFIG", &config)
+        .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
+        .env("OPSGUARD__BACKUPS__STORAGE", &dir)
+        .env("OPSGUARD__BACKUPS__PROGRESS_EVERY_SECS", "1")
+        .args(["console", "--as", "41"])
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = stdout.lines();
+    let mut seen = Vec::new();
+    stdin.write_all(b"/backup main\n").await.unwrap();
+    read_until(&mut lines, &mut seen, "Backup job #1 of main queued").await;
+    // The progress line shows while the job runs and the session is open.
+    read_until(&mut lines, &mut seen, "dumping, compressing, encrypting").await;
+    assert!(!seen.iter().any(|l| l.contains("is good")), "{seen:#?}");
+    sqlx::query("COMMIT").execute(&mut locker).await.unwrap();
+    read_until(&mut lines, &mut seen, "backup #1 is good").await;
+    stdin.write_all(b"/restore_test 1\n").await.unwrap();
+    read_until(&mut lines, &mut seen, "restored into a scratch database").await;
+    // Leaving prints nothing twice: both results were shown as they happened.
+    drop(stdin);
+    while let Some(line) = lines.next_line().await.unwrap() {
+        seen.push(line);
+    }
+    let status = child.wait().await.unwrap();
+    assert!(status.success(), "{seen:#?}");
+    let count = |needle: &str| seen.iter().filter(|l| l.contains(needle)).count();
+    assert_eq!(count("backup #1 is good"), 1, "{seen:#?}");
+    assert_eq!(count("restored into a scratch database"), 1, "{seen:#?}");
+}

@@ -3,6 +3,7 @@
 
 use super::targets::counting;
 use super::{OPERATOR, VIEWER, app_checking};
+use crate::helpers::TestApp;
 use opsguard::checks::store;
 use opsguard::domain::UserId;
 use std::sync::atomic::Ordering;
@@ -108,9 +109,17 @@ async fn the_console_names_the_document_it_cannot_show() {
     let app = app_checking(vec![]).await;
     let mut out: Vec<u8> = Vec::new();
     let input: &[u8] = b"/check all sarif\n";
-    opsguard::console::run(&app.engine, UserId(OPERATOR), input, &mut out, false)
-        .await
-        .unwrap();
+    let options = opsguard::console::Options::default();
+    opsguard::console::run(
+        &app.engine,
+        UserId(OPERATOR),
+        input,
+        &mut out,
+        false,
+        &options,
+    )
+    .await
+    .unwrap();
     let out = String::from_utf8(out).unwrap();
     assert!(out.contains("Check report"), "{out}");
     assert!(
@@ -118,7 +127,74 @@ async fn the_console_names_the_document_it_cannot_show() {
         "{out}"
     );
     assert!(
-        out.contains(" bytes — sent as a file in Telegram]"),
+        out.contains(" bytes — sent as a file in Telegram; --save-dir DIR saves it]"),
         "{out}"
     );
+}
+
+/// Run `input` in the console as the operator with `--save-dir dir`: what it printed.
+async fn console_saving(app: &TestApp, dir: &std::path::Path, input: &[u8]) -> String {
+    let mut out: Vec<u8> = Vec::new();
+    let options = opsguard::console::Options {
+        save_dir: Some(dir.to_path_buf()),
+    };
+    opsguard::console::run(
+        &app.engine,
+        UserId(OPERATOR),
+        input,
+        &mut out,
+        false,
+        &options,
+    )
+    .await
+    .unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn with_a_save_dir_the_console_saves_json_and_sarif_reports_named_by_request() {
+    let app = app_checking(vec![]).await;
+    let dir = std::env::temp_dir().join(format!("opsguard-save-{}", uuid::Uuid::new_v4()));
+    let reports = dir.join("reports");
+    let out = console_saving(&app, &reports, b"/check all json\n/check all sarif\n").await;
+    let saved: Vec<std::path::PathBuf> = out
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("[saved ")?
+                .split(" to ")
+                .nth(1)?
+                .strip_suffix(']')
+        })
+        .map(std::path::PathBuf::from)
+        .collect();
+    assert_eq!(saved.len(), 2, "{out}");
+    let checks = app.audit_rows().await;
+    for (path, ext) in saved.iter().zip(["json", "sarif"]) {
+        assert_eq!(path.parent(), Some(reports.as_path()), "{out}");
+        let name = path.file_name().unwrap().to_str().unwrap();
+        let request = name
+            .strip_prefix("check-")
+            .and_then(|n| n.strip_suffix(&format!(".{ext}")))
+            .unwrap_or_else(|| panic!("{name}"));
+        assert!(
+            checks
+                .iter()
+                .any(|r| r.entry.request_id == request && r.entry.command == "check"),
+            "{name} names the request that made it"
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        if ext == "sarif" {
+            assert_eq!(body["version"], "2.1.0", "{body}");
+        } else {
+            assert!(body.is_object(), "{body}");
+        }
+    }
+    // A save dir that cannot be created: the console says so and carries on.
+    let blocked = dir.join("a-file");
+    std::fs::write(&blocked, b"").unwrap();
+    let out = console_saving(&app, &blocked, b"/check all json\n/whoami\n").await;
+    assert!(out.contains("[could not save opsguard-all-"), "{out}");
+    assert!(out.contains("Telegram id"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

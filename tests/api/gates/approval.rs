@@ -8,11 +8,7 @@ async fn approval_request(app: &TestApp) -> String {
     says(&reply.text(), "Then a second admin must approve it.");
     let msg = reply.message_id.unwrap();
     let asked = app.press(42, &reply.buttons()[0].1, msg).await.text();
-    let at = asked.find("/approve ").unwrap_or_else(|| panic!("{asked}")) + "/approve ".len();
-    let id: String = asked[at..]
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
+    let id = app.approval_id(&asked).await;
     assert!(ActionId::parse(&id).is_ok(), "{asked}");
     id
 }

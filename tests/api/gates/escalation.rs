@@ -147,11 +147,7 @@ async fn one_admin_cannot_strip_another_admin_alone() {
         has_role(&app, 43, "admin").await,
         "confirming alone revokes nothing"
     );
-    let at = asked.find("/approve ").unwrap() + "/approve ".len();
-    let id: String = asked[at..]
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
+    let id = app.approval_id(&asked).await;
     let own = app.say(42, &format!("/approve {id}")).await.text();
     says(&own, "cannot approve or deny your own request");
     assert!(has_role(&app, 43, "admin").await);

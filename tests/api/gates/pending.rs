@@ -117,11 +117,7 @@ async fn expired_pending_actions_are_pruned_and_live_ones_kept() {
         .await
         .unwrap();
     assert_eq!(again, 0);
-    let at = asked.find("/approve ").unwrap() + "/approve ".len();
-    let id: String = asked[at..]
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
+    let id = app.approval_id(&asked).await;
     says(
         &app.say(43, &format!("/approve {id}")).await.text(),
         "now has the role <b>admin</b>",
@@ -136,11 +132,7 @@ async fn an_approved_rotation_is_credited_to_its_requester_and_audits_both() {
     add(&app, 42, "admin").await;
     add(&app, 43, "admin").await;
     let asked = rotate(&app, 42, "app-key").await;
-    let at = asked.find("/approve ").unwrap_or_else(|| panic!("{asked}")) + "/approve ".len();
-    let id: String = asked[at..]
-        .chars()
-        .take_while(char::is_ascii_alphanumeric)
-        .collect();
+    let id = app.approval_id(&asked).await;
     let ok = app.say(43, &format!("/approve {id}")).await.text();
     says(&ok, "Rotated <b>app-key</b>");
     let (by, via): (Option<i64>, String) =
