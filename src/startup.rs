@@ -208,7 +208,7 @@ impl Application {
         } else {
             engine.health().set_telegram(TelegramState::NotConfigured);
         }
-        spawn_housekeeping(engine.clone(), shutdown.clone());
+        crate::engine::housekeeping::spawn(engine.clone(), shutdown.clone());
         // Aggregate audit rows of dropped updates; written to the end, so tracked.
         let reports = engine.spawn_flood_reports(shutdown.clone());
         tracker.spawn(async move {
@@ -297,42 +297,6 @@ fn login_evaluator(engine: &Engine) -> Arc<dyn Evaluate> {
         engine.settings().logins.clone(),
         engine.redis().clone(),
     ))
-}
-
-/// Hourly: forget processed update ids Telegram can no longer retry. Every
-/// `[gates] sweep_interval_ms`: remove expired TOTP enrolments (queueing the deletion of the
-/// messages that showed them), end expired approvals and prune expired pending actions. Each step is idempotent,
-/// so replicas may run it side by side.
-fn spawn_housekeeping(engine: Engine, shutdown: CancellationToken) {
-    tokio::spawn(async move {
-        let mut hourly = tokio::time::interval(Duration::from_secs(3600));
-        let gates = engine.settings().gates.clone();
-        let mut sweep = tokio::time::interval(Duration::from_millis(gates.sweep_interval_ms));
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = hourly.tick() => {
-                    if let Err(e) = storage::updates::prune(engine.pool()).await {
-                        tracing::warn!(error = %e, "housekeeping.prune_failed");
-                    }
-                }
-                _ = sweep.tick() => {
-                    if let Err(e) = crate::engine::totp::sweep_expired(engine.pool()).await {
-                        tracing::warn!(error = %e, "housekeeping.totp_sweep_failed");
-                    }
-                    if let Err(e) = crate::engine::approval::sweep_expired(engine.pool()).await {
-                        tracing::warn!(error = %e, "housekeeping.approval_sweep_failed");
-                    }
-                    let pruned = storage::pending::prune_expired(engine.pool(), gates.pending_keep_secs);
-                    match pruned.await {
-                        Ok(n) if n > 0 => tracing::debug!(rows = n, "housekeeping.pending_pruned"),
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(error = %e, "housekeeping.pending_prune_failed"),
-                    }
-                }
-            }
-        }
-    });
 }
 
 /// Until SIGTERM or Ctrl-C: what `serve` waits for before it shuts down.

@@ -10,6 +10,7 @@ mod forwarded;
 mod gated;
 pub mod gates;
 pub mod health;
+pub mod housekeeping;
 mod pipeline;
 pub mod ratelimit;
 mod role_gates;
