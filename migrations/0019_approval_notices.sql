@@ -10,7 +10,7 @@ ALTER TABLE pending_actions ADD CONSTRAINT pending_actions_status_check
     CHECK (status IN ('pending', 'confirmed', 'cancelled', 'approved', 'denied', 'completed',
                       'expired', 'failed'));
 -- Requests that expired before this version: nobody is told about them now.
-UPDATE pending_actions SET status = 'expired'
+UPDATE pending_actions SET status = 'expired', used_at = expires_at
     WHERE kind = 'approval' AND status = 'pending' AND used_at IS NULL AND expires_at <= now();
 CREATE INDEX pending_actions_open_approvals ON pending_actions (expires_at)
     WHERE kind = 'approval' AND status = 'pending' AND used_at IS NULL;

@@ -125,6 +125,7 @@ fn the_systemd_unit_is_hardened_and_takes_secrets_as_credentials() {
         "Environment=OPSGUARD_TELEGRAM_TOKEN_FILE=%d/telegram-token",
         "Environment=DATABASE_URL_FILE=%d/database-url",
         "Environment=OPSGUARD_MASTER_KEY_FILE=%d/master-key",
+        "#Environment=REDIS_URL_FILE=%d/redis-url",
     ] {
         assert!(unit.contains(line), "the unit lacks {line:?}");
     }
@@ -145,6 +146,8 @@ const KUBERNETES: &[&str] = &[
     "deploy/kubernetes/deployment.yaml",
     "deploy/kubernetes/service.yaml",
     "deploy/kubernetes/poddisruptionbudget.yaml",
+    "deploy/kubernetes/ingress.yaml",
+    "deploy/kubernetes/networkpolicy.yaml",
 ];
 const KUBE_VALIDATE: &str =
     "install kubernetes-validate (pip install kubernetes-validate), as scripts/test.sh does";

@@ -7,8 +7,11 @@ use std::time::Duration;
 
 /// The major version of `pg_dump --version` (`pg_dump (PostgreSQL) 16.4 (Debian …)` → 16).
 pub fn local_major(pg_dump: &str) -> Result<u32, String> {
+    // Nothing of opsguard's environment (it may hold secrets) reaches the program.
     let out = std::process::Command::new(pg_dump)
         .arg("--version")
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .output()
         .map_err(|e| format!("cannot run {pg_dump} --version: {e}"))?;
     let text = String::from_utf8_lossy(&out.stdout);

@@ -21,14 +21,26 @@ pub(super) fn masked(tree: &Table) -> Table {
         };
         *text = PROBE.into();
         let shown = Settings::deserialize(probe).is_ok_and(|s| format!("{s:?}").contains(PROBE));
-        if !shown
-            && let Some(Value::String(text)) = at_table(&mut out, &path)
-            && !text.is_empty()
-        {
+        let Some(Value::String(text)) = at_table(&mut out, &path) else {
+            continue;
+        };
+        if !shown && !text.is_empty() {
             *text = Secret::new(text.clone()).to_string();
+        } else if let Some(hidden) = without_password(text) {
+            // A URL kept as plain text (a Redis node, a sink's address) may still carry a
+            // password: it is never printed.
+            *text = hidden;
         }
     }
     out
+}
+
+/// `text` as a URL with its password replaced by `***`, if it is one that has a password.
+fn without_password(text: &str) -> Option<String> {
+    let mut url = reqwest::Url::parse(text).ok()?;
+    url.password()?;
+    url.set_password(Some("***")).ok()?;
+    Some(url.to_string())
 }
 
 /// The paths of every text value (list items by index).
@@ -84,6 +96,11 @@ mod tests {
             [[backups.targets]]
             name = "main"
             dsn = "postgres://u:canary-target@db/app"
+            [[secrets]]
+            name = "cache"
+            kind = "redis_acl"
+            target = { user = "app", nodes = ["redis://admin:canary-node@r1:6379"] }
+            sinks = [{ type = "webhook", url = "https://hook:canary-sink@app/reload", hmac_key = "canary-hmac" }]
         "#
         .parse()
         .unwrap();
@@ -94,5 +111,7 @@ mod tests {
         assert!(shown.contains(&dsn), "{shown}");
         assert!(shown.contains("name = \"main\""), "{shown}");
         assert!(shown.contains("listen = \"127.0.0.1:8080\""), "{shown}");
+        // A sink's address is plain text, but its password is never shown.
+        assert!(shown.contains("https://hook:***@app/reload"), "{shown}");
     }
 }

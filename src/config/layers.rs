@@ -66,7 +66,8 @@ pub(super) fn file_layer(origin: String, path: &str) -> Result<Layer, ConfigErro
 
 /// One layer per `OPSGUARD__SECTION__KEY` variable (in name order). A key the files set as a
 /// list or table takes JSON (`["a","b"]`, `[1,-100]`; empty = `[]`); as a number or a boolean,
-/// that; as text, the text as is. For other keys the type is guessed.
+/// that; as text, the text as is. For other keys the type is guessed. `…__KEY__FILE` reads
+/// the value from the file it names.
 pub(super) fn env_layers(
     env: &HashMap<String, String>,
     files: &Table,
@@ -77,7 +78,27 @@ pub(super) fn env_layers(
         .collect();
     let mut layers = Vec::new();
     for (var, raw) in vars {
-        let origin = format!("environment variable {var}");
+        let (var, origin, raw) = match var.strip_suffix("__FILE") {
+            // Grafana's convention: `OPSGUARD__SECTION__KEY__FILE` names a file holding the
+            // value (a mounted secret), for any setting.
+            Some(base) => {
+                let origin = format!("{var}={raw}");
+                if env.get(base).is_some_and(|v| !v.is_empty()) {
+                    return Err(ConfigError::Source {
+                        origin: format!("environment variables {base} and {var}"),
+                        problem: format!("set {base} or {var}, not both"),
+                    });
+                }
+                let value = value_file(origin.clone(), raw)?;
+                (base, origin, value)
+            }
+            None => (
+                var.as_str(),
+                format!("environment variable {var}"),
+                raw.clone(),
+            ),
+        };
+        let raw = &raw;
         let path: Vec<String> = var["OPSGUARD__".len()..]
             .split("__")
             .map(str::to_lowercase)
@@ -178,18 +199,7 @@ fn named_value(
     let set = |name: &str| env.get(name).filter(|v| !v.is_empty());
     let file_var = format!("{var}_FILE");
     let read = |origin: String, path: &str| -> Result<Option<(String, String)>, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Source {
-            origin: origin.clone(),
-            problem: format!("cannot read {path}: {e}"),
-        })?;
-        let value = text.trim_end_matches(['\n', '\r']).to_string();
-        if value.is_empty() {
-            return Err(ConfigError::Source {
-                origin,
-                problem: format!("{path} is empty"),
-            });
-        }
-        Ok(Some((origin, value)))
+        Ok(Some((origin.clone(), value_file(origin, path)?)))
     };
     match (set(var), set(&file_var)) {
         (Some(_), Some(_)) => Err(ConfigError::Source {
@@ -201,7 +211,11 @@ fn named_value(
         (None, None) => match set("CREDENTIALS_DIRECTORY") {
             Some(dir) => {
                 let path = std::path::Path::new(dir).join(var);
-                if !path.exists() {
+                let present = path.try_exists().map_err(|e| ConfigError::Source {
+                    origin: format!("systemd credential {var}"),
+                    problem: format!("cannot check {}: {e}", path.display()),
+                })?;
+                if !present {
                     return Ok(None);
                 }
                 read(
@@ -212,6 +226,22 @@ fn named_value(
             None => Ok(None),
         },
     }
+}
+
+/// The value held in the file at `path`, without its trailing newlines; empty is an error.
+fn value_file(origin: String, path: &str) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Source {
+        origin: origin.clone(),
+        problem: format!("cannot read {path}: {e}"),
+    })?;
+    let value = text.trim_end_matches(['\n', '\r']).to_string();
+    if value.is_empty() {
+        return Err(ConfigError::Source {
+            origin,
+            problem: format!("{path} is empty"),
+        });
+    }
+    Ok(value)
 }
 
 /// `value` at `path` inside empty tables.

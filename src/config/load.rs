@@ -61,7 +61,15 @@ fn sources(env: &HashMap<String, String>) -> Result<Vec<Layer>, ConfigError> {
     let system = env
         .get("OPSGUARD_SYSTEM_CONFIG")
         .map_or(SYSTEM_CONFIG, String::as_str);
-    if !system.is_empty() && std::path::Path::new(system).exists() {
+    // Absent is fine; present but unreadable (or a path that cannot be checked) is an error.
+    let present = !system.is_empty()
+        && std::path::Path::new(system)
+            .try_exists()
+            .map_err(|e| ConfigError::Source {
+                origin: format!("file {system}"),
+                problem: format!("cannot check {system}: {e}"),
+            })?;
+    if present {
         files.push(layers::file_layer(format!("file {system}"), system)?);
     }
     if let Some(path) = env.get("OPSGUARD_CONFIG").filter(|p| !p.is_empty()) {

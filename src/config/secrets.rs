@@ -78,7 +78,7 @@ pub struct PolicySettings {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum SinkSettings {
     /// `NAME=value` lines written atomically (temporary file, fsync, rename), mode 0600.
     EnvFile { path: String },

@@ -90,6 +90,13 @@ fn the_system_file_comes_before_opsguard_config_and_a_missing_one_is_skipped() {
     let s = load(&[("OPSGUARD_SYSTEM_CONFIG", "/nonexistent/opsguard.toml")]).unwrap();
     assert_eq!(s.rate_limits.read, 20);
     assert_eq!(SYSTEM_CONFIG, "/etc/opsguard/opsguard.toml");
+    // A path that cannot be checked is not taken for absent: the operator hears of it.
+    let beneath_a_file = format!("{}/opsguard.toml", user.path());
+    let err = load(&[("OPSGUARD_SYSTEM_CONFIG", &beneath_a_file)]).unwrap_err();
+    assert!(
+        err.contains(&format!("cannot check {beneath_a_file}")),
+        "{err}"
+    );
     let err = load(&[("OPSGUARD_CONFIG", "/nonexistent/x.toml")]).unwrap_err();
     assert!(err.contains("OPSGUARD_CONFIG=/nonexistent/x.toml"), "{err}");
 }
@@ -177,6 +184,47 @@ fn secrets_come_from_files_and_credentials_trimmed() {
 }
 
 #[test]
+fn any_setting_reads_from_a_file_named_by_its_double_underscore_file_variable() {
+    let secret = Scratch::new("aws-canary-secret/with+chars\n");
+    let id = Scratch::new("12345\n");
+    let s = load(&[
+        (
+            "OPSGUARD__BACKUPS__S3__SECRET_ACCESS_KEY__FILE",
+            &secret.path(),
+        ),
+        ("OPSGUARD__BACKUPS__S3__ACCESS_KEY_ID__FILE", &id.path()),
+    ])
+    .unwrap();
+    let got = s.backups.s3.secret_access_key.as_ref().map(|k| k.expose());
+    assert_eq!(got, Some("aws-canary-secret/with+chars"));
+    assert_eq!(s.backups.s3.access_key_id.as_deref(), Some("12345"));
+    // A list, typed after the defaults, from a file.
+    let list = Scratch::new("[1, -100]\n");
+    let s = load(&[("OPSGUARD__LOGINS__ALERT_CHATS__FILE", &list.path())]).unwrap();
+    assert_eq!(s.logins.alert_chats, vec![1, -100]);
+
+    let err = load(&[
+        ("OPSGUARD__BACKUPS__S3__SECRET_ACCESS_KEY", "inline-canary"),
+        (
+            "OPSGUARD__BACKUPS__S3__SECRET_ACCESS_KEY__FILE",
+            &secret.path(),
+        ),
+    ])
+    .unwrap_err();
+    assert!(err.contains("not both"), "{err}");
+    assert!(!err.contains("canary"), "{err}");
+    let err = load(&[(
+        "OPSGUARD__BACKUPS__S3__SECRET_ACCESS_KEY__FILE",
+        "/nonexistent/s3",
+    )])
+    .unwrap_err();
+    assert!(err.contains("/nonexistent/s3"), "{err}");
+    let empty = Scratch::new("\n");
+    let err = load(&[("OPSGUARD__RATE_LIMITS__READ__FILE", &empty.path())]).unwrap_err();
+    assert!(err.contains("is empty"), "{err}");
+}
+
+#[test]
 fn an_unknown_key_stops_loading_naming_it_its_origin_and_the_closest_key() {
     let err = load(&[("OPSGUARD__RATE_LIMTS__READ", "5")]).unwrap_err();
     assert!(err.contains("unknown setting rate_limts"), "{err}");
@@ -235,4 +283,32 @@ fn every_broken_rule_is_reported_not_only_the_first() {
     assert!(problems[1].contains("'one'") && problems[2].contains("'two'"));
     let err = Settings::load_with(&env(&[("OPSGUARD_CONFIG", &file.path())])).unwrap_err();
     assert!(err.to_string().contains("authz.cache_ttl_secs"), "{err}");
+}
+
+#[test]
+fn a_misspelt_key_in_a_secret_sink_stops_loading_naming_the_sink() {
+    let file = Scratch::new(
+        "[[secrets]]\nname = \"app-key\"\nkind = \"api_key\"\nsinks = [{ type = \"env_file\", pth = \"/run/app.env\" }]\n",
+    );
+    let err = load(&[("OPSGUARD_CONFIG", &file.path())]).unwrap_err();
+    assert!(
+        err.contains("unknown setting secrets.0.sinks.0.pth"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean secrets.0.sinks.0.path?"),
+        "{err}"
+    );
+    let ok = Scratch::new(
+        "[[secrets]]\nname = \"app-key\"\nkind = \"api_key\"\nsinks = [{ type = \"env_file\", path = \"/run/app.env\" }]\n",
+    );
+    assert!(load(&[("OPSGUARD_CONFIG", &ok.path())]).is_ok());
+}
+
+#[test]
+fn metrics_are_cached_for_at_least_a_second() {
+    let err = load(&[("OPSGUARD__HTTP__METRICS_CACHE_SECS", "0")]).unwrap_err();
+    assert!(err.contains("http.metrics_cache_secs"), "{err}");
+    let s = load(&[("OPSGUARD__HTTP__METRICS_CACHE_SECS", "1")]).unwrap();
+    assert_eq!(s.http.metrics_cache_secs, 1);
 }

@@ -32,6 +32,12 @@ impl Settings {
                 "batch_size and max_attempts must be at least 1".into(),
             )));
         }
+        if self.http.metrics_cache_secs == 0 {
+            // /metrics needs no credentials: every scrape must not become database queries.
+            push(Err(invalid("http.metrics_cache_secs")(
+                "at least 1 (anyone who reaches /metrics could otherwise load the database)".into(),
+            )));
+        }
         if self.http.listen.parse::<std::net::SocketAddr>().is_err() {
             push(Err(invalid("http.listen")("expected host:port".into())));
         }

@@ -26,7 +26,7 @@ pub fn spawn(engine: Engine, shutdown: CancellationToken) {
                     if let Err(e) = super::totp::sweep_expired(engine.pool()).await {
                         tracing::warn!(error = %e, "housekeeping.totp_sweep_failed");
                     }
-                    if let Err(e) = super::approval::sweep_expired(engine.pool()).await {
+                    if let Err(e) = super::approval::sweep_expired(engine.pool(), engine.audit()).await {
                         tracing::warn!(error = %e, "housekeeping.approval_sweep_failed");
                     }
                     let pruned = crate::storage::pending::prune_expired(engine.pool(), gates.pending_keep_secs);

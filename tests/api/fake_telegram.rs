@@ -369,7 +369,9 @@ impl FakeTelegram {
 
     /// Wait until `pred` holds over the calls (at most 10 s).
     pub async fn wait_until(&self, what: &str, pred: impl Fn(&[Call]) -> bool) -> Vec<Call> {
-        for _ in 0..500 {
+        // Up to 30 s: a passing test returns as soon as it holds; a loaded CI machine with
+        // every test running at once can take far longer than a quiet one.
+        for _ in 0..1500 {
             let calls = self.calls();
             if pred(&calls) {
                 return calls;

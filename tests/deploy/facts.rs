@@ -34,48 +34,50 @@ fn the_deployment_runs_two_probed_non_root_read_only_replicas() {
         assert_eq!(security["allowPrivilegeEscalation"], false);
         assert_eq!(security["capabilities"]["drop"][0], "ALL");
     }
-    // Every *_FILE names a key of the Secret, in the directory the Secret is mounted at.
+    // Every *_FILE names a key of the Secret that the container's own secret volume
+    // projects, in the directory it is mounted at; no secret value sits in the manifest.
     let secret = yaml_documents("deploy/kubernetes/secret.example.yaml");
     let keys = find(&secret, "Secret")["stringData"].as_object().unwrap();
-    let volume = pod["volumes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|v| v["secret"]["secretName"] == "opsguard-secrets")
-        .expect("the Secret as a volume");
+    let mut readable = Vec::new();
     for container in [serve, migrate] {
-        let mount = container["volumeMounts"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|m| m["name"] == volume["name"])
-            .expect("the Secret mounted");
-        let dir = mount["mountPath"].as_str().unwrap();
+        let (dir, items) = secret_mount(pod, container);
+        for item in &items {
+            assert!(keys.contains_key(item), "{item}: not a key of the Secret");
+        }
         let files: Vec<&Value> = container["env"]
             .as_array()
             .unwrap()
             .iter()
-            .filter(|e| e["name"].as_str().unwrap().ends_with("_FILE"))
+            .filter(|e| e["name"].as_str().unwrap().ends_with("FILE"))
             .collect();
         assert!(files.len() >= 2, "{container}");
         for env in files {
             let path = env["value"].as_str().unwrap();
             let key = path.strip_prefix(&format!("{dir}/")).expect(path);
-            assert!(keys.contains_key(key), "{path}: no key {key} in the Secret");
+            assert!(items.contains(&key.to_string()), "{path}: not mounted");
         }
-        // No secret value sits in the manifest itself.
         assert!(
-            container["env"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|e| !matches!(
-                    e["name"].as_str(),
-                    Some("DATABASE_URL" | "OPSGUARD_TELEGRAM_TOKEN" | "OPSGUARD_MASTER_KEY")
-                )),
+            container["env"].as_array().unwrap().iter().all(|e| {
+                e.get("valueFrom").is_none()
+                    && !matches!(
+                        e["name"].as_str(),
+                        Some(
+                            "DATABASE_URL"
+                                | "OPSGUARD_TELEGRAM_TOKEN"
+                                | "OPSGUARD_MASTER_KEY"
+                                | "AWS_SECRET_ACCESS_KEY"
+                        )
+                    )
+            }),
             "{container}"
         );
+        readable.push(items);
     }
+    // serve, the internet-facing process, cannot read the schema owner's URL; migrate
+    // cannot read the bot token.
+    assert!(!readable[0].contains(&"owner-database-url".to_string()));
+    assert!(readable[1].contains(&"owner-database-url".to_string()));
+    assert!(!readable[1].contains(&"telegram-token".to_string()));
     // The Service reaches these pods on their named HTTP port.
     let service = yaml_documents("deploy/kubernetes/service.yaml");
     let service = find(&service, "Service");
@@ -84,6 +86,32 @@ fn the_deployment_runs_two_probed_non_root_read_only_replicas() {
     }
     assert_eq!(service["spec"]["ports"][0]["targetPort"], "http");
     assert_eq!(serve["ports"][0]["name"], "http");
+}
+
+/// The directory a container mounts its secret volume at, and the Secret's keys it projects
+/// (a secret volume without `items` would project them all: refused).
+fn secret_mount(pod: &Value, container: &Value) -> (String, Vec<String>) {
+    let volumes = pod["volumes"].as_array().unwrap();
+    let mut found = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| {
+            let volume = volumes.iter().find(|v| v["name"] == m["name"])?;
+            (volume["secret"]["secretName"] == "opsguard-secrets").then_some((m, volume))
+        });
+    let (mount, volume) = found.next().expect("the Secret mounted");
+    assert!(found.next().is_none(), "one secret volume per container");
+    let items = volume["secret"]["items"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{volume}: every key of the Secret projected"))
+        .iter()
+        .map(|i| {
+            assert_eq!(i["key"], i["path"]);
+            i["key"].as_str().unwrap().to_string()
+        })
+        .collect();
+    (mount["mountPath"].as_str().unwrap().to_string(), items)
 }
 
 fn pod_labels(deployment: &Value) -> &Value {
@@ -157,5 +185,40 @@ fn the_image_dumps_the_compose_postgresql_and_checks_its_own_health() {
     let ignored: Vec<&str> = dockerignore.lines().map(str::trim).collect();
     for big in ["target/", ".git"] {
         assert!(ignored.contains(&big), ".dockerignore lacks {big}");
+    }
+}
+
+#[test]
+fn only_the_webhook_is_public_and_only_named_clients_reach_the_pods() {
+    let ingress = yaml_documents("deploy/kubernetes/ingress.yaml");
+    let ingress = find(&ingress, "Ingress");
+    let paths: Vec<&Value> = ingress["spec"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["http"]["paths"].as_array().unwrap())
+        .collect();
+    assert_eq!(paths.len(), 1, "{paths:?}");
+    assert_eq!(paths[0]["path"], "/telegram/webhook");
+    assert_eq!(paths[0]["pathType"], "Exact");
+    assert_eq!(paths[0]["backend"]["service"]["name"], "opsguard");
+    assert!(ingress["spec"]["tls"][0]["hosts"].is_array(), "HTTPS only");
+
+    let deployment = yaml_documents("deploy/kubernetes/deployment.yaml");
+    let deployment = find(&deployment, "Deployment");
+    let policy = yaml_documents("deploy/kubernetes/networkpolicy.yaml");
+    let policy = find(&policy, "NetworkPolicy");
+    for (label, value) in policy["spec"]["podSelector"]["matchLabels"]
+        .as_object()
+        .unwrap()
+    {
+        assert_eq!(&pod_labels(deployment)[label], value);
+    }
+    assert_eq!(policy["spec"]["policyTypes"][0], "Ingress");
+    let rules = policy["spec"]["ingress"].as_array().unwrap();
+    // Every rule names who: an empty `from` would admit the whole cluster.
+    for rule in rules {
+        let from = rule["from"].as_array().expect("a rule names its clients");
+        assert!(!from.is_empty());
     }
 }

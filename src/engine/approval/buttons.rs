@@ -74,7 +74,7 @@ impl Engine {
                 ),
                 Ok(_) => {
                     // Tell its requester and edit the copies now rather than at the next sweep.
-                    if let Err(e) = sweep_expired(self.pool()).await {
+                    if let Err(e) = sweep_expired(self.pool(), self.audit()).await {
                         tracing::warn!(error = %e, "approval.sweep_failed");
                     }
                     refusal(

@@ -6,10 +6,12 @@
 
 pub(super) mod buttons;
 
+use crate::domain::audit::{AuditEntry, Phase, clean};
 use crate::domain::command::Command;
 use crate::domain::html::escape;
 use crate::domain::{ActionId, Button, Reply, UserId};
 use crate::outbox::{self, EditButtons};
+use crate::storage::audit_writer::AuditWriter;
 use crate::storage::pending::PendingAction;
 use crate::storage::{StoreResult, approvals};
 use sqlx::PgPool;
@@ -164,8 +166,9 @@ async fn tell_ending_in(
 /// Find approval requests that expired undecided, tell their requesters and edit their
 /// copies; returns how many. Each request is claimed by exactly one caller (a conditional
 /// update, `FOR UPDATE SKIP LOCKED`), in the transaction that queues its messages, so
-/// replicas may sweep side by side and every requester is told once.
-pub async fn sweep_expired(pool: &PgPool) -> StoreResult<usize> {
+/// replicas may sweep side by side and every requester is told once. Each expiry closes
+/// its request in the audit log (the request's id, outcome `expired`).
+pub async fn sweep_expired(pool: &PgPool, audit: &AuditWriter) -> StoreResult<usize> {
     let mut total = 0;
     loop {
         let mut tx = pool.begin().await?;
@@ -176,6 +179,9 @@ pub async fn sweep_expired(pool: &PgPool) -> StoreResult<usize> {
         tx.commit().await?;
         for action in &expired {
             tracing::info!(approval.id = %action.id, requester = action.user_id, "approval.expired");
+            if let Err(e) = audit.append(expiry_row(action)).await {
+                tracing::error!(error = %e, approval.id = %action.id, "audit.write_failed");
+            }
         }
         total += expired.len();
         if (expired.len() as i64) < SWEEP_BATCH {
@@ -210,5 +216,32 @@ impl super::Engine {
             }
         });
         reply
+    }
+}
+
+/// The audit row that closes a request nobody decided: its requester's request id, command
+/// and chat; decision `pending`, outcome `expired`, nothing run.
+fn expiry_row(action: &PendingAction) -> AuditEntry {
+    let (command, args) = action
+        .command
+        .split_once(char::is_whitespace)
+        .unwrap_or((&action.command, ""));
+    AuditEntry {
+        request_id: action.request_id.clone(),
+        at_micros: chrono::Utc::now().timestamp_micros(),
+        phase: Phase::Outcome.as_str().into(),
+        actor_kind: "telegram".into(),
+        actor_id: Some(action.user_id),
+        chat_id: Some(action.chat_id),
+        command: clean(command.trim_start_matches('/'), 64),
+        args: clean(args.trim(), 512),
+        decision: "pending".into(),
+        reason: Some(format!(
+            "approval {} expired undecided: nothing was run",
+            action.id
+        )),
+        outcome: Some("expired".into()),
+        error: None,
+        duration_ms: None,
     }
 }

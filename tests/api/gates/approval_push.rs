@@ -220,8 +220,28 @@ async fn an_expired_request_is_told_once_and_its_buttons_refuse() {
     let typed = app.say(43, &format!("/approve {id}")).await.text();
     says(&typed, "has expired");
     // Nothing is left to claim, and the requester got exactly one message about it.
-    let again = opsguard::engine::approval::sweep_expired(app.pool()).await;
+    let again = opsguard::engine::approval::sweep_expired(app.pool(), app.engine.audit()).await;
     assert_eq!(again.unwrap(), 0);
+    // The request is closed in the audit log, once, as expired with nothing run.
+    let closed: Vec<_> = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.entry.outcome.as_deref() == Some("expired"))
+        .collect();
+    assert_eq!(closed.len(), 1, "one expiry row");
+    let row = &closed[0].entry;
+    assert_eq!(
+        (row.command.as_str(), row.args.as_str()),
+        ("grant", "7 admin")
+    );
+    assert_eq!((row.actor_id, row.phase.as_str()), (Some(42), "outcome"));
+    let asked = app.audit_rows().await;
+    assert!(
+        asked.iter().any(|r| r.entry.request_id == row.request_id
+            && r.entry.outcome.as_deref() == Some("awaiting_approval")),
+        "the expiry row closes the request that asked"
+    );
     let told_rows: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM outbox WHERE chat_id = 42 AND html LIKE '%Your request expired%'",
     )
@@ -250,7 +270,8 @@ async fn sweeps_running_side_by_side_claim_each_expired_request_once() {
         };
         storage::pending::create(&db.pool, new).await.unwrap();
     }
-    let sweep = || opsguard::engine::approval::sweep_expired(&db.pool);
+    let audit = opsguard::storage::audit_writer::AuditWriter::spawn(db.pool.clone(), None);
+    let sweep = || opsguard::engine::approval::sweep_expired(&db.pool, &audit);
     let (a, b, c) = tokio::join!(sweep(), sweep(), sweep());
     assert_eq!(a.unwrap() + b.unwrap() + c.unwrap(), 30);
     let told_rows: i64 = sqlx::query_scalar(
@@ -260,6 +281,13 @@ async fn sweeps_running_side_by_side_claim_each_expired_request_once() {
     .await
     .unwrap();
     assert_eq!(told_rows, 30);
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT request_id) FROM audit_log WHERE outcome = 'expired'",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 30);
 }
 
 #[tokio::test]
