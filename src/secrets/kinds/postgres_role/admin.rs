@@ -44,7 +44,11 @@ impl<'a> Admin<'a> {
         let _ = self.conn.close().await;
     }
 
-    fn fail(&self, e: sqlx::Error, secrets: &[&str], doing: &str) -> KindError {
+    pub(super) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    pub(super) fn fail(&self, e: sqlx::Error, secrets: &[&str], doing: &str) -> KindError {
         classify(e, self.dsn, secrets, doing)
     }
 
