@@ -202,11 +202,12 @@ impl PostgresRole {
                         .set_password(&role, &current.material.value, false)
                         .await
                 }
-                // Sessions that started before the password was removed used it (or none).
+                // The role is idle: every session of it used the retired password. A retry
+                // ends only those older than now (the role may be live again by then).
                 (None, _, true) => {
                     admin.null_password(&role).await?;
                     let before = admin.server_now().await?;
-                    sessions(admin.terminate(&role, Some(before)).await, before)
+                    sessions(admin.terminate(&role, None).await, before)
                 }
                 // A first rotation of a single role that gives up: its original password
                 // was never known to the vault, so nothing can be put back; leave it.

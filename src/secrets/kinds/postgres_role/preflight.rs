@@ -1,8 +1,10 @@
 //! What `postgres_role` needs of its admin role, read from the catalogue without changing
 //! anything: altering the managed roles (superuser, or CREATEROLE — and from PostgreSQL 16
-//! also ADMIN OPTION on each role that exists, which a creator gets by itself) and ending
-//! their sessions (superuser, or the privileges of `pg_signal_backend`). Each missing
-//! privilege is named as the statement that grants it.
+//! also ADMIN OPTION on each role that exists, which a creator gets by itself), ending
+//! their sessions (superuser, or the privileges of `pg_signal_backend`) and seeing when
+//! those started (`pg_read_all_stats`: `pg_stat_activity` hides `backend_start` of other
+//! roles' sessions, and only sessions older than a time are ended where the role may be
+//! live). Each missing privilege is named as the statement that grants it.
 
 use super::admin::{Admin, quote_ident};
 use crate::secrets::kind::KindError;
@@ -14,6 +16,7 @@ struct Me {
     superuser: bool,
     createrole: bool,
     signal: bool,
+    stats: bool,
     version: i32,
 }
 
@@ -29,6 +32,7 @@ impl Admin<'_> {
             "SELECT current_user::text AS name, r.rolsuper AS superuser,
                     r.rolcreaterole AS createrole,
                     pg_has_role(current_user, 'pg_signal_backend', 'USAGE') AS signal,
+                    pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS stats,
                     current_setting('server_version_num')::int AS version
              FROM pg_roles r WHERE r.rolname = current_user",
         )
@@ -59,6 +63,11 @@ impl Admin<'_> {
         if !me.signal {
             missing.push(format!(
                 "GRANT pg_signal_backend TO {admin} (to end the sessions of a retired credential)"
+            ));
+        }
+        if !me.stats {
+            missing.push(format!(
+                "GRANT pg_read_all_stats TO {admin} (to tell the sessions of a retired credential from newer ones by when they started)"
             ));
         }
         Ok(missing)
