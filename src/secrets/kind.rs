@@ -110,6 +110,12 @@ pub trait SecretKind: Send + Sync {
         false
     }
 
+    /// Whether a new rotation waits until the previous version's grace is over (refused,
+    /// with the time, until then): where a new value would cut that grace short.
+    fn waits_for_grace(&self) -> bool {
+        self.reuses_previous_slot()
+    }
+
     /// How long a set and tested version waits before it may become current (a signing key
     /// stays "next" in the JWKS while verifiers' caches refresh). Seconds; 0 = no wait.
     fn publish_lead_secs(&self) -> u64 {

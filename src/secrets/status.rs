@@ -24,9 +24,8 @@ pub struct SecretStatus {
     pub totp: bool,
     /// Previous versions and retired ones (newest first): where their retirement stands.
     pub retirements: Vec<RetireState>,
-    /// A new value takes the previous version's place (alternating users): a rotation waits
-    /// for the previous version's grace to end.
-    pub reuses_slot: bool,
+    /// A rotation waits for the previous version's grace to end (`postgres_role`).
+    pub waits_for_grace: bool,
     /// The kind ends sessions opened with a retired credential.
     pub ends_sessions: bool,
 }
@@ -59,7 +58,7 @@ pub async fn of(pool: &PgPool, secret: &ManagedSecret) -> sqlx::Result<SecretSta
         approval: secret.policy.approval,
         totp: secret.policy.totp,
         retirements: retirement::states(pool, name).await?,
-        reuses_slot: secret.kind.reuses_previous_slot(),
+        waits_for_grace: secret.kind.waits_for_grace(),
         ends_sessions: secret.kind.ends_sessions(),
     })
 }
@@ -94,11 +93,11 @@ impl SecretStatus {
         if r.state == "previous" {
             let until = r.retire_after.map(at).unwrap_or_default();
             let mut note = format!("works until {until}{}", failing("retiring it"));
-            if self.reuses_slot
+            if self.waits_for_grace
                 && let Some(t) = r.retire_after.filter(|t| *t > Utc::now())
             {
                 note.push_str(&format!(
-                    "; a new rotation needs its role and is possible from {}",
+                    "; a new rotation would cut this short and is possible from {}",
                     at(t)
                 ));
             }

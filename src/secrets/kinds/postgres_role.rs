@@ -245,6 +245,12 @@ impl SecretKind for PostgresRole {
         true
     }
 
+    /// Single: retiring the version before the previous one would end the sessions of
+    /// every version older than the current one, the previous one's too.
+    fn waits_for_grace(&self) -> bool {
+        true
+    }
+
     async fn preflight(&self) -> Result<Vec<String>, KindError> {
         let (roles, group) = match self.strategy {
             Strategy::Alternating => (

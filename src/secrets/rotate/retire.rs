@@ -14,7 +14,7 @@ impl Rotations {
         &self,
         secret: &ManagedSecret,
     ) -> Result<Option<Requested>, RotateError> {
-        if secret.kind.reuses_previous_slot()
+        if secret.kind.waits_for_grace()
             && let Some((version, until)) =
                 retirement::in_grace(&self.pool, secret.name.as_str()).await?
         {

@@ -146,7 +146,7 @@ async fn sessions_that_cannot_be_ended_back_off_alert_once_and_never_block_the_n
     assert_eq!(rotations(&app).await, 2);
     let listed = app.say(42, "/secrets").await.text();
     assert!(
-        listed.contains("a new rotation needs its role and is possible from"),
+        listed.contains("a new rotation would cut this short and is possible from"),
         "{listed}"
     );
 
