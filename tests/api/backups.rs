@@ -89,6 +89,8 @@ pub fn target(name: &str, dsn: &str) -> BackupTarget {
         keep_last: None,
         keep_days: None,
         storage: None,
+        deadline_secs: None,
+        stall_secs: None,
     }
 }
 
