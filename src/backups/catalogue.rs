@@ -103,6 +103,16 @@ pub async fn mark_failed(pool: &PgPool, id: i64, error: &str) -> Result<(), sqlx
 }
 
 /// The backup a (failed) job was writing, if it got that far.
+/// Remove a row still `writing` whose job was handed back (its object was removed): the
+/// job's next run opens its own.
+pub async fn forget(pool: &PgPool, id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM backups WHERE id = $1 AND status = 'writing'")
+        .bind(id)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
 pub async fn of_job(pool: &PgPool, job: i64) -> Result<Option<Backup>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM backups WHERE job_id = $1"

@@ -166,7 +166,8 @@ async fn queue_backup(backups: &Backups, target: &str) -> anyhow::Result<Job> {
 async fn run_here(backups: &Backups, job: &Job) -> anyhow::Result<run::Ended> {
     let lease = Duration::from_secs(backups.settings().lease_secs.max(3));
     if let Some(claimed) = jobs::claim_this(backups.pool(), job.id, lease).await? {
-        return Ok(run::run(backups, &claimed).await);
+        let never = tokio_util::sync::CancellationToken::new();
+        return Ok(run::run(backups, &claimed, &never).await);
     }
     loop {
         let now = jobs::get(backups.pool(), job.id)

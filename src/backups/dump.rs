@@ -5,6 +5,7 @@
 
 use super::keys::BackupKeys;
 use super::pgenv::PgEnv;
+use super::reaper::Reaper;
 use super::storage::{CONCURRENCY, Storage, StorageError};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -74,7 +75,11 @@ pub async fn dump(
     let mut upload = storage.upload(key).await?;
     let (tx, mut rx) = mpsc::channel::<Bytes>(CHANNEL_CHUNKS);
     let counters = progress.clone();
-    let producer = tokio::task::spawn_blocking(move || produce(job, tx, &counters));
+    // Dropping this future (a stall, the deadline, shutdown) kills pg_dump, which would
+    // otherwise keep the producing thread blocked on its output.
+    let reaper = Reaper::default();
+    let _kill_on_drop = reaper.guard();
+    let producer = tokio::task::spawn_blocking(move || produce(job, tx, &counters, reaper));
     let mut hasher = Sha256::new();
     let mut stored = 0u64;
     let mut upload_error = None;
@@ -117,7 +122,12 @@ pub async fn dump(
 }
 
 /// The blocking half: pg_dump's stdout through zstd and age into the channel.
-fn produce(job: DumpJob, tx: mpsc::Sender<Bytes>, progress: &Progress) -> Result<(), DumpError> {
+fn produce(
+    job: DumpJob,
+    tx: mpsc::Sender<Bytes>,
+    progress: &Progress,
+    reaper: Reaper,
+) -> Result<(), DumpError> {
     let mut cmd = Command::new(&job.pg_dump);
     // Waiting for a lock (an ALTER TABLE in progress) fails the backup instead of hanging it.
     cmd.args([
@@ -137,6 +147,7 @@ fn produce(job: DumpJob, tx: mpsc::Sender<Bytes>, progress: &Progress) -> Result
     let mut stdout = child.stdout.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let stderr_tail = std::thread::spawn(move || tail_of(stderr));
+    reaper.hold(child);
 
     let streamed = (|| -> std::io::Result<()> {
         let sink = ChannelWriter::new(tx);
@@ -161,9 +172,9 @@ fn produce(job: DumpJob, tx: mpsc::Sender<Bytes>, progress: &Progress) -> Result
         sink.flush()
     })();
     if streamed.is_err() {
-        let _ = child.kill();
+        reaper.kill();
     }
-    let status = child.wait().map_err(|e| DumpError::Spawn(e.to_string()))?;
+    let status = reaper.wait().map_err(|e| DumpError::Spawn(e.to_string()))?;
     let stderr = stderr_tail.join().unwrap_or_default();
     // Compression or encryption failing first killed pg_dump: that is the cause.
     if let Err(e) = &streamed

@@ -189,6 +189,20 @@ pub async fn finish(pool: &PgPool, job: i64, error: Option<&str>) -> Result<(), 
     Ok(())
 }
 
+/// Hand a running job back to the queue (this replica is shutting down): queued again as
+/// if never started, no error recorded, so any replica claims and runs it from the start.
+pub async fn hand_back(pool: &PgPool, job: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE backup_jobs SET status = 'queued', started_at = NULL, lease_until = NULL,
+                scratch_db = NULL, error = NULL
+         WHERE id = $1 AND status = 'running'",
+    )
+    .bind(job)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Fail running jobs whose lease ran out: the process running them died.
 pub async fn fail_abandoned(pool: &PgPool) -> Result<Vec<Job>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

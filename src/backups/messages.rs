@@ -96,6 +96,14 @@ pub fn restore_done(job: &Job, tables: usize, rows: i64, secs: u64) -> String {
     )
 }
 
+/// A job cut by shutdown, back in the queue.
+pub fn handed_back(job: &Job) -> String {
+    format!(
+        "⏳ {}: handed back to the queue (a replica shut down); another replica resumes it.",
+        what(job)
+    )
+}
+
 pub fn failed(job: &Job, error: &str) -> String {
     format!("❌ {} failed: {}", what(job), escape(error))
 }

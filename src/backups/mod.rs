@@ -3,8 +3,10 @@
 //!
 //! - `verify` — a restore test as a job (scratch database, counts, drop).
 //! - `jobs` — the PostgreSQL job queue (`FOR UPDATE SKIP LOCKED`), one backup per target.
-//! - `worker` — claims jobs on any replica; `run` carries one job out (progress, lease,
-//!   result, alert); `messages` is what the operator reads.
+//! - `worker` — claims jobs on any replica; `run` carries one job out (result, alert);
+//!   `progress` drives its streams (lease, progress edits, stall timeout, deadline,
+//!   hand-back at shutdown); `reaper` kills a program whose stream was given up; `messages`
+//!   is what the operator reads.
 //! - `dump` — the backup stream; `snapshot` — the exported snapshot and row counts;
 //!   `restore` — checksum, decrypt, decompress, `pg_restore`.
 //! - `storage` — a directory or S3 through `object_store`; `keys` — age recipients and
@@ -23,6 +25,8 @@ pub mod keys;
 pub mod messages;
 pub mod pgenv;
 pub mod pgversion;
+pub mod progress;
+pub mod reaper;
 pub mod restore;
 pub mod retention;
 pub mod run;

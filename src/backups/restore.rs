@@ -5,6 +5,7 @@
 use super::dump::tail_of;
 use super::keys::BackupKeys;
 use super::pgenv::PgEnv;
+use super::reaper::Reaper;
 use super::storage::{Storage, StorageError};
 use bytes::{Buf, Bytes};
 use futures::StreamExt;
@@ -68,7 +69,11 @@ pub async fn restore_into(
     let identity = keys.identity().clone();
     let env = env.clone();
     let program = pg_restore.to_string();
-    let consumer = tokio::task::spawn_blocking(move || feed(rx, identity, &env, &program));
+    // Dropping this future (a stall, the deadline, shutdown) kills pg_restore, which would
+    // otherwise keep the feeding thread blocked on its input.
+    let reaper = Reaper::default();
+    let _kill_on_drop = reaper.guard();
+    let consumer = tokio::task::spawn_blocking(move || feed(rx, identity, &env, &program, reaper));
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| e.to_string());
         if let Ok(c) = &chunk {
@@ -91,6 +96,7 @@ fn feed(
     identity: age::x25519::Identity,
     env: &PgEnv,
     program: &str,
+    reaper: Reaper,
 ) -> Result<(), RestoreError> {
     let mut cmd = Command::new(program);
     cmd.args([
@@ -110,6 +116,7 @@ fn feed(
     let mut stdin = child.stdin.take().expect("piped");
     let stderr = child.stderr.take().expect("piped");
     let stderr_tail = std::thread::spawn(move || tail_of(stderr));
+    reaper.hold(child);
 
     let decrypt_failed = Arc::new(AtomicBool::new(false));
     let read_failed = Arc::new(AtomicBool::new(false));
@@ -153,9 +160,9 @@ fn feed(
     })();
     drop(stdin);
     if streamed.is_err() {
-        let _ = child.kill();
+        reaper.kill();
     }
-    let status = child
+    let status = reaper
         .wait()
         .map_err(|e| RestoreError::Spawn(e.to_string()))?;
     let stderr = stderr_tail.join().unwrap_or_default();

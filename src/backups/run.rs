@@ -1,7 +1,8 @@
 //! One claimed job carried out: a backup (snapshot, stream, read-back check, catalogue) or a
 //! restore test (checksum, scratch database, pg_restore, row counts, drop). While it runs its
-//! lease is renewed and its progress message edited; when it ends the result replaces the
-//! progress, a failure is alerted, and a failed backup leaves no object behind.
+//! lease is renewed and its progress message edited (`progress`); when it ends the result
+//! replaces the progress, a failure is alerted, and a failed backup leaves no object behind.
+//! A job cut by shutdown is handed back to the queue instead, for another replica to run.
 
 use super::Backups;
 use super::catalogue::{self, Finished};
@@ -9,13 +10,14 @@ use super::dump::{self, DumpJob, Progress};
 use super::jobs::{self, Job};
 use super::messages;
 use super::pgenv::PgEnv;
+use super::progress::{Clock, with_progress};
 use super::snapshot::{self, Snapshot};
 use super::storage::Storage;
 use crate::domain::Reply;
-use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// What the operator reads when the job ends, and whether it failed.
 pub struct Ended {
@@ -23,14 +25,31 @@ pub struct Ended {
     pub error: Option<String>,
 }
 
-/// Run `job` to its end and record it: catalogue, job row, progress message, alert.
-pub async fn run(backups: &Backups, job: &Job) -> Ended {
+/// Run `job` to its end and record it: catalogue, job row, progress message, alert. When
+/// `shutdown` cuts it, it is handed back to the queue (not failed, no attempt counted).
+pub async fn run(backups: &Backups, job: &Job, shutdown: &CancellationToken) -> Ended {
+    let clock = Clock::start(backups, &job.target, shutdown.clone());
     let ended = if job.is_backup() {
-        backup(backups, job).await
+        backup(backups, job, &clock).await
     } else {
-        super::verify::restore_test(backups, job).await
+        super::verify::restore_test(backups, job, &clock).await
     };
     let pool = backups.pool();
+    if clock.handed_back() {
+        match jobs::hand_back(pool, job.id).await {
+            Ok(true) => {
+                tracing::info!(job.id = job.id, job.kind = %job.kind, backup.target = %job.target, "backups.job_handed_back");
+                let text = messages::handed_back(job);
+                tell(backups, job, &text).await;
+                return Ended {
+                    text,
+                    error: ended.error,
+                };
+            }
+            Ok(false) => {}
+            Err(e) => tracing::error!(job.id = job.id, error = %e, "backups.hand_back_failed"),
+        }
+    }
     if let Err(e) = jobs::finish(pool, job.id, ended.error.as_deref()).await {
         tracing::error!(job.id = job.id, error = %e, "backups.finish_failed");
     }
@@ -69,49 +88,6 @@ pub async fn alert(backups: &Backups, job: &Job, error: &str) {
     }
 }
 
-/// Drive `work` while renewing the lease and editing the progress message.
-pub(super) async fn with_progress<T>(
-    backups: &Backups,
-    job: &Job,
-    stage: &str,
-    read: &AtomicU64,
-    stored: &AtomicU64,
-    work: impl Future<Output = T>,
-) -> T {
-    let settings = backups.settings();
-    let lease = Duration::from_secs(settings.lease_secs.max(3));
-    let every = Duration::from_secs(settings.progress_every_secs.max(1));
-    let started = Instant::now();
-    let (mut renewed, mut edited) = (Instant::now(), Instant::now());
-    tokio::pin!(work);
-    // Wake for whichever comes first: a lease renewal (a third of the lease) or an edit.
-    let step = every.min(lease / 3);
-    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
-    loop {
-        tokio::select! {
-            out = &mut work => return out,
-            _ = tick.tick() => {
-                if renewed.elapsed() >= lease / 3 {
-                    renewed = Instant::now();
-                    match jobs::renew(backups.pool(), job.id, lease).await {
-                        Ok(true) => {}
-                        // Another replica failed it as abandoned: the catalogue will refuse
-                        // to call this backup good (see `mark_good`).
-                        Ok(false) => tracing::warn!(job.id = job.id, "backups.lease_lost"),
-                        Err(e) => tracing::warn!(job.id = job.id, error = %e, "backups.lease_renew_failed"),
-                    }
-                }
-                if edited.elapsed() >= every {
-                    edited = Instant::now();
-                    let text = messages::progress(job, stage, read.load(Ordering::Relaxed),
-                        stored.load(Ordering::Relaxed), started.elapsed().as_secs_f64());
-                    tell(backups, job, &text).await;
-                }
-            }
-        }
-    }
-}
-
 pub(super) fn failed(job: &Job, error: String) -> Ended {
     Ended {
         text: messages::failed(job, &error),
@@ -119,7 +95,7 @@ pub(super) fn failed(job: &Job, error: String) -> Ended {
     }
 }
 
-async fn backup(backups: &Backups, job: &Job) -> Ended {
+async fn backup(backups: &Backups, job: &Job, clock: &Clock) -> Ended {
     let settings = backups.settings();
     let Some(target) = settings.target(&job.target) else {
         return failed(
@@ -150,7 +126,7 @@ async fn backup(backups: &Backups, job: &Job) -> Ended {
         Ok(id) => id,
         Err(e) => return failed(job, format!("the catalogue could not be written: {e}")),
     };
-    let result = stream_backup(backups, job, env, keys, &storage, &key).await;
+    let result = stream_backup(backups, job, clock, env, keys, &storage, &key).await;
     match result {
         Ok((dumped, counts, server_version, pg_dump_version)) => {
             let finished = Finished {
@@ -190,7 +166,11 @@ async fn backup(backups: &Backups, job: &Job) -> Ended {
             if let Err(e) = storage.discard_partial(&key).await {
                 tracing::error!(job.id = job.id, error = %e, "backups.discard_failed");
             }
-            let _ = catalogue::mark_failed(pool, id, &error).await;
+            // Handed back: the next run opens its own row; this one never held a backup.
+            let _ = match clock.handed_back() {
+                true => catalogue::forget(pool, id).await,
+                false => catalogue::mark_failed(pool, id, &error).await,
+            };
             failed(job, error)
         }
     }
@@ -205,6 +185,7 @@ type Streamed = (dump::Dumped, snapshot::TableCounts, String, Option<String>);
 async fn stream_backup(
     backups: &Backups,
     job: &Job,
+    clock: &Clock,
     env: PgEnv,
     keys: super::keys::BackupKeys,
     storage: &Storage,
@@ -245,9 +226,10 @@ async fn stream_backup(
             snap.count_rows()
         )
     };
-    let (dumped, counts) = with_progress(
+    let streamed = with_progress(
         backups,
         job,
+        clock,
         "dumping, compressing, encrypting",
         &progress.dump_bytes,
         &progress.stored_bytes,
@@ -256,6 +238,7 @@ async fn stream_backup(
     .await;
     let server_version = snap.server_version.clone();
     snap.close().await;
+    let (dumped, counts) = streamed?;
     // A failed count ends the snapshot pg_dump reads, so it is the cause to report first.
     let counts = counts.map_err(|e| format!("counting rows in {display} failed: {e}"))?;
     let dumped = dumped.map_err(|e| e.to_string())?;
@@ -263,12 +246,13 @@ async fn stream_backup(
     let (sha, size) = with_progress(
         backups,
         job,
+        clock,
         "reading the stored object back",
         &read,
         &none,
         storage.checksum(key, &read),
     )
-    .await
+    .await?
     .map_err(|e| format!("reading the stored object back failed: {e}"))?;
     if sha != dumped.sha256 || size != dumped.stored_bytes {
         return Err(format!(

@@ -9,8 +9,9 @@ use super::jobs;
 use super::jobs::Job;
 use super::messages;
 use super::pgenv::PgEnv;
+use super::progress::{Clock, with_progress};
 use super::restore;
-use super::run::{Ended, failed, with_progress};
+use super::run::{Ended, failed};
 use super::snapshot;
 use super::storage::Storage;
 use crate::domain::secret::Secret;
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
-pub(super) async fn restore_test(backups: &Backups, job: &Job) -> Ended {
+pub(super) async fn restore_test(backups: &Backups, job: &Job, clock: &Clock) -> Ended {
     let started = Instant::now();
     let pool = backups.pool();
     let backup = match catalogue::get(pool, job.backup_id.unwrap_or(0)).await {
@@ -28,9 +29,12 @@ pub(super) async fn restore_test(backups: &Backups, job: &Job) -> Ended {
         Ok(None) => return failed(job, "the backup does not exist".into()),
         Err(e) => return failed(job, format!("the catalogue could not be read: {e}")),
     };
-    let result = scratch_restore(backups, job, &backup).await;
+    let result = scratch_restore(backups, job, clock, &backup).await;
     let error = result.as_ref().err().cloned();
-    if let Err(e) = catalogue::record_restore_test(pool, backup.id, error.as_deref()).await {
+    // A test handed back at shutdown has no verdict: another replica runs it again.
+    if !clock.handed_back()
+        && let Err(e) = catalogue::record_restore_test(pool, backup.id, error.as_deref()).await
+    {
         tracing::error!(job.id = job.id, error = %e, "backups.verdict_not_recorded");
     }
     match result {
@@ -46,6 +50,7 @@ pub(super) async fn restore_test(backups: &Backups, job: &Job) -> Ended {
 async fn scratch_restore(
     backups: &Backups,
     job: &Job,
+    clock: &Clock,
     backup: &catalogue::Backup,
 ) -> Result<(usize, i64), String> {
     let settings = backups.settings();
@@ -56,6 +61,7 @@ async fn scratch_restore(
     with_progress(
         backups,
         job,
+        clock,
         "verifying the checksum",
         &read,
         &none,
@@ -69,7 +75,7 @@ async fn scratch_restore(
             .await
         },
     )
-    .await
+    .await?
     .map_err(|e| e.to_string())?;
     // The restore stage counts its own reading from zero.
     read.store(0, std::sync::atomic::Ordering::Relaxed);
@@ -101,6 +107,7 @@ async fn scratch_restore(
         with_progress(
             backups,
             job,
+            clock,
             "restoring into a scratch database",
             &read,
             &none,
@@ -116,7 +123,7 @@ async fn scratch_restore(
                 .await
             },
         )
-        .await
+        .await?
         .map_err(|e| e.to_string())?;
         let mut db = PgConnection::connect_with(&env.connect_options())
             .await

@@ -39,7 +39,7 @@ pub async fn tick(backups: &Backups, shutdown: &CancellationToken) -> Result<usi
             break;
         };
         tracing::info!(job.id = job.id, job.kind = %job.kind, backup.target = %job.target, "backups.job_started");
-        run::run(backups, &job).await;
+        run::run(backups, &job, shutdown).await;
         ran += 1;
     }
     Ok(ran)
@@ -96,7 +96,12 @@ pub async fn finish_for(
     for job in jobs::requested_since(backups.pool(), user, since).await? {
         let line = match job.status.as_str() {
             "queued" => match jobs::claim_this(backups.pool(), job.id, lease).await? {
-                Some(claimed) => run::run(backups, &claimed).await.text,
+                // The console is leaving: this job is its to finish, not to hand back.
+                Some(claimed) => {
+                    run::run(backups, &claimed, &CancellationToken::new())
+                        .await
+                        .text
+                }
                 None => format!(
                     "job #{} was taken by another replica (see /backups)",
                     job.id

@@ -31,6 +31,14 @@ pub struct BackupSettings {
     /// was cut off (the process died) and is marked failed.
     #[serde(default = "default_lease")]
     pub lease_secs: u64,
+    /// A job (backup or restore test) running longer than this fails, naming the deadline;
+    /// a target may set its own.
+    #[serde(default = "default_deadline")]
+    pub deadline_secs: u64,
+    /// A stream that moves no byte for this long (pg_dump silent, storage not accepting,
+    /// pg_restore not reading) fails the job, naming the stall; a target may set its own.
+    #[serde(default = "default_stall")]
+    pub stall_secs: u64,
     /// Chats told (through the outbox) when a backup or restore test fails.
     #[serde(default)]
     pub alert_chats: Vec<i64>,
@@ -94,6 +102,9 @@ pub struct BackupTarget {
     pub keep_days: Option<u32>,
     /// Overrides `[backups] storage`.
     pub storage: Option<String>,
+    /// Override `[backups] deadline_secs` and `stall_secs` for this target's jobs.
+    pub deadline_secs: Option<u64>,
+    pub stall_secs: Option<u64>,
 }
 
 impl BackupSettings {
@@ -115,6 +126,19 @@ impl BackupSettings {
         (
             t.and_then(|t| t.keep_last).unwrap_or(self.keep_last),
             t.and_then(|t| t.keep_days).unwrap_or(self.keep_days),
+        )
+    }
+
+    /// (deadline, stall timeout) of a target's jobs, at least a second each.
+    pub fn limits_of(&self, target: &str) -> (u64, u64) {
+        let t = self.target(target);
+        (
+            t.and_then(|t| t.deadline_secs)
+                .unwrap_or(self.deadline_secs)
+                .max(1),
+            t.and_then(|t| t.stall_secs)
+                .unwrap_or(self.stall_secs)
+                .max(1),
         )
     }
 
@@ -219,6 +243,12 @@ fn default_interval() -> u64 {
 }
 fn default_lease() -> u64 {
     30
+}
+fn default_deadline() -> u64 {
+    6 * 3600
+}
+fn default_stall() -> u64 {
+    300
 }
 fn default_keep_last() -> u32 {
     7

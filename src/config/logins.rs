@@ -57,6 +57,12 @@ pub struct StreamSettings {
     pub block_ms: u64,
     /// Entries another consumer has held unacknowledged this long are taken over.
     pub claim_idle_ms: u64,
+    /// Deliveries of an entry PostgreSQL keeps refusing (an error answered by the server,
+    /// not an outage) before it is dead-lettered with the reason.
+    pub max_attempts: u32,
+    /// Consumers (replicas that died) idle this long with nothing pending are removed from
+    /// the group; what they held is claimed first (`claim_idle_ms`).
+    pub dead_consumer_idle_ms: u64,
 }
 
 /// What a rule counts, within a sliding window of `window_secs`.
@@ -132,6 +138,8 @@ impl Default for StreamSettings {
             batch: 1000,
             block_ms: 1000,
             claim_idle_ms: 30_000,
+            max_attempts: 5,
+            dead_consumer_idle_ms: 600_000,
         }
     }
 }
@@ -201,6 +209,15 @@ impl LoginSettings {
         }
         if self.stream.batch == 0 || self.ingest.max_events == 0 {
             return Err("stream.batch and ingest.max_events must be > 0".into());
+        }
+        if self.stream.max_attempts == 0 {
+            return Err("stream.max_attempts must be at least 1".into());
+        }
+        // A live consumer reads at least every block_ms: only a dead one is idle longer.
+        if self.stream.dead_consumer_idle_ms < 3 * self.stream.block_ms.max(1000) {
+            return Err(
+                "stream.dead_consumer_idle_ms must be at least 3 × block_ms (and 3000)".into(),
+            );
         }
         Ok(())
     }

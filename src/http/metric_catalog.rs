@@ -140,6 +140,10 @@ pub const EVENTS: &[Family] = &[
         "Stream entries moved to the dead-letter stream."),
     family("opsguard_auth_stream_unauthenticated_total", Counter,
         "Stream entries dead-lettered because their sender could not be authenticated."),
+    family("opsguard_auth_stream_refused_total", Counter,
+        "Stream entries dead-lettered because PostgreSQL refused them max_attempts times."),
+    family("opsguard_auth_stream_consumers_removed_total", Counter,
+        "Consumers of dead replicas removed from the stream's consumer group."),
 ];
 
 /// What this build is: always 1, labelled with the version and the commit.

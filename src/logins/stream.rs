@@ -5,26 +5,26 @@
 //! dead-lettered as unauthenticated and counted. Entries are acknowledged only after
 //! their events are committed; entries another consumer has held longer than
 //! `claim_idle_ms` are taken over (XAUTOCLAIM), so nothing is lost when a replica dies
-//! mid-batch. An entry that is not a valid event is moved to `dead_letter_key` with the
-//! reason, acknowledged and counted, and the rest of its batch goes on.
+//! mid-batch; consumers of dead replicas are then removed from the group (`groom.rs`). An
+//! entry that is not a valid event is moved to `dead_letter_key` with the reason,
+//! acknowledged and counted, and the rest of its batch goes on; a batch PostgreSQL keeps
+//! refusing is dead-lettered after `max_attempts` deliveries (`batch.rs`).
 //!
 //! An event without an `id` gets `stream:<key>:<entry id>`, so an entry delivered twice
 //! (committed, then the consumer died before its ack) is stored and evaluated once.
 
-use super::entry_proof::Checker;
 use super::ingest::{IngestError, Ingestor};
-use super::keys::Keys;
 use crate::config::StreamSettings;
-use crate::domain::auth_batch::{self, MAX_ID_CHARS};
-use crate::domain::auth_event::AuthEvent;
 use redis::Value;
 use redis::aio::MultiplexedConnection;
-use replies::{Entry, autoclaim_reply, read_reply};
+use replies::{autoclaim_reply, read_reply};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+mod batch;
+mod groom;
 mod replies;
 
 /// What a stored HMAC-signed stream event names as its sender.
@@ -53,6 +53,7 @@ pub fn spawn(
         group_ready: false,
         claim_cursor: "0-0".into(),
         last_claim: None,
+        last_groom: None,
     };
     tracker.spawn(consumer.run(client, shutdown));
 }
@@ -72,6 +73,7 @@ struct Consumer {
     group_ready: bool,
     claim_cursor: String,
     last_claim: Option<Instant>,
+    last_groom: Option<Instant>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -187,7 +189,11 @@ impl Consumer {
                     .increment(claimed.len() as u64);
                 self.handle(conn, claimed).await?;
             }
+            if self.claim_cursor == "0-0" {
+                self.groom(conn).await?;
+            }
         }
+        let s = &self.settings;
         let mut read = redis::cmd("XREADGROUP");
         read.arg(("GROUP", &s.group, &self.name, "COUNT", s.batch))
             .arg(("BLOCK", s.block_ms, "STREAMS", &s.key, ">"));
@@ -201,89 +207,5 @@ impl Consumer {
             return Ok(());
         }
         self.handle(conn, entries).await
-    }
-
-    /// Check each entry's proof, store the valid events (per sender), then in one
-    /// transaction dead-letter the bad entries and acknowledge them with every entry whose
-    /// events were committed; entries whose storing failed stay pending, to be claimed.
-    async fn handle(
-        &self,
-        conn: &mut MultiplexedConnection,
-        entries: Vec<Entry>,
-    ) -> Result<(), StepError> {
-        let s = &self.settings;
-        let now = chrono::Utc::now();
-        let ingest = self.ingestor.settings();
-        let max_future = ingest.max_future_secs;
-        let mut checker = Checker::new(Keys::of(ingest), &ingest.issuer);
-        // Events and their entry ids per sender (an HMAC-signed entry's or a token's `sub`).
-        let mut senders: Vec<(String, Vec<AuthEvent>, Vec<&str>)> = Vec::new();
-        let mut dead: Vec<(&Entry, String)> = Vec::new();
-        let mut unauthenticated = 0u64;
-        for entry in &entries {
-            let Some(json) = &entry.event else {
-                dead.push((entry, "the entry has no string field 'event'".to_string()));
-                continue;
-            };
-            let sender = match checker.check(json, &entry.proof) {
-                Ok(sender) => sender,
-                Err(reason) => {
-                    unauthenticated += 1;
-                    dead.push((entry, reason));
-                    continue;
-                }
-            };
-            match auth_batch::parse_event(json, now, max_future) {
-                Ok(mut event) => {
-                    if event.id.is_none() {
-                        let id = format!("stream:{}:{}", s.key, entry.id);
-                        event.id = (id.chars().count() <= MAX_ID_CHARS).then_some(id);
-                    }
-                    let at = match senders.iter().position(|(s, _, _)| *s == sender) {
-                        Some(at) => at,
-                        None => {
-                            senders.push((sender, Vec::new(), Vec::new()));
-                            senders.len() - 1
-                        }
-                    };
-                    senders[at].1.push(event);
-                    senders[at].2.push(&entry.id);
-                }
-                Err(reason) => dead.push((entry, reason)),
-            }
-        }
-        let mut stored = Ok(());
-        let mut good: Vec<&str> = Vec::with_capacity(entries.len());
-        for (sender, events, ids) in senders {
-            match self.ingestor.ingest(events, &sender).await {
-                Ok(_) => good.extend(ids),
-                Err(e) => stored = Err(e),
-            }
-        }
-        let mut pipe = redis::pipe();
-        pipe.atomic();
-        for (entry, reason) in &dead {
-            let payload = entry.event.as_deref().unwrap_or_default();
-            pipe.cmd("XADD")
-                .arg((&s.dead_letter_key, "*", "event", payload))
-                .arg(("reason", reason, "entry", &entry.id))
-                .ignore();
-        }
-        // Entries of a sender whose events were committed are acknowledged even when
-        // another sender's failed (their events are stored; a redelivery is a duplicate).
-        let mut acked: Vec<&str> = dead.iter().map(|(e, _)| e.id.as_str()).collect();
-        acked.extend(good);
-        if !acked.is_empty() {
-            pipe.cmd("XACK").arg((&s.key, &s.group, &acked)).ignore();
-            pipe.query_async::<()>(conn).await?;
-        }
-        if !dead.is_empty() {
-            metrics::counter!("opsguard_auth_stream_dead_letters_total")
-                .increment(dead.len() as u64);
-            metrics::counter!("opsguard_auth_stream_unauthenticated_total")
-                .increment(unauthenticated);
-            tracing::warn!(count = dead.len(), unauthenticated, "stream.dead_lettered");
-        }
-        Ok(stored?)
     }
 }

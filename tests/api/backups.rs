@@ -3,11 +3,15 @@
 //! checksum agree; a second backup of a running target is refused; `/restore_test` restores
 //! into a scratch database and drops it. Faults are in `backups/faults.rs`, tampering in
 //! `backups/tamper.rs`, a kill mid-backup in `backups/kill.rs`, retention in
-//! `backups/retention.rs`, and the by-hand restore (age + pg_restore) in `backups/by_hand.rs`.
+//! `backups/retention.rs`, the by-hand restore (age + pg_restore) in `backups/by_hand.rs`,
+//! stall timeouts and deadlines in `backups/limits.rs`, the hand-back at shutdown in
+//! `backups/handback.rs`.
 
 mod by_hand;
 mod faults;
+mod handback;
 mod kill;
+mod limits;
 mod pg_dump_version;
 mod retention;
 mod s3;
@@ -89,6 +93,8 @@ pub fn target(name: &str, dsn: &str) -> BackupTarget {
         keep_last: None,
         keep_days: None,
         storage: None,
+        deadline_secs: None,
+        stall_secs: None,
     }
 }
 

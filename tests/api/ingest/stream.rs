@@ -2,7 +2,9 @@
 //! ones dead-lettered with their reason, and entries a dead consumer held are taken over.
 //! Whoever can write to Redis is not a service: only entries signed under the ingest key
 //! (an HMAC of the event, or a service token) are stored; the rest are dead-lettered as
-//! unauthenticated.
+//! unauthenticated. Dead consumers and refused batches: `stream/ends.rs`.
+
+mod ends;
 
 use super::*;
 use opsguard::logins::keys::Keys as IngestKeys;
