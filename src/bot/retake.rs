@@ -48,7 +48,7 @@ pub fn spawn(tg: Telegram, shutdown: CancellationToken) {
 enum Audited {
     NeverStarted,
     /// The attempt without an outcome (or with the `interrupted` outcome a re-taker wrote).
-    Interrupted(Option<AuditEntry>),
+    Interrupted(Option<Box<AuditEntry>>),
     Finished(String),
 }
 
@@ -60,7 +60,9 @@ async fn audited(tg: &Telegram, request_id: &str) -> Result<Audited, sqlx::Error
         .partition(|e| e.phase == Phase::Attempt.as_str());
     Ok(match outcomes.last() {
         _ if attempts.is_empty() => Audited::NeverStarted,
-        _ if attempts.len() > outcomes.len() => Audited::Interrupted(attempts.last().cloned()),
+        _ if attempts.len() > outcomes.len() => {
+            Audited::Interrupted(attempts.last().cloned().map(Box::new))
+        }
         Some(o) if o.outcome.as_deref() == Some("interrupted") => Audited::Interrupted(None),
         Some(o) => Audited::Finished(o.outcome.clone().unwrap_or_default()),
         None => Audited::NeverStarted,
@@ -107,7 +109,7 @@ async fn take_up(tg: Telegram, row: inbox::Taken) {
         ),
         Audited::Interrupted(attempt) => {
             if let Some(attempt) = attempt
-                && let Err(e) = record_interrupted(&tg, attempt).await
+                && let Err(e) = record_interrupted(&tg, *attempt).await
             {
                 tracing::warn!(error = %e, request.id = %request_id, "inbox.interrupted_audit_failed");
                 return;
