@@ -182,6 +182,8 @@ impl Application {
             };
             tg.probe(mode).await;
             bot::menu::spawn(tg.clone(), shutdown.clone());
+            // Stored updates whose replica died: taken up once their lease ran out.
+            bot::retake::spawn(tg.clone(), shutdown.clone());
             // Queued pushes; stops on shutdown once the batch in progress is committed.
             outbox::worker::spawn(
                 engine.pool().clone(),

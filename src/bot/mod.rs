@@ -4,8 +4,10 @@
 pub mod clients;
 pub mod dedup;
 pub mod flood;
+pub mod inbox;
 pub mod menu;
 pub mod polling;
+pub mod retake;
 pub mod send;
 pub mod update;
 
@@ -103,13 +105,28 @@ impl Telegram {
         Some(incoming)
     }
 
-    /// Run a request in the background (the webhook answers 200 at once) and deliver the
-    /// reply. Tracked, so shutdown can wait for commands in flight.
-    pub fn dispatch(&self, incoming: Incoming) {
+    /// Run a stored request in the background (the webhook answers 200 at once) and
+    /// deliver the reply, holding its inbox lease until then (`None`: it could not be
+    /// stored). Tracked, so shutdown can wait for commands in flight.
+    pub fn dispatch(&self, incoming: Incoming, lease: Option<inbox::Lease>) {
         let this = self.clone();
         self.tracker.spawn(async move {
-            let reply = this.engine.handle(incoming.request).await;
-            send::deliver(&this, &incoming.target, reply).await;
+            let work = async {
+                let reply = this.engine.handle(incoming.request).await;
+                send::deliver(&this, &incoming.target, reply).await;
+            };
+            match lease {
+                Some(lease) => inbox::hold(&this, lease, work).await,
+                None => work.await,
+            }
         });
+    }
+
+    /// Spawn on the tracker shutdown waits for.
+    pub fn track<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(task);
     }
 }

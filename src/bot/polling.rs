@@ -1,6 +1,7 @@
 //! Long polling (`getUpdates`), used when no webhook secret is configured.
 
 use super::clients::cause_chain;
+use super::inbox::{self, Taken};
 use super::{Telegram, dedup, flood};
 use crate::engine::health::TelegramState;
 use std::time::Duration;
@@ -43,11 +44,16 @@ pub fn spawn(
                         if !flood::admit(&tg.engine, &u).await {
                             continue;
                         }
-                        if !dedup::first_sight(&tg.engine, i64::from(u.id.0)).await {
+                        let id = i64::from(u.id.0);
+                        let Some(incoming) = tg.translate(&u).await else {
+                            dedup::first_sight(&tg.engine, id).await;
                             continue;
-                        }
-                        if let Some(incoming) = tg.translate(&u).await {
-                            tg.dispatch(incoming);
+                        };
+                        // Stored before the next poll's offset acknowledges it.
+                        match inbox::take(&tg, id, &incoming).await {
+                            Taken::Stored(lease) => tg.dispatch(incoming, Some(lease)),
+                            Taken::Unstored => tg.dispatch(incoming, None),
+                            Taken::Duplicate => {}
                         }
                     }
                 }

@@ -112,6 +112,14 @@ pub struct TelegramSettings {
     /// plus a margin).
     #[serde(default = "crate::bot::clients::default_request_timeout_secs")]
     pub request_timeout_secs: u64,
+    /// How long a replica holds a stored update it runs (renewed while it runs); past it,
+    /// another replica takes the update up (`bot::retake`).
+    #[serde(default = "default_inbox_lease_secs")]
+    pub inbox_lease_secs: u64,
+}
+
+fn default_inbox_lease_secs() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]

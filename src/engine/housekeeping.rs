@@ -1,11 +1,12 @@
-//! The housekeeping loop every replica runs: expired update ids, TOTP enrolments, approval
-//! requests and pending actions, each swept idempotently.
+//! The housekeeping loop every replica runs: expired update ids, done inbox rows, TOTP
+//! enrolments, approval requests and pending actions, each swept idempotently.
 
 use super::Engine;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Hourly: forget processed update ids Telegram can no longer retry. Every
+/// Hourly: forget processed update ids Telegram can no longer retry, and stored updates
+/// done for an hour (`storage::inbox`). Every
 /// `[gates] sweep_interval_ms`: remove expired TOTP enrolments (queueing the deletion of the
 /// messages that showed them), end expired approvals and prune expired pending actions. Each step is idempotent,
 /// so replicas may run it side by side.
@@ -20,6 +21,10 @@ pub fn spawn(engine: Engine, shutdown: CancellationToken) {
                 _ = hourly.tick() => {
                     if let Err(e) = crate::storage::updates::prune(engine.pool()).await {
                         tracing::warn!(error = %e, "housekeeping.prune_failed");
+                    }
+                    let done = crate::storage::inbox::prune_done(engine.pool(), Duration::from_secs(3600));
+                    if let Err(e) = done.await {
+                        tracing::warn!(error = %e, "housekeeping.inbox_prune_failed");
                     }
                 }
                 _ = sweep.tick() => {

@@ -3,10 +3,11 @@
 //! constant time before the body is read (401, counted against the address); bodies over
 //! the limit get 413, malformed JSON 400; an update past a flood limit is acknowledged and
 //! dropped before anything is written for it; a replayed `update_id` is acknowledged and
-//! dropped; a command for another bot is acknowledged and ignored; the command runs after
-//! the 200 is answered.
+//! dropped; a command for another bot is acknowledged and ignored; an update that will run
+//! is stored durably with its de-dup row (`bot::inbox`) before the 200, and runs after it.
 
 use super::HttpState;
+use crate::bot::inbox::{self, Taken};
 use crate::bot::{dedup, flood};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
@@ -76,20 +77,26 @@ pub async fn receive(
         reject("flooding", StatusCode::OK);
         return (StatusCode::OK, "dropped");
     }
-    if !dedup::first_sight(&state.engine, i64::from(update.id.0)).await {
-        // Acknowledge, so Telegram stops retrying; do nothing else.
-        reject("duplicate", StatusCode::OK);
-        return (StatusCode::OK, "duplicate");
-    }
-    match telegram.translate(&update).await {
-        Some(incoming) => {
-            metrics::counter!("opsguard_webhook_accepted_total").increment(1);
-            telegram.dispatch(incoming);
-            (StatusCode::OK, "ok")
+    let Some(incoming) = telegram.translate(&update).await else {
+        // Nothing to run: only its de-dup row, so a retry is told apart as before.
+        if !dedup::first_sight(&state.engine, i64::from(update.id.0)).await {
+            reject("duplicate", StatusCode::OK);
+            return (StatusCode::OK, "duplicate");
         }
-        None => {
-            metrics::counter!("opsguard_webhook_ignored_total").increment(1);
-            (StatusCode::OK, "ignored")
+        metrics::counter!("opsguard_webhook_ignored_total").increment(1);
+        return (StatusCode::OK, "ignored");
+    };
+    // Stored with its de-dup row before the 200: from here on it is run or reported.
+    let lease = match inbox::take(telegram, i64::from(update.id.0), &incoming).await {
+        Taken::Stored(lease) => Some(lease),
+        Taken::Unstored => None,
+        Taken::Duplicate => {
+            // Acknowledge, so Telegram stops retrying; do nothing else.
+            reject("duplicate", StatusCode::OK);
+            return (StatusCode::OK, "duplicate");
         }
-    }
+    };
+    metrics::counter!("opsguard_webhook_accepted_total").increment(1);
+    telegram.dispatch(incoming, lease);
+    (StatusCode::OK, "ok")
 }

@@ -7,6 +7,7 @@ pub mod approvals;
 pub mod audit;
 pub mod audit_writer;
 pub mod chats;
+pub mod inbox;
 pub mod pending;
 pub mod totp;
 pub mod updates;

@@ -3,6 +3,7 @@
 //! with outbox rows pending is in `process/crash.rs`.
 
 mod crash;
+mod inbox;
 
 use super::fake_telegram::FakeTelegram;
 use super::helpers::*;

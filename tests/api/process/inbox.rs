@@ -1,0 +1,155 @@
+//! The durable update inbox against SIGKILL of the real `serve` binary (issue 15): a
+//! command it was running (attempt audited, no outcome) is reported by another replica as
+//! interrupted once the lease runs out, audited so, and never run a second time.
+//!
+//! The killed replica is held after the attempt by a lock the test takes on `users`
+//! (`/users` reads it once the attempt is written, the permissions being cached by then).
+//! The test waits for proof of where it stands (the waiting query, the audit rows), kills.
+
+use super::serve;
+use crate::helpers::*;
+use sqlx::{PgPool, Postgres, Transaction};
+use std::time::{Duration, Instant};
+
+const LEASE_SECS: u64 = 2;
+const LEASE: (&str, &str) = ("OPSGUARD__TELEGRAM__INBOX_LEASE_SECS", "2");
+
+async fn lock_users(pool: &PgPool) -> Transaction<'static, Postgres> {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query("LOCK TABLE users IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx
+}
+
+/// Wait (at most 10 s) until `proof` holds.
+async fn wait_for<F, Fut>(what: &str, proof: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..500 {
+        if proof().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A query of the database's other sessions is waiting for the lock on `users`.
+async fn someone_waits_on_users(db: &TestDb) -> bool {
+    let waiting: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'
+         AND query ILIKE '%users%'",
+    )
+    .bind(&db.name)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    waiting > 0
+}
+
+/// (phase, outcome) of each audit row of `command`, oldest first, with its request id.
+async fn rows_of(app: &TestApp, command: &str) -> Vec<(String, String, Option<String>)> {
+    app.audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.entry.command == command)
+        .map(|r| (r.entry.request_id, r.entry.phase, r.entry.outcome))
+        .collect()
+}
+
+async fn open_inbox_rows(app: &TestApp) -> i64 {
+    opsguard::storage::inbox::open_count(app.pool())
+        .await
+        .unwrap()
+}
+
+fn kill(child: &tokio::process::Child) {
+    let pid = child.id().unwrap().to_string();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &pid])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+}
+
+/// Wait until chat `chat` has more than `before` messages, at most `limit` after `since`.
+async fn reply_within(app: &TestApp, chat: i64, before: usize, since: Instant, limit: Duration) {
+    while app.telegram.sent_to(chat).len() <= before {
+        assert!(
+            since.elapsed() < limit,
+            "no answer within {limit:?} of the kill; calls: {:#?}",
+            app.telegram.calls()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_command_killed_mid_run_is_reported_interrupted_and_never_run_twice() {
+    let b = spawn_app_with(|s| s.telegram.inbox_lease_secs = LEASE_SECS).await;
+    b.add_user(42, "admin").await;
+    let mut a = serve(&b.db, &b.telegram, &[LEASE]).await;
+    // Warm the killed replica's permission cache, so `/users` passes authorization unheld.
+    let warm = text_update(b.next_update_id(), 42, 42, "/whoami");
+    let posted = super::post(&a.addr, WEBHOOK_SECRET, warm.to_string()).await;
+    assert_eq!(posted.unwrap().status(), 200);
+    b.wait_reply(42, 0).await;
+    let lock = lock_users(b.pool()).await;
+    let update = text_update(b.next_update_id(), 42, 42, "/users");
+    let answered = super::post(&a.addr, WEBHOOK_SECRET, update.to_string())
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+    // Its attempt is audited and it is running (waiting for `users`), with no outcome.
+    wait_for("the attempt of /users while it runs", || async {
+        let rows = rows_of(&b, "users").await;
+        rows.len() == 1 && rows[0].1 == "attempt" && someone_waits_on_users(&b.db).await
+    })
+    .await;
+    // Its lease is renewed while it runs (past the first lease, still the first take).
+    wait_for("a renewed lease", || async {
+        let renewed: Option<bool> = sqlx::query_scalar(
+            "SELECT takes = 1 AND lease_until > received_at + interval '2 seconds'
+             FROM update_inbox WHERE done_at IS NULL",
+        )
+        .fetch_optional(b.pool())
+        .await
+        .unwrap();
+        renewed == Some(true)
+    })
+    .await;
+    let request_id = rows_of(&b, "users").await[0].0.clone();
+    kill(&a.child);
+    let _ = a.child.wait().await;
+    let killed_at = Instant::now();
+    lock.rollback().await.unwrap();
+
+    reply_within(&b, 42, 1, killed_at, Duration::from_secs(LEASE_SECS + 5)).await;
+    let notice = b.telegram.sent_to(42)[1].text();
+    assert!(notice.contains("interrupted"), "{notice}");
+    assert!(notice.contains(&request_id), "names the request: {notice}");
+    wait_for("the update to be done", || async {
+        open_inbox_rows(&b).await == 0
+    })
+    .await;
+    let rows = rows_of(&b, "users").await;
+    let audited: Vec<_> = rows
+        .iter()
+        .map(|r| (r.0.as_str(), r.1.as_str(), r.2.as_deref()))
+        .collect();
+    assert_eq!(
+        audited,
+        [
+            (request_id.as_str(), "attempt", None),
+            (request_id.as_str(), "outcome", Some("interrupted")),
+        ],
+        "audited interrupted, never run again"
+    );
+    let sent: Vec<_> = b.telegram.sent_to(42).iter().map(|c| c.text()).collect();
+    assert_eq!(sent.len(), 2, "the /whoami reply and the notice: {sent:?}");
+    assert!(!sent.iter().any(|t| t.contains(" users</b>")), "{sent:?}");
+}
