@@ -72,7 +72,7 @@ async fn send_text(tg: &Telegram, chat: ChatId, reply: &Reply) -> Option<i64> {
             InputFile::memory(to_plain(&reply.html).into_bytes()).file_name("opsguard-reply.txt");
         let caption = format!(
             "The reply is long ({} characters), so here it is as a file.",
-            reply.html.len()
+            crate::domain::telegram_text::telegram_len(&reply.html)
         );
         let sent = tg
             .bot
