@@ -5,6 +5,7 @@ pub mod clients;
 pub mod dedup;
 pub mod flood;
 pub mod menu;
+pub mod paced;
 pub mod polling;
 pub mod send;
 pub mod update;

@@ -36,6 +36,7 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
         error: Some(scrub(&error, bot.token())),
         retry_in,
         message_id: None,
+        moved_to: None,
     };
     let backoff = settings.backoff(row.attempts + 1);
     match result {
@@ -46,6 +47,17 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
             error: None,
             retry_in: Default::default(),
             message_id,
+            moved_to: None,
+        },
+        // The group became a supergroup: not the message's fault, and sent again at once
+        // to the new id once the chat's records have moved (by the worker).
+        Ok(Err(RequestError::MigrateToChatId(new))) => Outcome {
+            moved_to: Some(new.0),
+            ..failed(
+                false,
+                format!("group chat was upgraded to supergroup {}", new.0),
+                Default::default(),
+            )
         },
         // Flood control: wait exactly what Telegram asks; it is not the message's fault,
         // so it does not count towards dead-lettering.
