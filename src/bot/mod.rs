@@ -109,8 +109,13 @@ impl Telegram {
     pub fn dispatch(&self, incoming: Incoming) {
         let this = self.clone();
         self.tracker.spawn(async move {
+            let private = incoming.request.chat.kind == crate::domain::ChatKind::Private;
+            let user = incoming.request.actor.user;
             let reply = this.engine.handle(incoming.request).await;
             send::deliver(&this, &incoming.target, reply).await;
+            if let (true, Some(user)) = (private, user) {
+                menu::on_private_message(&this, user).await;
+            }
         });
     }
 }

@@ -14,7 +14,10 @@ use teloxide::RequestError;
 pub enum Paced<T> {
     Sent(T),
     /// Not sent: queue it in the outbox for this chat, due after the delay.
-    Queue { chat: i64, after: Duration },
+    Queue {
+        chat: i64,
+        after: Duration,
+    },
     Failed(RequestError),
 }
 
@@ -45,14 +48,17 @@ where
                 retries += 1;
                 metrics::counter!("opsguard_telegram_retry_after_total").increment(1);
                 if max_wait.is_some_and(|max| wait > max) || retries > MAX_RETRIES && may_queue {
-                    tracing::info!(chat.id = chat, retry_after_s = wait.as_secs(), "reply.queued");
+                    tracing::info!(
+                        chat.id = chat,
+                        retry_after_s = wait.as_secs(),
+                        "reply.queued"
+                    );
                     return Paced::Queue { chat, after: wait };
                 }
                 tokio::time::sleep(wait).await;
             }
             Err(RequestError::MigrateToChatId(new)) if new.0 != chat => {
-                if let Err(e) = crate::storage::chats::moved(tg.engine.pool(), chat, new.0).await
-                {
+                if let Err(e) = crate::storage::chats::moved(tg.engine.pool(), chat, new.0).await {
                     tracing::error!(error = %e, chat.old = chat, "reply.chat_move_failed");
                 }
                 tracing::info!(chat.old = chat, chat.new = new.0, "reply.chat_upgraded");

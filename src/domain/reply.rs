@@ -102,7 +102,11 @@ mod tests {
         let text: String = (0..600).map(|i| format!("<b>line</b> {i:04}\n")).collect();
         let chunks = Reply::html(text.clone()).chunks(MESSAGE_LIMIT);
         assert!(chunks.len() > 1);
-        assert!(chunks.iter().all(|c| crate::domain::telegram_text::telegram_len(c) <= MESSAGE_LIMIT));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| crate::domain::telegram_text::telegram_len(c) <= MESSAGE_LIMIT)
+        );
         assert!(
             chunks
                 .iter()

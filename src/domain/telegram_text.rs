@@ -158,7 +158,11 @@ impl<'a> Splitter<'a> {
             }
             Piece::Close { raw, name } => {
                 self.current.push_str(raw);
-                if let Some(i) = self.open.iter().rposition(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                if let Some(i) = self
+                    .open
+                    .iter()
+                    .rposition(|(n, _)| n.eq_ignore_ascii_case(name))
+                {
                     self.open.truncate(i);
                 }
             }

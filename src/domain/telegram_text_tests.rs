@@ -48,8 +48,16 @@ fn a_long_line_splits_between_tags_closing_and_reopening_them() {
     }
     let plain: String = chunks.iter().map(|c| to_plain(c)).collect();
     assert_eq!(plain, to_plain(&line));
-    assert!(chunks[1].starts_with("<code>"), "reopened: {}", &chunks[1][..20]);
-    assert!(chunks.iter().any(|c| c.starts_with("<a href=\"https://x\">")));
+    assert!(
+        chunks[1].starts_with("<code>"),
+        "reopened: {}",
+        &chunks[1][..20]
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c.starts_with("<a href=\"https://x\">"))
+    );
 }
 
 #[test]

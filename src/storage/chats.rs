@@ -68,17 +68,20 @@ pub async fn moved(pool: &PgPool, old: i64, new: i64) -> StoreResult<u64> {
         .bind(old)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("UPDATE pending_actions SET chat_id = $2 WHERE chat_id = $1 AND status = 'pending'")
-        .bind(old)
-        .bind(new)
-        .execute(&mut *tx)
-        .await?;
-    let rows = sqlx::query("UPDATE outbox SET chat_id = $2 WHERE chat_id = $1 AND status = 'pending'")
-        .bind(old)
-        .bind(new)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+    sqlx::query(
+        "UPDATE pending_actions SET chat_id = $2 WHERE chat_id = $1 AND status = 'pending'",
+    )
+    .bind(old)
+    .bind(new)
+    .execute(&mut *tx)
+    .await?;
+    let rows =
+        sqlx::query("UPDATE outbox SET chat_id = $2 WHERE chat_id = $1 AND status = 'pending'")
+            .bind(old)
+            .bind(new)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
     tx.commit().await?;
     Ok(rows)
 }

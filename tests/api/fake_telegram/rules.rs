@@ -4,8 +4,8 @@
 //! rules, chats Telegram has not seen or that became supergroups, and flood control (20
 //! messages a minute per group, 30 a second overall) answered with 429 and `retry_after`.
 
-use super::{Call, Forced};
 use super::html;
+use super::{Call, Forced};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 /// The limits and chat states the fake applies.
 pub struct Rules {
     pub group_per_minute: usize,
+    /// The group limit's window (a minute; tests shorten it).
+    pub group_window: Duration,
     pub overall_per_second: usize,
     /// Chats Telegram has not seen (a user who never opened the bot): "chat not found".
     pub unseen: HashSet<i64>,
@@ -27,6 +29,7 @@ impl Default for Rules {
     fn default() -> Self {
         Rules {
             group_per_minute: 20,
+            group_window: Duration::from_secs(60),
             overall_per_second: 30,
             unseen: HashSet::new(),
             upgraded: HashMap::new(),
@@ -44,9 +47,10 @@ impl Rules {
     /// Check a call; `Err` is the answer Telegram would give instead of doing it.
     pub fn check(&mut self, method: &str, body: &Value) -> Result<(), Forced> {
         let bad = |d: String| Err(Forced::bad_request(&format!("Bad Request: {d}")));
-        let chat = body.get("chat_id").and_then(Value::as_i64).or_else(|| {
-            body.pointer("/scope/chat_id").and_then(Value::as_i64)
-        });
+        let chat = body
+            .get("chat_id")
+            .and_then(Value::as_i64)
+            .or_else(|| body.pointer("/scope/chat_id").and_then(Value::as_i64));
         if let Some(chat) = chat {
             if self.unseen.contains(&chat) {
                 return bad("chat not found".into());
@@ -81,7 +85,7 @@ impl Rules {
     /// Count an accepted send, or answer 429 when it would break flood control.
     fn flood(&mut self, chat: i64) -> Result<(), Forced> {
         let now = Instant::now();
-        let minute = Duration::from_secs(60);
+        let minute = self.group_window;
         let second = Duration::from_secs(1);
         while self.overall.front().is_some_and(|t| now - *t >= second) {
             self.overall.pop_front();
@@ -92,7 +96,9 @@ impl Rules {
         }
         if chat < 0 && sends.len() >= self.group_per_minute {
             let wait = minute - (now - sends[0]);
-            return Err(Forced::retry_after(wait.as_secs_f64().ceil().max(1.0) as u32));
+            return Err(Forced::retry_after(
+                wait.as_secs_f64().ceil().max(1.0) as u32
+            ));
         }
         if self.overall.len() >= self.overall_per_second {
             return Err(Forced::retry_after(1));
@@ -141,7 +147,10 @@ fn content(method: &str, body: &Value) -> Result<(), String> {
         return Err("reply markup is too long".into());
     }
     for b in buttons {
-        if b.get("text").and_then(Value::as_str).is_none_or(str::is_empty) {
+        if b.get("text")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Err("text buttons are unallowed in the inline keyboard".into());
         }
         if let Some(data) = b.get("callback_data") {
@@ -173,7 +182,10 @@ fn commands(body: &Value) -> Result<(), String> {
         if !ok {
             return Err("BOT_COMMAND_INVALID".into());
         }
-        let about = c.get("description").and_then(Value::as_str).unwrap_or_default();
+        let about = c
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if !(1..=256).contains(&html::units(about.trim())) {
             return Err("command description is empty or too long".into());
         }
@@ -208,5 +220,17 @@ impl super::FakeTelegram {
     /// The group became a supergroup: sends to `old` fail with `migrate_to_chat_id`.
     pub fn upgrade_group(&self, old: i64, new: i64) {
         self.inner.lock().unwrap().rules.upgraded.insert(old, new);
+    }
+
+    /// Count a group's messages over `window` instead of a minute.
+    pub fn set_group_window(&self, window: Duration) {
+        self.inner.lock().unwrap().rules.group_window = window;
+    }
+
+    /// Forget the sends flood control counted (as if the minute had passed).
+    pub fn forget_sends(&self) {
+        let mut guard = self.inner.lock().unwrap();
+        guard.rules.sends.clear();
+        guard.rules.overall.clear();
     }
 }
