@@ -21,7 +21,8 @@
 //!   batched storage, sliding-window detection shared through Redis, alerts via the outbox.
 //! - [`backups`]: `pg_dump` → zstd → age → SHA-256 → storage (a directory or S3), a job queue
 //!   any replica works, a catalogue with row counts, restore tests and retention.
-//! - transports — [`bot`] (Telegram: webhook, polling, replies, menus), [`console`] (a REPL
+//! - transports — [`bot`] (Telegram: webhook, polling, replies paced with the outbox's
+//!   limits, menus), [`console`] (a REPL
 //!   on stdin), [`http`] (webhook route, auth-event ingest, health, readiness, metrics), [`scheduler`]
 //!   (cron schedules run through the pipeline as the `scheduler` actor, claimed once per
 //!   fire time across replicas, reports queued in the [`outbox`]).

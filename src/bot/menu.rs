@@ -1,5 +1,7 @@
 //! The per-user command menu (`setMyCommands` scoped to each user's private chat): each
-//! user sees only what their roles allow; strangers see nothing.
+//! user sees only what their roles allow; strangers see nothing. A menu Telegram refused
+//! because the user never opened the bot ("chat not found") is remembered (`menu_pending`)
+//! and set when they first write.
 
 use super::Telegram;
 use crate::domain::UserId;
@@ -7,6 +9,7 @@ use crate::engine::EngineEvent;
 use teloxide::payloads::{DeleteMyCommandsSetters, SetMyCommandsSetters};
 use teloxide::requests::{Request, Requester};
 use teloxide::types::{BotCommand, BotCommandScope, ChatId, Recipient};
+use teloxide::{ApiError, RequestError};
 use tokio_util::sync::CancellationToken;
 
 pub async fn refresh_user(tg: &Telegram, user: UserId) {
@@ -39,8 +42,49 @@ pub async fn refresh_user(tg: &Telegram, user: UserId) {
             .await
             .map(|_| ())
     };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, user.id = %user, "menu.update_failed");
+    let pool = tg.engine.pool();
+    let remembered = match result {
+        Ok(()) => sqlx::query("DELETE FROM menu_pending WHERE user_id = $1")
+            .bind(user.0)
+            .execute(pool)
+            .await
+            .map(|_| ()),
+        // Telegram knows no private chat with a user who never opened the bot: their menu
+        // is set when they first write (`on_private_message`).
+        Err(RequestError::Api(ApiError::ChatNotFound)) => {
+            tracing::info!(user.id = %user, "menu.deferred_until_first_message");
+            sqlx::query(
+                "INSERT INTO menu_pending (user_id, error) VALUES ($1, 'chat not found')
+                 ON CONFLICT (user_id) DO UPDATE SET failed_at = now()",
+            )
+            .bind(user.0)
+            .execute(pool)
+            .await
+            .map(|_| ())
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, user.id = %user, "menu.update_failed");
+            Ok(())
+        }
+    };
+    if let Err(e) = remembered {
+        tracing::warn!(error = %e, user.id = %user, "menu.pending_not_recorded");
+    }
+}
+
+/// A user wrote to the bot in their private chat: if Telegram refused their menu before
+/// (the chat did not exist yet), set it now. One indexed statement that writes nothing
+/// for everyone else.
+pub async fn on_private_message(tg: &Telegram, user: UserId) {
+    let pending: Result<Option<i64>, _> =
+        sqlx::query_scalar("DELETE FROM menu_pending WHERE user_id = $1 RETURNING user_id")
+            .bind(user.0)
+            .fetch_optional(tg.engine.pool())
+            .await;
+    match pending {
+        Ok(Some(_)) => refresh_user(tg, user).await,
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, user.id = %user, "menu.pending_lookup_failed"),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod dedup;
 pub mod flood;
 pub mod inbox;
 pub mod menu;
+pub mod paced;
 pub mod polling;
 pub mod retake;
 pub mod send;
@@ -111,6 +112,8 @@ impl Telegram {
     pub fn dispatch(&self, incoming: Incoming, lease: Option<inbox::Lease>) {
         let this = self.clone();
         self.tracker.spawn(async move {
+            let private = incoming.request.chat.kind == crate::domain::ChatKind::Private;
+            let user = incoming.request.actor.user;
             let work = async {
                 let reply = this.engine.handle(incoming.request).await;
                 send::deliver(&this, &incoming.target, reply).await;
@@ -118,6 +121,9 @@ impl Telegram {
             match lease {
                 Some(lease) => inbox::hold(&this, lease, work).await,
                 None => work.await,
+            }
+            if let (true, Some(user)) = (private, user) {
+                menu::on_private_message(&this, user).await;
             }
         });
     }

@@ -24,6 +24,12 @@ pub struct OutboxSettings {
     /// At most this many messages per second overall, shared by replicas (Telegram: 30);
     /// 0 lifts the limit (benchmarks against a fake Bot API).
     pub global_per_second: u32,
+    /// Direct replies: at most this many messages in `reply_burst × per_chat_interval_ms`
+    /// to one chat (Telegram allows short bursts), so a quiet chat's reply goes at once.
+    pub reply_burst: u32,
+    /// A direct reply that cannot go within this long (a busy group, a long `retry_after`)
+    /// is queued in the outbox instead.
+    pub reply_max_wait_ms: u64,
     /// One Bot API call gives up after this long and counts as a failure.
     pub send_timeout_ms: u64,
     /// Sent rows are deleted after this many days.
@@ -41,6 +47,8 @@ impl Default for OutboxSettings {
             per_chat_interval_ms: 1_000,
             group_per_minute: 20,
             global_per_second: 30,
+            reply_burst: 3,
+            reply_max_wait_ms: 5_000,
             send_timeout_ms: 30_000,
             keep_sent_days: 7,
         }

@@ -14,6 +14,7 @@ pub mod permission;
 pub mod reply;
 pub mod rotation;
 pub mod secret;
+pub mod telegram_text;
 
 pub use actor::{Actor, ActorKind, Chat, ChatKind};
 pub use command::{Command, CommandSpec, ParseError};

@@ -84,32 +84,11 @@ impl Reply {
         self
     }
 
-    /// Split the text into chunks of at most `limit` characters, at line boundaries
-    /// (formatters keep each tag within one line, so a split never breaks a tag).
+    /// Split the text into chunks of at most `limit` characters as Telegram counts them
+    /// (UTF-16 units after entity parsing), at line ends where it can, never inside a tag:
+    /// tags open at a split are closed and reopened (`telegram_text::split`).
     pub fn chunks(&self, limit: usize) -> Vec<String> {
-        let mut chunks = Vec::new();
-        let mut current = String::new();
-        let mut current_len = 0;
-        for line in self.html.split_inclusive('\n') {
-            let mut line_len = line.chars().count();
-            let mut line = line.to_string();
-            if line_len > limit {
-                // A single over-long line: hard-cut on character boundaries.
-                let cut: String = line.chars().take(limit).collect();
-                line = cut;
-                line_len = limit;
-            }
-            if current_len + line_len > limit && !current.is_empty() {
-                chunks.push(std::mem::take(&mut current));
-                current_len = 0;
-            }
-            current.push_str(&line);
-            current_len += line_len;
-        }
-        if !current.is_empty() {
-            chunks.push(current);
-        }
-        chunks
+        crate::domain::telegram_text::split(&self.html, limit)
     }
 }
 
@@ -123,7 +102,11 @@ mod tests {
         let text: String = (0..600).map(|i| format!("<b>line</b> {i:04}\n")).collect();
         let chunks = Reply::html(text.clone()).chunks(MESSAGE_LIMIT);
         assert!(chunks.len() > 1);
-        assert!(chunks.iter().all(|c| c.chars().count() <= MESSAGE_LIMIT));
+        assert!(
+            chunks
+                .iter()
+                .all(|c| crate::domain::telegram_text::telegram_len(c) <= MESSAGE_LIMIT)
+        );
         assert!(
             chunks
                 .iter()

@@ -12,6 +12,9 @@ use crate::storage::{self, users::Principal};
 use std::sync::Arc;
 use std::time::Instant;
 
+/// How much of an unknown command's name the refusal echoes.
+const ECHO_CHARS: usize = 64;
+
 /// All a stranger ever learns.
 pub const NEUTRAL_LINE: &str = "This is a private bot.";
 const DB_DOWN: &str =
@@ -87,9 +90,14 @@ impl Engine {
                     .await;
             }
             Err(ParseError::Unknown { name }) => {
+                // A name of any length is refused; only its start is echoed.
+                let mut shown: String = name.chars().take(ECHO_CHARS).collect();
+                if shown.len() < name.len() {
+                    shown.push('…');
+                }
                 let reply = Reply::html(format!(
                     "Unknown command <code>/{}</code>. Send /help to see yours.",
-                    escape(&name)
+                    escape(&shown)
                 ));
                 return self
                     .refuse(&trail, label, "unknown", "unknown command", reply)

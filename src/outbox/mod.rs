@@ -2,6 +2,7 @@
 //! to PostgreSQL first and delivered by a worker, so nothing is lost while Telegram or the
 //! process is down. `enqueue` is the only way in.
 
+pub mod pace;
 pub mod send;
 pub mod store;
 pub mod worker;
@@ -11,7 +12,8 @@ use crate::domain::Reply;
 /// Queue a reply for delivery to a chat; returns the outbox row id. Only the text and
 /// buttons are queued: a reply's attachment (a report document) is not carried by the
 /// outbox, so a scheduled `/check all json` delivers its summary text only. `executor` is a
-/// pool, or a transaction when the push must commit with other writes (an alert).
+/// pool, or a transaction when the push must commit with other writes (an alert). A group
+/// Telegram upgraded to a supergroup (`chat_moves`) gets it under its new id.
 pub async fn enqueue<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     chat_id: i64,
@@ -24,7 +26,9 @@ pub async fn enqueue<'e>(
         .map(|b| serde_json::json!({ "label": b.label, "data": b.data }))
         .collect();
     sqlx::query_scalar(
-        "INSERT INTO outbox (chat_id, html, buttons, source) VALUES ($1, $2, $3, $4) RETURNING id",
+        "INSERT INTO outbox (chat_id, html, buttons, source)
+         VALUES (COALESCE((SELECT new_id FROM chat_moves WHERE old_id = $1), $1), $2, $3, $4)
+         RETURNING id",
     )
     .bind(chat_id)
     .bind(&reply.html)

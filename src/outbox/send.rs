@@ -7,6 +7,7 @@ use super::store::{Claimed, Outcome};
 use crate::config::OutboxSettings;
 use crate::domain::html::{escape, to_plain};
 use crate::domain::reply::MESSAGE_LIMIT;
+use crate::domain::telegram_text::telegram_len;
 use serde::Deserialize;
 use teloxide::Bot;
 use teloxide::payloads::{EditMessageTextSetters, SendDocumentSetters, SendMessageSetters};
@@ -35,6 +36,7 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
         error: Some(scrub(&error, bot.token())),
         retry_in,
         message_id: None,
+        moved_to: None,
     };
     let backoff = settings.backoff(row.attempts + 1);
     match result {
@@ -45,6 +47,17 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
             error: None,
             retry_in: Default::default(),
             message_id,
+            moved_to: None,
+        },
+        // The group became a supergroup: not the message's fault, and sent again at once
+        // to the new id once the chat's records have moved (by the worker).
+        Ok(Err(RequestError::MigrateToChatId(new))) => Outcome {
+            moved_to: Some(new.0),
+            ..failed(
+                false,
+                format!("group chat was upgraded to supergroup {}", new.0),
+                Default::default(),
+            )
         },
         // Flood control: wait exactly what Telegram asks; it is not the message's fault,
         // so it does not count towards dead-lettering.
@@ -89,7 +102,7 @@ async fn call(bot: &Bot, row: &Claimed) -> Result<Option<i64>, RequestError> {
         InlineKeyboardMarkup::new(vec![row])
     });
     if let Some(message) = row.edits_message
-        && row.html.chars().count() <= MESSAGE_LIMIT
+        && telegram_len(&row.html) <= MESSAGE_LIMIT
     {
         let mut request = bot
             .edit_message_text(chat, MessageId(message as i32), row.html.clone())
@@ -111,13 +124,13 @@ async fn call(bot: &Bot, row: &Claimed) -> Result<Option<i64>, RequestError> {
     }
     // An edit whose message was never delivered (dead-lettered) or is gone goes out as a new
     // message; `store::record` makes it the one later edits target.
-    if row.html.chars().count() > MESSAGE_LIMIT {
+    if telegram_len(&row.html) > MESSAGE_LIMIT {
         // One row is one Bot API call, so a retry never repeats half a report.
         let document = InputFile::memory(to_plain(&row.html).into_bytes())
             .file_name(format!("opsguard-{}.txt", row.id));
         let caption = format!(
             "This message is long ({} characters), so here it is as a file.",
-            row.html.chars().count()
+            telegram_len(&row.html)
         );
         let sent = bot
             .send_document(chat, document)

@@ -26,8 +26,8 @@ pub struct Claimed {
 /// holds a chat's head row no other replica can take the next one; an edit waiting for its
 /// time holds back only later edits of the same message), its chat got nothing in
 /// the last `per_chat` and, for a group (negative id), fewer than `group_per_minute` in the
-/// last minute. Sends are read from committed `sent` rows, so the pacing holds across
-/// replicas.
+/// last minute. Sends are read from committed `sent` rows and the direct replies' slots
+/// (`direct_sends`, see `pace`), so the pacing holds across replicas and for replies too.
 pub async fn claim(
     pool: &PgPool,
     limit: i64,
@@ -50,10 +50,16 @@ pub async fn claim(
            AND NOT EXISTS (SELECT 1 FROM outbox s
                            WHERE s.chat_id = o.chat_id AND s.status = 'sent'
                              AND s.sent_at > clock_timestamp() - make_interval(secs => $2))
+           AND NOT EXISTS (SELECT 1 FROM direct_sends d
+                           WHERE d.chat_id = o.chat_id
+                             AND d.sent_at > clock_timestamp() - make_interval(secs => $2))
            AND (o.chat_id >= 0 OR
                 (SELECT count(*) FROM outbox g
                  WHERE g.chat_id = o.chat_id AND g.status = 'sent'
-                   AND g.sent_at > clock_timestamp() - interval '60 seconds') < $3)
+                   AND g.sent_at > clock_timestamp() - interval '60 seconds')
+                + (SELECT count(*) FROM direct_sends d
+                   WHERE d.chat_id = o.chat_id
+                     AND d.sent_at > clock_timestamp() - interval '60 seconds') < $3)
          ORDER BY o.id
          LIMIT $1
          FOR UPDATE OF o SKIP LOCKED",
@@ -94,6 +100,9 @@ pub struct Outcome {
     pub retry_in: Duration,
     /// The Telegram message it became (kept so later rows can edit it).
     pub message_id: Option<i64>,
+    /// Telegram upgraded the group to a supergroup with this id: the chat's records and
+    /// pending rows move there (`storage::chats::moved`) and the row is sent again.
+    pub moved_to: Option<i64>,
 }
 
 /// Record outcomes (and end their leases): sent rows get `sent_at` (the time the

@@ -22,7 +22,8 @@
 //! `sent_at` of earlier rows in the claiming query, so they hold across replicas. The
 //! overall limit (30 per second) is a token bucket row in PostgreSQL, taken in a short
 //! statement of its own after the claim; rows claimed beyond the tokens granted are left
-//! untouched for the next pass. Direct replies (`bot::send`) are not paced here.
+//! untouched for the next pass. Direct replies (`bot::paced`) reserve their slots in the same
+//! limits (`pace`), and the claim counts them.
 
 use super::send::send;
 use super::store;
@@ -150,6 +151,17 @@ impl Worker {
         }
         let outcomes = futures::future::join_all(rows.iter().map(|row| async move {
             let outcome = send(&self.bot, s, row).await;
+            if let Some(new) = outcome.moved_to {
+                match crate::storage::chats::moved(&self.pool, row.chat_id, new).await {
+                    Ok(rows) => tracing::info!(
+                        chat.old = row.chat_id,
+                        chat.new = new,
+                        outbox.moved = rows,
+                        "outbox.chat_upgraded"
+                    ),
+                    Err(e) => tracing::error!(error = %e, chat.old = row.chat_id, "outbox.chat_move_failed"),
+                }
+            }
             // Recorded at once: a crash later in the batch cannot make this row go twice.
             if let Err(e) =
                 store::record(&self.pool, std::slice::from_ref(&outcome), s.max_attempts).await

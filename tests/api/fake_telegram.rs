@@ -1,5 +1,7 @@
 //! A fake Telegram Bot API on loopback: records every call, answers like Telegram does,
-//! and serves queued updates to `getUpdates`.
+//! and serves queued updates to `getUpdates`. Every call is checked against what Telegram
+//! enforces (`rules`: HTML, lengths, buttons, commands, flood control) and refused as
+//! Telegram would refuse it.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -11,7 +13,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod html;
 pub mod polls;
+pub mod rules;
 
 #[derive(Debug, Clone)]
 pub struct Call {
@@ -84,6 +88,10 @@ struct Inner {
     held_calls: usize,
     /// Messages the user deleted: editing them fails as Telegram says.
     deleted_messages: HashSet<i64>,
+    /// Telegram's rules and flood control.
+    rules: rules::Rules,
+    /// Calls refused by `rules` (not in `calls`).
+    refused: Vec<Call>,
 }
 
 /// A scripted failure: the HTTP status and the Bot API's error body. A `{path}` in the
@@ -182,6 +190,15 @@ async fn handle(
             });
             return (StatusCode::from_u16(status).unwrap(), axum::Json(body));
         }
+    }
+    if let Err(Forced { status, body }) = guard.rules.check(&method, &parsed) {
+        guard.refused.push(Call {
+            method,
+            body: parsed,
+            message_id: None,
+            at: Instant::now(),
+        });
+        return (StatusCode::from_u16(status).unwrap(), axum::Json(body));
     }
     if method == "editMessageText"
         && let Some(id) = parsed.get("message_id").and_then(Value::as_i64)

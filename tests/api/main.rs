@@ -29,5 +29,6 @@ mod secrets_pg;
 mod secrets_redis;
 mod secrets_webhook;
 mod telegram_modes;
+mod telegram_rules;
 mod ways_in;
 mod webhook;

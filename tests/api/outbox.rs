@@ -87,7 +87,8 @@ async fn queued_rows_arrive_as_html_with_their_buttons_or_as_a_document_when_lon
     let id = outbox::enqueue(app.pool(), 501, &reply, "schedule:daily")
         .await
         .unwrap();
-    let long = "<code>finding</code>\n".repeat(400);
+    // Over 4096 characters as Telegram counts them (tags do not count).
+    let long = "<code>finding</code>\n".repeat(600);
     let long_id = queue(&app, 502, &long).await;
     wait_delivered(&app, &[501], 1).await;
     let sent = &messages(&app, 501)[0];

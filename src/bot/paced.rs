@@ -1,0 +1,109 @@
+//! Direct replies under Telegram's limits, shared with the outbox: each message waits for
+//! its slot (`outbox::pace`: per chat, per group) and a token of the overall bucket; a 429
+//! waits `retry_after` and tries again; a group upgraded to a supergroup is followed. What
+//! cannot go within `reply_max_wait_ms` is handed back to be queued in the outbox, never
+//! dropped. A quiet chat's reply finds its slot free and goes at once.
+
+use super::Telegram;
+use crate::outbox::{pace, store};
+use std::future::Future;
+use std::time::{Duration, Instant};
+use teloxide::RequestError;
+
+/// What became of one paced call.
+pub enum Paced<T> {
+    Sent(T),
+    /// Not sent: queue it in the outbox for this chat, due after the delay.
+    Queue {
+        chat: i64,
+        after: Duration,
+    },
+    Failed(RequestError),
+}
+
+/// How many 429s one call waits out before it is queued instead.
+const MAX_RETRIES: u32 = 5;
+
+/// Send through `call(chat)` paced. `may_queue`: the caller can queue the message in the
+/// outbox (text); without it (documents, protected text) the call waits as long as it takes.
+pub async fn send<T, F, Fut>(tg: &Telegram, mut chat: i64, may_queue: bool, call: F) -> Paced<T>
+where
+    F: Fn(i64) -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    let s = &tg.engine.settings().outbox;
+    let max_wait = may_queue.then(|| Duration::from_millis(s.reply_max_wait_ms));
+    let mut retries = 0;
+    loop {
+        if !slot(tg, chat, max_wait).await {
+            return Paced::Queue {
+                chat,
+                after: Duration::ZERO,
+            };
+        }
+        match call(chat).await {
+            Ok(sent) => return Paced::Sent(sent),
+            Err(RequestError::RetryAfter(wait)) => {
+                let wait = wait.duration();
+                retries += 1;
+                metrics::counter!("opsguard_telegram_retry_after_total").increment(1);
+                if max_wait.is_some_and(|max| wait > max) || retries > MAX_RETRIES && may_queue {
+                    tracing::info!(
+                        chat.id = chat,
+                        retry_after_s = wait.as_secs(),
+                        "reply.queued"
+                    );
+                    return Paced::Queue { chat, after: wait };
+                }
+                tokio::time::sleep(wait).await;
+            }
+            Err(RequestError::MigrateToChatId(new)) if new.0 != chat => {
+                if let Err(e) = crate::storage::chats::moved(tg.engine.pool(), chat, new.0).await {
+                    tracing::error!(error = %e, chat.old = chat, "reply.chat_move_failed");
+                }
+                tracing::info!(chat.old = chat, chat.new = new.0, "reply.chat_upgraded");
+                chat = new.0;
+            }
+            Err(e) => return Paced::Failed(e),
+        }
+    }
+}
+
+/// Wait for this chat's slot and an overall token: `false` when that would take longer
+/// than `max_wait` (nothing is reserved then). A database error lets the reply go (a reply
+/// is never held back by a failing database; Telegram's own 429 still paces it).
+async fn slot(tg: &Telegram, chat: i64, max_wait: Option<Duration>) -> bool {
+    let pool = tg.engine.pool();
+    let s = &tg.engine.settings().outbox;
+    let started = Instant::now();
+    match pace::reserve(pool, chat, s, max_wait).await {
+        Ok(Some(wait)) => {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+        }
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, chat.id = chat, "reply.pacing_failed");
+            return true;
+        }
+    }
+    if s.global_per_second == 0 {
+        return true;
+    }
+    let step = Duration::from_secs_f64(1.0 / (f64::from(s.global_per_second) * 0.9));
+    loop {
+        match store::take_tokens(pool, s.global_per_second, 1).await {
+            Ok(n) if n > 0 => return true,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, chat.id = chat, "reply.pacing_failed");
+                return true;
+            }
+        }
+        if max_wait.is_some_and(|max| started.elapsed() + step > max) {
+            return false;
+        }
+        tokio::time::sleep(step).await;
+    }
+}
