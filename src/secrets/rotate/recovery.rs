@@ -90,7 +90,13 @@ impl Rotations {
                 self.settings.backoff_cap_secs,
             );
             let next_at = Utc::now() + chrono::Duration::seconds(wait as i64);
-            let text = format!("{reason}; undoing it failed: {e}");
+            // A retried undo starts from the stored error: keep only its original cause, so
+            // the text does not grow with every attempt.
+            let cause = reason
+                .split("; undoing it failed: ")
+                .next()
+                .unwrap_or(&reason);
+            let text = format!("{cause}; undoing it failed: {e}");
             rows::retry_later(&self.pool, row.id, &text, next_at).await?;
             if row.status() != RotationStatus::RollingBack {
                 self.alert(secret, step, &format!("{text} — the undo is retried"))
