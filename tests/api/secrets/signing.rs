@@ -38,6 +38,9 @@ async fn a_new_signing_key_is_next_in_the_jwks_for_a_cache_margin_before_it_is_c
         key.target.token_ttl_secs = Some(2);
         key.target.cache_margin_secs = Some(1);
         with_vault(s, vec![key]);
+        // The key's windows are a few seconds: replies paced at Telegram's per-chat rate
+        // would hold the prompts past them.
+        s.outbox.reply_burst = 100;
         s.rotation.worker_interval_ms = 100;
     })
     .await;
