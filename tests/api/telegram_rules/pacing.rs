@@ -20,6 +20,18 @@ async fn flood_group(app: &TestApp, n: usize) {
     }
 }
 
+/// No update still in work and no outbox row still to send.
+async fn settled(app: &TestApp) -> bool {
+    let open: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM update_inbox WHERE done_at IS NULL)
+              + (SELECT count(*) FROM outbox WHERE status = 'pending')",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    open == 0
+}
+
 async fn wait_group_replies(app: &TestApp, n: usize) {
     app.telegram
         .wait_until(&format!("{n} replies in the group"), |_| {
@@ -41,7 +53,20 @@ async fn a_group_flood_control_answering_429_loses_no_reply() {
     app.telegram.set_group_window(Duration::from_secs(2));
     flood_group(&app, 8).await;
     wait_group_replies(&app, 8).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Proof that nothing is left to send: every update done (its reply sent or queued)
+    // and no outbox row pending. Only then is "none twice" a verdict.
+    let mut drained = false;
+    for _ in 0..1500 {
+        if settled(&app).await {
+            drained = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        drained,
+        "updates still in work or outbox rows pending after 30 s"
+    );
     assert_eq!(
         app.telegram.sent_to(GROUP).len(),
         8,
