@@ -68,7 +68,7 @@ enum Cmd {
     /// Service tokens for the auth-event ingest API.
     #[command(subcommand)]
     Token(opsguard::logins::jwt::TokenCmd),
-    /// Managed secrets: list, status, rotate.
+    /// Managed secrets: list, status, rotate, check (the grants a rotation needs).
     #[command(subcommand)]
     Secret(opsguard::secrets::cli::SecretCmd),
     /// Backups: run, list, verify (restore test), restore, key.

@@ -1,4 +1,4 @@
-//! `opsguard secret list|status NAME|rotate NAME`: the vault from a shell. Whoever holds the
+//! `opsguard secret list|status NAME|rotate NAME|check [NAME]`: the vault from a shell. Whoever holds the
 //! database credentials and the master key may run them (no Telegram gates), and a rotation
 //! is audited like any command. Output shows fingerprints, never values.
 
@@ -17,6 +17,9 @@ pub enum SecretCmd {
     Status { name: String },
     /// Rotate a secret now: create, set, test, deliver, promote.
     Rotate { name: String },
+    /// Check, changing nothing, that the targets' admin credentials hold every privilege a
+    /// rotation needs (all secrets, or NAME); non-zero when a grant is missing.
+    Check { name: Option<String> },
 }
 
 impl SecretCmd {
@@ -44,9 +47,8 @@ impl SecretCmd {
             SecretCmd::Status { name } => {
                 let s = status::of(&pool, find(&name)?).await?;
                 println!("{}", line(&s));
-                if let Some((v, print, until)) = &s.previous {
-                    let until = until.map(|t| t.to_rfc3339()).unwrap_or_default();
-                    println!("  previous: v{v} sha256:{print}, works until {until}");
+                for retired in s.retirements() {
+                    println!("  {retired}");
                 }
                 println!(
                     "  policy: approval {}, totp {}",
@@ -80,10 +82,29 @@ impl SecretCmd {
                             r.started_at
                         ),
                         Requested::Unknown(known) => bail!("unknown secret '{name}'; known: {}", known.join(", ")),
+                        Requested::MissingGrants(missing) => bail!(
+                            "refused, nothing changed: the target's admin credentials lack what a rotation needs: {}",
+                            missing.join("; ")
+                        ),
+                        Requested::TooSoon { version, until } => bail!(
+                            "refused, nothing changed: version {version} keeps working until {until} (its grace period), and a new value would take its place; rotate again from then"
+                        ),
                     }
                 })
                 .await?;
                 println!("{done}");
+            }
+            SecretCmd::Check { name } => {
+                let reports = match name {
+                    Some(name) => vec![super::preflight::check(find(&name)?).await],
+                    None => super::preflight::check_all(catalog).await,
+                };
+                for line in reports.iter().flat_map(|r| r.lines()) {
+                    println!("{line}");
+                }
+                if !reports.iter().all(|r| r.is_ready()) {
+                    bail!("a rotation needs grants the targets lack (listed above)");
+                }
             }
         }
         Ok(())

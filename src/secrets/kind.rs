@@ -43,6 +43,13 @@ pub enum KindError {
     /// The target refused (permissions, a missing role, a bad setting): retrying will not help.
     #[error("{0}")]
     Refused(String),
+    /// A retirement took the credential off the target, but the sessions opened with it
+    /// (those that started before `before`) could not be ended: `end_sessions` is retried.
+    #[error("{error}")]
+    SessionsLive {
+        error: String,
+        before: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 impl KindError {
@@ -71,6 +78,28 @@ pub trait SecretKind: Send + Sync {
     /// Take `version` away from the target. Idempotent; a no-op where nothing was applied.
     async fn revoke(&self, version: &Version, why: Revocation<'_>) -> Result<(), KindError>;
 
+    /// End the sessions opened with a retired `version` that started before `before` (the
+    /// retry of a retirement whose credential is already off the target). Idempotent.
+    async fn end_sessions(
+        &self,
+        _version: &Version,
+        _before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), KindError> {
+        Ok(())
+    }
+
+    /// Whether the target has sessions a retirement ends (what `/secrets` says of it).
+    fn ends_sessions(&self) -> bool {
+        false
+    }
+
+    /// Verify, without changing anything, that the admin credentials hold every privilege
+    /// each step needs. `Ok`: the grants that are missing, each named as the statement that
+    /// gives it (empty: all there). `Err`: the target could not be asked.
+    async fn preflight(&self) -> Result<Vec<String>, KindError> {
+        Ok(Vec::new())
+    }
+
     /// What sinks deliver for `version`: `(NAME, value)` pairs, names in upper case.
     /// `prefix` is the secret's name in upper case with `-` as `_` (e.g. `APP_DB`).
     fn delivery(&self, prefix: &str, version: &Version) -> Vec<(String, Secret)>;
@@ -79,6 +108,12 @@ pub trait SecretKind: Send + Sync {
     /// previous version is then retired when a rotation starts, ending its grace early.
     fn reuses_previous_slot(&self) -> bool {
         false
+    }
+
+    /// Whether a new rotation waits until the previous version's grace is over (refused,
+    /// with the time, until then): where a new value would cut that grace short.
+    fn waits_for_grace(&self) -> bool {
+        self.reuses_previous_slot()
     }
 
     /// How long a set and tested version waits before it may become current (a signing key

@@ -8,10 +8,12 @@
 //!   jwt_signing_key, api_key.
 //! - [`jwks`]: the public keys of the signing keys, at `/.well-known/jwks.json`.
 //! - [`sinks`]: delivery to services (env file, signed webhook).
-//! - [`store`], [`rotation_rows`]: the queries (versions; rotations).
+//! - [`store`], [`rotation_rows`], [`retirement`]: the queries (versions; rotations;
+//!   retirements and their retries).
 //! - [`open`]: the vault at start-up; [`rotate`]: the runner; [`worker`]: resumes,
 //!   retries and retires on a timer.
-//! - [`status`]: what `/secrets` shows.
+//! - [`status`]: what `/secrets` shows; [`preflight`]: the privileges every step needs,
+//!   checked at start, before each rotation and by `opsguard secret check`.
 //!
 //! Invariants: a value is never logged, audited, shown or put in an error text (only its
 //! fingerprint); a version becomes current only after its value was set, tested and
@@ -22,6 +24,8 @@ pub mod cli;
 pub mod jwks;
 pub mod kind;
 pub mod kinds;
+pub mod preflight;
+pub mod retirement;
 pub mod rotate;
 pub mod rotation_rows;
 pub mod sinks;

@@ -19,6 +19,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 mod recovery;
+mod retire;
 mod versions;
 use recovery::lost;
 
@@ -59,6 +60,14 @@ pub enum Requested {
     Ran(Outcome),
     InProgress(RotationRow),
     Unknown(Vec<String>),
+    /// Refused up front, nothing changed: the admin credentials lack these grants.
+    MissingGrants(Vec<String>),
+    /// Refused, nothing changed: the new value would go where `version`, still promised to
+    /// work until `until`, lives (alternating users); possible from `until`.
+    TooSoon {
+        version: i32,
+        until: DateTime<Utc>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +154,9 @@ impl Rotations {
                 self.catalog.names().into_iter().map(String::from).collect(),
             ));
         };
+        if let Some(refused) = self.refusal(secret).await? {
+            return Ok(refused);
+        }
         match rows::start(&self.pool, name, by, via, self.lease()).await? {
             Err(running) => Ok(Requested::InProgress(running)),
             Ok(row) => Ok(Requested::Ran(self.drive(secret, row).await?)),
@@ -221,25 +233,15 @@ impl Rotations {
         }
     }
 
-    /// Testing only (`[rotation] crash_at`): abort the process at a step boundary.
-    fn crash_hook(&self, step: Step, when: &str) {
-        if self.settings.crash_at.as_deref() == Some(&format!("{}:{when}", step.as_str())) {
-            eprintln!(
-                "opsguard: crash_at {}:{when} (a test hook): aborting",
-                step.as_str()
-            );
-            std::process::abort();
-        }
-    }
-
     /// Store a new pending version (or keep the one a cut-off run stored).
     async fn create(&self, secret: &ManagedSecret) -> Result<i32, StepError> {
         let name = secret.name.as_str();
         if let Some(pending) = store::versions(&self.pool, name, &["pending"]).await?.pop() {
             return Ok(pending.version);
         }
-        // Alternating users: the new value goes to the previous version's role, so its
-        // grace period ends now (the other kinds keep every previous version until its own).
+        // Alternating users: the new value goes to the previous version's role, whose grace
+        // is over (`request` refuses before); the other kinds keep every previous version
+        // until its own. A retirement that leaves only sessions to end does not stop this.
         if secret.kind.reuses_previous_slot() {
             for previous in store::versions(&self.pool, name, &["previous"]).await? {
                 self.retire(secret, previous.version).await?;

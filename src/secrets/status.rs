@@ -3,6 +3,7 @@
 //! result (and the failed step and error). Only fingerprints, never values.
 
 use super::catalog::ManagedSecret;
+use super::retirement::{self, RetireState};
 use super::rotation_rows::{self as rows, RotationRow};
 use super::store;
 use chrono::{DateTime, Utc};
@@ -21,6 +22,12 @@ pub struct SecretStatus {
     pub last: Option<RotationRow>,
     pub approval: bool,
     pub totp: bool,
+    /// Previous versions and retired ones (newest first): where their retirement stands.
+    pub retirements: Vec<RetireState>,
+    /// A rotation waits for the previous version's grace to end (`postgres_role`).
+    pub waits_for_grace: bool,
+    /// The kind ends sessions opened with a retired credential.
+    pub ends_sessions: bool,
 }
 
 pub async fn of(pool: &PgPool, secret: &ManagedSecret) -> sqlx::Result<SecretStatus> {
@@ -50,10 +57,78 @@ pub async fn of(pool: &PgPool, secret: &ManagedSecret) -> sqlx::Result<SecretSta
         last: rows::latest(pool, name).await?,
         approval: secret.policy.approval,
         totp: secret.policy.totp,
+        retirements: retirement::states(pool, name).await?,
+        waits_for_grace: secret.kind.waits_for_grace(),
+        ends_sessions: secret.kind.ends_sessions(),
     })
 }
 
+fn at(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
 impl SecretStatus {
+    /// The versions worth showing: every previous one, the last retired one, and any whose
+    /// sessions are still to be ended.
+    pub fn shown_retirements(&self) -> impl Iterator<Item = &RetireState> {
+        let last_revoked = self.retirements.iter().find(|r| r.state == "revoked");
+        self.retirements.iter().filter(move |r| {
+            r.state == "previous"
+                || (r.sessions_before.is_some() && r.sessions_ended_at.is_none())
+                || last_revoked.is_some_and(|l| l.version == r.version)
+        })
+    }
+
+    /// Where a previous or retired version stands, in words: `works until …`, `revoked …,
+    /// sessions ended …`, or the failing retirement with its error and next try.
+    pub fn retirement_note(&self, r: &RetireState) -> String {
+        let failing = |what: &str| match (&r.retire_error, r.retire_next_at) {
+            (Some(e), Some(next)) => format!(
+                "; {what} is failing (attempt {}, next try {}): {e}",
+                r.retire_attempts,
+                at(next)
+            ),
+            _ => String::new(),
+        };
+        if r.state == "previous" {
+            let until = r.retire_after.map(at).unwrap_or_default();
+            let mut note = format!("works until {until}{}", failing("retiring it"));
+            if self.waits_for_grace
+                && let Some(t) = r.retire_after.filter(|t| *t > Utc::now())
+            {
+                note.push_str(&format!(
+                    "; a new rotation would cut this short and is possible from {}",
+                    at(t)
+                ));
+            }
+            return note;
+        }
+        let revoked = r.revoked_at.map(at).unwrap_or_default();
+        match (self.ends_sessions, r.sessions_ended_at) {
+            (false, _) => format!("revoked {revoked}"),
+            (true, Some(ended)) => format!("revoked {revoked}, sessions ended {}", at(ended)),
+            (true, None) => format!(
+                "revoked {revoked}, its sessions are still open{}",
+                failing("ending them")
+            ),
+        }
+    }
+
+    /// `previous v1 sha256:…: works until …` lines, as the shell shows them.
+    pub fn retirements(&self) -> Vec<String> {
+        self.shown_retirements()
+            .map(|r| {
+                let label = if r.state == "previous" {
+                    "previous"
+                } else {
+                    "retired"
+                };
+                let note = self.retirement_note(r);
+                format!("{label} v{} sha256:{}: {note}", r.version, r.fingerprint)
+            })
+            .collect()
+    }
+
     /// Whether a scheduled rotation is due now.
     pub fn is_due(&self, now: DateTime<Utc>) -> bool {
         self.next_rotation.is_some_and(|at| at <= now)

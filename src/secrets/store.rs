@@ -175,12 +175,14 @@ pub async fn lock_previous(
     Ok(locked.is_some())
 }
 
-/// Previous versions whose grace period is over, oldest first (not of a secret with a
-/// rotation in progress: it retires what it must itself).
+/// Previous versions whose grace period is over and whose retirement is not waiting out a
+/// backoff, oldest first (not of a secret with a rotation in progress: it retires what it
+/// must itself).
 pub async fn due_for_retirement(pool: &PgPool) -> sqlx::Result<Vec<(String, i32)>> {
     sqlx::query_as(
         "SELECT v.secret, v.version FROM secret_versions v
          WHERE v.state = 'previous' AND v.retire_after <= now()
+           AND (v.retire_next_at IS NULL OR v.retire_next_at <= now())
            AND NOT EXISTS (SELECT 1 FROM rotations r WHERE r.secret = v.secret
                            AND r.status IN ('running', 'retrying', 'rolling_back'))
          ORDER BY v.retire_after LIMIT 50",

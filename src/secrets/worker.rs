@@ -1,7 +1,8 @@
 //! The rotation worker: every replica ticks on a timer (and once at start), resuming
 //! rotations a crashed replica left (their lease ran out), retrying failed steps whose
-//! backoff is over, and revoking previous versions whose grace period has ended. Each tick
-//! is idempotent: the next one is the retry.
+//! backoff is over, and revoking previous versions whose grace period has ended (failed
+//! retirements after their own backoff). Each tick is idempotent: the next one is the
+//! retry. At start it runs the preflight and warns of every missing grant.
 
 use super::rotate::Rotations;
 use std::sync::Arc;
@@ -16,6 +17,11 @@ pub fn spawn(
     tracker: &TaskTracker,
 ) {
     tracker.spawn(async move {
+        // Missing grants are said at start (a warning each), before anything is retried.
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = super::preflight::at_start(rotations.catalog()) => {}
+        }
         loop {
             match rotations.tick().await {
                 Ok(outcomes) => {

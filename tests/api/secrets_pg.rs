@@ -2,10 +2,13 @@
 //! strategies, set / test / revoke through the `SecretKind` trait, real password checks.
 //! Roles are cluster-global: each test makes its own (`og_<8 hex>`, members of the group
 //! role `opsguard_pwtest`, which scripts/test.sh makes log in with scram-sha-256 even where
-//! 127.0.0.1 is trust) and drops them at the end.
+//! 127.0.0.1 is trust) and drops them at the end. Missing grants: `preflight`; a retirement
+//! that cannot end sessions: `stuck`.
 
 mod failures;
+mod preflight;
 mod revoke;
+mod stuck;
 
 use crate::helpers::on_own_runtime;
 use opsguard::domain::rotation::SecretName;

@@ -9,6 +9,7 @@ use opsguard::secrets::kinds::redis_acl::RedisAcl;
 use std::time::{Duration, Instant};
 
 mod nodes;
+mod preflight;
 
 const NODE: &str = "redis://127.0.0.1:6379";
 

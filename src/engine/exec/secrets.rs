@@ -33,10 +33,17 @@ pub(super) async fn list(ctx: &Ctx<'_>) -> ExecResult {
             )),
             None => text.push_str("\nno current version yet"),
         }
-        if let Some((v, print, until)) = &s.previous {
-            let until = until.map(when).unwrap_or_default();
+        for r in s.shown_retirements() {
+            let label = if r.state == "previous" {
+                "previous"
+            } else {
+                "retired"
+            };
             text.push_str(&format!(
-                "\nprevious v{v} <code>sha256:{print}</code> works until {until}"
+                "\n{label} v{} <code>sha256:{}</code> {}",
+                r.version,
+                r.fingerprint,
+                escape(&s.retirement_note(r))
             ));
         }
         text.push_str(&match s.next_rotation {
@@ -82,6 +89,7 @@ pub(super) async fn rotate(ctx: &Ctx<'_>, name: &SecretName) -> ExecResult {
             )));
         }
         Requested::Ran(outcome) => outcome,
+        refused => return Err(ExecError::Refused(refusal(name.as_str(), refused))),
     };
     describe(
         name.as_str(),
@@ -174,6 +182,7 @@ pub(super) async fn rotate_due(ctx: &Ctx<'_>) -> ExecResult {
                 format!("⏳ <b>{}</b>: rotation #{} in progress", escape(name), r.id)
             }
             Requested::Unknown(_) => continue,
+            refused => format!("⏭ {}", escape(&refusal(name, refused))),
         };
         lines.push(line);
     }
@@ -181,6 +190,21 @@ pub(super) async fn rotate_due(ctx: &Ctx<'_>) -> ExecResult {
         return Ok(Reply::html("No scheduled rotation is due."));
     }
     Ok(Reply::html(lines.join("\n\n")))
+}
+
+/// Why a rotation was refused up front (nothing changed).
+fn refusal(name: &str, refused: Requested) -> String {
+    match refused {
+        Requested::MissingGrants(missing) => format!(
+            "Rotation of {name} refused, nothing changed: the target's admin credentials lack what a rotation needs. Missing: {}.",
+            missing.join("; ")
+        ),
+        Requested::TooSoon { version, until } => format!(
+            "Rotation of {name} refused, nothing changed: version {version} is promised to keep working until {} (its grace period), and a new value would take its place. Rotate again from then.",
+            when(until)
+        ),
+        other => format!("Rotation of {name}: {other:?}"),
+    }
 }
 
 /// Who the rotation is credited to: the principal it runs as. For an approved request that

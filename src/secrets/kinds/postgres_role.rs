@@ -7,11 +7,13 @@
 
 mod admin;
 mod connect;
+mod preflight;
 
 use crate::checks::dsn::scrub;
 use crate::domain::secret::Secret;
 use crate::secrets::kind::{KindError, Material, Revocation, SecretKind, Version, random_token};
 use admin::Admin;
+use chrono::{DateTime, Utc};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
@@ -189,7 +191,9 @@ impl PostgresRole {
                 (Some(_), Strategy::Alternating, _) => Ok(()),
                 // The password is the current one: only end sessions older than it.
                 (Some(current), Strategy::Single, true) => match current.promoted_at {
-                    Some(promoted) => admin.terminate(&role, Some(promoted)).await.map(drop),
+                    Some(promoted) => {
+                        sessions(admin.terminate(&role, Some(promoted)).await, promoted)
+                    }
                     None => Ok(()),
                 },
                 // Put the current password back, so the old credential works again.
@@ -198,9 +202,12 @@ impl PostgresRole {
                         .set_password(&role, &current.material.value, false)
                         .await
                 }
+                // The role is idle: every session of it used the retired password. A retry
+                // ends only those older than now (the role may be live again by then).
                 (None, _, true) => {
                     admin.null_password(&role).await?;
-                    admin.terminate(&role, None).await.map(drop)
+                    let before = admin.server_now().await?;
+                    sessions(admin.terminate(&role, None).await, before)
                 }
                 // A first rotation of a single role that gives up: its original password
                 // was never known to the vault, so nothing can be put back; leave it.
@@ -214,6 +221,16 @@ impl PostgresRole {
     }
 }
 
+/// A failure to end sessions once the credential is off the target: `SessionsLive`.
+fn sessions(ended: Result<usize, KindError>, before: DateTime<Utc>) -> Result<(), KindError> {
+    ended.map(drop).map_err(|e| match e {
+        KindError::Refused(error) | KindError::Unreachable(error) => {
+            KindError::SessionsLive { error, before }
+        }
+        other => other,
+    })
+}
+
 #[async_trait::async_trait]
 impl SecretKind for PostgresRole {
     fn kind(&self) -> &'static str {
@@ -222,6 +239,50 @@ impl SecretKind for PostgresRole {
 
     fn reuses_previous_slot(&self) -> bool {
         self.strategy == Strategy::Alternating
+    }
+
+    fn ends_sessions(&self) -> bool {
+        true
+    }
+
+    /// Single: retiring the version before the previous one would end the sessions of
+    /// every version older than the current one, the previous one's too.
+    fn waits_for_grace(&self) -> bool {
+        true
+    }
+
+    async fn preflight(&self) -> Result<Vec<String>, KindError> {
+        let (roles, group) = match self.strategy {
+            Strategy::Alternating => (
+                vec![self.login_role('a'), self.login_role('b')],
+                Some(self.role.as_str()),
+            ),
+            Strategy::Single => (vec![self.role.clone()], None),
+        };
+        let check = async {
+            let mut admin = self.admin().await?;
+            let missing = admin.missing_grants(&roles, group).await;
+            admin.close().await;
+            missing
+        };
+        self.bounded("checking the admin role's privileges", check)
+            .await
+    }
+
+    async fn end_sessions(
+        &self,
+        version: &Version,
+        before: DateTime<Utc>,
+    ) -> Result<(), KindError> {
+        let (role, _) = self.role_of(version)?;
+        let end = async {
+            let mut admin = self.admin().await?;
+            let ended = admin.terminate(&role, Some(before)).await;
+            admin.close().await;
+            ended.map(drop)
+        };
+        self.bounded(&format!("ending the sessions of {role}"), end)
+            .await
     }
 
     fn generate(&self, current: Option<&Version>) -> Result<Material, KindError> {

@@ -4,6 +4,8 @@
 //! ends the connections of the user. Passwords travel as SHA-256 hashes (`#`/`!` ACL rules)
 //! on the admin connection, and no error text shows a password or an admin URL.
 
+mod preflight;
+
 use crate::domain::secret::Secret;
 use crate::secrets::kind::percent_encode as encode;
 use crate::secrets::kind::{KindError, Material, Revocation, SecretKind, Version, random_token};
@@ -86,7 +88,8 @@ impl RedisAcl {
     }
 
     /// Remove `password` from the user on every node (if it is there); with `kill`, end
-    /// the user's connections too, since removing a password leaves them open.
+    /// the user's connections too, since removing a password leaves them open. Connections
+    /// that cannot be ended once the password is gone everywhere are `SessionsLive`.
     async fn remove(&self, password: &Secret, kill: bool) -> Result<(), KindError> {
         let hash = password_hash(password);
         self.on_every_node(|node| {
@@ -94,7 +97,7 @@ impl RedisAcl {
             async move {
                 let mut conn = admin(node).await?;
                 let Some(passwords) = passwords(&mut conn, &self.user).await? else {
-                    return Ok(()); // no such user: nothing to remove or end
+                    return Ok(()); // no such user: nothing to remove
                 };
                 if passwords.contains(&hash) {
                     redis::cmd("ACL")
@@ -104,16 +107,33 @@ impl RedisAcl {
                         .query_async::<()>(&mut conn)
                         .await?;
                 }
-                if kill {
-                    redis::cmd("CLIENT")
-                        .arg("KILL")
-                        .arg("USER")
-                        .arg(&self.user)
-                        .query_async::<i64>(&mut conn)
-                        .await?;
-                }
                 Ok(())
             }
+        })
+        .await?;
+        if !kill {
+            return Ok(());
+        }
+        let before = chrono::Utc::now();
+        self.kill().await.map_err(|e| match e {
+            KindError::Refused(error) | KindError::Unreachable(error) => {
+                KindError::SessionsLive { error, before }
+            }
+            other => other,
+        })
+    }
+
+    /// `CLIENT KILL USER` on every node.
+    async fn kill(&self) -> Result<(), KindError> {
+        self.on_every_node(|node| async move {
+            let mut conn = admin(node).await?;
+            redis::cmd("CLIENT")
+                .arg("KILL")
+                .arg("USER")
+                .arg(&self.user)
+                .query_async::<i64>(&mut conn)
+                .await
+                .map(drop)
         })
         .await
     }
@@ -267,6 +287,35 @@ impl SecretKind for RedisAcl {
             return Ok(());
         }
         self.remove(value, kill).await
+    }
+
+    fn ends_sessions(&self) -> bool {
+        true
+    }
+
+    async fn end_sessions(
+        &self,
+        _version: &Version,
+        _before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), KindError> {
+        self.kill().await
+    }
+
+    async fn preflight(&self) -> Result<Vec<String>, KindError> {
+        let missing = std::sync::Mutex::new(Vec::new());
+        self.on_every_node(|node| {
+            let missing = &missing;
+            async move {
+                let mut conn = admin(node).await?;
+                let found = preflight::missing(&mut conn, &self.user).await?;
+                let label = node.label();
+                let mut all = missing.lock().expect("preflight lock");
+                all.extend(found.into_iter().map(|m| format!("{label}: {m}")));
+                Ok(())
+            }
+        })
+        .await?;
+        Ok(missing.into_inner().expect("preflight lock"))
     }
 
     fn delivery(&self, prefix: &str, version: &Version) -> Vec<(String, Secret)> {

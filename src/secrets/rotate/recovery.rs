@@ -1,7 +1,7 @@
 //! When a rotation goes wrong: a failed step is retried with backoff or given up; giving
 //! up is recorded (`rolling_back`) before the undo — re-deliver the current value, take the
 //! pending one off the target — which is resumed and retried until done; alerts go through
-//! the outbox. Also the retirement of previous versions once their grace period is over.
+//! the outbox. Also the test hook that aborts the process at a step boundary.
 
 use super::*;
 
@@ -146,48 +146,15 @@ impl Rotations {
         }
     }
 
-    /// Revoke previous versions whose grace period is over. Errors wait for the next tick.
-    pub async fn retire_due(&self) -> Result<(), RotateError> {
-        for (name, number) in store::due_for_retirement(&self.pool).await? {
-            let Some(secret) = self.catalog.get(&name) else {
-                continue;
-            };
-            if let Err(e) = self.retire(secret, number).await {
-                tracing::warn!(secret = %name, secret.version = number, error = %e, "secrets.retire_failed");
-            }
+    /// Testing only (`[rotation] crash_at`): abort the process at a step boundary.
+    pub(super) fn crash_hook(&self, step: Step, when: &str) {
+        if self.settings.crash_at.as_deref() == Some(&format!("{}:{when}", step.as_str())) {
+            eprintln!(
+                "opsguard: crash_at {}:{when} (a test hook): aborting",
+                step.as_str()
+            );
+            std::process::abort();
         }
-        Ok(())
-    }
-
-    /// Take a previous version off the target and revoke it, holding its row locked so a
-    /// rotation and a worker (or two workers) never retire it while a new value is set.
-    pub(super) async fn retire(
-        &self,
-        secret: &ManagedSecret,
-        number: i32,
-    ) -> Result<(), StepError> {
-        let name = secret.name.as_str();
-        let mut tx = self.pool.begin().await?;
-        if !store::lock_previous(&mut tx, name, number).await? {
-            return Ok(());
-        }
-        let row = store::version(&mut *tx, name, number)
-            .await?
-            .ok_or(StepError::NoPending("retire"))?;
-        let previous = self.open(&secret.name, &row)?;
-        let current = self.one(secret, VersionState::Current).await?;
-        secret
-            .kind
-            .revoke(
-                &previous,
-                Revocation::Retired {
-                    current: current.as_ref(),
-                },
-            )
-            .await?;
-        store::revoke_version(&mut *tx, name, number).await?;
-        tx.commit().await?;
-        Ok(())
     }
 }
 

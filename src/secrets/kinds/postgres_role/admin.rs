@@ -44,7 +44,11 @@ impl<'a> Admin<'a> {
         let _ = self.conn.close().await;
     }
 
-    fn fail(&self, e: sqlx::Error, secrets: &[&str], doing: &str) -> KindError {
+    pub(super) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    pub(super) fn fail(&self, e: sqlx::Error, secrets: &[&str], doing: &str) -> KindError {
         classify(e, self.dsn, secrets, doing)
     }
 
@@ -116,34 +120,41 @@ impl<'a> Admin<'a> {
     }
 
     /// Ends the sessions of `role` (those that started before `started_before`, if given),
-    /// never this one. Returns how many were signalled.
+    /// never this one. Returns how many were signalled. With a time, every session of the
+    /// role must show when it started (`pg_read_all_stats`): a hidden `backend_start` is an
+    /// error, never a session silently left open.
     pub(super) async fn terminate(
         &mut self,
         role: &str,
         started_before: Option<DateTime<Utc>>,
     ) -> Result<usize, KindError> {
-        let ended: Vec<bool> = match started_before {
-            None => {
-                sqlx::query_scalar(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE usename = $1 AND pid <> pg_backend_pid()",
-                )
-                .bind(role)
-                .fetch_all(&mut self.conn)
-                .await
-            }
-            Some(before) => {
-                sqlx::query_scalar(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE usename = $1 AND pid <> pg_backend_pid() AND backend_start < $2",
-                )
-                .bind(role)
-                .bind(before)
-                .fetch_all(&mut self.conn)
-                .await
+        let doing = format!("ending the sessions of {role}");
+        if started_before.is_some() {
+            let (me, hidden): (String, i64) = sqlx::query_as(
+                "SELECT current_user::text, (SELECT count(*) FROM pg_stat_activity
+                     WHERE usename = $1 AND pid <> pg_backend_pid() AND backend_start IS NULL)",
+            )
+            .bind(role)
+            .fetch_one(&mut self.conn)
+            .await
+            .map_err(|e| self.fail(e, &[], &doing))?;
+            if hidden > 0 {
+                return Err(KindError::Refused(format!(
+                    "{doing}: cannot see when they started, so cannot tell those of the retired credential (GRANT pg_read_all_stats TO {})",
+                    quote_ident(&me)
+                )));
             }
         }
-        .map_err(|e| self.fail(e, &[], &format!("ending the sessions of {role}")))?;
+        let ended: Vec<bool> = sqlx::query_scalar(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE usename = $1 AND pid <> pg_backend_pid()
+               AND ($2::timestamptz IS NULL OR backend_start < $2)",
+        )
+        .bind(role)
+        .bind(started_before)
+        .fetch_all(&mut self.conn)
+        .await
+        .map_err(|e| self.fail(e, &[], &doing))?;
         Ok(ended.into_iter().filter(|ok| *ok).count())
     }
 }
