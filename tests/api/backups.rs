@@ -16,6 +16,7 @@ mod pg_dump_version;
 mod retention;
 mod s3;
 mod shell;
+mod sigterm;
 mod tamper;
 mod watching;
 

@@ -1,6 +1,10 @@
 //! Test harness: `spawn_app()` starts the real application on port 0 with its own
 //! PostgreSQL database, its own Redis key prefix and a fake Telegram Bot API.
 
+mod wait;
+
+pub use wait::wait_for;
+
 use super::fake_telegram::{Call, FakeTelegram};
 use opsguard::config::Settings;
 use opsguard::domain::{RoleName, UserId};

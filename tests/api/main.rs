@@ -14,6 +14,7 @@ mod floods;
 mod gates;
 mod hardening;
 mod helpers;
+mod inbox_takeover;
 mod ingest;
 mod logins;
 mod monitoring;

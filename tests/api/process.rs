@@ -4,6 +4,7 @@
 
 mod crash;
 mod inbox;
+mod polled;
 
 use super::fake_telegram::FakeTelegram;
 use super::helpers::*;
@@ -62,7 +63,7 @@ async fn run_console(db: &TestDb, user: &str, input: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-async fn add(db: &TestDb, id: i64, role: &str) {
+pub(crate) async fn add(db: &TestDb, id: i64, role: &str) {
     storage::users::upsert(&db.pool, UserId(id), &format!("User{id}"))
         .await
         .unwrap();
@@ -104,12 +105,18 @@ async fn console_runs_the_pipeline_from_a_pipe_with_numbered_buttons() {
     );
 }
 
-struct Served {
-    child: Child,
-    addr: String,
+pub(crate) struct Served {
+    pub child: Child,
+    pub addr: String,
 }
 
-async fn serve(db: &TestDb, telegram: &FakeTelegram, extra: &[(&str, &str)]) -> Served {
+/// The real binary's `serve` aimed at `telegram`, in webhook mode on a free port (remove
+/// `OPSGUARD_WEBHOOK_SECRET` for long polling), with `extra` environment.
+pub(crate) fn serve_command(
+    db: &TestDb,
+    telegram: &FakeTelegram,
+    extra: &[(&str, &str)],
+) -> (Command, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -125,9 +132,14 @@ async fn serve(db: &TestDb, telegram: &FakeTelegram, extra: &[(&str, &str)]) -> 
     for (k, v) in extra {
         cmd.env(k, v);
     }
+    (cmd, addr)
+}
+
+/// Start `serve` and wait until it answers `/healthz`.
+pub(crate) async fn start_serving((mut cmd, addr): (Command, String)) -> Served {
     let child = cmd.spawn().unwrap();
     let client = reqwest::Client::new();
-    for _ in 0..300 {
+    for _ in 0..1500 {
         if client
             .get(format!("http://{addr}/healthz"))
             .send()
@@ -141,7 +153,15 @@ async fn serve(db: &TestDb, telegram: &FakeTelegram, extra: &[(&str, &str)]) -> 
     panic!("serve did not come up");
 }
 
-async fn post(addr: &str, secret: &str, body: String) -> reqwest::Result<reqwest::Response> {
+pub(crate) async fn serve(db: &TestDb, telegram: &FakeTelegram, extra: &[(&str, &str)]) -> Served {
+    start_serving(serve_command(db, telegram, extra)).await
+}
+
+pub(crate) async fn post(
+    addr: &str,
+    secret: &str,
+    body: String,
+) -> reqwest::Result<reqwest::Response> {
     reqwest::Client::new()
         .post(format!("http://{addr}/telegram/webhook"))
         .header("X-Telegram-Bot-Api-Secret-Token", secret)

@@ -1,6 +1,7 @@
 //! Backups to S3-compatible object storage through `object_store`: a local S3 server (moto,
 //! installed by scripts/test.sh) takes a multipart upload, the restore test reads it back,
-//! and an unreachable endpoint fails the backup with the cause.
+//! an unreachable endpoint fails the backup with the cause, and one that stops answering
+//! mid-transfer fails it on the stall timeout.
 
 use super::super::gates::add;
 use super::super::helpers::*;
@@ -163,4 +164,65 @@ async fn an_unreachable_object_store_fails_the_backup_with_the_cause() {
         .await
         .unwrap();
     assert_eq!(good, 0);
+}
+
+/// An S3 endpoint that accepts connections, reads what it is sent and never answers: a
+/// store that stops accepting mid-transfer. Counts the connections it took.
+async fn black_hole() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let taken = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let count = taken.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                while matches!(conn.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    (url, taken)
+}
+
+#[tokio::test]
+async fn a_store_that_stops_answering_fails_the_backup_naming_the_stall_timeout() {
+    let src = SourceDb::create(100).await;
+    let store = Scratch::new();
+    let (endpoint, connections) = black_hole().await;
+    let app = spawn_app_with(|s| {
+        with_backups(s, &store.file("unused"), vec![target("main", &src.dsn)]);
+        with_s3(s, &endpoint, "s3://stalled/backups");
+        s.backups.stall_secs = 2;
+    })
+    .await;
+    add(&app, ADMIN, "admin").await;
+    let (job, (status, error)) = backup_now(&app, "main").await;
+    assert_eq!(status, "failed");
+    let error = error.unwrap();
+    assert!(
+        error.starts_with("stalled: no bytes moved for 2s")
+            && error.contains("stall timeout stall_secs = 2"),
+        "{error}"
+    );
+    assert!(
+        connections.load(std::sync::atomic::Ordering::SeqCst) > 0,
+        "the store was reached, and it is what stalled"
+    );
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT status FROM backups WHERE job_id = $1")
+        .bind(job)
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|(s,)| s == "failed"), "{rows:?}");
+    let telegram = app.telegram.clone();
+    app.telegram
+        .wait_until("the stall alert", |_| {
+            telegram
+                .sent_to(ALERTS)
+                .iter()
+                .any(|c| c.text().contains("stalled") && c.text().contains("stall_secs"))
+        })
+        .await;
 }

@@ -1,7 +1,9 @@
 //! `getUpdates` as Telegram serves it: with no update queued, the call is held open for the
 //! `timeout` the client asked for and answered with an empty list; an update pushed while
 //! it is held is answered at once. Every poll is recorded with when it started, when it
-//! was answered, and whether the client gave up on it first.
+//! was answered, and whether the client gave up on it first. As Telegram does, an update
+//! stays queued until a later call's `offset` passes its id: one a client received and died
+//! on before acknowledging is served again to the next poll.
 
 use super::{Call, Inner};
 use serde_json::Value;
@@ -64,6 +66,7 @@ impl Drop for Held<'_> {
 /// an empty list once the requested timeout has passed.
 pub(super) async fn hold_get_updates(inner: &Arc<Mutex<Inner>>, body: Value) -> Vec<Value> {
     let timeout = Duration::from_secs(body.get("timeout").and_then(Value::as_u64).unwrap_or(0));
+    let offset = body.get("offset").and_then(Value::as_i64).unwrap_or(0);
     let started = Instant::now();
     let (index, wake) = {
         let mut guard = inner.lock().unwrap();
@@ -96,8 +99,12 @@ pub(super) async fn hold_get_updates(inner: &Arc<Mutex<Inner>>, body: Value) -> 
         let answer = {
             let mut guard = inner.lock().unwrap();
             let now = Instant::now();
+            // Acknowledged: every update below the offset is forgotten.
+            guard
+                .updates
+                .retain(|u| u["update_id"].as_i64().is_none_or(|id| id >= offset));
             if !guard.updates.is_empty() || now >= started + timeout {
-                let pending: Vec<Value> = guard.updates.drain(..).collect();
+                let pending: Vec<Value> = guard.updates.iter().cloned().collect();
                 let poll = &mut guard.polls.list[index];
                 poll.answered = Some(now);
                 poll.updates = pending.len();
