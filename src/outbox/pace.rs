@@ -77,6 +77,16 @@ pub async fn reserve(
     Ok(Some(wait))
 }
 
+/// Forget the direct sends of every chat that are too old to count against a limit (each
+/// reply forgets its own chat's; this catches the chats that got no reply since, such as a
+/// stranger's, which would otherwise keep their rows for ever).
+pub async fn prune(pool: &PgPool) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM direct_sends WHERE sent_at < now() - interval '5 minutes'")
+        .execute(pool)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 /// Hold a queued row back until `delay` from now (Telegram's `retry_after`).
 pub async fn hold(pool: &PgPool, id: i64, delay: Duration) -> Result<(), sqlx::Error> {
     sqlx::query(

@@ -94,6 +94,11 @@ impl Worker {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "outbox.prune_failed"),
                 }
+                match super::pace::prune(&self.pool).await {
+                    Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.direct_sends_pruned"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "outbox.direct_sends_prune_failed"),
+                }
             }
             if wait.is_zero() {
                 tokio::task::yield_now().await;

@@ -90,3 +90,39 @@ async fn no_second_ever_sees_more_than_the_overall_limit() {
     );
     drop(replica);
 }
+
+/// Direct sends older than any limit counts are forgotten for every chat, including the
+/// ones that got no reply since (a stranger's chat would otherwise keep its rows for ever);
+/// recent ones stay, since the limits still count them.
+#[tokio::test]
+async fn stale_direct_sends_of_silent_chats_are_pruned_and_recent_ones_kept() {
+    let db = TestDb::create().await;
+    for (chat, age_secs) in [
+        (5001_i64, 3600),
+        (5002, 400),
+        (-1005003, 86_400),
+        (5004, 10),
+    ] {
+        sqlx::query(
+            "INSERT INTO direct_sends (chat_id, sent_at)
+             VALUES ($1, now() - make_interval(secs => $2))",
+        )
+        .bind(chat)
+        .bind(age_secs as f64)
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    }
+    let app = spawn_app_on(db.clone(), fast).await;
+    let chats = || async {
+        sqlx::query_scalar::<_, i64>("SELECT chat_id FROM direct_sends ORDER BY chat_id")
+            .fetch_all(app.pool())
+            .await
+            .unwrap()
+    };
+    wait_for("the stale rows to go", || async {
+        chats().await.len() == 1
+    })
+    .await;
+    assert_eq!(chats().await, [5004], "the send of 10 s ago still counts");
+}
