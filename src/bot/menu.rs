@@ -28,17 +28,11 @@ pub async fn refresh_user(tg: &Telegram, user: UserId) {
         chat_id: Recipient::Id(ChatId(user.0)),
     };
     let result = if commands.is_empty() {
-        tg.bot
-            .delete_my_commands()
-            .scope(scope)
-            .send()
+        super::api::call(&tg.bot, tg.bot.delete_my_commands().scope(scope))
             .await
             .map(|_| ())
     } else {
-        tg.bot
-            .set_my_commands(commands)
-            .scope(scope)
-            .send()
+        super::api::call(&tg.bot, tg.bot.set_my_commands(commands).scope(scope))
             .await
             .map(|_| ())
     };

@@ -1,6 +1,7 @@
 //! The Telegram transport: turns updates into engine requests and engine replies into
 //! Bot API calls. It never runs a command itself; `Engine::handle` does.
 
+pub mod api;
 pub mod clients;
 pub mod dedup;
 pub mod flood;

@@ -1,8 +1,10 @@
 //! Direct replies under Telegram's limits, shared with the outbox: each message waits for
 //! its slot (`outbox::pace`: per chat, per group) and a token of the overall bucket; a 429
-//! waits `retry_after` and tries again; a group upgraded to a supergroup is followed. What
-//! cannot go within `reply_max_wait_ms` is handed back to be queued in the outbox, never
-//! dropped. A quiet chat's reply finds its slot free and goes at once.
+//! waits `retry_after` and tries again; a network error or a 5xx is tried again with backoff;
+//! a group upgraded to a supergroup is followed. What cannot go within `reply_max_wait_ms`
+//! is handed back to be queued in the outbox, never dropped (a message the outbox cannot
+//! carry — a file, protected text — fails then, logged and counted). A quiet chat's reply
+//! finds its slot free and goes at once.
 
 use super::Telegram;
 use crate::outbox::{pace, store};
@@ -23,6 +25,8 @@ pub enum Paced<T> {
 
 /// How many 429s one call waits out before it is queued instead.
 const MAX_RETRIES: u32 = 5;
+/// The first wait after a transient failure (network, 5xx); it doubles, up to 8×.
+const TRANSIENT_FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// Send through `call(chat)` paced. `may_queue`: the caller can queue the message in the
 /// outbox (text); without it (documents, protected text) the call waits as long as it takes.
@@ -33,7 +37,9 @@ where
 {
     let s = &tg.engine.settings().outbox;
     let max_wait = may_queue.then(|| Duration::from_millis(s.reply_max_wait_ms));
-    let mut retries = 0;
+    let deadline = Duration::from_millis(s.reply_max_wait_ms);
+    let started = Instant::now();
+    let (mut retries, mut failures) = (0, 0u32);
     loop {
         if !slot(tg, chat, max_wait).await {
             return Paced::Queue {
@@ -63,6 +69,25 @@ where
                 }
                 tracing::info!(chat.old = chat, chat.new = new.0, "reply.chat_upgraded");
                 chat = new.0;
+            }
+            Err(e) if super::api::is_transient(&e) => {
+                // The network or a 5xx: try again with backoff until the deadline, then
+                // hand the message to the outbox (which keeps retrying), never drop it.
+                failures += 1;
+                let backoff = TRANSIENT_FIRST_BACKOFF * 2u32.pow(failures.min(4) - 1);
+                if started.elapsed() + backoff > deadline {
+                    metrics::counter!("opsguard_telegram_send_failures_total").increment(1);
+                    if may_queue {
+                        tracing::warn!(error = %e, chat.id = chat, attempts = failures, "reply.queued_after_failures");
+                        return Paced::Queue {
+                            chat,
+                            after: Duration::ZERO,
+                        };
+                    }
+                    return Paced::Failed(e);
+                }
+                tracing::info!(error = %e, chat.id = chat, retry_in_ms = backoff.as_millis() as u64, "reply.retrying");
+                tokio::time::sleep(backoff).await;
             }
             Err(e) => return Paced::Failed(e),
         }

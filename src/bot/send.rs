@@ -4,6 +4,7 @@
 //! outbox's limits (`paced`); what a busy chat cannot take now is queued in the outbox.
 
 use super::Telegram;
+use super::api;
 use super::paced::{self, Paced};
 use super::update::Target;
 use crate::domain::html::to_plain;
@@ -37,17 +38,17 @@ pub async fn deliver(tg: &Telegram, target: &Target, reply: Option<Reply>) {
             Some(text) => answer.text(text.clone()).show_alert(true),
             None => answer,
         };
-        report(tg, answer.send().await.map(|_| ()));
+        report(tg, api::call(&tg.bot, answer).await.map(|_| ()));
         if notice.is_some() {
             return;
         }
         if let Some(message) = target.origin_message {
             // The action was used: take the buttons off its message.
-            let _ = tg
-                .bot
-                .edit_message_reply_markup(chat, MessageId(message))
-                .send()
-                .await;
+            let _ = api::call(
+                &tg.bot,
+                tg.bot.edit_message_reply_markup(chat, MessageId(message)),
+            )
+            .await;
         }
     }
     let Some(reply) = reply else { return };
@@ -118,7 +119,7 @@ async fn send_text(tg: &Telegram, chat: ChatId, reply: &Reply) -> Option<i64> {
             if let Some(keyboard) = keyboard.clone() {
                 request = request.reply_markup(keyboard);
             }
-            request.send()
+            api::call(&tg.bot, request)
         })
         .await;
         match sent {

@@ -4,6 +4,7 @@
 //! `retry_after`, or retry after a backoff.
 
 use super::store::{Claimed, Outcome};
+use crate::bot::api;
 use crate::config::OutboxSettings;
 use crate::domain::html::{escape, to_plain};
 use crate::domain::reply::MESSAGE_LIMIT;
@@ -81,11 +82,7 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
 async fn call(bot: &Bot, row: &Claimed) -> Result<Option<i64>, RequestError> {
     let chat = ChatId(row.chat_id);
     if let Some(message) = row.delete_message {
-        return match bot
-            .delete_message(chat, MessageId(message as i32))
-            .send()
-            .await
-        {
+        return match api::call(bot, bot.delete_message(chat, MessageId(message as i32))).await {
             // Already gone (deleted by the user, or too old for the bot to delete): done.
             Ok(_) | Err(RequestError::Api(ApiError::MessageToDeleteNotFound)) => Ok(None),
             Err(RequestError::Api(ApiError::MessageCantBeDeleted)) => Ok(None),
@@ -110,7 +107,7 @@ async fn call(bot: &Bot, row: &Claimed) -> Result<Option<i64>, RequestError> {
         if let Some(keyboard) = keyboard.clone() {
             request = request.reply_markup(keyboard);
         }
-        match request.send().await {
+        match api::call(bot, request).await {
             Ok(_) => return Ok(Some(message)),
             // The same text again (a progress edit that changed nothing) is not a failure.
             Err(RequestError::Api(ApiError::MessageNotModified)) => return Ok(Some(message)),
@@ -146,7 +143,7 @@ async fn call(bot: &Bot, row: &Claimed) -> Result<Option<i64>, RequestError> {
     if let Some(keyboard) = keyboard {
         request = request.reply_markup(keyboard);
     }
-    let sent = request.send().await?;
+    let sent = api::call(bot, request).await?;
     Ok(Some(i64::from(sent.id.0)))
 }
 

@@ -1,6 +1,8 @@
 //! Failure modes: PostgreSQL unreachable, the audit log unwritable (fail closed), Redis
 //! unreachable (degraded but serving), and rate limits shared through Redis.
 
+mod telegram_down;
+
 use super::helpers::*;
 use opsguard::domain::UserId;
 use opsguard::domain::secret::Secret;

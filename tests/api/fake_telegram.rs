@@ -121,6 +121,13 @@ impl Forced {
             body: json!({ "ok": false, "error_code": 500, "description": "Internal Server Error" }),
         }
     }
+    /// 502, as Telegram's front end answers when the Bot API server behind it is down.
+    pub fn bad_gateway() -> Self {
+        Forced {
+            status: 502,
+            body: json!({ "ok": false, "error_code": 502, "description": "Bad Gateway" }),
+        }
+    }
     pub fn bad_request(description: &str) -> Self {
         Forced {
             status: 400,
@@ -328,6 +335,11 @@ impl FakeTelegram {
             .unwrap()
             .failing_chats
             .insert(chat, failure);
+    }
+
+    /// `sendMessage` to `chat` works again.
+    pub fn heal_chat(&self, chat: i64) {
+        self.inner.lock().unwrap().failing_chats.remove(&chat);
     }
 
     /// The user deleted this message: `editMessageText` of it answers "message to edit not
