@@ -74,6 +74,9 @@ enum Cmd {
     /// Backups: run, list, verify (restore test), restore, key.
     #[command(subcommand)]
     Backup(opsguard::backups::cli::BackupCmd),
+    /// The outbox: re-send dead letters.
+    #[command(subcommand)]
+    Outbox(opsguard::engine::shell::outbox::OutboxCmd),
     /// Exit 0 when GET /healthz on http.listen answers 200 (for HEALTHCHECK); needs no database.
     Healthcheck,
 }
@@ -162,6 +165,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Cmd::Secret(action) => action.run(&settings, pool(&settings).await?).await?,
         Cmd::Backup(action) => {
             if !action.run(&settings, pool(&settings).await?).await? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Cmd::Outbox(action) => {
+            if !action.run(&settings, &pool(&settings).await?).await? {
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -3,6 +3,7 @@
 //! any command: attempt before, outcome after, and nothing runs if the attempt can't be written.
 
 pub mod chats;
+pub mod outbox;
 
 use super::trail::{Trail, Verdict};
 use super::{Input, Request};

@@ -2,6 +2,7 @@
 //! to PostgreSQL first and delivered by a worker, so nothing is lost while Telegram or the
 //! process is down. `enqueue` is the only way in.
 
+pub mod dead;
 pub mod pace;
 pub mod send;
 pub mod store;

@@ -107,18 +107,19 @@ pub struct Outcome {
 
 /// Record outcomes (and end their leases): sent rows get `sent_at` (the time the
 /// pacing reads), failed ones their error and next time, or `dead` at `max_attempts`.
+/// Returns the rows that became dead letters now.
 pub async fn record(
     pool: &PgPool,
     outcomes: &[Outcome],
     max_attempts: i32,
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<super::dead::DeadLetter>, sqlx::Error> {
     let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
     let sent: Vec<bool> = outcomes.iter().map(|o| o.sent).collect();
     let counts: Vec<bool> = outcomes.iter().map(|o| o.sent || o.counts).collect();
     let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
     let delays: Vec<f64> = outcomes.iter().map(|o| o.retry_in.as_secs_f64()).collect();
     let messages: Vec<Option<i64>> = outcomes.iter().map(|o| o.message_id).collect();
-    sqlx::query(
+    let dead: Vec<super::dead::DeadLetter> = sqlx::query_as(
         "UPDATE outbox o SET
             attempts = o.attempts + CASE WHEN r.counts THEN 1 ELSE 0 END,
             status = CASE WHEN r.sent THEN 'sent'
@@ -133,7 +134,8 @@ pub async fn record(
          FROM UNNEST($1::bigint[], $2::bool[], $3::bool[], $4::text[], $5::float8[],
                      $7::bigint[])
               AS r(id, sent, counts, error, delay, message_id)
-         WHERE o.id = r.id",
+         WHERE o.id = r.id AND o.status <> 'dead'
+         RETURNING o.id, o.chat_id, o.source, o.attempts, o.last_error, o.status",
     )
     .bind(&ids)
     .bind(sent)
@@ -142,8 +144,20 @@ pub async fn record(
     .bind(delays)
     .bind(max_attempts)
     .bind(&messages)
-    .execute(pool)
-    .await?;
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .filter(|(.., status): &(i64, i64, String, i32, Option<String>, String)| status == "dead")
+    .map(
+        |(id, chat_id, source, attempts, last_error, _)| super::dead::DeadLetter {
+            id,
+            chat_id,
+            source,
+            attempts,
+            last_error,
+        },
+    )
+    .collect();
     // An edit that had to go out as a new message: later edits target that one.
     sqlx::query(
         "UPDATE outbox t SET message_id = o.message_id
@@ -154,7 +168,7 @@ pub async fn record(
     .bind(&ids)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(dead)
 }
 
 /// Take up to `wanted` sends from the overall bucket shared by replicas; returns how many

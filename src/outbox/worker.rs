@@ -168,10 +168,10 @@ impl Worker {
                 }
             }
             // Recorded at once: a crash later in the batch cannot make this row go twice.
-            if let Err(e) =
-                store::record(&self.pool, std::slice::from_ref(&outcome), s.max_attempts).await
+            match store::record(&self.pool, std::slice::from_ref(&outcome), s.max_attempts).await
             {
-                tracing::error!(error = %e, outbox.id = outcome.id, "outbox.record_failed");
+                Ok(dead) => super::dead::announce(&self.pool, &dead).await,
+                Err(e) => tracing::error!(error = %e, outbox.id = outcome.id, "outbox.record_failed"),
             }
             outcome
         }))

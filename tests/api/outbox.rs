@@ -2,6 +2,7 @@
 //! 429 and 500, dead letters in `/status`.
 //! Pacing is in `outbox/pacing.rs`; replicas, restarts and crashes in `outbox/replicas.rs`.
 
+mod dead_letters;
 mod edits;
 mod pacing;
 mod replicas;
@@ -20,7 +21,7 @@ pub fn fast(s: &mut Settings) {
     s.outbox.backoff_base_ms = 50;
     s.outbox.backoff_cap_ms = 200;
     s.outbox.per_chat_interval_ms = 100;
-    // A 500 makes teloxide wait 10 s before it reports; the worker gives up sooner.
+    // A send that gets no answer is given up quickly.
     s.outbox.send_timeout_ms = 300;
 }
 

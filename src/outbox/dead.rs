@@ -1,0 +1,91 @@
+//! Dead letters: a push the outbox gave up on (after `max_attempts`) is not only counted.
+//! The admins are warned in their own private chats (never the chat that failed), the log
+//! says so at ERROR, and `opsguard outbox retry [ID…]` puts dead rows back in the queue.
+//! A warning that itself dies warns nobody (no loop).
+
+use crate::domain::Reply;
+use crate::domain::html::escape;
+use sqlx::PgPool;
+
+/// The outbox source of the warnings.
+pub const SOURCE: &str = "dead_letter";
+
+/// A row that just became a dead letter.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeadLetter {
+    pub id: i64,
+    pub chat_id: i64,
+    pub source: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+}
+
+/// Who is warned: active users who manage users (the admins), by their private chats.
+async fn admins(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT u.telegram_id FROM users u
+         JOIN user_roles ur USING (telegram_id)
+         JOIN role_permissions rp ON rp.role = ur.role
+         WHERE u.active AND rp.permission = 'users.manage'
+         ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Log each new dead letter at ERROR and queue a warning to every admin but the failing
+/// chat. A dead warning warns nobody.
+pub async fn announce(pool: &PgPool, dead: &[DeadLetter]) {
+    let dead: Vec<&DeadLetter> = dead.iter().filter(|d| d.source != SOURCE).collect();
+    if dead.is_empty() {
+        return;
+    }
+    let admins = match admins(pool).await {
+        Ok(admins) => admins,
+        Err(e) => {
+            tracing::error!(error = %e, "outbox.dead_letter_admins_unknown");
+            Vec::new()
+        }
+    };
+    for d in dead {
+        metrics::counter!("opsguard_outbox_dead_letters_total").increment(1);
+        let told: Vec<i64> = admins.iter().copied().filter(|a| *a != d.chat_id).collect();
+        tracing::error!(
+            outbox.id = d.id, chat.id = d.chat_id, outbox.source = %d.source,
+            error = d.last_error.as_deref().unwrap_or(""), admins_told = told.len(),
+            "outbox.dead_lettered"
+        );
+        let warning = Reply::html(format!(
+            "⚠️ A message to chat <code>{}</code> ({}) could not be delivered after {} attempts and was set aside as dead letter <code>#{}</code>.\nLast error: {}\nRe-send it with <code>opsguard outbox retry {}</code> once the cause is fixed.",
+            d.chat_id,
+            escape(&d.source),
+            d.attempts,
+            d.id,
+            escape(d.last_error.as_deref().unwrap_or("none recorded")),
+            d.id
+        ));
+        for admin in told {
+            if let Err(e) = super::enqueue(pool, admin, &warning, SOURCE).await {
+                tracing::error!(error = %e, chat.id = admin, "outbox.dead_letter_warning_failed");
+            }
+        }
+    }
+}
+
+/// Put dead rows back in the queue (all of them, or those of `ids`), with a fresh count of
+/// attempts; returns the ids re-queued.
+pub async fn retry(pool: &PgPool, ids: &[i64]) -> Result<Vec<i64>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE outbox SET status = 'pending', attempts = 0, not_before = now(),
+             lease_until = NULL
+         WHERE status = 'dead' AND (cardinality($1::bigint[]) = 0 OR id = ANY($1))
+         RETURNING id",
+    )
+    .bind(ids)
+    .fetch_all(pool)
+    .await
+    .map(|mut ids: Vec<i64>| {
+        ids.sort_unstable();
+        ids
+    })
+}

@@ -1,0 +1,133 @@
+//! Dead letters are not only a count in `/status`: each admin is warned in their private
+//! chat (never the chat that failed), and `opsguard outbox retry [ID…]` re-sends them. A
+//! warning that itself dies warns nobody.
+
+use super::{fast, queue};
+use crate::fake_telegram::Forced;
+use crate::helpers::*;
+
+const GROUP: i64 = -100_901;
+
+async fn status_of(app: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM outbox WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+}
+
+fn warnings(app: &TestApp, chat: i64) -> Vec<String> {
+    app.telegram
+        .sent_to(chat)
+        .iter()
+        .map(|c| c.text())
+        .filter(|t| t.contains("could not be delivered"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_dead_letter_warns_each_admin_and_outbox_retry_sends_it_again() {
+    let app = spawn_app_with(|s| {
+        fast(s);
+        s.outbox.max_attempts = 2;
+    })
+    .await;
+    app.add_user(42, "admin").await;
+    app.add_user(43, "admin").await;
+    app.add_user(44, "viewer").await;
+    app.telegram
+        .fail_chat(GROUP, Forced::bad_request("Bad Request: chat not found"));
+    let id = queue(&app, GROUP, "🚨 brute force from 203.0.113.9").await;
+
+    app.telegram
+        .wait_until("both admins warned", |_| {
+            warnings(&app, 42).len() == 1 && warnings(&app, 43).len() == 1
+        })
+        .await;
+    assert_eq!(status_of(&app, id).await, "dead");
+    let warning = &warnings(&app, 42)[0];
+    for needed in [
+        &format!("chat <code>{GROUP}</code>"),
+        "after 2 attempts",
+        &format!("<code>#{id}</code>"),
+        "chat not found",
+        &format!("<code>opsguard outbox retry {id}</code>"),
+    ] {
+        assert!(warning.contains(needed), "{needed} missing: {warning}");
+    }
+    assert!(warnings(&app, 44).is_empty(), "a viewer is not an admin");
+
+    // An id that is no dead letter: named, non-zero, nothing re-queued.
+    let (code, _, err) = run_opsguard(&app.db.url, &[], &["outbox", "retry", "999999"]).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("#999999"), "{err}");
+    assert_eq!(status_of(&app, id).await, "dead");
+
+    app.telegram.heal_chat(GROUP);
+    let (code, out, err) =
+        run_opsguard(&app.db.url, &[], &["outbox", "retry", &id.to_string()]).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains(&format!("re-queued 1 dead letter(s): #{id}")),
+        "{out}"
+    );
+    let arrived = app.wait_reply(GROUP, 0).await;
+    assert_eq!(arrived.text(), "🚨 brute force from 203.0.113.9");
+    let audited = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .any(|r| r.entry.command == "outbox retry" && r.entry.args == id.to_string());
+    assert!(audited, "the retry is audited");
+}
+
+#[tokio::test]
+async fn a_warning_that_dies_warns_nobody_else_about_itself() {
+    let app = spawn_app_with(|s| {
+        fast(s);
+        s.outbox.max_attempts = 1;
+    })
+    .await;
+    app.add_user(42, "admin").await;
+    app.add_user(43, "admin").await;
+    app.telegram
+        .fail_chat(GROUP, Forced::bad_request("Bad Request: chat not found"));
+    app.telegram.fail_chat(
+        42,
+        Forced::bad_request("Forbidden: bot was blocked by the user"),
+    );
+    let id = queue(&app, GROUP, "alert").await;
+    app.telegram
+        .wait_until("admin 43 warned", |_| warnings(&app, 43).len() == 1)
+        .await;
+    // The warning to 42 dies too; once it is dead, nothing more is queued for it.
+    wait_for("the warning to 42 to be dead", || async {
+        sqlx::query_scalar::<_, bool>(
+            "SELECT bool_and(status = 'dead') FROM outbox WHERE source = 'dead_letter' AND chat_id = 42",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap()
+    })
+    .await;
+    wait_for("no row left to send", || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM outbox WHERE status = 'pending'")
+            .fetch_one(app.pool())
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    let rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT chat_id, source FROM outbox WHERE id <> $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        rows,
+        [(42, "dead_letter".into()), (43, "dead_letter".into())],
+        "one warning per admin for the alert, none about the dead warning"
+    );
+    assert_eq!(warnings(&app, 43).len(), 1);
+}
