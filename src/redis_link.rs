@@ -96,7 +96,11 @@ impl RedisLink {
 
     pub fn record_ok(&self) {
         if self.degraded.swap(false, Ordering::Relaxed) {
-            *self.last_error.write().expect("lock") = None;
+            let was = self.last_error.write().expect("lock").take();
+            tracing::warn!(
+                redis.error_before = was.as_deref().unwrap_or(""),
+                "redis.recovered"
+            );
         }
     }
 

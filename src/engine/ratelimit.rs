@@ -1,5 +1,8 @@
 //! Rate limits per user and risk class: an exact sliding window in Redis (shared by every
-//! replica), or in process memory while Redis is unreachable.
+//! replica), or in process memory while Redis is unreachable. Hits counted in memory during
+//! an outage still count when Redis is back (which has forgotten them, or restarted empty)
+//! until they leave the window, so over an outage a subject gets at most twice its limit
+//! in any window, never a fresh budget.
 
 use crate::config::RateLimitSettings;
 use crate::domain::RiskClass;
@@ -61,6 +64,9 @@ impl RateLimiter {
         let key = format!("rl:{subject}:{}", risk.as_str());
         let limit = self.limit(risk);
         let window = Duration::from_secs(self.settings.window_secs);
+        if let Some(wait) = self.outage_hits_full(&key, limit, window) {
+            return Verdict::Limited(wait);
+        }
         if let Some(mut conn) = self.redis.conn() {
             let nonce: u64 = rand::random();
             let result: Result<i64, _> = self
@@ -74,6 +80,7 @@ impl RateLimiter {
             match result {
                 Ok(0) => {
                     self.redis.record_ok();
+                    self.count_beside_outage_hits(&key, window);
                     return Verdict::Allowed;
                 }
                 Ok(wait_ms) => {
@@ -84,6 +91,40 @@ impl RateLimiter {
             }
         }
         self.check_locally(&key, limit, window)
+    }
+
+    /// While hits from an outage are still in the window: `Some(wait)` when they alone
+    /// reach the limit. Creates no entry for a subject that has none.
+    fn outage_hits_full(&self, key: &str, limit: u32, window: Duration) -> Option<Duration> {
+        let now = Instant::now();
+        let mut map = self.local.lock().expect("rate limiter lock");
+        let hits = map.get_mut(key)?;
+        while hits
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= window)
+        {
+            hits.pop_front();
+        }
+        if hits.is_empty() {
+            map.remove(key);
+            return None;
+        }
+        (hits.len() >= limit as usize).then(|| {
+            (*hits.front().expect("non-empty") + window)
+                .saturating_duration_since(now)
+                .max(Duration::from_millis(1))
+        })
+    }
+
+    /// A hit Redis allowed also counts in memory while outage hits are in the window.
+    fn count_beside_outage_hits(&self, key: &str, window: Duration) {
+        let now = Instant::now();
+        let mut map = self.local.lock().expect("rate limiter lock");
+        if let Some(hits) = map.get_mut(key)
+            && hits.back().is_some_and(|t| now.duration_since(*t) < window)
+        {
+            hits.push_back(now);
+        }
     }
 
     /// The per-process fallback: the same sliding window, in memory.

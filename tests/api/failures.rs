@@ -279,3 +279,52 @@ async fn redis_rate_limits_are_per_user_and_per_risk_class() {
         "{reasons:?}"
     );
 }
+
+/// Hits counted in memory while Redis was down still count once an empty Redis is back:
+/// no fresh budget after an outage (at most twice the limit in any window).
+#[tokio::test]
+async fn a_redis_restart_does_not_hand_out_a_fresh_rate_limit_budget() {
+    let redis = PrivateRedis::start(&[]);
+    redis.ready().await;
+    let port = redis.port.to_string();
+    let app = spawn_app_with(|s| {
+        s.redis.url = Secret::new(redis.url());
+        s.rate_limits.read = 3;
+    })
+    .await;
+    app.add_user(42, "admin").await;
+    assert!(app.say(42, "/whoami").await.text().contains("Telegram id"));
+    drop(redis);
+    // Memory does not know what Redis counted: three more while Redis is down, then limited.
+    for _ in 0..3 {
+        assert!(app.say(42, "/whoami").await.text().contains("Telegram id"));
+    }
+    assert!(app.engine.redis().is_degraded(), "counted in memory");
+    assert!(app.say(42, "/whoami").await.text().contains("Retry in"));
+
+    // An empty Redis comes back on the same port.
+    let mut back = PrivateRedis::start(&["--port", &port]);
+    back.port = port.parse().unwrap();
+    back.ready().await;
+    wait_for("opsguard to reach Redis again", || async {
+        app.engine.redis().ping().await.is_ok()
+    })
+    .await;
+    let after = app.say(42, "/whoami").await.text();
+    assert!(
+        after.contains("Retry in"),
+        "a fresh budget after the restart: {after}"
+    );
+    let allowed = app
+        .audit_rows()
+        .await
+        .iter()
+        .filter(|r| r.entry.command == "whoami" && r.entry.decision == "allowed")
+        .count()
+        / 2;
+    assert_eq!(allowed, 4, "one through Redis, three in memory");
+    assert!(
+        allowed <= 2 * 3,
+        "within twice the limit of 3 over the outage"
+    );
+}
