@@ -15,6 +15,8 @@ use teloxide::{ApiError, Bot, RequestError};
 
 /// The prefix of the error a 5xx answer becomes (see `is_transient`).
 const SERVER_ERROR: &str = "HTTP 5";
+/// The longest answer read (Telegram's are a few kB; a file's metadata at most).
+const MAX_ANSWER: usize = 1 << 20;
 
 /// Telegram's answer envelope.
 #[derive(serde::Deserialize)]
@@ -53,8 +55,42 @@ where
         .await
         .map_err(network)?;
     let status = response.status();
-    let body = response.text().await.map_err(network)?;
-    read(status.as_u16(), &body)
+    let body = capped_body(response).await?;
+    read(status.as_u16(), &body).map_err(|e| hide_token(e, bot.token()))
+}
+
+/// The answer's body, at most `MAX_ANSWER` bytes: a hostile endpoint cannot make opsguard
+/// hold more (the client's timeout bounds the time).
+async fn capped_body(mut response: reqwest::Response) -> Result<String, RequestError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(network)? {
+        if body.len() + chunk.len() > MAX_ANSWER {
+            return Err(RequestError::Api(ApiError::Unknown(format!(
+                "answer longer than {MAX_ANSWER} bytes, not read"
+            ))));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}
+
+/// An error as callers log it: the token (plain or URL-encoded), which an endpoint may echo
+/// from the request path, cut out.
+fn hide_token(e: RequestError, token: &str) -> RequestError {
+    let hide = |text: &str| {
+        text.replace(token, "<token>")
+            .replace(&token.replace(':', "%3A"), "<token>")
+    };
+    match e {
+        RequestError::Api(ApiError::Unknown(said)) => {
+            RequestError::Api(ApiError::Unknown(hide(&said)))
+        }
+        RequestError::InvalidJson { source, raw } => RequestError::InvalidJson {
+            source,
+            raw: hide(&raw).into_boxed_str(),
+        },
+        other => other,
+    }
 }
 
 fn network(e: reqwest::Error) -> RequestError {
@@ -72,10 +108,22 @@ fn read<T: DeserializeOwned>(status: u16, body: &str) -> Result<T, RequestError>
             "HTTP {status}: {said}"
         ))));
     }
-    let answer = parsed.map_err(|e| RequestError::InvalidJson {
-        source: Arc::new(e),
-        raw: body.chars().take(500).collect::<String>().into_boxed_str(),
-    })?;
+    let answer = match parsed {
+        Ok(answer) => answer,
+        // Accepted, but its answer does not read: the message was most likely delivered,
+        // so this is not worth sending again (not transient).
+        Err(e) if (200..300).contains(&status) => {
+            return Err(RequestError::Api(ApiError::Unknown(format!(
+                "answered {status} but unreadable: {e}"
+            ))));
+        }
+        Err(e) => {
+            return Err(RequestError::InvalidJson {
+                source: Arc::new(e),
+                raw: body.chars().take(500).collect::<String>().into_boxed_str(),
+            });
+        }
+    };
     if answer.ok
         && let Some(result) = answer.result
     {
@@ -95,12 +143,13 @@ fn read<T: DeserializeOwned>(status: u16, body: &str) -> Result<T, RequestError>
     Err(RequestError::Api(error))
 }
 
-/// True for an error worth trying again soon: the network, a 5xx, an unreadable answer.
-/// False for what Telegram refused (4xx), flood control and a group's move, which the
-/// callers handle themselves.
+/// True for an error worth trying again soon: the network or a 5xx (a message may then
+/// arrive twice, when Telegram took it but its answer was lost: at least once). False for
+/// what Telegram refused (4xx), an answer that does not read, flood control and a group's
+/// move, which the callers handle themselves.
 pub fn is_transient(e: &RequestError) -> bool {
     match e {
-        RequestError::Network(_) | RequestError::InvalidJson { .. } | RequestError::Io(_) => true,
+        RequestError::Network(_) | RequestError::Io(_) => true,
         RequestError::Api(ApiError::Unknown(said)) => said.starts_with(SERVER_ERROR),
         _ => false,
     }
@@ -156,7 +205,25 @@ mod tests {
         )
         .unwrap_err();
         assert!(!is_transient(&unknown_4xx));
+        // Accepted but unreadable: most likely delivered, so not sent again.
         let garbled = read::<i32>(200, "not json").unwrap_err();
-        assert!(is_transient(&garbled));
+        assert!(!is_transient(&garbled));
+        let wrong_shape = read::<i32>(200, r#"{"ok":true,"result":{"message_id":1}}"#);
+        assert!(!is_transient(&wrong_shape.unwrap_err()));
+    }
+
+    #[test]
+    fn the_token_never_reaches_an_error() {
+        let token = "123456:SECRET-token";
+        let echoed = read::<i32>(
+            400,
+            r#"{"ok":false,"error_code":400,"description":"Bad Request: no /bot123456:SECRET-token/sendMessage or /bot123456%3ASECRET-token/x"}"#,
+        )
+        .unwrap_err();
+        let shown = hide_token(echoed, token).to_string();
+        assert!(!shown.contains("SECRET"), "{shown}");
+        let garbled = read::<i32>(404, "<h1>/bot123456:SECRET-token/sendMessage</h1>").unwrap_err();
+        let shown = hide_token(garbled, token).to_string();
+        assert!(!shown.contains("SECRET"), "{shown}");
     }
 }

@@ -2,7 +2,8 @@
 //! replica), or in process memory while Redis is unreachable. Hits counted in memory during
 //! an outage still count when Redis is back (which has forgotten them, or restarted empty)
 //! until they leave the window, so over an outage a subject gets at most twice its limit
-//! in any window, never a fresh budget.
+//! in any window from one replica (N replicas each count their own memory: (N+1)×), never a
+//! fresh budget.
 
 use crate::config::RateLimitSettings;
 use crate::domain::RiskClass;

@@ -121,6 +121,8 @@ pub const EVENTS: &[Family] = &[
         "state", &["never_started", "interrupted", "finished", "given_up"]),
     family("opsguard_replies_queued_total", Counter,
         "Direct replies handed to the outbox because Telegram made them wait too long."),
+    family("opsguard_outbox_dead_letters_total", Counter,
+        "Pushes the outbox gave up on after max_attempts (each logged at ERROR; admins warned)."),
     family("opsguard_telegram_retry_after_total", Counter,
         "429 answers to direct replies, each waited out before retrying."),
     family("opsguard_webhook_ignored_total", Counter,

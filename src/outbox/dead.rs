@@ -1,7 +1,8 @@
 //! Dead letters: a push the outbox gave up on (after `max_attempts`) is not only counted.
 //! The admins are warned in their own private chats (never the chat that failed), the log
 //! says so at ERROR, and `opsguard outbox retry [ID…]` puts dead rows back in the queue.
-//! A warning that itself dies warns nobody (no loop).
+//! A warning that itself dies warns nobody (no loop), nor does a reply a user caused, and
+//! the warnings have a budget (see `SILENT_SOURCES`, `WARNINGS_PER_TEN_MINUTES`).
 
 use crate::domain::Reply;
 use crate::domain::html::escape;
@@ -33,10 +34,42 @@ async fn admins(pool: &PgPool) -> Result<Vec<i64>, sqlx::Error> {
     .await
 }
 
+/// Sources whose dead letters are logged and counted but warn nobody: a dead warning (no
+/// loop), and what a user's own message caused (a reply handed to the outbox, an inbox
+/// notice) — a stranger who blocks the bot must not make opsguard page the admins.
+const SILENT_SOURCES: &[&str] = &[SOURCE, "reply", "inbox"];
+
+/// Warnings queued in the last ten minutes beyond which new dead letters are only logged:
+/// whatever kills pushes in bulk cannot turn into a flood of warnings.
+const WARNINGS_PER_TEN_MINUTES: i64 = 20;
+
+async fn recent_warnings(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE source = $1 AND created_at > now() - interval '10 minutes'",
+    )
+    .bind(SOURCE)
+    .fetch_one(pool)
+    .await
+}
+
 /// Log each new dead letter at ERROR and queue a warning to every admin but the failing
-/// chat. A dead warning warns nobody.
+/// chat, within the warning budget.
 pub async fn announce(pool: &PgPool, dead: &[DeadLetter]) {
-    let dead: Vec<&DeadLetter> = dead.iter().filter(|d| d.source != SOURCE).collect();
+    for d in dead
+        .iter()
+        .filter(|d| SILENT_SOURCES.contains(&d.source.as_str()))
+    {
+        metrics::counter!("opsguard_outbox_dead_letters_total").increment(1);
+        tracing::error!(
+            outbox.id = d.id, chat.id = d.chat_id, outbox.source = %d.source,
+            error = d.last_error.as_deref().unwrap_or(""), admins_told = 0,
+            "outbox.dead_lettered"
+        );
+    }
+    let dead: Vec<&DeadLetter> = dead
+        .iter()
+        .filter(|d| !SILENT_SOURCES.contains(&d.source.as_str()))
+        .collect();
     if dead.is_empty() {
         return;
     }
@@ -47,13 +80,20 @@ pub async fn announce(pool: &PgPool, dead: &[DeadLetter]) {
             Vec::new()
         }
     };
+    let over_budget = recent_warnings(pool)
+        .await
+        .map_or(false, |n| n >= WARNINGS_PER_TEN_MINUTES);
     for d in dead {
         metrics::counter!("opsguard_outbox_dead_letters_total").increment(1);
-        let told: Vec<i64> = admins.iter().copied().filter(|a| *a != d.chat_id).collect();
+        let told: Vec<i64> = if over_budget {
+            Vec::new()
+        } else {
+            admins.iter().copied().filter(|a| *a != d.chat_id).collect()
+        };
         tracing::error!(
             outbox.id = d.id, chat.id = d.chat_id, outbox.source = %d.source,
             error = d.last_error.as_deref().unwrap_or(""), admins_told = told.len(),
-            "outbox.dead_lettered"
+            warnings_over_budget = over_budget, "outbox.dead_lettered"
         );
         let warning = Reply::html(format!(
             "⚠️ A message to chat <code>{}</code> ({}) could not be delivered after {} attempts and was set aside as dead letter <code>#{}</code>.\nLast error: {}\nRe-send it with <code>opsguard outbox retry {}</code> once the cause is fixed.",

@@ -31,6 +31,7 @@ struct StoredButton {
 pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcome {
     let result = tokio::time::timeout(settings.send_timeout(), call(bot, row)).await;
     let failed = |counts: bool, error: String, retry_in| Outcome {
+        transient: false,
         id: row.id,
         sent: false,
         counts,
@@ -42,6 +43,7 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
     let backoff = settings.backoff(row.attempts + 1);
     match result {
         Ok(Ok(message_id)) => Outcome {
+            transient: false,
             id: row.id,
             sent: true,
             counts: true,
@@ -67,15 +69,25 @@ pub async fn send(bot: &Bot, settings: &OutboxSettings, row: &Claimed) -> Outcom
             format!("429 Too Many Requests: retry after {wait}"),
             wait.duration(),
         ),
+        // The network or a 5xx is Telegram's trouble, not the message's: retried with
+        // backoff for as long as it lasts, never dead-lettered for it (an outage of a few
+        // minutes must not kill every queued alert).
+        Ok(Err(e)) if crate::bot::api::is_transient(&e) => Outcome {
+            transient: true,
+            ..failed(true, e.to_string(), backoff)
+        },
         Ok(Err(e)) => failed(true, e.to_string(), backoff),
-        Err(_) => failed(
-            true,
-            format!(
-                "no answer from the Bot API within {} ms",
-                settings.send_timeout_ms
-            ),
-            backoff,
-        ),
+        Err(_) => Outcome {
+            transient: true,
+            ..failed(
+                true,
+                format!(
+                    "no answer from the Bot API within {} ms",
+                    settings.send_timeout_ms
+                ),
+                backoff,
+            )
+        },
     }
 }
 

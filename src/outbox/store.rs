@@ -103,6 +103,9 @@ pub struct Outcome {
     /// Telegram upgraded the group to a supergroup with this id: the chat's records and
     /// pending rows move there (`storage::chats::moved`) and the row is sent again.
     pub moved_to: Option<i64>,
+    /// The failure was Telegram's or the network's (a 5xx, no answer): it counts towards the
+    /// backoff but never makes the row a dead letter.
+    pub transient: bool,
 }
 
 /// Record outcomes (and end their leases): sent rows get `sent_at` (the time the
@@ -116,6 +119,7 @@ pub async fn record(
     let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
     let sent: Vec<bool> = outcomes.iter().map(|o| o.sent).collect();
     let counts: Vec<bool> = outcomes.iter().map(|o| o.sent || o.counts).collect();
+    let transient: Vec<bool> = outcomes.iter().map(|o| o.transient).collect();
     let errors: Vec<Option<String>> = outcomes.iter().map(|o| o.error.clone()).collect();
     let delays: Vec<f64> = outcomes.iter().map(|o| o.retry_in.as_secs_f64()).collect();
     let messages: Vec<Option<i64>> = outcomes.iter().map(|o| o.message_id).collect();
@@ -123,7 +127,8 @@ pub async fn record(
         "UPDATE outbox o SET
             attempts = o.attempts + CASE WHEN r.counts THEN 1 ELSE 0 END,
             status = CASE WHEN r.sent THEN 'sent'
-                          WHEN r.counts AND o.attempts + 1 >= $6 THEN 'dead'
+                          WHEN r.counts AND NOT r.transient AND o.attempts + 1 >= $6
+                              THEN 'dead'
                           ELSE 'pending' END,
             sent_at = CASE WHEN r.sent THEN clock_timestamp() ELSE NULL END,
             last_error = CASE WHEN r.sent THEN o.last_error ELSE r.error END,
@@ -132,8 +137,8 @@ pub async fn record(
             not_before = CASE WHEN r.sent THEN o.not_before
                               ELSE clock_timestamp() + make_interval(secs => r.delay) END
          FROM UNNEST($1::bigint[], $2::bool[], $3::bool[], $4::text[], $5::float8[],
-                     $7::bigint[])
-              AS r(id, sent, counts, error, delay, message_id)
+                     $7::bigint[], $8::bool[])
+              AS r(id, sent, counts, error, delay, message_id, transient)
          WHERE o.id = r.id AND o.status <> 'dead'
          RETURNING o.id, o.chat_id, o.source, o.attempts, o.last_error, o.status",
     )
@@ -144,6 +149,7 @@ pub async fn record(
     .bind(delays)
     .bind(max_attempts)
     .bind(&messages)
+    .bind(transient)
     .fetch_all(pool)
     .await?
     .into_iter()

@@ -82,7 +82,7 @@ async fn a_dead_letter_warns_each_admin_and_outbox_retry_sends_it_again() {
 }
 
 #[tokio::test]
-async fn a_warning_that_dies_warns_nobody_else_about_itself() {
+async fn the_failing_chat_is_never_warned_and_a_dead_warning_warns_nobody() {
     let app = spawn_app_with(|s| {
         fast(s);
         s.outbox.max_attempts = 1;
@@ -97,8 +97,10 @@ async fn a_warning_that_dies_warns_nobody_else_about_itself() {
         Forced::bad_request("Forbidden: bot was blocked by the user"),
     );
     let id = queue(&app, GROUP, "alert").await;
+    // A push to admin 42 that dies warns the other admins, never 42's failing chat.
+    let to_42 = queue(&app, 42, "report for 42").await;
     app.telegram
-        .wait_until("admin 43 warned", |_| warnings(&app, 43).len() == 1)
+        .wait_until("admin 43 warned of both", |_| warnings(&app, 43).len() == 2)
         .await;
     // The warning to 42 dies too; once it is dead, nothing more is queued for it.
     wait_for("the warning to 42 to be dead", || async {
@@ -118,16 +120,21 @@ async fn a_warning_that_dies_warns_nobody_else_about_itself() {
             == 0
     })
     .await;
-    let rows: Vec<(i64, String)> =
-        sqlx::query_as("SELECT chat_id, source FROM outbox WHERE id <> $1 ORDER BY id")
-            .bind(id)
+    let mut rows: Vec<(i64, String)> =
+        sqlx::query_as("SELECT chat_id, source FROM outbox WHERE id <> ALL($1) ORDER BY chat_id")
+            .bind(vec![id, to_42])
             .fetch_all(app.pool())
             .await
             .unwrap();
+    rows.sort();
     assert_eq!(
         rows,
-        [(42, "dead_letter".into()), (43, "dead_letter".into())],
-        "one warning per admin for the alert, none about the dead warning"
+        [
+            (42, "dead_letter".into()),
+            (43, "dead_letter".into()),
+            (43, "dead_letter".into())
+        ],
+        "the alert warns 42 and 43; 42's own dead push warns only 43; the dead warning to 42 warns nobody"
     );
-    assert_eq!(warnings(&app, 43).len(), 1);
+    assert_eq!(warnings(&app, 43).len(), 2);
 }
