@@ -155,6 +155,7 @@ fn digest(data: &[u8], hash: ThumbprintHash) -> Result<Vec<u8>> {
         ThumbprintHash::SHA256 => Sha256::digest(data).to_vec(),
         ThumbprintHash::SHA384 => Sha384::digest(data).to_vec(),
         ThumbprintHash::SHA512 => Sha512::digest(data).to_vec(),
+        _ => return Err(ErrorKind::InvalidAlgorithm.into()),
     })
 }
 

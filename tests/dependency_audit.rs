@@ -135,8 +135,13 @@ fn an_accepted_warning_past_its_review_date_fails_the_audit() {
         std::fs::copy(repo().join(file), root.join(file)).unwrap();
     }
     let config = std::fs::read_to_string(repo().join(".cargo/audit.toml")).unwrap();
-    let (before, after) = config.split_once(", review by ").expect("a review date");
-    let expired = format!("{before}, review by 2020-01-01{}", &after[10..]);
+    // The first acceptance line (`# RUSTSEC-… <crate>, review by YYYY-MM-DD: …`).
+    let line = config
+        .lines()
+        .find(|l| l.trim_start().starts_with("# RUSTSEC-") && l.contains(", review by "))
+        .expect("an accepted advisory with a review date");
+    let (head, tail) = line.split_once(", review by ").unwrap();
+    let expired = config.replacen(line, &format!("{head}, review by 2020-01-01{}", &tail[10..]), 1);
     std::fs::write(root.join(".cargo/audit.toml"), expired).unwrap();
 
     let out = audit(&root, &snapshot());
