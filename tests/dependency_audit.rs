@@ -46,9 +46,19 @@ fn copy_of_snapshot(scratch: &Scratch) -> PathBuf {
         from.display()
     );
     let to = scratch.0.join("advisory-db");
-    let out = Command::new("cp").arg("-R").arg(&from).arg(&to).output().unwrap();
+    let out = Command::new("cp")
+        .arg("-R")
+        .arg(&from)
+        .arg(&to)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "cp: {}", text(&out));
-    let out = Command::new("chmod").arg("-R").arg("u+w").arg(&to).output().unwrap();
+    let out = Command::new("chmod")
+        .arg("-R")
+        .arg("u+w")
+        .arg(&to)
+        .output()
+        .unwrap();
     assert!(out.status.success(), "chmod: {}", text(&out));
     to
 }
@@ -110,7 +120,11 @@ fn the_audit_passes_on_the_snapshot_and_fails_on_an_advisory_planted_against_a_l
     let db = copy_of_snapshot(&scratch);
 
     let clean = audit(repo(), &db);
-    assert!(clean.status.success(), "the unplanted copy must pass: {}", text(&clean));
+    assert!(
+        clean.status.success(),
+        "the unplanted copy must pass: {}",
+        text(&clean)
+    );
     assert!(!text(&clean).contains(PLANTED));
 
     // `subtle` compares opsguard's secrets in constant time: a locked crate.
@@ -118,10 +132,19 @@ fn the_audit_passes_on_the_snapshot_and_fails_on_an_advisory_planted_against_a_l
     plant(&db, "subtle");
     let planted = audit(repo(), &db);
     let out = text(&planted);
-    assert!(!planted.status.success(), "a planted advisory must fail the audit: {out}");
+    assert!(
+        !planted.status.success(),
+        "a planted advisory must fail the audit: {out}"
+    );
     assert!(out.contains(PLANTED), "names the advisory: {out}");
-    assert!(out.contains(&format!("subtle {version}")) || out.contains(&version), "{out}");
-    assert!(out.contains("vulnerab"), "reported as a vulnerability: {out}");
+    assert!(
+        out.contains(&format!("subtle {version}")) || out.contains(&version),
+        "{out}"
+    );
+    assert!(
+        out.contains("vulnerab"),
+        "reported as a vulnerability: {out}"
+    );
 }
 
 #[test]
@@ -141,12 +164,19 @@ fn an_accepted_warning_past_its_review_date_fails_the_audit() {
         .find(|l| l.trim_start().starts_with("# RUSTSEC-") && l.contains(", review by "))
         .expect("an accepted advisory with a review date");
     let (head, tail) = line.split_once(", review by ").unwrap();
-    let expired = config.replacen(line, &format!("{head}, review by 2020-01-01{}", &tail[10..]), 1);
+    let expired = config.replacen(
+        line,
+        &format!("{head}, review by 2020-01-01{}", &tail[10..]),
+        1,
+    );
     std::fs::write(root.join(".cargo/audit.toml"), expired).unwrap();
 
     let out = audit(&root, &snapshot());
     let out_text = text(&out);
-    assert!(!out.status.success(), "an expired acceptance must fail: {out_text}");
+    assert!(
+        !out.status.success(),
+        "an expired acceptance must fail: {out_text}"
+    );
     assert!(
         out_text.contains("review date 2020-01-01 has passed"),
         "says why: {out_text}"
