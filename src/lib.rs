@@ -26,6 +26,8 @@
 //!   on stdin), [`http`] (webhook route, auth-event ingest, health, readiness, metrics), [`scheduler`]
 //!   (cron schedules run through the pipeline as the `scheduler` actor, claimed once per
 //!   fire time across replicas, reports queued in the [`outbox`]).
+//! - [`jwt_crypto`]: the only JWT algorithms opsguard signs and verifies (HS256, EdDSA), as
+//!   `jsonwebtoken`'s crypto provider; no RSA or ECDSA code is linked.
 //! - [`config`], [`telemetry`], [`startup`], `main.rs` (the CLI) — wiring.
 //!
 //! # Invariants
@@ -50,6 +52,7 @@ pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod jwt_crypto;
 pub mod logins;
 pub mod outbox;
 pub mod redis_link;

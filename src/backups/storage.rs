@@ -6,7 +6,7 @@ use crate::config::{BackupSettings, S3Settings};
 use bytes::Bytes;
 use futures::StreamExt;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, WriteMultipart};
+use object_store::{ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -151,7 +151,7 @@ impl Storage {
             .put_opts(&path, bytes.clone().into(), create)
             .await
         {
-            Err(object_store::Error::NotImplemented) => {
+            Err(object_store::Error::NotImplemented { .. }) => {
                 self.store.put(&path, bytes.into()).await?;
                 Ok(())
             }
@@ -218,6 +218,10 @@ impl Storage {
 }
 
 fn s3(bucket: &str, s3: &S3Settings) -> Result<object_store::aws::AmazonS3, object_store::Error> {
+    // object_store's HTTP client (reqwest 0.13, built without a crypto provider of its own)
+    // takes TLS from the process default: ring, the one rustls is built with here. Fails only
+    // when a provider is already installed.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut builder = object_store::aws::AmazonS3Builder::from_env()
         .with_bucket_name(bucket)
         .with_allow_http(s3.allow_http);

@@ -103,6 +103,7 @@ struct JoseHeader<'a> {
 
 /// Verify a token under the ring's keys and return the sending service (`sub`).
 pub fn verify(token: &str, keys: &Keys<'_>, issuer: &str) -> Result<String, TokenError> {
+    crate::jwt_crypto::install();
     // Pin the algorithm first: the library would refuse `none` only as a parse error.
     let header = token.split('.').next().ok_or(TokenError::Malformed)?;
     let header = URL_SAFE_NO_PAD
@@ -189,6 +190,7 @@ pub fn issue(
         iat: now_unix,
         scope: WRITE_SCOPE.to_string(),
     };
+    crate::jwt_crypto::install();
     let key = EncodingKey::from_secret(secret.expose().as_bytes());
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(Keys::kid(secret));

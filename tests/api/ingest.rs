@@ -38,6 +38,7 @@ pub fn claims() -> Value {
 }
 
 pub fn sign(claims: &Value, key: &str) -> String {
+    opsguard::jwt_crypto::install();
     let key = EncodingKey::from_secret(key.as_bytes());
     jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &key).unwrap()
 }

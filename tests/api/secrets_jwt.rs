@@ -205,6 +205,7 @@ async fn jwks_publishes_current_next_and_previous_public_keys_only() {
     // A token signed with the delivered private key verifies against the fetched key set.
     let delivered = k.delivery("API_JWT", &v3);
     let der = STANDARD.decode(delivered[1].1.expose()).unwrap();
+    opsguard::jwt_crypto::install();
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(delivered[0].1.expose().to_string());
     let claims =

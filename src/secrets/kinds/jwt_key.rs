@@ -168,6 +168,7 @@ impl SecretKind for JwtSigningKey {
     /// Sign a token with the private key and verify it with the published public key: the
     /// pair matches.
     async fn test(&self, pending: &Version) -> Result<(), KindError> {
+        crate::jwt_crypto::install();
         let (encoding, decoding) = keys(self.algorithm, pending)?;
         let algorithm = match self.algorithm {
             Alg::EdDsa => Algorithm::EdDSA,

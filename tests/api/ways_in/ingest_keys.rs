@@ -86,6 +86,7 @@ async fn a_token_before_its_nbf_or_naming_an_unknown_key_is_refused() {
     );
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some("0badc0de".into());
+    opsguard::jwt_crypto::install();
     let key = EncodingKey::from_secret(SECRET.as_bytes());
     let unknown = jsonwebtoken::encode(&header, &claims(), &key).unwrap();
     let (status, answer) = post(&app, Some(&unknown), batch("n-2")).await;
