@@ -5,19 +5,22 @@
 //! A window is half-open: an event at `t` counts the events in `(t − window, t]`, so an event
 //! exactly `window` after another does not count it. Successes never count.
 
-use super::auth_event::AuthEvent;
+pub mod episodes;
+pub mod spray;
+
+use super::auth_event::{AuthEvent, Source};
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 
 /// What a rule counts (the detection side of `config::logins::RuleKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Counting {
-    /// Failures from one IP: key `ip:<addr>`.
+    /// Failures from one source: key `ip:<addr>` or `host:<name>`.
     FailuresByIp,
-    /// Failures on one account: key `account:<name>`.
+    /// Failures on one account: key `account:<name>` (events without an account: none).
     FailuresByAccount,
-    /// Distinct accounts one IP failed on: key `spray:<addr>`, the account is the member.
+    /// Distinct accounts one source failed on: key `spray:<addr or name>`, the account is
+    /// the member (events without an account: none).
     AccountsByIp,
     /// Failures across everything: key `all`.
     AllFailures,
@@ -26,22 +29,26 @@ pub enum Counting {
 /// The key an event is counted under, borrowed from the event (formatted only once per key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKey<'a> {
-    Ip(IpAddr),
+    Ip(&'a Source),
     Account(&'a str),
-    Spray(IpAddr),
+    Spray(&'a Source),
     All,
 }
 
 impl Counting {
-    /// The key `event` counts under, or `None` when it does not count (a success).
+    /// The key `event` counts under, or `None` when it does not count (a success, or an
+    /// event without the account the rule counts by).
     pub fn key_of(self, event: &AuthEvent) -> Option<EventKey<'_>> {
         if !event.outcome.is_failure() {
             return None;
         }
         Some(match self {
-            Counting::FailuresByIp => EventKey::Ip(event.ip),
-            Counting::FailuresByAccount => EventKey::Account(&event.account),
-            Counting::AccountsByIp => EventKey::Spray(event.ip),
+            Counting::FailuresByIp => EventKey::Ip(&event.source),
+            Counting::FailuresByAccount => EventKey::Account(event.account.as_deref()?),
+            Counting::AccountsByIp => {
+                event.account.as_ref()?;
+                EventKey::Spray(&event.source)
+            }
             Counting::AllFailures => EventKey::All,
         })
     }
@@ -53,10 +60,10 @@ impl Counting {
 }
 
 impl EventKey<'_> {
-    /// The IP the key is about, if any.
-    pub fn ip(&self) -> Option<IpAddr> {
+    /// The source the key is about, if any.
+    pub fn source(&self) -> Option<&Source> {
         match self {
-            EventKey::Ip(ip) | EventKey::Spray(ip) => Some(*ip),
+            EventKey::Ip(source) | EventKey::Spray(source) => Some(source),
             _ => None,
         }
     }
@@ -73,9 +80,10 @@ impl EventKey<'_> {
 impl fmt::Display for EventKey<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EventKey::Ip(ip) => write!(f, "ip:{ip}"),
+            EventKey::Ip(Source::Ip(ip)) => write!(f, "ip:{ip}"),
+            EventKey::Ip(Source::Host(host)) => write!(f, "host:{host}"),
             EventKey::Account(account) => write!(f, "account:{account}"),
-            EventKey::Spray(ip) => write!(f, "spray:{ip}"),
+            EventKey::Spray(source) => write!(f, "spray:{source}"),
             EventKey::All => f.write_str("all"),
         }
     }

@@ -16,8 +16,8 @@ fn event(outcome: Outcome, ip: &str, account: &str) -> AuthEvent {
     AuthEvent {
         id: None,
         at: chrono::Utc::now(),
-        ip: ip.parse().unwrap(),
-        account: account.into(),
+        source: crate::domain::auth_event::Source::Ip(ip.parse().unwrap()),
+        account: Some(account.into()),
         service: "web".into(),
         outcome,
         reason: None,
@@ -51,6 +51,21 @@ fn keys_per_rule_and_successes_do_not_count() {
         Counting::AccountsByIp.key_of(&failure).unwrap().account(),
         None
     );
+    let mut from_host = failure.clone();
+    from_host.source = crate::domain::auth_event::Source::Host("scan.example".into());
+    from_host.account = None;
+    let key = |c: Counting| c.key_of(&from_host).map(|k| k.to_string());
+    assert_eq!(
+        key(Counting::FailuresByIp).as_deref(),
+        Some("host:scan.example")
+    );
+    assert_eq!(
+        key(Counting::AccountsByIp),
+        None,
+        "no account, no spray member"
+    );
+    assert_eq!(key(Counting::FailuresByAccount), None);
+    assert_eq!(key(Counting::AllFailures).as_deref(), Some("all"));
     assert_eq!(
         Counting::FailuresByAccount
             .key_of(&failure)
