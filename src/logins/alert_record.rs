@@ -82,7 +82,7 @@ pub async fn record(
                 }
                 written.push(row);
             }
-            None => match source_alert(tx, e).await? {
+            None => match source_alert(tx, settings, e).await? {
                 Some(host) => {
                     insert(tx, e, Some(host)).await?;
                     written.push(grow(tx, host, e).await?);
@@ -143,23 +143,39 @@ fn shown(settings: &LoginSettings, row: &Written) -> Option<Exceeding> {
 }
 
 /// The open alert of another rule about the episode's source (its address or host name,
-/// by an address rule or a spray) that is still within the gap: what the episode folds
-/// into. Never for a surge, which is about no source.
-async fn source_alert(tx: &mut PgConnection, e: &Exceeding) -> Result<Option<i64>, sqlx::Error> {
+/// by an address rule or a spray) whose own episode was under way when this one began
+/// (it started before, and had an exceeding event within its rule's gap before — which,
+/// for an episode, is the same as its span reaching this one: so the answer is the same
+/// whether later events came in the same batch or not). What the episode folds into.
+/// Never for a surge, which is about no source.
+async fn source_alert(
+    tx: &mut PgConnection,
+    settings: &LoginSettings,
+    e: &Exceeding,
+) -> Result<Option<i64>, sqlx::Error> {
     let Some(source) = e.source.as_ref().filter(|_| e.kind != RuleKind::Surge) else {
         return Ok(None);
     };
     let keys = [source.key(), format!("spray:{source}")];
+    let rules: Vec<&str> = settings.rules.iter().map(|r| r.name.as_str()).collect();
+    let gaps: Vec<f64> = settings
+        .rules
+        .iter()
+        .map(|r| r.gap_secs(settings.cooldown_secs) as f64)
+        .collect();
     sqlx::query_scalar(
-        "SELECT id FROM login_alerts
-         WHERE state = 'open' AND key = ANY($1) AND rule <> $2
-           AND last_at > $3 - $4 * interval '1 second'
-         ORDER BY id LIMIT 1 FOR UPDATE",
+        "SELECT a.id FROM login_alerts a
+           JOIN UNNEST($4::text[], $5::float8[]) AS g(rule, secs) ON g.rule = a.rule
+         WHERE a.state = 'open' AND a.key = ANY($1) AND a.rule <> $2
+           AND coalesce(a.exceeding_from, a.first_at) <= $3
+           AND a.last_at > $3 - g.secs * interval '1 second'
+         ORDER BY a.id LIMIT 1 FOR UPDATE OF a",
     )
     .bind(&keys[..])
     .bind(&e.rule)
     .bind(e.first_exceeding)
-    .bind(e.gap_secs as f64)
+    .bind(&rules)
+    .bind(&gaps)
     .fetch_optional(tx)
     .await
 }

@@ -203,13 +203,14 @@ impl Detector {
             }
         };
         for (since, first, last, added, peak, accounts) in changed {
-            // Who: the latest event of the episode in this batch, or the key's latest.
-            let in_episode = members
+            // Who: the event that crossed (the batch's first at or after the first exceeding
+            // time, the first sent of equal times), else the batch's latest.
+            let by_time = |&&i: &&usize| (times[i], i);
+            let crossing = members
                 .iter()
-                .filter(|&&i| times[i] <= last)
-                .max_by_key(|&&i| times[i]);
-            let Some(&latest) = in_episode.or_else(|| members.iter().max_by_key(|&&i| times[i]))
-            else {
+                .filter(|&&i| times[i] >= first)
+                .min_by_key(by_time);
+            let Some(&latest) = crossing.or_else(|| members.iter().max_by_key(by_time)) else {
                 continue;
             };
             let latest = &events[latest];

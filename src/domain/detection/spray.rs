@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 /// One episode of a spray key, as far as a batch shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SprayEpisode {
+    /// The first exceeding event (see `spray_episodes`).
     pub since_ms: i64,
     pub first_exceeding_ms: i64,
     pub last_exceeding_ms: i64,
@@ -64,9 +65,11 @@ pub fn spray_episodes(
             let inside = all
                 .iter()
                 .filter(|(t, _)| *t > first - window.length_ms && *t <= last);
-            let accounts: BTreeSet<&str> = inside.clone().map(|(_, a)| *a).collect();
+            let accounts: BTreeSet<&str> = inside.map(|(_, a)| *a).collect();
             SprayEpisode {
-                since_ms: inside.map(|(t, _)| *t).min().unwrap_or(first),
+                // Only each account's latest failure is kept: an older start would depend
+                // on the batching, the first exceeding event does not.
+                since_ms: first,
                 first_exceeding_ms: first,
                 last_exceeding_ms: last,
                 peak,
