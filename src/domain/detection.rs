@@ -1,6 +1,6 @@
-//! Sliding-window detection, pure: the key a rule counts an event under, and the exact window
-//! count at each new event of a key, given the key's previous state capped at `fire_at`
-//! entries (enough to decide "count ≥ fire_at" exactly for events arriving in time order).
+//! Sliding-window detection, pure: the key a rule counts an event under; event counting in
+//! event time (`episodes`); and distinct-account counting (`evaluate_accounts`, whose
+//! episodes `spray` makes), given the key's previous state.
 //!
 //! A window is half-open: an event at `t` counts the events in `(t − window, t]`, so an event
 //! exactly `window` after another does not count it. Successes never count.
@@ -190,50 +190,6 @@ fn exceeding_at(stored: &[i64], t: i64, window: Window) -> bool {
 /// raised the count.
 fn newer_than(stored: &[i64], first: i64) -> Vec<i64> {
     stored[stored.partition_point(|&x| x <= first)..].to_vec()
-}
-
-/// Event counting (`ip`, `account`, `all`): `previous` are the key's stored event times
-/// (its newest `fire_at`), `batch` the new events' times in any order.
-pub fn evaluate_events(window: Window, previous: &[i64], batch: &[i64]) -> Verdict {
-    let mut stored = previous.to_vec();
-    stored.sort_unstable();
-    let mut batch = batch.to_vec();
-    batch.sort_unstable();
-    let Some(&first) = batch.first() else {
-        return Verdict::default();
-    };
-    let was_exceeding = exceeding_at(&stored, first, window);
-    let mut tally = Tally::new(window.fire_at, was_exceeding, batch.len());
-    let later = newer_than(&stored, first);
-    let mut times = stored.clone();
-    let mut pending = later.iter().copied().peekable();
-    let mut batch = batch.into_iter().peekable();
-    loop {
-        // The timeline in order: a stored entry before a new event at the same time.
-        let take_stored = match (pending.peek(), batch.peek()) {
-            (Some(s), Some(t)) => s <= t,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let lo = if take_stored {
-            let s = pending.next().unwrap_or_default();
-            let (count, lo) = window_range(&times, s, window.length_ms);
-            let before = window_range(&stored, s, window.length_ms).0;
-            let already = before >= window.fire_at as usize;
-            tally.stored_entry(s, count as u32, times[lo], 1, already);
-            lo
-        } else {
-            let t = batch.next().unwrap_or_default();
-            times.insert(times.partition_point(|&x| x <= t), t);
-            let (count, lo) = window_range(&times, t, window.length_ms);
-            tally.new_event(t, count as u32, times[lo], 1);
-            lo
-        };
-        // Every later step is no older: what fell out of this window stays out.
-        times.drain(..lo);
-    }
-    tally.verdict
 }
 
 /// Distinct-account counting (`spray`): `previous` are the key's stored (account, time of

@@ -7,6 +7,7 @@ mod alert_edits;
 mod alerts;
 mod batchings;
 mod rules;
+mod sources;
 mod windows;
 
 use super::helpers::*;
