@@ -4,6 +4,7 @@
 
 mod cli;
 mod refusals;
+mod shippers;
 mod stream;
 
 use super::helpers::*;

@@ -115,7 +115,7 @@ pub fn episodes(
         if e.t <= first_new - w {
             continue;
         }
-        let covered_now = covered_after[i] && !(!e.new && covered_before[i]);
+        let covered_now = covered_after[i] && (e.new || !covered_before[i]);
         if covered_now {
             pending += 1;
             pending_since.get_or_insert(e.t);

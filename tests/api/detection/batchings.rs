@@ -89,6 +89,9 @@ type Row = (
     Option<String>,
 );
 
+/// (rule, key, count, first event but of a spray, last event).
+type Counted = (String, String, i64, Option<DateTime<Utc>>, DateTime<Utc>);
+
 async fn outcome(app: &TestApp) -> (Vec<Row>, i64) {
     let rows: Vec<Row> = sqlx::query_as(
         "SELECT a.rule, a.key, a.count, a.first_at, a.last_at, a.state,
@@ -162,15 +165,14 @@ async fn one_per_request_a_thousand_per_request_and_shuffled_batches_give_the_sa
     // what it is folded into; and a spray's start (its window keeps each account's latest
     // failure only).
     let (alerts, _) = send(shuffled).await;
-    let counted =
-        |rows: &[Row]| -> Vec<(String, String, i64, Option<DateTime<Utc>>, DateTime<Utc>)> {
-            rows.iter()
-                .map(|r| {
-                    let first = (r.0 != "spray").then_some(r.3);
-                    (r.0.clone(), r.1.clone(), r.2, first, r.4)
-                })
-                .collect()
-        };
+    let counted = |rows: &[Row]| -> Vec<Counted> {
+        rows.iter()
+            .map(|r| {
+                let first = (r.0 != "spray").then_some(r.3);
+                (r.0.clone(), r.1.clone(), r.2, first, r.4)
+            })
+            .collect()
+    };
     assert_eq!(
         counted(&alerts),
         counted(&want),

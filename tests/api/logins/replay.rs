@@ -172,7 +172,7 @@ fn generate(start: DateTime<Utc>) -> String {
             ),
         }
     }
-    log.lines.sort_by(|a, b| a.0.cmp(&b.0));
+    log.lines.sort_by_key(|a| a.0);
     let mut text: String = log.lines.into_iter().map(|(_, l)| l + "\n").collect();
     text.pop();
     text.push('\n');
