@@ -3,7 +3,7 @@
 //! the 202; beside it, in the same run, the baseline: the same events put into the same
 //! table with `COPY` and nothing else. Needs PostgreSQL and Redis on 127.0.0.1.
 //!
-//! The mix: failures spread over 1,000,000 accounts from 200,000 addresses (background
+//! The mix: failures spread over 1,000,000 accounts from 2,000,000 addresses (background
 //! noise that stays under the per-IP and per-account thresholds), 10% successes, and a
 //! brute-force source (40 failures, 40 accounts) every 50th batch, so alerts are raised
 //! all through the run; the overall surge rule fires once and counts on. An
@@ -52,7 +52,7 @@ fn batch(n: usize) -> (String, String) {
         let ip = if attack {
             format!("198.51.{}.{}", (n / 250) % 250, n % 250)
         } else {
-            let h = k.wrapping_mul(2_654_435_761) % 200_000;
+            let h = k.wrapping_mul(2_654_435_761) % 2_000_000;
             format!("10.{}.{}.{}", h / 65_536, (h / 256) % 256, h % 256)
         };
         let account = format!("user{}", k.wrapping_mul(40_503) % 1_000_000);

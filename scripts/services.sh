@@ -67,6 +67,11 @@ ensure_test_tools() {
     if ! docker compose version >/dev/null 2>&1; then
         command -v docker-compose >/dev/null || apt_install docker-compose || return 1
     fi
+    # fail2ban's sshd filter is the reference the failed-login replay test is measured
+    # against (tests/api/logins/replay.rs).
+    command -v fail2ban-regex >/dev/null || apt_install fail2ban || return 1
+    # The syslog-ng shipper recipe (deploy/shippers/) is tested by running syslog-ng itself.
+    ls /usr/lib/syslog-ng/*/libhttp.so >/dev/null 2>&1 || apt_install syslog-ng-core syslog-ng-mod-http || return 1
     # The delivered Ed25519 signing key must load with Python `cryptography` (a test does).
     python3 -c 'import cryptography' 2>/dev/null || pip_install cryptography || return 1
 }

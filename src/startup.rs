@@ -230,6 +230,12 @@ impl Application {
                 &tracker,
             );
         }
+        logins::escalation::spawn(
+            engine.pool().clone(),
+            settings.logins.clone(),
+            shutdown.clone(),
+            &tracker,
+        );
         if settings.scheduler.enabled {
             scheduler.spawn(shutdown.clone(), &tracker);
         }

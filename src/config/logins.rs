@@ -1,8 +1,10 @@
 //! Failed-login alerting settings (`[logins]`): the ingest API and its tokens, the Redis
 //! stream consumer, detection rules, alert cool-down and chats, and event retention.
 
+use crate::domain::auth_event::Cause;
 use crate::domain::secret::Secret;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
@@ -14,9 +16,17 @@ pub struct LoginSettings {
     /// An alert may fire again for the same rule and key only after its key has been quiet
     /// this long; until then further matches update the open alert.
     pub cooldown_secs: u64,
+    /// Networks whose failures never alert (an office NAT, a health checker): their events
+    /// are stored and listed, never counted by a rule.
+    pub ignore: Vec<ipnet::IpNet>,
     /// Chats alerts are pushed to (through the outbox). Empty: alerts are recorded and
     /// listed in `/alerts`, never pushed.
     pub alert_chats: Vec<i64>,
+    /// An open alert nobody acknowledged (or silenced) this long after its page is pushed
+    /// once more to `escalation_chats`.
+    pub escalate_after_secs: u64,
+    /// Chats unacknowledged alerts escalate to. Empty: no escalation.
+    pub escalation_chats: Vec<i64>,
     /// How long a pushed alert's buttons work.
     pub button_ttl_secs: i64,
     /// A pushed alert that counts on is edited in place with its count, at most once per
@@ -87,6 +97,27 @@ pub struct RuleSettings {
     /// The rule fires when the count in the window reaches this ("more than 10" is 11).
     pub fire_at: u32,
     pub window_secs: u64,
+    /// Only failures with this cause count (`unknown_user`, `bad_password`); none: all.
+    #[serde(default)]
+    pub reason: Option<Cause>,
+    /// This rule's cool-down, instead of `[logins] cooldown_secs`.
+    #[serde(default)]
+    pub cooldown_secs: Option<u64>,
+    /// An `account` rule's threshold for named accounts, instead of `fire_at` (a higher
+    /// one for `root`, say).
+    #[serde(default)]
+    pub accounts: BTreeMap<String, u32>,
+}
+
+impl RuleSettings {
+    /// How long a key must stay below the threshold before its alert closes and a new
+    /// episode may page: the rule's cool-down, and never less than its window (a slow
+    /// rule's events minutes apart are one attack, not one page each).
+    pub fn gap_secs(&self, default_cooldown: u64) -> u64 {
+        self.cooldown_secs
+            .unwrap_or(default_cooldown)
+            .max(self.window_secs)
+    }
 }
 
 impl Default for LoginSettings {
@@ -96,17 +127,32 @@ impl Default for LoginSettings {
             kind,
             fire_at,
             window_secs,
+            reason: None,
+            cooldown_secs: None,
+            accounts: BTreeMap::new(),
         };
         LoginSettings {
             ingest: IngestSettings::default(),
             stream: StreamSettings::default(),
             rules: vec![
                 rule("ip-failures", RuleKind::Ip, 11, 60),
-                rule("account-lockout", RuleKind::Account, 5, 900),
+                rule("ip-slow", RuleKind::Ip, 5, 600),
+                rule("ip-long", RuleKind::Ip, 20, 86_400),
+                RuleSettings {
+                    cooldown_secs: Some(86_400),
+                    ..rule("account-lockout", RuleKind::Account, 5, 900)
+                },
                 rule("password-spray", RuleKind::Spray, 20, 600),
+                RuleSettings {
+                    reason: Some(Cause::UnknownUser),
+                    ..rule("user-enumeration", RuleKind::Spray, 10, 600)
+                },
                 rule("surge", RuleKind::Surge, 101, 60),
             ],
             cooldown_secs: 900,
+            ignore: Vec::new(),
+            escalate_after_secs: 900,
+            escalation_chats: Vec::new(),
             alert_chats: Vec::new(),
             button_ttl_secs: 86_400,
             update_every_secs: 30,
@@ -205,6 +251,15 @@ impl LoginSettings {
                     "rule '{}': fire_at and window_secs must be > 0",
                     r.name
                 ));
+            }
+            if !r.accounts.is_empty() && r.kind != RuleKind::Account {
+                return Err(format!(
+                    "rule '{}': accounts (per-account thresholds) need kind = \"account\"",
+                    r.name
+                ));
+            }
+            if let Some((name, _)) = r.accounts.iter().find(|(_, fire_at)| **fire_at == 0) {
+                return Err(format!("rule '{}': accounts.{name} must be > 0", r.name));
             }
         }
         if self.stream.batch == 0 || self.ingest.max_events == 0 {

@@ -1,20 +1,23 @@
-//! Parsing and validation of posted auth events: a body (JSON array or NDJSON) becomes
-//! either every event validated or the list of bad indexes and why — never a part of it.
+//! Parsing and validation of posted auth events: a body (JSON array or NDJSON) becomes the
+//! valid events and the list of bad indexes and why; one bad event never costs the others.
 //! Strings are borrowed from the body where JSON escapes allow; a wrongly typed field is a
 //! problem of its event, not a failure of the whole body.
 
-use super::auth_event::{AuthEvent, Outcome};
+mod loose;
+
+use super::auth_event::{AuthEvent, Outcome, Source};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use loose::{BoundedSeq, Loose};
+use serde::Deserializer;
 use std::borrow::Cow;
-use std::fmt;
 use std::marker::PhantomData;
 use std::net::IpAddr;
 
 pub const MAX_ID_CHARS: usize = 128;
 pub const MAX_NAME_CHARS: usize = 256;
 pub const MAX_TEXT_CHARS: usize = 512;
+/// A host name: at most 253 characters (RFC 1035), as DNS allows.
+pub const MAX_HOST_CHARS: usize = 253;
 const NOT_AN_OBJECT: &str = "an event must be a JSON object";
 
 /// What a batch may hold.
@@ -41,139 +44,22 @@ pub enum BatchError {
     TooMany { count: usize, max: usize },
     #[error("the batch holds no events")]
     Empty,
-    /// Some events are invalid; nothing of the batch may be stored.
+    /// Every event is invalid; nothing of the batch may be stored.
     #[error("{} invalid events; nothing was stored", .0.len())]
     Invalid(Vec<Problem>),
 }
 
-/// Any JSON value: a string (borrowed when unescaped), an object (read as an event), or
-/// something else, named for the error message.
-#[derive(Debug)]
-enum Loose<'a> {
-    Text(Cow<'a, str>),
-    Object(Box<RawEvent<'a>>),
-    Other(&'static str),
-}
-
-impl<'de: 'a, 'a> Deserialize<'de> for Loose<'a> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(LooseVisitor(PhantomData))
-    }
-}
-
-struct LooseVisitor<'a>(PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for LooseVisitor<'a> {
-    type Value = Loose<'a>;
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
-        Ok(Loose::Text(Cow::Borrowed(v)))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
-        Ok(Loose::Text(Cow::Owned(v.to_owned())))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a boolean"))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a number"))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a number"))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Loose::Other("a number"))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Loose::Other("null"))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(Loose::Other("an array"))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        RawEvent::from_map(map).map(|raw| Loose::Object(Box::new(raw)))
-    }
-}
-
-/// The fields of one event as sent; `null` counts as absent. Unknown fields are ignored,
-/// a field given twice is a problem of the event.
-#[derive(Debug, Default)]
-struct RawEvent<'a> {
-    id: Option<Loose<'a>>,
-    at: Option<Loose<'a>>,
-    ip: Option<Loose<'a>>,
-    account: Option<Loose<'a>>,
-    service: Option<Loose<'a>>,
-    outcome: Option<Loose<'a>>,
-    reason: Option<Loose<'a>>,
-    user_agent: Option<Loose<'a>>,
-    repeated: Option<&'static str>,
-}
-
-impl<'a> RawEvent<'a> {
-    fn from_map<'de: 'a, A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
-        let mut raw = RawEvent::default();
-        // Keys as `Loose`: borrowed, where a `Cow` key would be an allocation each.
-        while let Some(key) = map.next_key::<Loose>()? {
-            let key = match &key {
-                Loose::Text(key) => key.as_ref(),
-                _ => "",
-            };
-            let (name, slot) = match key {
-                "id" => ("id", &mut raw.id),
-                "at" => ("at", &mut raw.at),
-                "ip" => ("ip", &mut raw.ip),
-                "account" => ("account", &mut raw.account),
-                "service" => ("service", &mut raw.service),
-                "outcome" => ("outcome", &mut raw.outcome),
-                "reason" => ("reason", &mut raw.reason),
-                "user_agent" => ("user_agent", &mut raw.user_agent),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                    continue;
-                }
-            };
-            if slot.is_some() {
-                raw.repeated = Some(name);
-            }
-            *slot = map.next_value::<Option<Loose>>()?;
-        }
-        Ok(raw)
-    }
-}
-
-/// An array of at most `.0` elements, or `None` as soon as one more appears: a body of a
-/// million tiny elements is refused without holding them all in memory.
-struct BoundedSeq<'a>(usize, PhantomData<&'a ()>);
-
-impl<'de: 'a, 'a> Visitor<'de> for BoundedSeq<'a> {
-    type Value = Option<Vec<Loose<'a>>>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("an array of events")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        let mut elements = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(self.0));
-        while let Some(element) = seq.next_element::<Loose<'a>>()? {
-            if elements.len() == self.0 {
-                return Ok(None);
-            }
-            elements.push(element);
-        }
-        Ok(Some(elements))
-    }
+/// A batch with at least one valid event: those, in order, and the bad ones' problems.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub events: Vec<AuthEvent>,
+    pub problems: Vec<Problem>,
 }
 
 /// Parse and validate a whole batch: a JSON array, or one JSON object per line (NDJSON).
-pub fn parse_batch(
-    body: &[u8],
-    now: DateTime<Utc>,
-    limits: &Limits,
-) -> Result<Vec<AuthEvent>, BatchError> {
+/// The body as a whole may be refused (malformed, empty, too many); otherwise each event
+/// is judged alone, and the batch is refused only when no event is valid.
+pub fn parse_batch(body: &[u8], now: DateTime<Utc>, limits: &Limits) -> Result<Parsed, BatchError> {
     let too_many = |count| BatchError::TooMany {
         count,
         max: limits.max_events,
@@ -214,15 +100,14 @@ pub fn parse_batch(
     let mut problems = Vec::new();
     for (index, element) in elements.into_iter().enumerate() {
         match element.and_then(|e| validate(e, now, limits.max_future_secs)) {
-            Ok(event) if problems.is_empty() => events.push(event),
-            Ok(_) => {}
+            Ok(event) => events.push(event),
             Err(problem) => problems.push(Problem { index, problem }),
         }
     }
-    if problems.is_empty() {
-        Ok(events)
-    } else {
+    if events.is_empty() {
         Err(BatchError::Invalid(problems))
+    } else {
+        Ok(Parsed { events, problems })
     }
 }
 
@@ -253,12 +138,23 @@ fn validate(element: Loose, now: DateTime<Utc>, max_future: i64) -> Result<AuthE
         Ok(at)
     });
     let at = take(at, p);
-    let ip = required(raw.ip, "ip", 64, false).and_then(|s| {
-        s.parse::<IpAddr>()
+    let ip = optional(raw.ip, "ip", 64, false).and_then(|s| {
+        s.map(|s| s.parse::<IpAddr>())
+            .transpose()
             .map_err(|_| "ip: not an IP address".into())
     });
-    let ip = take(ip, p);
-    let account = take(required(raw.account, "account", MAX_NAME_CHARS, true), p);
+    let host = optional(raw.host, "host", MAX_HOST_CHARS, true)
+        .and_then(|h| h.map(|h| host_source(&h)).transpose());
+    let source = match (take(ip, p), take(host, p)) {
+        (Some(Some(ip)), _) => Some(Source::Ip(ip)),
+        (Some(None), Some(Some(host))) => Some(host),
+        (Some(None), Some(None)) => {
+            p.push("ip or host: one is required (the source of the attempt)".into());
+            None
+        }
+        _ => None,
+    };
+    let account = take(optional(raw.account, "account", MAX_NAME_CHARS, true), p);
     let service = take(required(raw.service, "service", MAX_NAME_CHARS, true), p);
     let outcome = required(raw.outcome, "outcome", 16, false).and_then(|s| {
         Outcome::parse(&s).ok_or_else(|| "outcome: must be failure, success or locked".into())
@@ -269,11 +165,13 @@ fn validate(element: Loose, now: DateTime<Utc>, max_future: i64) -> Result<AuthE
         optional(raw.user_agent, "user_agent", MAX_TEXT_CHARS, false),
         p,
     );
-    match (id, at, ip, account, service, outcome, reason, user_agent) {
+    match (
+        id, at, source, account, service, outcome, reason, user_agent,
+    ) {
         (
             Some(id),
             Some(at),
-            Some(ip),
+            Some(source),
             Some(account),
             Some(service),
             Some(outcome),
@@ -282,14 +180,34 @@ fn validate(element: Loose, now: DateTime<Utc>, max_future: i64) -> Result<AuthE
         ) if problems.is_empty() => Ok(AuthEvent {
             id: id.map(Cow::into_owned),
             at,
-            ip,
-            account: account.into_owned(),
+            source,
+            account: account.map(Cow::into_owned),
             service: service.into_owned(),
             outcome,
             reason: reason.map(Cow::into_owned),
             user_agent: user_agent.map(Cow::into_owned),
         }),
         _ => Err(problems.join("; ")),
+    }
+}
+
+/// A `host` as a source: an address written as a host is the address; a name is a DNS
+/// name (letters, digits, `-`, `_`, dots between labels), compared in lower case.
+fn host_source(host: &str) -> Result<Source, String> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(Source::Ip(ip));
+    }
+    let name = host.strip_suffix('.').unwrap_or(host);
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    if name.split('.').all(label_ok) {
+        Ok(Source::Host(name.to_ascii_lowercase()))
+    } else {
+        Err("host: not a host name or an IP address".into())
     }
 }
 
@@ -363,14 +281,19 @@ mod tests {
     }
 
     fn parse(body: &str) -> Result<Vec<AuthEvent>, BatchError> {
-        parse_batch(body.as_bytes(), now(), &LIMITS)
+        let parsed = parse_batch(body.as_bytes(), now(), &LIMITS)?;
+        assert_eq!(parsed.problems, [], "expected no problems");
+        Ok(parsed.events)
     }
 
+    /// The problems of a batch, whether its valid events are accepted or none is valid.
     fn problems(body: &str) -> Vec<(usize, String)> {
-        match parse(body) {
-            Err(BatchError::Invalid(p)) => p.into_iter().map(|p| (p.index, p.problem)).collect(),
+        let p = match parse_batch(body.as_bytes(), now(), &LIMITS) {
+            Err(BatchError::Invalid(p)) => p,
+            Ok(parsed) if !parsed.problems.is_empty() => parsed.problems,
             other => panic!("expected problems, got {other:?}"),
-        }
+        };
+        p.into_iter().map(|p| (p.index, p.problem)).collect()
     }
 
     #[test]
@@ -386,7 +309,10 @@ mod tests {
             array[0].at,
             Utc.with_ymd_and_hms(2025, 1, 1, 11, 59, 0).unwrap()
         );
-        assert_eq!(array[1].ip, "2001:db8::1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            array[1].source,
+            Source::Ip("2001:db8::1".parse::<IpAddr>().unwrap())
+        );
         assert_eq!(array[1].outcome, Outcome::Locked);
     }
 
@@ -394,7 +320,10 @@ mod tests {
     fn markup_and_escapes_are_kept_verbatim() {
         let body = event(json!({"account": "<b>x</b>\u{e9} \"q\" \\"}));
         assert!(body.contains(r#"\"q\""#), "escaped in JSON: {body}");
-        assert_eq!(parse(&body).unwrap()[0].account, "<b>x</b>é \"q\" \\");
+        assert_eq!(
+            parse(&body).unwrap()[0].account.as_deref(),
+            Some("<b>x</b>é \"q\" \\")
+        );
     }
 
     #[test]
@@ -415,7 +344,7 @@ mod tests {
         let p = problems("{\"ip\":5,\"outcome\":\"maybe\",\"at\":[]}\n42");
         assert_eq!(
             p[0].1,
-            "at: must be a string, not an array; ip: must be a string, not a number; account: missing; service: missing; outcome: must be failure, success or locked"
+            "at: must be a string, not an array; ip: must be a string, not a number; service: missing; outcome: must be failure, success or locked"
         );
         assert_eq!(p[1], (1, "an event must be a JSON object".into()));
     }
@@ -486,6 +415,74 @@ mod tests {
         assert_eq!(parse("[]"), Err(BatchError::Empty));
         assert!(matches!(parse("[{"), Err(BatchError::Malformed(_))));
         assert_eq!(problems(&format!("{e}\n{{oops"))[0].0, 1);
+    }
+
+    #[test]
+    fn the_good_events_of_a_batch_are_kept_beside_the_bad_ones_problems() {
+        let body = format!(
+            "[{},{},{}]",
+            event(json!({"id": "a"})),
+            event(json!({"ip": "999.1.1.1"})),
+            event(json!({"id": "c"}))
+        );
+        let parsed = parse_batch(body.as_bytes(), now(), &LIMITS).unwrap();
+        let ids: Vec<_> = parsed.events.iter().map(|e| e.id.as_deref()).collect();
+        assert_eq!(ids, [Some("a"), Some("c")]);
+        let bad = Problem {
+            index: 1,
+            problem: "ip: not an IP address".into(),
+        };
+        assert_eq!(parsed.problems, [bad]);
+    }
+
+    #[test]
+    fn a_source_is_an_ip_or_a_host_and_the_account_may_be_absent() {
+        let no_ip = |extra: Value| {
+            let mut e: Value = serde_json::from_str(&event(extra)).unwrap();
+            e.as_object_mut().unwrap().remove("ip");
+            e.as_object_mut().unwrap().remove("account");
+            e.to_string()
+        };
+        let host = parse(&no_ip(json!({"host": "Scanner.Example.NET."}))).unwrap();
+        assert_eq!(host[0].source, Source::Host("scanner.example.net".into()));
+        assert_eq!(host[0].account, None);
+        let written_as_host = parse(&no_ip(json!({"host": "198.51.100.4"}))).unwrap();
+        assert_eq!(
+            written_as_host[0].source,
+            Source::Ip("198.51.100.4".parse().unwrap())
+        );
+        let both = parse(&event(json!({"host": "a.example"}))).unwrap();
+        assert_eq!(both[0].source, Source::Ip("203.0.113.7".parse().unwrap()));
+        assert_eq!(
+            problems(&no_ip(json!({})))[0].1,
+            "ip or host: one is required (the source of the attempt)"
+        );
+        assert_eq!(
+            problems(&no_ip(json!({"host": "bad host!"})))[0].1,
+            "host: not a host name or an IP address"
+        );
+        assert_eq!(
+            problems(&no_ip(json!({"host": "a..b"})))[0].1,
+            "host: not a host name or an IP address"
+        );
+    }
+
+    #[test]
+    fn the_reasons_rules_understand_are_recognised_and_others_kept_as_text() {
+        use crate::domain::auth_event::Cause;
+        let body = format!(
+            "[{},{},{}]",
+            event(json!({"reason": "unknown_user"})),
+            event(json!({"reason": "bad_password"})),
+            event(json!({"reason": "Bad Password"}))
+        );
+        let events = parse(&body).unwrap();
+        let causes: Vec<_> = events.iter().map(AuthEvent::cause).collect();
+        assert_eq!(
+            causes,
+            [Some(Cause::UnknownUser), Some(Cause::BadPassword), None]
+        );
+        assert_eq!(events[2].reason.as_deref(), Some("Bad Password"));
     }
 
     #[test]

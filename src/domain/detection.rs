@@ -1,23 +1,26 @@
-//! Sliding-window detection, pure: the key a rule counts an event under, and the exact window
-//! count at each new event of a key, given the key's previous state capped at `fire_at`
-//! entries (enough to decide "count ≥ fire_at" exactly for events arriving in time order).
+//! Sliding-window detection, pure: the key a rule counts an event under; event counting in
+//! event time (`episodes`); and distinct-account counting (`evaluate_accounts`, whose
+//! episodes `spray` makes), given the key's previous state.
 //!
 //! A window is half-open: an event at `t` counts the events in `(t − window, t]`, so an event
 //! exactly `window` after another does not count it. Successes never count.
 
-use super::auth_event::AuthEvent;
+pub mod episodes;
+pub mod spray;
+
+use super::auth_event::{AuthEvent, Source};
 use std::collections::HashMap;
 use std::fmt;
-use std::net::IpAddr;
 
 /// What a rule counts (the detection side of `config::logins::RuleKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Counting {
-    /// Failures from one IP: key `ip:<addr>`.
+    /// Failures from one source: key `ip:<addr>` or `host:<name>`.
     FailuresByIp,
-    /// Failures on one account: key `account:<name>`.
+    /// Failures on one account: key `account:<name>` (events without an account: none).
     FailuresByAccount,
-    /// Distinct accounts one IP failed on: key `spray:<addr>`, the account is the member.
+    /// Distinct accounts one source failed on: key `spray:<addr or name>`, the account is
+    /// the member (events without an account: none).
     AccountsByIp,
     /// Failures across everything: key `all`.
     AllFailures,
@@ -26,22 +29,26 @@ pub enum Counting {
 /// The key an event is counted under, borrowed from the event (formatted only once per key).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKey<'a> {
-    Ip(IpAddr),
+    Ip(&'a Source),
     Account(&'a str),
-    Spray(IpAddr),
+    Spray(&'a Source),
     All,
 }
 
 impl Counting {
-    /// The key `event` counts under, or `None` when it does not count (a success).
+    /// The key `event` counts under, or `None` when it does not count (a success, or an
+    /// event without the account the rule counts by).
     pub fn key_of(self, event: &AuthEvent) -> Option<EventKey<'_>> {
         if !event.outcome.is_failure() {
             return None;
         }
         Some(match self {
-            Counting::FailuresByIp => EventKey::Ip(event.ip),
-            Counting::FailuresByAccount => EventKey::Account(&event.account),
-            Counting::AccountsByIp => EventKey::Spray(event.ip),
+            Counting::FailuresByIp => EventKey::Ip(&event.source),
+            Counting::FailuresByAccount => EventKey::Account(event.account.as_deref()?),
+            Counting::AccountsByIp => {
+                event.account.as_ref()?;
+                EventKey::Spray(&event.source)
+            }
             Counting::AllFailures => EventKey::All,
         })
     }
@@ -53,10 +60,10 @@ impl Counting {
 }
 
 impl EventKey<'_> {
-    /// The IP the key is about, if any.
-    pub fn ip(&self) -> Option<IpAddr> {
+    /// The source the key is about, if any.
+    pub fn source(&self) -> Option<&Source> {
         match self {
-            EventKey::Ip(ip) | EventKey::Spray(ip) => Some(*ip),
+            EventKey::Ip(source) | EventKey::Spray(source) => Some(source),
             _ => None,
         }
     }
@@ -73,9 +80,10 @@ impl EventKey<'_> {
 impl fmt::Display for EventKey<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            EventKey::Ip(ip) => write!(f, "ip:{ip}"),
+            EventKey::Ip(Source::Ip(ip)) => write!(f, "ip:{ip}"),
+            EventKey::Ip(Source::Host(host)) => write!(f, "host:{host}"),
             EventKey::Account(account) => write!(f, "account:{account}"),
-            EventKey::Spray(ip) => write!(f, "spray:{ip}"),
+            EventKey::Spray(source) => write!(f, "spray:{source}"),
             EventKey::All => f.write_str("all"),
         }
     }
@@ -182,50 +190,6 @@ fn exceeding_at(stored: &[i64], t: i64, window: Window) -> bool {
 /// raised the count.
 fn newer_than(stored: &[i64], first: i64) -> Vec<i64> {
     stored[stored.partition_point(|&x| x <= first)..].to_vec()
-}
-
-/// Event counting (`ip`, `account`, `all`): `previous` are the key's stored event times
-/// (its newest `fire_at`), `batch` the new events' times in any order.
-pub fn evaluate_events(window: Window, previous: &[i64], batch: &[i64]) -> Verdict {
-    let mut stored = previous.to_vec();
-    stored.sort_unstable();
-    let mut batch = batch.to_vec();
-    batch.sort_unstable();
-    let Some(&first) = batch.first() else {
-        return Verdict::default();
-    };
-    let was_exceeding = exceeding_at(&stored, first, window);
-    let mut tally = Tally::new(window.fire_at, was_exceeding, batch.len());
-    let later = newer_than(&stored, first);
-    let mut times = stored.clone();
-    let mut pending = later.iter().copied().peekable();
-    let mut batch = batch.into_iter().peekable();
-    loop {
-        // The timeline in order: a stored entry before a new event at the same time.
-        let take_stored = match (pending.peek(), batch.peek()) {
-            (Some(s), Some(t)) => s <= t,
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        let lo = if take_stored {
-            let s = pending.next().unwrap_or_default();
-            let (count, lo) = window_range(&times, s, window.length_ms);
-            let before = window_range(&stored, s, window.length_ms).0;
-            let already = before >= window.fire_at as usize;
-            tally.stored_entry(s, count as u32, times[lo], 1, already);
-            lo
-        } else {
-            let t = batch.next().unwrap_or_default();
-            times.insert(times.partition_point(|&x| x <= t), t);
-            let (count, lo) = window_range(&times, t, window.length_ms);
-            tally.new_event(t, count as u32, times[lo], 1);
-            lo
-        };
-        // Every later step is no older: what fell out of this window stays out.
-        times.drain(..lo);
-    }
-    tally.verdict
 }
 
 /// Distinct-account counting (`spray`): `previous` are the key's stored (account, time of

@@ -1,8 +1,10 @@
 //! `POST /api/v1/auth-events`: 503 without a JWT secret; the Bearer token is verified
 //! before the body is read (401, or 403 without `events:write`); bodies over
-//! `max_body_bytes` or batches over `max_events` get 413, unparseable bodies 400, invalid
-//! events 422 naming each bad index (nothing stored); success is 202
-//! `{"accepted": n, "duplicates": d}`. Every refusal carries its reason in `error`.
+//! `max_body_bytes` or batches over `max_events` get 413, unparseable bodies 400, a batch
+//! with no valid event 422 naming each bad index (nothing stored). Otherwise the valid
+//! events are stored and the answer is 202 `{"accepted": n, "duplicates": d}`, plus, when
+//! some events were rejected, `"rejected": r, "problems": [{"index", "problem"}…]`: a
+//! shipper must not resend a 202 (the rejected events would be rejected again). Every refusal carries its reason in `error`.
 
 use super::HttpState;
 use crate::domain::auth_batch::{self, BatchError};
@@ -78,8 +80,8 @@ pub async fn receive(State(state): State<HttpState>, request: Request<Body>) -> 
     let Ok(body) = axum::body::to_bytes(request.into_body(), max).await else {
         return too_large();
     };
-    let events = match auth_batch::parse_batch(&body, chrono::Utc::now(), &ingestor.limits()) {
-        Ok(events) => events,
+    let parsed = match auth_batch::parse_batch(&body, chrono::Utc::now(), &ingestor.limits()) {
+        Ok(parsed) => parsed,
         Err(e) => {
             let error = e.to_string();
             return match e {
@@ -106,8 +108,23 @@ pub async fn receive(State(state): State<HttpState>, request: Request<Body>) -> 
             };
         }
     };
-    match ingestor.ingest(events, &sender).await {
-        Ok(outcome) => (StatusCode::ACCEPTED, Json(json!(outcome))),
+    let problems = parsed.problems;
+    if !problems.is_empty() {
+        metrics::counter!("opsguard_ingest_rejected_events_total").increment(problems.len() as u64);
+        tracing::info!(
+            ingest.rejected_events = problems.len(),
+            "ingest.events_rejected"
+        );
+    }
+    match ingestor.ingest(parsed.events, &sender).await {
+        Ok(outcome) => {
+            let mut answer = json!(outcome);
+            if !problems.is_empty() {
+                answer["rejected"] = json!(problems.len());
+                answer["problems"] = json!(problems);
+            }
+            (StatusCode::ACCEPTED, Json(answer))
+        }
         Err(e) => {
             tracing::error!(error = %e, "ingest.store_failed");
             metrics::counter!("opsguard_ingest_rejections_total", "reason" => "store_failed")

@@ -139,6 +139,8 @@ pub const EVENTS: &[Family] = &[
         "Outbox delivery attempts that failed (retried, or dead-lettered past the limit)."),
     labelled("opsguard_ingest_rejections_total", Counter,
         "Auth-event batches refused by the ingest API, by reason.", "reason", INGEST_REJECTIONS),
+    family("opsguard_ingest_rejected_events_total", Counter,
+        "Events of accepted batches rejected one by one (the rest of the batch was stored)."),
     family("opsguard_auth_events_stored_total", Counter,
         "Auth events stored (ingest API and Redis stream)."),
     family("opsguard_auth_events_duplicates_total", Counter,

@@ -36,7 +36,7 @@ pub async fn active(
     limit: i64,
 ) -> Result<Vec<AlertRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, rule, key, host(ip) AS ip, account, count, first_at, last_at, fired_at, state,
+        "SELECT id, rule, key, coalesce(host(ip), host) AS ip, account, count, first_at, last_at, fired_at, state,
                 acked_by, acked_at, silenced
          FROM login_alerts
          WHERE state = 'open' AND last_at > now() - $1 * interval '1 second'
@@ -50,7 +50,7 @@ pub async fn active(
 
 pub async fn one(pool: &PgPool, id: i64) -> Result<Option<AlertRow>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, rule, key, host(ip) AS ip, account, count, first_at, last_at, fired_at, state,
+        "SELECT id, rule, key, coalesce(host(ip), host) AS ip, account, count, first_at, last_at, fired_at, state,
                 acked_by, acked_at, silenced
          FROM login_alerts WHERE id = $1",
     )
@@ -68,12 +68,14 @@ pub async fn involved(
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     // By what the alert counts (its key), not by which "who" fields are filled: an
     // account alert also records the last IP it came from.
-    let by_ip = alert.key.starts_with("ip:") || alert.key.starts_with("spray:");
+    let by_ip = ["ip:", "host:", "spray:"]
+        .iter()
+        .any(|p| alert.key.starts_with(p));
     if let (true, Some(ip)) = (by_ip, &alert.ip) {
         sqlx::query_as(
-            "SELECT account, count(*) AS n FROM auth_events
-             WHERE ip = $1::inet AND at >= $2 AND outcome <> 'success'
-             GROUP BY account ORDER BY n DESC, account LIMIT $3",
+            "SELECT coalesce(account, '(no account)') AS a, count(*) AS n FROM auth_events
+             WHERE coalesce(host(ip), host) = $1 AND at >= $2 AND outcome <> 'success'
+             GROUP BY a ORDER BY n DESC, a LIMIT $3",
         )
         .bind(ip)
         .bind(alert.first_at)
@@ -82,9 +84,9 @@ pub async fn involved(
         .await
     } else if let (false, Some(account)) = (by_ip, &alert.account) {
         sqlx::query_as(
-            "SELECT host(ip), count(*) AS n FROM auth_events
+            "SELECT coalesce(host(ip), host) AS source, count(*) AS n FROM auth_events
              WHERE account = $1 AND at >= $2 AND outcome <> 'success'
-             GROUP BY ip ORDER BY n DESC, host(ip) LIMIT $3",
+             GROUP BY source ORDER BY n DESC, source LIMIT $3",
         )
         .bind(account)
         .bind(alert.first_at)

@@ -15,8 +15,9 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct CountedOn {
     pub id: i64,
-    /// Index into the batch's exceeding keys.
-    pub index: usize,
+    /// What its message shows: the alert as written (its rule, who, accounts, rules
+    /// folded in, highest count).
+    pub shown: Exceeding,
     /// The alert's count so far, and its first and last events.
     pub count: i64,
     pub first_at: DateTime<Utc>,
@@ -31,7 +32,6 @@ pub struct CountedOn {
 pub async fn edit_pushed(
     tx: &mut sqlx::PgConnection,
     settings: &LoginSettings,
-    found: &[Exceeding],
     counted: &[CountedOn],
 ) -> Result<(), sqlx::Error> {
     if settings.update_every_secs == 0 {
@@ -40,10 +40,7 @@ pub async fn edit_pushed(
     let every = Duration::from_secs(settings.update_every_secs);
     let now = Utc::now();
     for alert in counted {
-        let Some(exceeding) = found.get(alert.index) else {
-            continue;
-        };
-        let text = updated_text(alert, exceeding, now);
+        let text = updated_text(alert, now);
         let rows: Vec<(i64, bool)> = sqlx::query_as(
             "SELECT o.id, NOT EXISTS (
                SELECT 1 FROM jsonb_array_elements(o.buttons) b
@@ -68,7 +65,8 @@ pub async fn edit_pushed(
 }
 
 /// The pushed text as the alert counts on: since its first event, with the count so far.
-pub fn updated_text(alert: &CountedOn, exceeding: &Exceeding, now: DateTime<Utc>) -> String {
+pub fn updated_text(alert: &CountedOn, now: DateTime<Utc>) -> String {
+    let exceeding = &alert.shown;
     let first = Exceeding {
         since: alert.first_at.min(exceeding.since),
         ..exceeding.clone()
@@ -102,7 +100,7 @@ fn clock(at: DateTime<Utc>, now: DateTime<Utc>) -> String {
 
 /// The pushed text: what, who, how many, since when; every piece of sent text escaped.
 pub fn alert_text(id: i64, alert: &Exceeding, now: DateTime<Utc>) -> String {
-    let ip = alert.ip.map(|ip| escape(&ip.to_string()));
+    let ip = alert.source.as_ref().map(|s| escape(&s.to_string()));
     let account = alert.account.as_deref().map(escape);
     let counted = counted(alert.kind);
     let (title, who) = match alert.kind {
@@ -122,13 +120,47 @@ pub fn alert_text(id: i64, alert: &Exceeding, now: DateTime<Utc>) -> String {
     };
     let since = clock(alert.since, now);
     format!(
-        "🚨 <b>{title}</b>\nrule {}: {} {counted} in {} (fires at {})\n{}since {since} · alert #{id}",
+        "🚨 <b>{title}</b>\nrule {}: {} {counted} in {} (fires at {})\n{}{}since {since} · alert #{id}",
         escape(&alert.rule),
         alert.peak,
         window_text(alert.window_secs),
         alert.fire_at,
         who.unwrap_or_default(),
+        folded_in(alert),
     )
+}
+
+/// Accounts shown on an alert before "+N more".
+const SHOWN_ACCOUNTS: usize = 8;
+
+/// What was folded into an alert about a source: the accounts tried, the other rules.
+fn folded_in(alert: &Exceeding) -> String {
+    let mut out = String::new();
+    let listed = matches!(alert.kind, RuleKind::Ip | RuleKind::Spray) || !alert.also.is_empty();
+    if listed && alert.accounts.len() > 1 {
+        let names: Vec<String> = alert
+            .accounts
+            .iter()
+            .take(SHOWN_ACCOUNTS)
+            .map(|a| escape(a))
+            .collect();
+        let more = alert.accounts.len().saturating_sub(SHOWN_ACCOUNTS);
+        let more = if more > 0 {
+            format!(" +{more} more")
+        } else {
+            String::new()
+        };
+        out.push_str(&format!(
+            "{} accounts: {}{more}\n",
+            alert.accounts.len(),
+            names.join(", ")
+        ));
+    }
+    if !alert.also.is_empty() {
+        let rules: Vec<String> = alert.also.iter().map(|r| escape(r)).collect();
+        out.push_str(&format!("also: {}\n", rules.join(", ")));
+    }
+    out
 }
 
 /// `60 s`, `15 min`, `2 h`: what a phone shows of a window length.

@@ -4,15 +4,15 @@
 //! through the outbox, with chat-bound Ack, Silence 1h and Details buttons; and the pushed
 //! messages of open alerts that counted on get a paced edit (`alert_text`).
 
-use super::alert_text::{CountedOn, alert_text, edit_pushed};
+use super::alert_text::{alert_text, edit_pushed};
 use crate::config::{LoginSettings, RuleKind};
+use crate::domain::auth_event::Source;
 use crate::domain::{Button, Reply};
 use crate::engine::gates::CHAT_ACTION_PREFIX;
 use crate::storage::pending;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use std::collections::HashSet;
-use std::net::IpAddr;
 
 /// One rule key that reached its threshold in a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,15 +21,23 @@ pub struct Exceeding {
     pub kind: RuleKind,
     /// `ip:<addr>`, `account:<name>`, `spray:<addr>` or `all`.
     pub key: String,
-    /// Who: the key's IP, or for an account the IP of its latest failure.
-    pub ip: Option<IpAddr>,
+    /// Who: the key's source, or for an account the source of its latest failure.
+    pub source: Option<Source>,
     pub account: Option<String>,
-    /// What the batch adds to the alert's count (see `domain::detection::Verdict::increment`).
+    /// What the episode adds to the alert's count: the events it newly covers
+    /// (`domain::detection::episodes`); a spray counts its distinct `accounts` instead.
     pub added: i64,
+    /// The distinct accounts of the episode's events in this batch (a spray's: in its
+    /// exceeding windows).
+    pub accounts: Vec<String>,
+    /// Other rules whose alerts about the same source were folded into this one.
+    pub also: Vec<String>,
     /// The highest window count in the batch, and the rule's threshold and window.
     pub peak: u32,
     pub fire_at: u32,
     pub window_secs: u64,
+    /// Exceeding events this far apart are separate episodes (the rule's cool-down).
+    pub gap_secs: i64,
     /// Since when: the oldest event counted in the first exceeding window.
     pub since: DateTime<Utc>,
     pub first_exceeding: DateTime<Utc>,
@@ -57,8 +65,11 @@ pub async fn raise(
     if found.is_empty() {
         return Ok(Vec::new());
     }
-    // One lock order for every replica.
-    found.sort_by(|a, b| (&a.rule, &a.key).cmp(&(&b.rule, &b.key)));
+    // Event-time order (which alert of a source came first decides which pages), and one
+    // lock order for every replica among episodes that start together.
+    found.sort_by(|a, b| {
+        (a.first_exceeding, &a.rule, &a.key).cmp(&(b.first_exceeding, &b.rule, &b.key))
+    });
     // The windows already hold this batch: a crossing not written now is never seen again,
     // so a deadlock or a brief loss of the database is waited out (0.1, 0.2, 0.4 s).
     let mut attempt = 0;
@@ -92,35 +103,29 @@ async fn raise_once(
     found: &[Exceeding],
 ) -> Result<Vec<NewAlert>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let cooldown = settings.cooldown_secs as f64;
-    let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
-    let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
-    let firsts: Vec<DateTime<Utc>> = found.iter().map(|e| e.first_exceeding).collect();
-    // Quiet for the cool-down in event time, for the keys at hand…
-    sqlx::query(
-        "UPDATE login_alerts a SET state = 'closed'
-         FROM UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS n(rule, key, first_at)
-         WHERE a.state = 'open' AND a.rule = n.rule AND a.key = n.key
-           AND a.last_at <= n.first_at - $4 * interval '1 second'",
-    )
-    .bind(&rules)
-    .bind(&keys)
-    .bind(&firsts)
-    .bind(cooldown)
-    .execute(&mut *tx)
-    .await?;
-    // …and by the clock for the rest (not one fired within the cool-down: a backlog replay).
+    // Closed by the clock: quiet for its rule's cool-down and not one fired within it (a
+    // backlog replay). In event time, `alert_record` closes what an episode follows.
+    let rules: Vec<&str> = settings.rules.iter().map(|r| r.name.as_str()).collect();
+    let gaps: Vec<f64> = settings
+        .rules
+        .iter()
+        .map(|r| r.gap_secs(settings.cooldown_secs) as f64)
+        .collect();
     sqlx::query(
         "UPDATE login_alerts SET state = 'closed' WHERE id IN (
-           SELECT id FROM login_alerts WHERE state = 'open'
-             AND last_at < now() - $1 * interval '1 second'
-             AND fired_at < now() - $1 * interval '1 second'
-           FOR UPDATE SKIP LOCKED)",
+           SELECT a.id FROM login_alerts a
+             LEFT JOIN UNNEST($2::text[], $3::float8[]) AS g(rule, secs) ON g.rule = a.rule
+           WHERE a.state = 'open'
+             AND a.last_at < now() - coalesce(g.secs, $1) * interval '1 second'
+             AND a.fired_at < now() - coalesce(g.secs, $1) * interval '1 second'
+           FOR UPDATE OF a SKIP LOCKED)",
     )
-    .bind(cooldown)
+    .bind(settings.cooldown_secs as f64)
+    .bind(&rules)
+    .bind(&gaps)
     .execute(&mut *tx)
     .await?;
-    let (opened, mut counted) = upsert(&mut tx, found).await?;
+    let (opened, mut counted) = super::alert_record::record(&mut tx, settings, found).await?;
     let silences: HashSet<String> = if opened.is_empty() && counted.is_empty() {
         HashSet::new()
     } else {
@@ -131,15 +136,12 @@ async fn raise_once(
             .collect()
     };
     // A key or rule silenced since its alert was pushed: its message is left as it is.
-    counted.retain(|c| {
-        let alert = &found[c.index];
-        !silences.contains(&alert.rule) && !silences.contains(&alert.key)
-    });
-    edit_pushed(&mut tx, settings, found, &counted).await?;
+    counted.retain(|c| !silences.contains(&c.shown.rule) && !silences.contains(&c.shown.key));
+    edit_pushed(&mut tx, settings, &counted).await?;
     let mut new_alerts = Vec::with_capacity(opened.len());
     if !opened.is_empty() {
-        for (id, index) in opened {
-            let alert = &found[index];
+        for (id, alert) in &opened {
+            let id = *id;
             let silenced = silences.contains(&alert.rule) || silences.contains(&alert.key);
             let outbox_ids = if silenced {
                 Vec::new()
@@ -167,81 +169,6 @@ async fn raise_once(
         );
     }
     Ok(new_alerts)
-}
-
-/// A row the upsert returns: id, rule, key, whether inserted, count, first and last event,
-/// whether silenced or acknowledged, and the outbox rows that pushed it.
-type Upserted = (
-    i64,
-    String,
-    String,
-    bool,
-    i64,
-    DateTime<Utc>,
-    DateTime<Utc>,
-    bool,
-    Vec<i64>,
-);
-
-/// Upsert every exceeding key; returns (alert id, index into `found`) of the inserted ones,
-/// and the open alerts that counted on, were pushed, and are neither silenced nor acked.
-async fn upsert(
-    tx: &mut Transaction<'static, Postgres>,
-    found: &[Exceeding],
-) -> Result<(Vec<(i64, usize)>, Vec<CountedOn>), sqlx::Error> {
-    let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
-    let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
-    let ips: Vec<Option<String>> = found
-        .iter()
-        .map(|e| e.ip.map(|ip| ip.to_string()))
-        .collect();
-    let accounts: Vec<Option<&str>> = found.iter().map(|e| e.account.as_deref()).collect();
-    let counts: Vec<i64> = found.iter().map(|e| e.added).collect();
-    let since: Vec<DateTime<Utc>> = found.iter().map(|e| e.since).collect();
-    let lasts: Vec<DateTime<Utc>> = found.iter().map(|e| e.last_exceeding).collect();
-    let rows: Vec<Upserted> = sqlx::query_as(
-        "INSERT INTO login_alerts (rule, key, ip, account, count, first_at, last_at)
-         SELECT rule, key, ip::inet, account, count, first_at, last_at
-         FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[],
-                     $6::timestamptz[], $7::timestamptz[])
-              AS n(rule, key, ip, account, count, first_at, last_at)
-         ON CONFLICT (rule, key) WHERE state = 'open' DO UPDATE SET
-           count = login_alerts.count + EXCLUDED.count,
-           first_at = least(login_alerts.first_at, EXCLUDED.first_at),
-           last_at = greatest(login_alerts.last_at, EXCLUDED.last_at)
-         RETURNING id, rule, key, (xmax = 0) AS inserted, count, first_at, last_at,
-                   silenced OR acked_by IS NOT NULL, outbox_ids",
-    )
-    .bind(&rules)
-    .bind(&keys)
-    .bind(&ips)
-    .bind(&accounts)
-    .bind(&counts)
-    .bind(&since)
-    .bind(&lasts)
-    .fetch_all(&mut **tx)
-    .await?;
-    let (mut opened, mut counted) = (Vec::new(), Vec::new());
-    for (id, rule, key, inserted, count, first_at, last_at, quiet, outbox_ids) in rows {
-        let Ok(index) =
-            found.binary_search_by(|e| (e.rule.as_str(), e.key.as_str()).cmp(&(&rule, &key)))
-        else {
-            continue;
-        };
-        if inserted {
-            opened.push((id, index));
-        } else if !quiet && !outbox_ids.is_empty() {
-            counted.push(CountedOn {
-                id,
-                index,
-                count,
-                first_at,
-                last_at,
-                outbox_ids,
-            });
-        }
-    }
-    Ok((opened, counted))
 }
 
 /// Queue the alert to every alert chat with its three buttons; returns the outbox ids.

@@ -111,8 +111,8 @@ mod tests {
         AuthEvent {
             id: id.map(String::from),
             at: chrono::Utc::now(),
-            ip: "192.0.2.1".parse().unwrap(),
-            account: "a".into(),
+            source: crate::domain::auth_event::Source::Ip("192.0.2.1".parse().unwrap()),
+            account: Some("a".into()),
             service: "s".into(),
             outcome: Outcome::Failure,
             reason: None,

@@ -12,7 +12,9 @@
 //! - [`windows`]: sliding-window state in Redis (one Lua call per batch) or in process.
 //! - [`detect`]: the detector: windows → rule crossings → alerts.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
+//! - [`alert_record`]: an episode joins (and merges) the alerts it touches, or opens one.
 //! - [`alert_text`]: what a pushed alert says, and its edits in place as it counts on.
+//! - [`escalation`]: alerts nobody acknowledged in time, pushed to the escalation chats.
 //! - [`alert_admin`]: active alerts, details, acknowledging and silences (for commands).
 //! - [`stats`], [`chart`]: what `/logins` shows, and its PNG chart.
 //!
@@ -20,11 +22,13 @@
 //! event stored once is evaluated once (duplicates are counted, never re-counted).
 
 pub mod alert_admin;
+pub mod alert_record;
 pub mod alert_text;
 pub mod alerts;
 pub mod chart;
 pub mod detect;
 pub mod entry_proof;
+pub mod escalation;
 pub mod ingest;
 pub mod jwt;
 pub mod keys;

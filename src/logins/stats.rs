@@ -46,16 +46,16 @@ pub async fn gather(
     .bind(since)
     .fetch_one(pool);
     let ips = sqlx::query_as::<_, (String, i64)>(
-        "SELECT host(ip), count(*) AS n FROM auth_events
+        "SELECT coalesce(host(ip), host) AS source, count(*) AS n FROM auth_events
          WHERE at > $1 AND outcome <> 'success'
-         GROUP BY ip ORDER BY n DESC, host(ip) LIMIT $2",
+         GROUP BY source ORDER BY n DESC, source LIMIT $2",
     )
     .bind(since)
     .bind(TOP)
     .fetch_all(pool);
     let accounts = sqlx::query_as::<_, (String, i64)>(
         "SELECT account, count(*) AS n FROM auth_events
-         WHERE at > $1 AND outcome <> 'success'
+         WHERE at > $1 AND outcome <> 'success' AND account IS NOT NULL
          GROUP BY account ORDER BY n DESC, account LIMIT $2",
     )
     .bind(since)

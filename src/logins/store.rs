@@ -33,11 +33,11 @@ impl Inserted {
 
 /// The statement, without and with the duplicate handling.
 const INSERT: &str = "INSERT INTO auth_events
-      (event_id, at, ip, account, service, outcome, reason, user_agent, sender)
-    SELECT event_id, at, ip, account, service, outcome, reason, user_agent, $9
-    FROM UNNEST($1::text[], $2::timestamptz[], $3::text[]::inet[], $4::text[], $5::text[],
-                $6::text[], $7::text[], $8::text[])
-         AS e(event_id, at, ip, account, service, outcome, reason, user_agent)";
+      (event_id, at, ip, host, account, service, outcome, reason, user_agent, sender)
+    SELECT event_id, at, ip, host, account, service, outcome, reason, user_agent, $9
+    FROM UNNEST($1::text[], $2::timestamptz[], $3::text[]::inet[], $10::text[], $4::text[],
+                $5::text[], $6::text[], $7::text[], $8::text[])
+         AS e(event_id, at, ip, host, account, service, outcome, reason, user_agent)";
 const ON_CONFLICT: &str =
     " ON CONFLICT (sender, event_id) WHERE event_id IS NOT NULL DO NOTHING RETURNING event_id";
 
@@ -75,8 +75,9 @@ pub async fn insert_batch(
 struct Columns<'a> {
     ids: Vec<Option<&'a str>>,
     ats: Vec<DateTime<Utc>>,
-    ips: Vec<String>,
-    accounts: Vec<&'a str>,
+    ips: Vec<Option<String>>,
+    hosts: Vec<Option<&'a str>>,
+    accounts: Vec<Option<&'a str>>,
     services: Vec<&'a str>,
     outcomes: Vec<&'a str>,
     reasons: Vec<Option<&'a str>>,
@@ -88,8 +89,12 @@ impl<'a> Columns<'a> {
         Columns {
             ids: events.iter().map(|e| e.id.as_deref()).collect(),
             ats: events.iter().map(|e| e.at).collect(),
-            ips: events.iter().map(|e| e.ip.to_string()).collect(),
-            accounts: events.iter().map(|e| e.account.as_str()).collect(),
+            ips: events
+                .iter()
+                .map(|e| e.source.ip().map(|ip| ip.to_string()))
+                .collect(),
+            hosts: events.iter().map(|e| e.source.host()).collect(),
+            accounts: events.iter().map(|e| e.account.as_deref()).collect(),
             services: events.iter().map(|e| e.service.as_str()).collect(),
             outcomes: events.iter().map(|e| e.outcome.as_str()).collect(),
             reasons: events.iter().map(|e| e.reason.as_deref()).collect(),
@@ -97,7 +102,7 @@ impl<'a> Columns<'a> {
         }
     }
 
-    /// The statement's arguments, `$1` to `$9`.
+    /// The statement's arguments, `$1` to `$10`.
     fn arguments(&self, sender: &str) -> Result<PgArguments, sqlx::Error> {
         let mut args = PgArguments::default();
         let encoded = (|| {
@@ -109,7 +114,8 @@ impl<'a> Columns<'a> {
             args.add(&self.outcomes)?;
             args.add(&self.reasons)?;
             args.add(&self.agents)?;
-            args.add(sender)
+            args.add(sender)?;
+            args.add(&self.hosts)
         })();
         encoded.map_err(sqlx::Error::Encode)?;
         Ok(args)

@@ -5,21 +5,25 @@
 
 mod alert_edits;
 mod alerts;
+mod batchings;
 mod rules;
+mod sources;
 mod windows;
 
 use super::helpers::*;
 use chrono::{DateTime, Duration, Utc};
 use opsguard::config::{LoginSettings, Settings};
-use opsguard::domain::auth_event::{AuthEvent, Outcome};
+use opsguard::domain::auth_event::{AuthEvent, Outcome, Source};
 use opsguard::logins::detect::Detector;
 
 pub const ALERT_CHAT: i64 = -100_777;
 
-/// Only the named default rule, alerts pushed to `ALERT_CHAT`, and the given cool-down.
+/// Only the named default rule, alerts pushed to `ALERT_CHAT`, and the given cool-down
+/// (the rule's own cool-down, if it has one, removed).
 pub fn only_rule(s: &mut Settings, rule: &str, cooldown_secs: u64) {
     s.logins.rules.retain(|r| r.name == rule);
     assert_eq!(s.logins.rules.len(), 1, "no default rule {rule}");
+    s.logins.rules[0].cooldown_secs = None;
     s.logins.alert_chats = vec![ALERT_CHAT];
     s.logins.cooldown_secs = cooldown_secs;
 }
@@ -36,8 +40,8 @@ pub fn failure(ip: &str, account: &str, at: DateTime<Utc>) -> AuthEvent {
     AuthEvent {
         id: None,
         at,
-        ip: ip.parse().unwrap(),
-        account: account.into(),
+        source: Source::Ip(ip.parse().unwrap()),
+        account: Some(account.into()),
         service: "web".into(),
         outcome: Outcome::Failure,
         reason: Some("bad password".into()),

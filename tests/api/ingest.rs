@@ -4,6 +4,7 @@
 
 mod cli;
 mod refusals;
+mod shippers;
 mod stream;
 
 use super::helpers::*;
@@ -232,6 +233,7 @@ async fn only_newly_stored_events_are_evaluated_and_an_evaluation_error_is_not_r
     let parse = |v: Value| {
         opsguard::domain::auth_batch::parse_batch(v.to_string().as_bytes(), Utc::now(), &limits)
             .unwrap()
+            .events
     };
     for fail in [false, true] {
         let recorder = Arc::new(Recorder {

@@ -3,6 +3,7 @@
 //! the database directly; ingest and detection have their own tests.
 
 mod end_to_end;
+mod replay;
 
 use super::helpers::*;
 use opsguard::domain::{ActionId, ChatId};

@@ -88,7 +88,12 @@ async fn the_fifth_failure_on_an_account_raises_one_alert_with_three_buttons() {
 
 #[tokio::test]
 async fn after_the_cool_down_a_new_alert_fires() {
-    let app = spawn_app_with(|s| only_rule(s, "account-lockout", 2)).await;
+    // A cool-down is never shorter than the rule's window: a 10 s window here.
+    let app = spawn_app_with(|s| {
+        only_rule(s, "account-lockout", 2);
+        s.logins.rules[0].window_secs = 10;
+    })
+    .await;
     let detector = detector(&app);
     let first = detector
         .detect(&failures_on("bob", 5, Utc::now() - Duration::seconds(30)))

@@ -106,7 +106,7 @@ async fn the_token_is_checked_before_the_body_is_read() {
 }
 
 #[tokio::test]
-async fn one_bad_event_rejects_the_batch_naming_every_bad_index() {
+async fn bad_events_are_rejected_one_by_one_naming_every_index_and_the_good_ones_stored() {
     let app = spawn_app_with(with_secret).await;
     let future = (chrono::Utc::now() + chrono::Duration::seconds(600)).to_rfc3339();
     let batch = json!([
@@ -123,8 +123,16 @@ async fn one_bad_event_rejects_the_batch_naming_every_bad_index() {
         event(json!({"account": "x".repeat(256), "reason": "r".repeat(512), "id": "i".repeat(128)})),
     ]);
     let (status, answer) = post(&app, Some(&good_token()), batch.to_string()).await;
-    assert_eq!(status, 422, "{answer}");
-    assert_eq!(answer["error"], "9 invalid events; nothing was stored");
+    // 202: the shipper must not send the batch again (the good events are stored).
+    assert_eq!(status, 202, "{answer}");
+    assert_eq!(
+        (
+            &answer["accepted"],
+            &answer["duplicates"],
+            &answer["rejected"]
+        ),
+        (&json!(2), &json!(0), &json!(9))
+    );
     let problems: Vec<(u64, &str)> = answer["problems"]
         .as_array()
         .unwrap()
@@ -136,7 +144,7 @@ async fn one_bad_event_rejects_the_batch_naming_every_bad_index() {
         [
             (1, "ip: not an IP address"),
             (2, "at: more than 300 seconds in the future"),
-            (3, "at: missing; account: missing; service: missing"),
+            (3, "at: missing; service: missing"),
             (4, "outcome: must be failure, success or locked"),
             (
                 5,
@@ -154,7 +162,20 @@ async fn one_bad_event_rejects_the_batch_naming_every_bad_index() {
             (9, "an event must be a JSON object"),
         ]
     );
-    assert_eq!(stored(&app).await, 0);
+    let kept: Vec<Option<String>> =
+        sqlx::query_scalar("SELECT event_id FROM auth_events ORDER BY id")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(kept, [Some("ok-1".to_string()), Some("i".repeat(128))]);
+
+    // A batch with no valid event is refused whole, 422, and stores nothing more.
+    let bad = json!([event(json!({"ip": "999.1.1.1"})), "x"]);
+    let (status, answer) = post(&app, Some(&good_token()), bad.to_string()).await;
+    assert_eq!(status, 422, "{answer}");
+    assert_eq!(answer["error"], "2 invalid events; nothing was stored");
+    assert_eq!(answer["problems"][1]["index"], 1);
+    assert_eq!(stored(&app).await, 2);
 }
 
 #[tokio::test]

@@ -1,0 +1,316 @@
+//! Recording episodes as alerts, one episode at a time in the batch's transaction, in event
+//! time. An episode joins every alert of its rule and key whose exceeding events are within
+//! the rule's gap of its own (a late event can show two alerts to be one attack: the later
+//! is `merged` into the earlier). One that joins none opens an alert — unless its source
+//! (address or host name) already has an open alert of another rule: then it is `folded`
+//! into that one (recorded and counted, never paged apart; the source's alert grows its
+//! accounts and rules and is edited in place). An alert's count grows by the events the
+//! episode newly covers (a spray's: its distinct accounts), so it is the same however the
+//! events were batched.
+
+use super::alert_text::CountedOn;
+use super::alerts::Exceeding;
+use crate::config::{LoginSettings, RuleKind};
+use crate::domain::auth_event::Source;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, Transaction};
+
+/// At most this many distinct accounts are kept on an alert (a spray's count stops there).
+const MAX_ACCOUNTS: i64 = 10_000;
+
+/// An alert as written: what an edit of its message shows.
+#[derive(Debug, sqlx::FromRow)]
+struct Written {
+    id: i64,
+    rule: String,
+    key: String,
+    ip: Option<String>,
+    host: Option<String>,
+    account: Option<String>,
+    count: i64,
+    first_at: DateTime<Utc>,
+    exceeding_from: Option<DateTime<Utc>>,
+    last_at: DateTime<Utc>,
+    peak: i32,
+    accounts: Vec<String>,
+    rules: Vec<String>,
+    state: String,
+    merged_into: Option<i64>,
+    quiet: bool,
+    outbox_ids: Vec<i64>,
+}
+
+const RETURNING: &str = " RETURNING a.id, a.rule, a.key, host(a.ip) AS ip, a.host, a.account,
+    a.count, a.first_at, a.exceeding_from, a.last_at, a.peak, a.accounts, a.rules, a.state,
+    a.merged_into, a.silenced OR a.acked_by IS NOT NULL AS quiet, a.outbox_ids";
+
+/// Record every episode (`found` in event-time order); returns the alerts opened (id, and
+/// what their page shows: the episode, with what was folded into it since), and the
+/// open, pushed, unsilenced and unacknowledged alerts that counted on (each once, as last
+/// written).
+pub async fn record(
+    tx: &mut Transaction<'static, Postgres>,
+    settings: &LoginSettings,
+    found: &[Exceeding],
+) -> Result<(Vec<(i64, Exceeding)>, Vec<CountedOn>), sqlx::Error> {
+    let (mut opened, mut counted) = (Vec::<(i64, Exceeding)>::new(), Vec::<CountedOn>::new());
+    for e in found {
+        let touching: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, state FROM login_alerts
+             WHERE rule = $1 AND key = $2 AND state <> 'merged'
+               AND last_at > $3 - $5 * interval '1 second'
+               AND coalesce(exceeding_from, first_at) < $4 + $5 * interval '1 second'
+             ORDER BY state = 'open' DESC, id FOR UPDATE",
+        )
+        .bind(&e.rule)
+        .bind(&e.key)
+        .bind(e.first_exceeding)
+        .bind(e.last_exceeding)
+        .bind(e.gap_secs as f64)
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut written = Vec::with_capacity(2);
+        match touching.split_first() {
+            Some(((survivor, _), others)) => {
+                if !others.is_empty() {
+                    let ids: Vec<i64> = others.iter().map(|(id, _)| *id).collect();
+                    fold(tx, *survivor, &ids).await?;
+                }
+                let row = count_on(tx, *survivor, e).await?;
+                if let (Some(host), "folded") = (row.merged_into, row.state.as_str()) {
+                    written.push(grow(tx, host, e).await?);
+                }
+                written.push(row);
+            }
+            None => match source_alert(tx, settings, e).await? {
+                Some(host) => {
+                    insert(tx, e, Some(host)).await?;
+                    written.push(grow(tx, host, e).await?);
+                }
+                None => opened.push((insert(tx, e, None).await?, e.clone())),
+            },
+        }
+        for row in written {
+            if let Some((_, page)) = opened.iter_mut().find(|(id, _)| *id == row.id) {
+                page.accounts.clone_from(&row.accounts);
+                page.also.clone_from(&row.rules);
+                continue;
+            }
+            counted.retain(|c| c.id != row.id);
+            let shown = shown(settings, &row);
+            if let (Some(shown), "open", false) = (shown, row.state.as_str(), row.quiet)
+                && !row.outbox_ids.is_empty()
+            {
+                counted.push(CountedOn {
+                    id: row.id,
+                    count: row.count,
+                    first_at: row.first_at,
+                    last_at: row.last_at,
+                    outbox_ids: row.outbox_ids,
+                    shown,
+                });
+            }
+        }
+    }
+    Ok((opened, counted))
+}
+
+/// What an edit of `row`'s message shows (`None` for a rule no longer configured).
+fn shown(settings: &LoginSettings, row: &Written) -> Option<Exceeding> {
+    let rule = settings.rules.iter().find(|r| r.name == row.rule)?;
+    let source = match (&row.ip, &row.host) {
+        (Some(ip), _) => ip.parse().ok().map(Source::Ip),
+        (None, Some(host)) => Some(Source::Host(host.clone())),
+        _ => None,
+    };
+    Some(Exceeding {
+        rule: row.rule.clone(),
+        kind: rule.kind,
+        key: row.key.clone(),
+        source,
+        account: row.account.clone(),
+        added: 0,
+        accounts: row.accounts.clone(),
+        also: row.rules.clone(),
+        peak: u32::try_from(row.peak).unwrap_or_default(),
+        fire_at: rule.fire_at,
+        window_secs: rule.window_secs,
+        gap_secs: rule.gap_secs(settings.cooldown_secs) as i64,
+        since: row.first_at,
+        first_exceeding: row.exceeding_from.unwrap_or(row.first_at),
+        last_exceeding: row.last_at,
+    })
+}
+
+/// The open alert of another rule about the episode's source (its address or host name,
+/// by an address rule or a spray) whose own episode was under way when this one began
+/// (it started before, and had an exceeding event within its rule's gap before — which,
+/// for an episode, is the same as its span reaching this one: so the answer is the same
+/// whether later events came in the same batch or not). What the episode folds into.
+/// Never for a surge, which is about no source.
+async fn source_alert(
+    tx: &mut PgConnection,
+    settings: &LoginSettings,
+    e: &Exceeding,
+) -> Result<Option<i64>, sqlx::Error> {
+    let Some(source) = e.source.as_ref().filter(|_| e.kind != RuleKind::Surge) else {
+        return Ok(None);
+    };
+    let keys = [source.key(), format!("spray:{source}")];
+    let rules: Vec<&str> = settings.rules.iter().map(|r| r.name.as_str()).collect();
+    let gaps: Vec<f64> = settings
+        .rules
+        .iter()
+        .map(|r| r.gap_secs(settings.cooldown_secs) as f64)
+        .collect();
+    sqlx::query_scalar(
+        "SELECT a.id FROM login_alerts a
+           JOIN UNNEST($4::text[], $5::float8[]) AS g(rule, secs) ON g.rule = a.rule
+         WHERE a.state = 'open' AND a.key = ANY($1) AND a.rule <> $2
+           AND coalesce(a.exceeding_from, a.first_at) <= $3
+           AND a.last_at > $3 - g.secs * interval '1 second'
+         ORDER BY a.id LIMIT 1 FOR UPDATE OF a",
+    )
+    .bind(&keys[..])
+    .bind(&e.rule)
+    .bind(e.first_exceeding)
+    .bind(&rules)
+    .bind(&gaps)
+    .fetch_optional(tx)
+    .await
+}
+
+/// A new alert for an episode no alert covers: folded into `host`, or open. An open alert
+/// of the key that ended before it is closed; one that is later (the episode came late)
+/// stays open, and this one is recorded closed.
+async fn insert(
+    tx: &mut PgConnection,
+    e: &Exceeding,
+    host: Option<i64>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
+        "UPDATE login_alerts SET state = 'closed'
+         WHERE rule = $1 AND key = $2 AND state = 'open' AND last_at < $3",
+    )
+    .bind(&e.rule)
+    .bind(&e.key)
+    .bind(e.first_exceeding)
+    .execute(&mut *tx)
+    .await?;
+    let count = if e.kind == RuleKind::Spray {
+        e.accounts.len() as i64
+    } else {
+        e.added
+    };
+    sqlx::query_scalar(
+        "INSERT INTO login_alerts (rule, key, ip, host, account, count, first_at, last_at,
+           exceeding_from, peak, accounts, merged_into, state)
+         VALUES ($1, $2, $3::text::inet, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+           CASE WHEN $12 IS NOT NULL THEN 'folded'
+                WHEN EXISTS (SELECT 1 FROM login_alerts
+                             WHERE rule = $1 AND key = $2 AND state = 'open')
+                THEN 'closed' ELSE 'open' END)
+         RETURNING id",
+    )
+    .bind(&e.rule)
+    .bind(&e.key)
+    .bind(
+        e.source
+            .as_ref()
+            .and_then(|s| s.ip())
+            .map(|ip| ip.to_string()),
+    )
+    .bind(e.source.as_ref().and_then(|s| s.host()))
+    .bind(e.account.as_deref())
+    .bind(count)
+    .bind(e.since)
+    .bind(e.last_exceeding)
+    .bind(e.first_exceeding)
+    .bind(i32::try_from(e.peak).unwrap_or(i32::MAX))
+    .bind(&e.accounts)
+    .bind(host)
+    .fetch_one(tx)
+    .await
+}
+
+/// Fold `others` into `survivor`: their counts, spans, accounts and rules; they become
+/// `merged`.
+async fn fold(tx: &mut PgConnection, survivor: i64, others: &[i64]) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "WITH gone AS (
+           UPDATE login_alerts SET state = 'merged', merged_into = $1
+           WHERE id = ANY($2)
+           RETURNING count, first_at, exceeding_from, last_at, peak, accounts, rules)
+         UPDATE login_alerts a SET
+           count = a.count + (SELECT coalesce(sum(count), 0) FROM gone),
+           first_at = least(a.first_at, (SELECT min(first_at) FROM gone)),
+           exceeding_from = least(a.exceeding_from, (SELECT min(exceeding_from) FROM gone)),
+           last_at = greatest(a.last_at, (SELECT max(last_at) FROM gone)),
+           peak = greatest(a.peak, (SELECT max(peak) FROM gone)),
+           accounts = (SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM (
+             SELECT DISTINCT x FROM (SELECT unnest(a.accounts) AS x
+               UNION ALL SELECT unnest(accounts) FROM gone) u ORDER BY x LIMIT $3) d),
+           rules = (SELECT coalesce(array_agg(DISTINCT r ORDER BY r), '{}') FROM (
+             SELECT unnest(a.rules) AS r UNION ALL SELECT unnest(rules) FROM gone) u)
+         WHERE a.id = $1",
+    )
+    .bind(survivor)
+    .bind(others)
+    .bind(MAX_ACCOUNTS)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
+/// Count the episode on alert `id`: its newly covered events (a spray: its accounts).
+async fn count_on(tx: &mut PgConnection, id: i64, e: &Exceeding) -> Result<Written, sqlx::Error> {
+    let statement = format!(
+        "WITH merged AS (
+           SELECT coalesce(array_agg(x ORDER BY x), '{{}}') AS accounts FROM (
+             SELECT DISTINCT x FROM unnest((SELECT accounts FROM login_alerts WHERE id = $1)
+                                           || $3::text[]) AS x
+             ORDER BY x LIMIT $8) d)
+         UPDATE login_alerts a SET
+           count = CASE WHEN $7 THEN cardinality(m.accounts) ELSE a.count + $2 END,
+           accounts = m.accounts,
+           first_at = least(a.first_at, $4),
+           exceeding_from = least(a.exceeding_from, $5),
+           last_at = greatest(a.last_at, $6),
+           peak = greatest(a.peak, $9)
+         FROM merged m WHERE a.id = $1{RETURNING}"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(statement))
+        .bind(id)
+        .bind(e.added)
+        .bind(&e.accounts)
+        .bind(e.since)
+        .bind(e.first_exceeding)
+        .bind(e.last_exceeding)
+        .bind(e.kind == RuleKind::Spray)
+        .bind(MAX_ACCOUNTS)
+        .bind(i32::try_from(e.peak).unwrap_or(i32::MAX))
+        .fetch_one(tx)
+        .await
+}
+
+/// The source's alert `host` takes in a folded episode: its accounts (and the account an
+/// account rule is about) and its rule; its own episode (and so its times) stays its own.
+async fn grow(tx: &mut PgConnection, host: i64, e: &Exceeding) -> Result<Written, sqlx::Error> {
+    let mut accounts = e.accounts.clone();
+    accounts.extend(e.account.clone().filter(|_| e.kind == RuleKind::Account));
+    let statement = format!(
+        "UPDATE login_alerts a SET
+           accounts = (SELECT coalesce(array_agg(x ORDER BY x), '{{}}') FROM (
+             SELECT DISTINCT x FROM unnest(a.accounts || $2::text[]) AS x
+             ORDER BY x LIMIT $4) d),
+           rules = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(a.rules || $3) r)
+         WHERE a.id = $1{RETURNING}"
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(statement))
+        .bind(host)
+        .bind(&accounts)
+        .bind(&e.rule)
+        .bind(MAX_ACCOUNTS)
+        .fetch_one(tx)
+        .await
+}
