@@ -150,7 +150,8 @@ impl Check for Tls {
             .map_err(|_| "the host is not a valid server name")?;
         if verify_server_name(&parsed, &name).is_err() {
             let evidence = format!(
-                "{subject} is not valid for {}",
+                "valid for {}; not for {}",
+                valid_names(&cert, &subject),
                 host.chars().take(100).collect::<String>()
             );
             found.push(finding(
@@ -170,6 +171,40 @@ impl Check for Tls {
         }
         Ok(found)
     }
+}
+
+/// The names a certificate is valid for: its subjectAltName entries (DNS names and IP
+/// addresses), else its subject (a certificate with no SAN is valid for no name today).
+fn valid_names(cert: &x509_parser::certificate::X509Certificate<'_>, subject: &str) -> String {
+    use x509_parser::extensions::GeneralName;
+    let names: Vec<String> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(d) => Some(d.to_string()),
+                    GeneralName::IPAddress(ip) => match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip).ok().map(|b| std::net::IpAddr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*ip).ok().map(|b| std::net::IpAddr::from(b).to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        return format!("no subjectAltName (subject {subject})");
+    }
+    let mut shown: String = names.join(", ").chars().take(200).collect();
+    if names.len() > 1 {
+        shown = format!("{} names: {shown}", names.len());
+    }
+    shown
 }
 
 fn split_target(target: &str) -> Result<(String, u16), String> {

@@ -1,6 +1,7 @@
 //! Checks against real targets: a local TLS server with rcgen certificates (here), the
 //! real local PostgreSQL (`postgres`) and Redis (`redis`), unreachable and hanging targets.
 
+mod https_site;
 mod legacy_tls;
 mod postgres;
 mod redis;
@@ -30,7 +31,7 @@ pub fn titled<'a>(found: &'a [Finding], title: &str) -> Option<&'a Finding> {
     found.iter().find(|f| f.title.contains(title))
 }
 
-fn ca() -> CertifiedIssuer<'static, KeyPair> {
+pub fn ca() -> CertifiedIssuer<'static, KeyPair> {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name
@@ -46,8 +47,18 @@ fn leaf(
     name: &str,
     days: i64,
 ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
+    leaf_for(ca, name, &[name], days)
+}
+
+/// A leaf whose subject CN is `cn` and whose subjectAltNames are `sans`.
+pub fn leaf_for(
+    ca: Option<&CertifiedIssuer<'static, KeyPair>>,
+    cn: &str,
+    sans: &[&str],
+    days: i64,
+) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now - time::Duration::days(30);
     p.not_after = now + time::Duration::days(days) + time::Duration::hours(1);
@@ -93,7 +104,7 @@ async fn serve(cert: (CertificateDer<'static>, PrivateKeyDer<'static>), tls12_on
 }
 
 /// The CA as a PEM file, removed on drop (even when the test fails).
-struct CaFile(String);
+pub struct CaFile(pub String);
 
 impl Drop for CaFile {
     fn drop(&mut self) {
@@ -101,7 +112,7 @@ impl Drop for CaFile {
     }
 }
 
-fn ca_file(ca: &CertifiedIssuer<'static, KeyPair>) -> CaFile {
+pub fn ca_file(ca: &CertifiedIssuer<'static, KeyPair>) -> CaFile {
     let path = std::env::temp_dir().join(format!(
         "opsguard-test-ca-{}.pem",
         uuid::Uuid::new_v4().simple()
@@ -166,6 +177,19 @@ async fn wrong_host_self_signed_and_tls12_only_are_reported() {
         "{found:?}"
     );
     assert!(titled(&found, "chain not trusted").is_none());
+
+    // The finding names what the certificate is valid for: its SANs, not the subject CN.
+    let port = serve(
+        leaf_for(Some(&ca), "legacy-cn.example", &["api.other.example", "10.0.0.7"], 365),
+        false,
+    )
+    .await;
+    let found = check_tls(port, Some(file.0.clone())).await;
+    let wrong = titled(&found, "does not match the host name").expect("wrong host reported");
+    assert_eq!(
+        wrong.evidence,
+        "valid for 2 names: api.other.example, 10.0.0.7; not for localhost"
+    );
 
     let port = serve(leaf(None, "localhost", 365), false).await;
     let found = check_tls(port, Some(file.0.clone())).await;
