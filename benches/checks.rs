@@ -7,7 +7,9 @@
 use opsguard::checks::{
     Check, http_headers::HttpHeaders, postgres::Postgres, redis::Redis, runner, tls::Tls,
 };
-use opsguard::config::{CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
+use opsguard::config::{
+    CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets,
+};
 use opsguard::domain::secret::Secret;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,

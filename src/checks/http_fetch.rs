@@ -94,7 +94,11 @@ impl Fetcher {
             let (answer, cert) = match self.send(Method::GET, &url, wait, None).await {
                 Ok(a) => a,
                 Err(why) => {
-                    chain.failure = Some(why);
+                    chain.failure = Some(if why == "timed out" {
+                        format!("no answer within {} ms", wait.as_millis())
+                    } else {
+                        why
+                    });
                     return chain;
                 }
             };

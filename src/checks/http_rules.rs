@@ -28,7 +28,14 @@ pub fn cut(raw: &[u8]) -> String {
     out
 }
 
-pub fn finding(target: &str, severity: Severity, title: String, evidence: String, fix: &str, test: &str) -> Finding {
+pub fn finding(
+    target: &str,
+    severity: Severity,
+    title: String,
+    evidence: String,
+    fix: &str,
+    test: &str,
+) -> Finding {
     Finding {
         check: CHECK.into(),
         target: target.into(),
@@ -44,24 +51,57 @@ pub fn finding(target: &str, severity: Severity, title: String, evidence: String
 fn evidence(ex: &Exchange, o: &Outcome, meta_csp: &[String], cert: Option<&str>) -> String {
     let values = |name: &str| {
         let v = ex.auto.all(name);
-        if v.is_empty() { format!("no {name} header") } else { cut(v.join(", ").as_bytes()) }
+        if v.is_empty() {
+            format!("no {name} header")
+        } else {
+            cut(v.join(", ").as_bytes())
+        }
     };
     match o.test {
         "content-security-policy" => {
-            let mut all: Vec<String> = ex.auto.all("content-security-policy").iter().map(|s| s.to_string()).collect();
+            let mut all: Vec<String> = ex
+                .auto
+                .all("content-security-policy")
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             all.extend(meta_csp.iter().map(|m| format!("<meta> {m}")));
-            if all.is_empty() { "no Content-Security-Policy header or <meta> tag".into() } else { cut(all.join(" | ").as_bytes()) }
+            if all.is_empty() {
+                "no Content-Security-Policy header or <meta> tag".into()
+            } else {
+                cut(all.join(" | ").as_bytes())
+            }
         }
         "strict-transport-security" => match (&ex.https, cert) {
             (None, _) => "the site does not answer over HTTPS".into(),
             (Some(_), Some(why)) if o.result == "hsts-invalid-cert" => cut(why.as_bytes()),
-            (Some(r), _) => r.first("strict-transport-security").map_or_else(|| "no Strict-Transport-Security header over HTTPS".into(), |v| cut(v.as_bytes())),
+            (Some(r), _) => r.first("strict-transport-security").map_or_else(
+                || "no Strict-Transport-Security header over HTTPS".into(),
+                |v| cut(v.as_bytes()),
+            ),
         },
         "redirection" => {
-            let hops: Vec<String> = ex.http_redirects.iter().map(|(u, s)| if *s == 0 { u.to_string() } else { format!("{u} ({s})") }).collect();
+            let hops: Vec<String> = ex
+                .http_redirects
+                .iter()
+                .map(|(u, s)| {
+                    if *s == 0 {
+                        u.to_string()
+                    } else {
+                        format!("{u} ({s})")
+                    }
+                })
+                .collect();
             cut(hops.join(" → ").as_bytes())
         }
-        "cross-origin-resource-sharing" => ex.cors.as_ref().map_or_else(String::new, |c| cut(format!("Access-Control-Allow-Origin: {} with Access-Control-Allow-Credentials: {}", c.first("access-control-allow-origin").unwrap_or(""), c.first("access-control-allow-credentials").unwrap_or("")).as_bytes())),
+        "cross-origin-resource-sharing" => ex.cors.as_ref().map_or_else(String::new, |c| {
+            cut(format!(
+                "Access-Control-Allow-Origin: {} with Access-Control-Allow-Credentials: {}",
+                c.first("access-control-allow-origin").unwrap_or(""),
+                c.first("access-control-allow-credentials").unwrap_or("")
+            )
+            .as_bytes())
+        }),
         "subresource-integrity" => "see the page's <script src> elements".into(),
         "referrer-policy" => values("referrer-policy"),
         other => values(other),
@@ -70,12 +110,19 @@ fn evidence(ex: &Exchange, o: &Outcome, meta_csp: &[String], cert: Option<&str>)
 
 /// Per-cookie findings; the cookie test's modifier is counted once, in the score.
 fn cookie_findings(target: &str, ex: &Exchange, hsts: bool, out: &mut Vec<Finding>) {
-    let fix = "Set Secure on every cookie, HttpOnly on session cookies, and SameSite=Lax or Strict.";
+    let fix =
+        "Set Secure on every cookie, HttpOnly on session cookies, and SameSite=Lax or Strict.";
     for c in cookies::jar(&ex.cookies) {
         let name: String = c.name.chars().take(40).collect();
         let shown = describe(&c);
-        let kind = if c.is_session() { "Session cookie" } else { "Cookie" };
-        let mut add = |sev, title: String| out.push(finding(target, sev, title, shown.clone(), fix, "cookies"));
+        let kind = if c.is_session() {
+            "Session cookie"
+        } else {
+            "Cookie"
+        };
+        let mut add = |sev, title: String| {
+            out.push(finding(target, sev, title, shown.clone(), fix, "cookies"))
+        };
         if !c.secure {
             let sev = match (c.is_session(), hsts) {
                 (true, false) => Severity::High,
@@ -85,55 +132,131 @@ fn cookie_findings(target: &str, ex: &Exchange, hsts: bool, out: &mut Vec<Findin
             add(sev, format!("{kind} '{name}' without Secure"));
         }
         if c.is_session() && !c.http_only {
-            add(Severity::High, format!("Session cookie '{name}' without HttpOnly"));
+            add(
+                Severity::High,
+                format!("Session cookie '{name}' without HttpOnly"),
+            );
         }
         if c.same_site.as_deref() == Some("none") && !c.secure {
-            add(Severity::Medium, format!("Cookie '{name}' with SameSite=None but no Secure"));
+            add(
+                Severity::Medium,
+                format!("Cookie '{name}' with SameSite=None but no Secure"),
+            );
         }
     }
 }
 
 fn describe(c: &Cookie) -> String {
     let mut flags = vec![format!("Path={}", c.path)];
-    if c.secure { flags.push("Secure".into()); }
-    if c.http_only { flags.push("HttpOnly".into()); }
-    if let Some(s) = &c.same_site { flags.push(format!("SameSite={s}")); }
+    if c.secure {
+        flags.push("Secure".into());
+    }
+    if c.http_only {
+        flags.push("HttpOnly".into());
+    }
+    if let Some(s) = &c.same_site {
+        flags.push(format!("SameSite={s}"));
+    }
     cut(format!("Set-Cookie: {}=…; {}", c.name, flags.join("; ")).as_bytes())
 }
 
 /// Every finding of a graded site, the score finding last.
-pub fn findings(target: &str, ex: &Exchange, outcomes: &[Outcome], meta_csp: &[String], cert: Option<&str>) -> Vec<Finding> {
+pub fn findings(
+    target: &str,
+    ex: &Exchange,
+    outcomes: &[Outcome],
+    meta_csp: &[String],
+    cert: Option<&str>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
-    let hsts = outcomes.iter().any(|o| o.test == "strict-transport-security" && ["hsts-implemented-max-age-at-least-six-months", "hsts-preloaded"].contains(&o.result.as_str()));
+    let hsts = outcomes.iter().any(|o| {
+        o.test == "strict-transport-security"
+            && [
+                "hsts-implemented-max-age-at-least-six-months",
+                "hsts-preloaded",
+            ]
+            .contains(&o.result.as_str())
+    });
     for o in outcomes {
         if o.test == "cookies" {
             cookie_findings(target, ex, hsts, &mut out);
-            if o.result == "cookies-samesite-flag-invalid" || o.result == "cookies-anticsrf-without-samesite-flag" {
-                if let Some((_, _, Some((sev, title, fix)))) = table::row(&o.result) {
-                    out.push(finding(target, *sev, title.to_string(), values_of_cookies(ex), fix, &format!("test cookies, result {}", o.result)));
-                }
+            if (o.result == "cookies-samesite-flag-invalid"
+                || o.result == "cookies-anticsrf-without-samesite-flag")
+                && let Some((_, _, Some((sev, title, fix)))) = table::row(&o.result)
+            {
+                out.push(finding(
+                    target,
+                    *sev,
+                    title.to_string(),
+                    values_of_cookies(ex),
+                    fix,
+                    &format!("test cookies, result {}", o.result),
+                ));
             }
             continue;
         }
         if let Some((_, _, Some((sev, title, fix)))) = table::row(&o.result) {
             let reference = format!("test {}, result {}", o.test, o.result);
-            out.push(finding(target, *sev, title.to_string(), evidence(ex, o, meta_csp, cert), fix, &reference));
+            out.push(finding(
+                target,
+                *sev,
+                title.to_string(),
+                evidence(ex, o, meta_csp, cert),
+                fix,
+                &reference,
+            ));
         }
     }
     let (points, grade) = score(outcomes);
-    let applied: Vec<String> = outcomes.iter().filter(|o| o.modifier != 0).map(|o| format!("{:+} {}", o.modifier, o.result)).collect();
-    let evidence = format!("score {points}, grade {grade}{}{}", if applied.is_empty() { "" } else { ": " }, applied.join(", "));
-    out.push(finding(target, table::SCORE_SEVERITY, "HTTP Observatory score".into(), evidence, "Fix the findings above, worst first; bonuses count only from a score of 90.", "scoring"));
+    let applied: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.modifier != 0)
+        .map(|o| format!("{:+} {}", o.modifier, o.result))
+        .collect();
+    let evidence = format!(
+        "score {points}, grade {grade}{}{}",
+        if applied.is_empty() { "" } else { ": " },
+        applied.join(", ")
+    );
+    out.push(finding(
+        target,
+        table::SCORE_SEVERITY,
+        "HTTP Observatory score".into(),
+        evidence,
+        "Fix the findings above, worst first; bonuses count only from a score of 90.",
+        "scoring",
+    ));
     out
 }
 
 /// The cookie names and attribute names sent (never values), for cookie-wide findings.
 fn values_of_cookies(ex: &Exchange) -> String {
-    let shown: Vec<String> = ex.cookies.iter().map(|(_, raw)| {
-        let mut parts = raw.split(';');
-        let name = parts.next().unwrap_or("").split('=').next().unwrap_or("").trim().to_string();
-        let attrs: Vec<String> = parts.map(|p| p.trim().to_string()).filter(|p| !p.is_empty()).map(|p| if p.to_lowercase().starts_with("samesite") { p } else { p.split('=').next().unwrap_or("").to_string() }).collect();
-        format!("{name}=…; {}", attrs.join("; "))
-    }).collect();
+    let shown: Vec<String> = ex
+        .cookies
+        .iter()
+        .map(|(_, raw)| {
+            let mut parts = raw.split(';');
+            let name = parts
+                .next()
+                .unwrap_or("")
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            let attrs: Vec<String> = parts
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    if p.to_lowercase().starts_with("samesite") {
+                        p
+                    } else {
+                        p.split('=').next().unwrap_or("").to_string()
+                    }
+                })
+                .collect();
+            format!("{name}=…; {}", attrs.join("; "))
+        })
+        .collect();
     cut(shown.join(" | ").as_bytes())
 }

@@ -267,12 +267,14 @@ impl Postgres {
             Ok(_) => {}
             Err(_) => {
                 // Reading the view takes both grants; pg_read_all_settings covers neither.
-                let role: String = sqlx::query_scalar("SELECT quote_ident(current_user)")
-                    .fetch_one(&mut *conn)
-                    .await
-                    .unwrap_or_else(|_| "<check role>".into());
+                // Grants on pg_catalog objects are per database: name the one checked.
+                let (role, db): (String, String) =
+                    sqlx::query_as("SELECT quote_ident(current_user), current_database()")
+                        .fetch_one(&mut *conn)
+                        .await
+                        .unwrap_or_else(|_| ("<check role>".into(), "<this database>".into()));
                 let grant = format!(
-                    "As a superuser: GRANT SELECT ON pg_catalog.pg_hba_file_rules TO {role}; \
+                    "As a superuser, connected to database {db}: GRANT SELECT ON pg_catalog.pg_hba_file_rules TO {role}; \
                      GRANT EXECUTE ON FUNCTION pg_catalog.pg_hba_file_rules() TO {role}; \
                      (or review pg_hba.conf by hand)."
                 );

@@ -67,18 +67,20 @@ pub fn sarif_level(s: Severity) -> &'static str {
 /// anything else becomes `opsguard://<check>/<target, %-encoded>`.
 pub fn artifact_uri(f: &Finding) -> String {
     use reqwest::Url;
-    if f.target.contains("://") {
-        if let Ok(url) = Url::parse(&f.target) {
-            return url.into();
-        }
+    if f.target.contains("://")
+        && let Ok(url) = Url::parse(&f.target)
+    {
+        return url.into();
     }
-    if ["tls", "postgres", "redis"].contains(&f.check.as_str()) {
-        if let Ok(url) = Url::parse(&format!("{}://{}", f.check, f.target)) {
-            return url.into();
-        }
+    if ["tls", "postgres", "redis"].contains(&f.check.as_str())
+        && let Ok(url) = Url::parse(&format!("{}://{}", f.check, f.target))
+    {
+        return url.into();
     }
     let mut url = Url::parse("opsguard://check/").expect("a valid base");
-    let _ = url.set_host(Some(&f.check)).or_else(|_| url.set_host(Some("check")));
+    let _ = url
+        .set_host(Some(&f.check))
+        .or_else(|_| url.set_host(Some("check")));
     url.set_path(&f.target);
     url.into()
 }
@@ -238,12 +240,27 @@ mod tests {
             artifact_uri(&f)
         };
         // Expected values written by hand from RFC 3986's grammar.
-        assert_eq!(at("http_headers", "https://app.example/login?a=b"), "https://app.example/login?a=b");
+        assert_eq!(
+            at("http_headers", "https://app.example/login?a=b"),
+            "https://app.example/login?a=b"
+        );
         assert_eq!(at("tls", "localhost:8443"), "tls://localhost:8443");
-        assert_eq!(at("postgres", "127.0.0.1:5432/app"), "postgres://127.0.0.1:5432/app");
+        assert_eq!(
+            at("postgres", "127.0.0.1:5432/app"),
+            "postgres://127.0.0.1:5432/app"
+        );
         assert_eq!(at("redis", "[::1]:6379"), "redis://[::1]:6379");
-        assert_eq!(at("secrets", "secrets vault"), "opsguard://secrets/secrets%20vault");
-        assert_eq!(at("backups", "main db #1"), "opsguard://backups/main%20db%20%231");
-        assert_eq!(at("tls", "not a host:port"), "opsguard://tls/not%20a%20host:port");
+        assert_eq!(
+            at("secrets", "secrets vault"),
+            "opsguard://secrets/secrets%20vault"
+        );
+        assert_eq!(
+            at("backups", "main db #1"),
+            "opsguard://backups/main%20db%20%231"
+        );
+        assert_eq!(
+            at("tls", "not a host:port"),
+            "opsguard://tls/not%20a%20host:port"
+        );
     }
 }

@@ -188,8 +188,12 @@ fn valid_names(cert: &x509_parser::certificate::X509Certificate<'_>, subject: &s
                 .filter_map(|n| match n {
                     GeneralName::DNSName(d) => Some(d.to_string()),
                     GeneralName::IPAddress(ip) => match ip.len() {
-                        4 => <[u8; 4]>::try_from(*ip).ok().map(|b| std::net::IpAddr::from(b).to_string()),
-                        16 => <[u8; 16]>::try_from(*ip).ok().map(|b| std::net::IpAddr::from(b).to_string()),
+                        4 => <[u8; 4]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
                         _ => None,
                     },
                     _ => None,

@@ -66,7 +66,11 @@ fn cases() -> (Value, Vec<Value>) {
 #[test]
 fn scores_and_grades_equal_the_observatorys_on_its_own_test_cases() {
     let (doc, cases) = cases();
-    assert!(cases.len() > 200, "the recorded suite has {} cases", cases.len());
+    assert!(
+        cases.len() > 200,
+        "the recorded suite has {} cases",
+        cases.len()
+    );
     let preloaded: BTreeMap<String, bool> =
         serde_json::from_value(doc["hsts_preloaded"].clone()).unwrap();
     let preload = |host: &str| preloaded.get(host).copied();
@@ -110,7 +114,9 @@ fn scores_and_grades_equal_the_observatorys_on_its_own_test_cases() {
                 .collect();
             differences.push(format!(
                 "{id}: {points} {grade} ≠ {} {} ({})",
-                expected["score"], expected["grade"], wrong.join("; ")
+                expected["score"],
+                expected["grade"],
+                wrong.join("; ")
             ));
         }
     }

@@ -57,7 +57,8 @@ pub fn leaf_for(
     sans: &[&str],
     days: i64,
 ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let mut p = CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now - time::Duration::days(30);
@@ -180,7 +181,12 @@ async fn wrong_host_self_signed_and_tls12_only_are_reported() {
 
     // The finding names what the certificate is valid for: its SANs, not the subject CN.
     let port = serve(
-        leaf_for(Some(&ca), "legacy-cn.example", &["api.other.example", "10.0.0.7"], 365),
+        leaf_for(
+            Some(&ca),
+            "legacy-cn.example",
+            &["api.other.example", "10.0.0.7"],
+            365,
+        ),
         false,
     )
     .await;

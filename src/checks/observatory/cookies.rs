@@ -124,7 +124,8 @@ fn invalid_same_site(raw: &str) -> bool {
         let value = kv.next();
         key.trim().eq_ignore_ascii_case("samesite")
             && value.is_none_or(|v| {
-                v.is_empty() || !["lax", "strict", "none"].contains(&v.trim().to_lowercase().as_str())
+                v.is_empty()
+                    || !["lax", "strict", "none"].contains(&v.trim().to_lowercase().as_str())
             })
     })
 }

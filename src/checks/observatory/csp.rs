@@ -113,9 +113,7 @@ pub fn test(ex: &Exchange, meta: &[String]) -> Csp {
         };
         if nonce_or_hash(script) && script.contains("'strict-dynamic'") {
             script.retain(|s| {
-                !(BROAD.iter().any(|b| s.starts_with(b))
-                    || s == "'self'"
-                    || s == "'unsafe-inline'")
+                !(BROAD.iter().any(|b| s.starts_with(b)) || s == "'self'" || s == "'unsafe-inline'")
             });
         } else if script.contains("'strict-dynamic'") {
             result = Some("csp-header-invalid");

@@ -212,7 +212,10 @@ mod tests {
         );
         let warned = p(&["report-uri /a; report-uri /b; object-src"]).unwrap();
         assert!(warned.duplicate_warnings.contains("report-uri"));
-        assert_eq!(warned.policy["object-src"], BTreeSet::from(["'none'".to_string()]));
+        assert_eq!(
+            warned.policy["object-src"],
+            BTreeSet::from(["'none'".to_string()])
+        );
         assert!(matches!(p(&["a"]), Err(Invalid::TooShort(_))));
     }
 }

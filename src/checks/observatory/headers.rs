@@ -21,7 +21,12 @@ pub fn x_frame_options(r: &Response, frame_ancestors: bool) -> &'static str {
     match r.first("x-frame-options") {
         None | Some("") => "x-frame-options-not-implemented",
         Some(v) => {
-            let v: String = v.chars().take(1024).collect::<String>().trim().to_lowercase();
+            let v: String = v
+                .chars()
+                .take(1024)
+                .collect::<String>()
+                .trim()
+                .to_lowercase();
             if v == "deny" || v == "sameorigin" {
                 "x-frame-options-sameorigin-or-deny"
             } else if v.starts_with("allow-from") {
@@ -56,8 +61,7 @@ pub fn referrer_policy(r: &Response, meta: Option<&str>) -> &'static str {
     let policy = joined
         .split(',')
         .map(|p| p.trim().to_lowercase())
-        .filter(|p| PRIVATE.contains(&p.as_str()) || UNSAFE.contains(&p.as_str()))
-        .next_back();
+        .rfind(|p| PRIVATE.contains(&p.as_str()) || UNSAFE.contains(&p.as_str()));
     match policy.as_deref() {
         Some(p) if PRIVATE.contains(&p) => "referrer-policy-private",
         Some(_) => "referrer-policy-unsafe",
@@ -91,7 +95,12 @@ fn cross_origin(r: &Response, header: &str, prefix: &str, known: &[&str]) -> Str
 }
 
 pub fn coop(r: &Response) -> String {
-    let known = ["same-origin", "same-origin-allow-popups", "noopener-allow-popups", "unsafe-none"];
+    let known = [
+        "same-origin",
+        "same-origin-allow-popups",
+        "noopener-allow-popups",
+        "unsafe-none",
+    ];
     cross_origin(r, "cross-origin-opener-policy", "coop", &known)
 }
 
@@ -106,7 +115,12 @@ pub fn corp(r: &Response) -> &'static str {
     if joined.is_empty() {
         return "corp-not-implemented";
     }
-    let v: String = joined.chars().take(256).collect::<String>().trim().to_lowercase();
+    let v: String = joined
+        .chars()
+        .take(256)
+        .collect::<String>()
+        .trim()
+        .to_lowercase();
     match v.as_str() {
         "same-site" => "corp-implemented-with-same-site",
         "same-origin" => "corp-implemented-with-same-origin",
@@ -121,10 +135,18 @@ pub fn cors(ex: &Exchange) -> &'static str {
     let Some(answer) = &ex.cors else {
         return "cross-origin-resource-sharing-not-implemented";
     };
-    let Some(allow) = answer.first("access-control-allow-origin").filter(|v| !v.is_empty()) else {
+    let Some(allow) = answer
+        .first("access-control-allow-origin")
+        .filter(|v| !v.is_empty())
+    else {
         return "cross-origin-resource-sharing-not-implemented";
     };
-    let data: String = allow.chars().take(256).collect::<String>().trim().to_lowercase();
+    let data: String = allow
+        .chars()
+        .take(256)
+        .collect::<String>()
+        .trim()
+        .to_lowercase();
     let credentials = answer
         .first("access-control-allow-credentials")
         .is_some_and(|c| c.trim().eq_ignore_ascii_case("true"));

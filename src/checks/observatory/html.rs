@@ -37,16 +37,17 @@ pub fn read(html: &str) -> Page {
                 let content = attrs.get("content").filter(|c| !c.is_empty());
                 let equiv = attrs.get("http-equiv");
                 if equiv.is_some() && attrs.contains_key("content") {
-                    if equiv.is_some_and(|e| e.trim().eq_ignore_ascii_case("content-security-policy")) {
+                    if equiv
+                        .is_some_and(|e| e.trim().eq_ignore_ascii_case("content-security-policy"))
+                    {
                         page.meta_csp.extend(content.cloned());
                     }
                 } else if attrs
                     .get("name")
                     .is_some_and(|n| n.trim().eq_ignore_ascii_case("referrer"))
+                    && let Some(c) = content
                 {
-                    if let Some(c) = content {
-                        page.meta_referrer = Some(c.clone());
-                    }
+                    page.meta_referrer = Some(c.clone());
                 }
             }
             _ => {}

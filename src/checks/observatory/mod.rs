@@ -80,7 +80,10 @@ pub fn analyze(ex: &Exchange, preload: Preload<'_>) -> Result<Vec<Outcome>, NotG
             "x-frame-options",
             headers::x_frame_options(&ex.auto, frame_ancestors).into(),
         ),
-        ("cross-origin-resource-policy", headers::corp(&ex.auto).into()),
+        (
+            "cross-origin-resource-policy",
+            headers::corp(&ex.auto).into(),
+        ),
     ];
     Ok(results
         .into_iter()
@@ -144,13 +147,20 @@ mod tests {
         assert_eq!(score(&[o(-10), o(5), o(10)]), (105, "A+"));
         assert_eq!(score(&[o(-15), o(10)]), (85, "A-"));
         assert_eq!(score(&[o(-50), o(-40), o(-25), o(-20)]), (0, "F"));
-        assert_eq!((grade(89), grade(24), grade(25), grade(64)), ("A-", "F", "D-", "C+"));
+        assert_eq!(
+            (grade(89), grade(24), grade(25), grade(64)),
+            ("A-", "F", "D-", "C+")
+        );
     }
 
     #[test]
     fn every_result_a_test_can_give_has_a_row() {
         for (result, _, _) in table::ROWS {
-            assert_eq!(table::ROWS.iter().filter(|(r, _, _)| r == result).count(), 1, "{result}");
+            assert_eq!(
+                table::ROWS.iter().filter(|(r, _, _)| r == result).count(),
+                1,
+                "{result}"
+            );
         }
     }
 }

@@ -27,7 +27,11 @@ fn worse(new: &'static str, old: Option<&'static str>) -> &'static str {
 /// The registrable domain (eTLD+1) of a host.
 fn domain(host: &str) -> Option<String> {
     let host = host.trim_end_matches('.').to_lowercase();
-    if host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok() {
+    if host
+        .trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok()
+    {
         return None;
     }
     psl::domain_str(&host).map(str::to_string)
@@ -35,7 +39,10 @@ fn domain(host: &str) -> Option<String> {
 
 /// The host of an absolute http(s) URL, as written.
 fn host_of(src: &str) -> Option<String> {
-    reqwest::Url::parse(src).ok()?.host_str().map(str::to_string)
+    reqwest::Url::parse(src)
+        .ok()?
+        .host_str()
+        .map(str::to_string)
 }
 
 pub fn test(ex: &Exchange, page: &Page) -> &'static str {
@@ -71,13 +78,16 @@ pub fn test(ex: &Exchange, page: &Page) -> &'static str {
             true
         };
         let secure_origin = relative_origin || (same_domain && !relative_protocol);
-        let secure_scheme = (full_url && src.starts_with("https://")) || (relative_origin && https_page);
+        let secure_scheme =
+            (full_url && src.starts_with("https://")) || (relative_origin && https_page);
         if !secure_origin {
             foreign_scripts = true;
             let r = match (integrity, secure_scheme) {
                 (true, false) => Some("sri-implemented-but-external-scripts-not-loaded-securely"),
                 (false, true) => Some("sri-not-implemented-but-external-scripts-loaded-securely"),
-                (false, false) => Some("sri-not-implemented-and-external-scripts-not-loaded-securely"),
+                (false, false) => {
+                    Some("sri-not-implemented-and-external-scripts-not-loaded-securely")
+                }
                 (true, true) => None,
             };
             if let Some(r) = r {

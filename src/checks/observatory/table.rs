@@ -4,16 +4,25 @@
 use crate::domain::finding::Severity::{self, High, Info, Low, Medium};
 
 /// (result, modifier, finding: (severity, title, remediation) when the result is a problem).
-type Row = (&'static str, i32, Option<(Severity, &'static str, &'static str)>);
+type Row = (
+    &'static str,
+    i32,
+    Option<(Severity, &'static str, &'static str)>,
+);
 
 const CSP_FIX: &str = "Send a Content-Security-Policy without 'unsafe-inline', broad sources or http: — start from `default-src 'self'; object-src 'none'; frame-ancestors 'none'` and use nonces or hashes for inline scripts.";
 const HSTS_FIX: &str = "Send `Strict-Transport-Security: max-age=63072000; includeSubDomains` (once) on every HTTPS response.";
-const REDIRECT_FIX: &str = "Answer every plain-HTTP request with a 301 redirect to the same host over https://.";
-const COOKIE_FIX: &str = "Set Secure on every cookie, HttpOnly on session cookies, and SameSite=Lax or Strict.";
-const SRI_FIX: &str = "Load third-party scripts over https:// with an `integrity` attribute (Subresource Integrity).";
+const REDIRECT_FIX: &str =
+    "Answer every plain-HTTP request with a 301 redirect to the same host over https://.";
+const COOKIE_FIX: &str =
+    "Set Secure on every cookie, HttpOnly on session cookies, and SameSite=Lax or Strict.";
+const SRI_FIX: &str =
+    "Load third-party scripts over https:// with an `integrity` attribute (Subresource Integrity).";
 const XFO_FIX: &str = "Send `frame-ancestors 'none'` in the CSP (or `X-Frame-Options: DENY`).";
-const REFERRER_FIX: &str = "Send `Referrer-Policy: strict-origin-when-cross-origin` (or no-referrer).";
+const REFERRER_FIX: &str =
+    "Send `Referrer-Policy: strict-origin-when-cross-origin` (or no-referrer).";
 
+#[rustfmt::skip]
 pub const ROWS: &[Row] = &[
     ("csp-implemented-with-no-unsafe-default-src-none", 10, None),
     ("csp-implemented-with-no-unsafe", 5, None),

@@ -61,7 +61,7 @@ fn hsts_value(value: &str) -> &'static str {
             p.strip_prefix("max-age=")
                 .map(|n| parse_int(&n.chars().take(120).collect::<String>()))
         })
-        .last();
+        .next_back();
     match max_age {
         None => "hsts-header-invalid",
         // Not a number: the Observatory's comparison is false, so it counts as long enough.
@@ -106,9 +106,18 @@ mod tests {
 
     #[test]
     fn hsts_values_are_read_as_the_observatory_reads_them() {
-        assert_eq!(hsts_value("max-age=15552000"), "hsts-implemented-max-age-at-least-six-months");
-        assert_eq!(hsts_value("max-age=15551999; preload"), "hsts-implemented-max-age-less-than-six-months");
-        assert_eq!(hsts_value("max-age=1, max-age=63072000"), "hsts-header-invalid");
+        assert_eq!(
+            hsts_value("max-age=15552000"),
+            "hsts-implemented-max-age-at-least-six-months"
+        );
+        assert_eq!(
+            hsts_value("max-age=15551999; preload"),
+            "hsts-implemented-max-age-less-than-six-months"
+        );
+        assert_eq!(
+            hsts_value("max-age=1, max-age=63072000"),
+            "hsts-header-invalid"
+        );
         assert_eq!(hsts_value("includeSubDomains"), "hsts-header-invalid");
         assert_eq!(parse_int(" 12abc"), Some(12));
         assert_eq!(parse_int("\"12\""), None);

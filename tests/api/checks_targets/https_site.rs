@@ -37,7 +37,9 @@ async fn https_site(ip: &str, cert: (CertificateDer<'static>, PrivateKeyDer<'sta
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else { return };
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
                 let mut head = Vec::new();
                 let mut buf = [0u8; 1024];
                 while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -58,7 +60,10 @@ fn check(url: String, ca_file: Option<String>) -> HttpHeaders {
     HttpHeaders::new(&CheckSettings {
         timeout_ms: TIMEOUT.as_millis() as u64,
         http_headers: HttpHeadersTargets { urls: vec![url] },
-        tls: TlsTargets { targets: vec![], ca_file },
+        tls: TlsTargets {
+            targets: vec![],
+            ca_file,
+        },
         ..CheckSettings::default()
     })
 }
@@ -67,23 +72,36 @@ fn check(url: String, ca_file: Option<String>) -> HttpHeaders {
 async fn an_internal_ca_site_is_trusted_through_ca_file_and_graded() {
     let ca = ca();
     let file = ca_file(&ca);
-    let port = https_site("127.0.0.1", leaf_for(Some(&ca), "localhost", &["localhost"], 365)).await;
+    let port = https_site(
+        "127.0.0.1",
+        leaf_for(Some(&ca), "localhost", &["localhost"], 365),
+    )
+    .await;
     let url = format!("https://localhost:{port}/");
 
     let found = run(check(url.clone(), Some(file.0.clone()))).await;
     let titles: Vec<&str> = found.iter().map(|f| f.title.as_str()).collect();
     assert_eq!(titles, ["HTTP Observatory score"], "{found:#?}");
     // 100 + 10 (default-src 'none') + 5 (frame-ancestors) + 5 (Referrer-Policy private).
-    assert!(found[0].evidence.starts_with("score 120, grade A+"), "{}", found[0].evidence);
+    assert!(
+        found[0].evidence.starts_with("score 120, grade A+"),
+        "{}",
+        found[0].evidence
+    );
 
     // Without the CA the site is still graded; the certificate is the finding (-20).
     let found = run(check(url, None)).await;
-    let cert = titled(&found, "HTTPS certificate does not verify").expect("the certificate problem is a finding");
+    let cert = titled(&found, "HTTPS certificate does not verify")
+        .expect("the certificate problem is a finding");
     assert_eq!(cert.severity, Severity::High);
     assert!(cert.evidence.contains("certificate"), "{}", cert.evidence);
     assert!(titled(&found, "unreachable").is_none(), "{found:#?}");
     let score = titled(&found, "HTTP Observatory score").unwrap();
-    assert!(score.evidence.starts_with("score 80, grade B+"), "{}", score.evidence);
+    assert!(
+        score.evidence.starts_with("score 80, grade B+"),
+        "{}",
+        score.evidence
+    );
 }
 
 #[tokio::test]
@@ -100,12 +118,24 @@ async fn a_silent_port_80_costs_no_https_finding() {
     });
     let ca = ca();
     let file = ca_file(&ca);
-    let port = https_site("127.0.0.2", leaf_for(Some(&ca), "127.0.0.2", &["127.0.0.2"], 365)).await;
+    let port = https_site(
+        "127.0.0.2",
+        leaf_for(Some(&ca), "127.0.0.2", &["127.0.0.2"], 365),
+    )
+    .await;
 
-    let found = run(check(format!("https://127.0.0.2:{port}/"), Some(file.0.clone()))).await;
+    let found = run(check(
+        format!("https://127.0.0.2:{port}/"),
+        Some(file.0.clone()),
+    ))
+    .await;
     let silent = titled(&found, "Plain HTTP does not answer").expect("the silent port is reported");
     assert_eq!(silent.severity, Severity::Low);
     let score = titled(&found, "HTTP Observatory score").expect("the HTTPS page is graded");
-    assert!(score.evidence.starts_with("score 120, grade A+"), "{}", score.evidence);
+    assert!(
+        score.evidence.starts_with("score 120, grade A+"),
+        "{}",
+        score.evidence
+    );
     assert!(titled(&found, "unreachable").is_none(), "{found:#?}");
 }

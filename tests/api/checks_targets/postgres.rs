@@ -20,9 +20,11 @@ async fn admin(sql: String) {
         .unwrap();
 }
 
-/// Several statements as one script, as a superuser.
-async fn admin_script(sql: String) {
-    let mut conn = PgConnection::connect(&admin_url()).await.unwrap();
+/// Several statements as one script, as a superuser connected to database `db`.
+async fn admin_script(db: &str, sql: String) {
+    let mut conn = PgConnection::connect(&pg_url(None, None, db))
+        .await
+        .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
         .execute(&mut conn)
         .await
@@ -174,21 +176,31 @@ async fn the_pg_hba_remediation_names_grants_that_work() {
     let dsn = pg_url(Some(&role), None, &db.name);
 
     let found = run(Postgres::new(&targets(dsn.clone(), &[]))).await;
-    let unreadable = titled(&found, "pg_hba rules could not be read").expect("a plain role cannot read them");
+    let unreadable =
+        titled(&found, "pg_hba rules could not be read").expect("a plain role cannot read them");
     let grants = unreadable
         .remediation
-        .strip_prefix("As a superuser: ")
+        .strip_prefix(&format!(
+            "As a superuser, connected to database {}: ",
+            db.name
+        ))
         .and_then(|r| r.split(" (or review").next())
-        .expect("the remediation starts with the statements to run");
+        .expect("the remediation names the database and the statements to run");
     assert!(grants.contains(&role), "{grants}");
     // Run exactly what the finding says: afterwards the rules are read.
-    admin_script(grants.to_string()).await;
+    admin_script(&db.name, grants.to_string()).await;
     let found = run(Postgres::new(&targets(dsn, &[]))).await;
-    assert!(titled(&found, "pg_hba rules could not be read").is_none(), "{found:?}");
+    assert!(
+        titled(&found, "pg_hba rules could not be read").is_none(),
+        "{found:?}"
+    );
     assert!(titled(&found, "pg_hba.conf trusts").is_some(), "{found:?}");
-    admin_script(format!(
-        "REVOKE SELECT ON pg_catalog.pg_hba_file_rules FROM {role}; \
+    admin_script(
+        &db.name,
+        format!(
+            "REVOKE SELECT ON pg_catalog.pg_hba_file_rules FROM {role}; \
          REVOKE EXECUTE ON FUNCTION pg_catalog.pg_hba_file_rules() FROM {role}; DROP ROLE {role}"
-    ))
+        ),
+    )
     .await;
 }
