@@ -56,6 +56,19 @@ fn exchange(case: &Value) -> Exchange {
     }
 }
 
+/// The named case's page served over http:// only: no HTTPS answer, one plain answer.
+fn over_plain_http(original: &Value) -> Exchange {
+    let mut ex = exchange(original);
+    let _ = ex.session_url.set_scheme("http");
+    ex.https = None;
+    ex.http = Some(ex.auto.clone());
+    ex.http_redirects = vec![(ex.session_url.clone(), ex.auto.status)];
+    for (from, _) in &mut ex.cookies {
+        *from = ex.session_url.clone();
+    }
+    ex
+}
+
 fn cases() -> (Value, Vec<Value>) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/observatory_cases.json");
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
@@ -76,12 +89,27 @@ fn scores_and_grades_equal_the_observatorys_on_its_own_test_cases() {
     let preload = |host: &str| preloaded.get(host).copied();
     assert_eq!(is_preloaded(&preload, "www.cloudflare.com"), Some(true));
 
+    let by_id: BTreeMap<&str, &Value> = cases
+        .iter()
+        .map(|c| (c["id"].as_str().unwrap(), c))
+        .collect();
+    let plain = cases
+        .iter()
+        .filter(|c| c.get("plain_http_of").is_some())
+        .count();
+    assert!(plain > 200, "{plain} cases over plain HTTP");
     let (mut same_grade, mut same_result, mut tested) = (0, 0, 0);
+    // Every test's result in every case, beside the score: (equal, compared).
+    let (mut same_each, mut each) = (0, 0);
     let mut differences = Vec::new();
     for case in &cases {
         let id = case["id"].as_str().unwrap();
         let expected = &case["expected"];
-        let got = analyze(&exchange(case), &preload);
+        let ex = match case["plain_http_of"].as_str() {
+            Some(original) => over_plain_http(by_id[original]),
+            None => exchange(case),
+        };
+        let got = analyze(&ex, &preload);
         let Ok(outcomes) = got else {
             // The Observatory refuses to grade this page too.
             if expected.get("error").is_some() {
@@ -101,6 +129,12 @@ fn scores_and_grades_equal_the_observatorys_on_its_own_test_cases() {
             if mine.get(test).copied() == expected["result"].as_str() {
                 same_result += 1;
             }
+        }
+        let theirs_all: BTreeMap<String, String> =
+            serde_json::from_value(expected["results"].clone()).unwrap_or_default();
+        for (test, result) in &theirs_all {
+            each += 1;
+            same_each += usize::from(mine.get(test.as_str()) == Some(&result.as_str()));
         }
         if expected["score"].as_i64() == Some(points as i64) && expected["grade"] == grade {
             same_grade += 1;
@@ -122,7 +156,8 @@ fn scores_and_grades_equal_the_observatorys_on_its_own_test_cases() {
     }
     let total = cases.len();
     println!(
-        "score and grade equal on {same_grade} of {total}; the case's own test result equal on {same_result} of {tested}"
+        "score and grade equal on {same_grade} of {total}; the case's own test result equal on \
+         {same_result} of {tested}; every test's result equal on {same_each} of {each}"
     );
     for d in &differences {
         println!("  {d}");
@@ -135,5 +170,10 @@ fn scores_and_grades_equal_the_observatorys_on_its_own_test_cases() {
     assert!(
         same_result * 100 >= tested * 95,
         "results equal on only {same_result} of {tested}"
+    );
+    assert!(each > 4000, "{each} results compared");
+    assert!(
+        same_each * 100 >= each * 95,
+        "every test's result equal on only {same_each} of {each}"
     );
 }
