@@ -18,6 +18,7 @@ pub mod runner;
 pub mod secrets;
 pub mod store;
 pub mod tls;
+pub mod tls_cert;
 pub mod tls_probe;
 
 use crate::domain::finding::Finding;
