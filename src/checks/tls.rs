@@ -112,11 +112,12 @@ impl Check for Tls {
         let days = (not_after - chrono::Utc::now().timestamp()).div_euclid(86_400);
         let subject: String = cert.subject().to_string().chars().take(120).collect();
         let expiry = match days {
+            // testssl.sh's thresholds: expired critical, under 30 days high, under 60 medium.
             d if d < 0 => Some((Severity::Critical, "Certificate expired")),
-            d if d < 7 => Some((Severity::Critical, "Certificate expires within 7 days")),
+            d if d < 7 => Some((Severity::High, "Certificate expires within 7 days")),
             d if d < 14 => Some((Severity::High, "Certificate expires within 14 days")),
-            d if d < 30 => Some((Severity::Medium, "Certificate expires within 30 days")),
-            d if d < 60 => Some((Severity::Info, "Certificate expires within 60 days")),
+            d if d < 30 => Some((Severity::High, "Certificate expires within 30 days")),
+            d if d < 60 => Some((Severity::Medium, "Certificate expires within 60 days")),
             _ => None,
         };
         if let Some((severity, title)) = expiry {
@@ -147,7 +148,7 @@ impl Check for Tls {
             verify_server_cert_signed_by_trust_anchor(&parsed, &roots, &chain[1..], at, algs)
         {
             let evidence = format!("{subject}: {e}");
-            found.push(finding(Severity::High, "Certificate chain not trusted", evidence, "Serve the full chain issued by a trusted CA (or add the internal CA to [checks.tls] ca_file)."));
+            found.push(finding(Severity::Critical, "Certificate chain not trusted", evidence, "Serve the full chain issued by a trusted CA (or add the internal CA to [checks.tls] ca_file)."));
         }
         let name = ServerName::try_from(host.clone())
             .map_err(|_| "the host is not a valid server name")?;
