@@ -21,8 +21,21 @@ content-security-policy: default-src 'none'; frame-ancestors 'none'\r\n\
 x-content-type-options: nosniff\r\nreferrer-policy: no-referrer\r\n\
 content-length: 13\r\nconnection: close\r\n\r\n<html></html>";
 
-/// An HTTPS server on `ip`:0 answering every request with `answer`; returns its port.
+/// `/` answers a redirect to `/home` on the same host (a chain to follow).
+const TO_HOME: &str = "HTTP/1.1 301 Moved Permanently\r\nlocation: /home\r\n\
+content-length: 0\r\nconnection: close\r\n\r\n";
+
+/// An HTTPS server on `ip`:0 answering every request with `GOOD`; returns its port.
 async fn https_site(ip: &str, cert: (CertificateDer<'static>, PrivateKeyDer<'static>)) -> u16 {
+    https_site_with(ip, cert, false).await
+}
+
+/// As `https_site`; with `redirect_root`, `GET /` is redirected to `/home` first.
+async fn https_site_with(
+    ip: &str,
+    cert: (CertificateDer<'static>, PrivateKeyDer<'static>),
+    redirect_root: bool,
+) -> u16 {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -48,7 +61,12 @@ async fn https_site(ip: &str, cert: (CertificateDer<'static>, PrivateKeyDer<'sta
                         Ok(n) => head.extend_from_slice(&buf[..n]),
                     }
                 }
-                let _ = tls.write_all(GOOD.as_bytes()).await;
+                let answer = if redirect_root && head.starts_with(b"GET / ") {
+                    TO_HOME
+                } else {
+                    GOOD
+                };
+                let _ = tls.write_all(answer.as_bytes()).await;
                 let _ = tls.shutdown().await;
             });
         }
@@ -138,4 +156,25 @@ async fn a_silent_port_80_costs_no_https_finding() {
         score.evidence
     );
     assert!(titled(&found, "unreachable").is_none(), "{found:#?}");
+}
+
+#[tokio::test]
+async fn the_chain_is_followed_on_the_configured_host_and_its_end_graded() {
+    let ca = ca();
+    let file = ca_file(&ca);
+    let cert = leaf_for(Some(&ca), "localhost", &["localhost"], 365);
+    let port = https_site_with("127.0.0.1", cert, true).await;
+    let found = run(check(
+        format!("https://localhost:{port}/"),
+        Some(file.0.clone()),
+    ))
+    .await;
+    let titles: Vec<&str> = found.iter().map(|f| f.title.as_str()).collect();
+    // `/` only redirects; `/home` carries every header: the end of the chain is graded.
+    assert_eq!(titles, ["HTTP Observatory score"], "{found:#?}");
+    assert!(
+        found[0].evidence.starts_with("score 120, grade A+"),
+        "{}",
+        found[0].evidence
+    );
 }
