@@ -169,11 +169,23 @@ impl Check for Tls {
             found.push(finding(
                 Severity::Low,
                 "TLS 1.3 not offered",
-                format!("negotiated {version:?}"),
+                format!("the server chose {}", version_name(version)),
                 "Enable TLS 1.3 on the server.",
             ));
         }
         Ok(found)
+    }
+}
+
+/// A negotiated protocol version as people write it (never a debug dump).
+fn version_name(version: Option<ProtocolVersion>) -> String {
+    match version {
+        Some(ProtocolVersion::TLSv1_3) => "TLS 1.3".into(),
+        Some(ProtocolVersion::TLSv1_2) => "TLS 1.2".into(),
+        Some(ProtocolVersion::TLSv1_1) => "TLS 1.1".into(),
+        Some(ProtocolVersion::TLSv1_0) => "TLS 1.0".into(),
+        Some(other) => format!("protocol 0x{:04x}", u16::from(other)),
+        None => "no protocol version".into(),
     }
 }
 

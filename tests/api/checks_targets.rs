@@ -212,6 +212,7 @@ async fn wrong_host_self_signed_and_tls12_only_are_reported() {
     let port = serve(leaf(Some(&ca), "localhost", 365), true).await;
     let found = check_tls(port, Some(file.0.clone())).await;
     let f = titled(&found, "TLS 1.3 not offered").expect("TLS 1.2-only server reported");
+    assert_eq!(f.evidence, "the server chose TLS 1.2");
     assert_eq!((f.severity, found.len()), (Severity::Low, 1), "{found:?}");
 }
 
