@@ -7,7 +7,9 @@
 use opsguard::checks::{
     Check, http_headers::HttpHeaders, postgres::Postgres, redis::Redis, runner, tls::Tls,
 };
-use opsguard::config::{HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets};
+use opsguard::config::{
+    CheckSettings, HttpHeadersTargets, PostgresTargets, RedisTargets, TlsTargets,
+};
 use opsguard::domain::secret::Secret;
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
@@ -139,7 +141,10 @@ async fn main() {
         let mut tls_targets = tls.clone();
         tls_targets.extend(extra_tls);
         vec![
-            Arc::new(HttpHeaders::new(&HttpHeadersTargets { urls: urls.clone() })),
+            Arc::new(HttpHeaders::new(&CheckSettings {
+                http_headers: HttpHeadersTargets { urls: urls.clone() },
+                ..CheckSettings::default()
+            })),
             Arc::new(Tls::new(&TlsTargets {
                 targets: tls_targets,
                 ca_file: Some(ca_path.to_string_lossy().into_owned()),

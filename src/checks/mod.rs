@@ -5,8 +5,10 @@
 
 pub mod backups;
 pub mod dsn;
+pub mod http_fetch;
 pub mod http_headers;
 pub mod http_rules;
+pub mod observatory;
 pub mod postgres;
 pub mod redis;
 pub mod registry;
@@ -16,6 +18,7 @@ pub mod runner;
 pub mod secrets;
 pub mod store;
 pub mod tls;
+pub mod tls_cert;
 pub mod tls_probe;
 
 use crate::domain::finding::Finding;

@@ -265,13 +265,27 @@ impl Postgres {
                 );
             }
             Ok(_) => {}
-            Err(_) => add(
-                Severity::Info,
-                "pg_hba rules could not be read",
-                "pg_hba_file_rules is not readable by this role".into(),
-                "Grant the check role pg_read_all_settings, or review pg_hba.conf by hand.",
-                "CIS PostgreSQL: Ensure login via 'host' TCP/IP Socket is configured correctly",
-            ),
+            Err(_) => {
+                // Reading the view takes both grants; pg_read_all_settings covers neither.
+                // Grants on pg_catalog objects are per database: name the one checked.
+                let (role, db): (String, String) =
+                    sqlx::query_as("SELECT quote_ident(current_user), current_database()")
+                        .fetch_one(&mut *conn)
+                        .await
+                        .unwrap_or_else(|_| ("<check role>".into(), "<this database>".into()));
+                let grant = format!(
+                    "As a superuser, connected to database {db}: GRANT SELECT ON pg_catalog.pg_hba_file_rules TO {role}; \
+                     GRANT EXECUTE ON FUNCTION pg_catalog.pg_hba_file_rules() TO {role}; \
+                     (or review pg_hba.conf by hand)."
+                );
+                add(
+                    Severity::Info,
+                    "pg_hba rules could not be read",
+                    format!("pg_hba_file_rules is not readable by {role}"),
+                    &grant,
+                    "CIS PostgreSQL: Ensure login via 'host' TCP/IP Socket is configured correctly",
+                )
+            }
         }
         Ok(found)
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 /// A new check adds one line here.
 fn built_in(settings: &Settings, pool: &PgPool) -> Vec<Arc<dyn Check>> {
     vec![
-        Arc::new(HttpHeaders::new(&settings.checks.http_headers)),
+        Arc::new(HttpHeaders::new(&settings.checks)),
         Arc::new(Tls::new(&settings.checks.tls)),
         Arc::new(Postgres::new(&settings.checks.postgres)),
         Arc::new(Redis::new(&settings.checks.redis)),

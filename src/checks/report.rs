@@ -62,6 +62,29 @@ pub fn sarif_level(s: Severity) -> &'static str {
     }
 }
 
+/// A finding's target as a valid URI reference (SARIF `artifactLocation.uri`): a URL stays
+/// as it is; `host:port[/db]` gets its check's scheme (`tls://`, `postgres://`, `redis://`);
+/// anything else becomes `opsguard://<check>/<target, %-encoded>`.
+pub fn artifact_uri(f: &Finding) -> String {
+    use reqwest::Url;
+    if f.target.contains("://")
+        && let Ok(url) = Url::parse(&f.target)
+    {
+        return url.into();
+    }
+    if ["tls", "postgres", "redis"].contains(&f.check.as_str())
+        && let Ok(url) = Url::parse(&format!("{}://{}", f.check, f.target))
+    {
+        return url.into();
+    }
+    let mut url = Url::parse("opsguard://check/").expect("a valid base");
+    let _ = url
+        .set_host(Some(&f.check))
+        .or_else(|_| url.set_host(Some("check")));
+    url.set_path(&f.target);
+    url.into()
+}
+
 pub fn sarif(report: &Report) -> Value {
     let mut rules: BTreeMap<String, Value> = BTreeMap::new();
     let results: Vec<Value> = report
@@ -81,7 +104,7 @@ pub fn sarif(report: &Report) -> Value {
                 "ruleId": id,
                 "level": sarif_level(f.severity),
                 "message": { "text": format!("{}: {}. Fix: {}", f.title, f.evidence, f.remediation) },
-                "locations": [{ "physicalLocation": { "artifactLocation": { "uri": f.target } } }],
+                "locations": [{ "physicalLocation": { "artifactLocation": { "uri": artifact_uri(f) } } }],
                 "properties": { "severity": f.severity, "reference": f.reference },
             })
         })
@@ -206,5 +229,38 @@ mod tests {
             "c/cookie-without-secure"
         );
         assert_eq!(sarif_level(Severity::Medium), "warning");
+    }
+
+    #[test]
+    fn artifact_uris_are_valid_uri_references() {
+        let at = |check: &str, target: &str| {
+            let mut f = finding("x", Severity::Low);
+            f.check = check.into();
+            f.target = target.into();
+            artifact_uri(&f)
+        };
+        // Expected values written by hand from RFC 3986's grammar.
+        assert_eq!(
+            at("http_headers", "https://app.example/login?a=b"),
+            "https://app.example/login?a=b"
+        );
+        assert_eq!(at("tls", "localhost:8443"), "tls://localhost:8443");
+        assert_eq!(
+            at("postgres", "127.0.0.1:5432/app"),
+            "postgres://127.0.0.1:5432/app"
+        );
+        assert_eq!(at("redis", "[::1]:6379"), "redis://[::1]:6379");
+        assert_eq!(
+            at("secrets", "secrets vault"),
+            "opsguard://secrets/secrets%20vault"
+        );
+        assert_eq!(
+            at("backups", "main db #1"),
+            "opsguard://backups/main%20db%20%231"
+        );
+        assert_eq!(
+            at("tls", "not a host:port"),
+            "opsguard://tls/not%20a%20host:port"
+        );
     }
 }

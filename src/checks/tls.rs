@@ -112,11 +112,12 @@ impl Check for Tls {
         let days = (not_after - chrono::Utc::now().timestamp()).div_euclid(86_400);
         let subject: String = cert.subject().to_string().chars().take(120).collect();
         let expiry = match days {
+            // testssl.sh's thresholds: expired critical, under 30 days high, under 60 medium.
             d if d < 0 => Some((Severity::Critical, "Certificate expired")),
-            d if d < 7 => Some((Severity::Critical, "Certificate expires within 7 days")),
+            d if d < 7 => Some((Severity::High, "Certificate expires within 7 days")),
             d if d < 14 => Some((Severity::High, "Certificate expires within 14 days")),
-            d if d < 30 => Some((Severity::Medium, "Certificate expires within 30 days")),
-            d if d < 60 => Some((Severity::Info, "Certificate expires within 60 days")),
+            d if d < 30 => Some((Severity::High, "Certificate expires within 30 days")),
+            d if d < 60 => Some((Severity::Medium, "Certificate expires within 60 days")),
             _ => None,
         };
         if let Some((severity, title)) = expiry {
@@ -131,6 +132,9 @@ impl Check for Tls {
                 "Renew the certificate (automate renewal, e.g. ACME) and reload the server.",
             ));
         }
+        for (severity, title, evidence, fix) in super::tls_cert::weaknesses(&cert, &subject) {
+            found.push(finding(severity, title, evidence, fix));
+        }
         let parsed = ParsedCertificate::try_from(leaf)
             .map_err(|_| "the server certificate cannot be parsed")?;
         // Verify the chain at a moment inside the leaf's validity: expiry is reported above.
@@ -144,13 +148,14 @@ impl Check for Tls {
             verify_server_cert_signed_by_trust_anchor(&parsed, &roots, &chain[1..], at, algs)
         {
             let evidence = format!("{subject}: {e}");
-            found.push(finding(Severity::High, "Certificate chain not trusted", evidence, "Serve the full chain issued by a trusted CA (or add the internal CA to [checks.tls] ca_file)."));
+            found.push(finding(Severity::Critical, "Certificate chain not trusted", evidence, "Serve the full chain issued by a trusted CA (or add the internal CA to [checks.tls] ca_file)."));
         }
         let name = ServerName::try_from(host.clone())
             .map_err(|_| "the host is not a valid server name")?;
         if verify_server_name(&parsed, &name).is_err() {
             let evidence = format!(
-                "{subject} is not valid for {}",
+                "valid for {}; not for {}",
+                valid_names(&cert, &subject),
                 host.chars().take(100).collect::<String>()
             );
             found.push(finding(
@@ -164,12 +169,62 @@ impl Check for Tls {
             found.push(finding(
                 Severity::Low,
                 "TLS 1.3 not offered",
-                format!("negotiated {version:?}"),
+                format!("the server chose {}", version_name(version)),
                 "Enable TLS 1.3 on the server.",
             ));
         }
         Ok(found)
     }
+}
+
+/// A negotiated protocol version as people write it (never a debug dump).
+fn version_name(version: Option<ProtocolVersion>) -> String {
+    match version {
+        Some(ProtocolVersion::TLSv1_3) => "TLS 1.3".into(),
+        Some(ProtocolVersion::TLSv1_2) => "TLS 1.2".into(),
+        Some(ProtocolVersion::TLSv1_1) => "TLS 1.1".into(),
+        Some(ProtocolVersion::TLSv1_0) => "TLS 1.0".into(),
+        Some(other) => format!("protocol 0x{:04x}", u16::from(other)),
+        None => "no protocol version".into(),
+    }
+}
+
+/// The names a certificate is valid for: its subjectAltName entries (DNS names and IP
+/// addresses), else its subject (a certificate with no SAN is valid for no name today).
+fn valid_names(cert: &x509_parser::certificate::X509Certificate<'_>, subject: &str) -> String {
+    use x509_parser::extensions::GeneralName;
+    let names: Vec<String> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(d) => Some(d.to_string()),
+                    GeneralName::IPAddress(ip) => match ip.len() {
+                        4 => <[u8; 4]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        16 => <[u8; 16]>::try_from(*ip)
+                            .ok()
+                            .map(|b| std::net::IpAddr::from(b).to_string()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        return format!("no subjectAltName (subject {subject})");
+    }
+    let mut shown: String = names.join(", ").chars().take(200).collect();
+    if names.len() > 1 {
+        shown = format!("{} names: {shown}", names.len());
+    }
+    shown
 }
 
 fn split_target(target: &str) -> Result<(String, u16), String> {
@@ -272,12 +327,10 @@ impl ServerCertVerifier for ReadOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        // This handshake only reads the chain and never carries data: a key too weak for
+        // ring to verify (RSA under 2048 bits) must not make the server "unreachable".
+        let _ = (message, cert, dss, &self.0);
+        Ok(HandshakeSignatureValid::assertion())
     }
     fn verify_tls13_signature(
         &self,
@@ -285,12 +338,10 @@ impl ServerCertVerifier for ReadOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        // This handshake only reads the chain and never carries data: a key too weak for
+        // ring to verify (RSA under 2048 bits) must not make the server "unreachable".
+        let _ = (message, cert, dss, &self.0);
+        Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.signature_verification_algorithms.supported_schemes()

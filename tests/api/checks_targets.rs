@@ -1,6 +1,7 @@
 //! Checks against real targets: a local TLS server with rcgen certificates (here), the
 //! real local PostgreSQL (`postgres`) and Redis (`redis`), unreachable and hanging targets.
 
+mod https_site;
 mod legacy_tls;
 mod postgres;
 mod redis;
@@ -30,7 +31,7 @@ pub fn titled<'a>(found: &'a [Finding], title: &str) -> Option<&'a Finding> {
     found.iter().find(|f| f.title.contains(title))
 }
 
-fn ca() -> CertifiedIssuer<'static, KeyPair> {
+pub fn ca() -> CertifiedIssuer<'static, KeyPair> {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name
@@ -46,8 +47,19 @@ fn leaf(
     name: &str,
     days: i64,
 ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-    let mut p = CertificateParams::new(vec![name.to_string()]).unwrap();
-    p.distinguished_name.push(DnType::CommonName, name);
+    leaf_for(ca, name, &[name], days)
+}
+
+/// A leaf whose subject CN is `cn` and whose subjectAltNames are `sans`.
+pub fn leaf_for(
+    ca: Option<&CertifiedIssuer<'static, KeyPair>>,
+    cn: &str,
+    sans: &[&str],
+    days: i64,
+) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
+    let mut p =
+        CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
     let now = time::OffsetDateTime::now_utc();
     p.not_before = now - time::Duration::days(30);
     p.not_after = now + time::Duration::days(days) + time::Duration::hours(1);
@@ -93,7 +105,7 @@ async fn serve(cert: (CertificateDer<'static>, PrivateKeyDer<'static>), tls12_on
 }
 
 /// The CA as a PEM file, removed on drop (even when the test fails).
-struct CaFile(String);
+pub struct CaFile(pub String);
 
 impl Drop for CaFile {
     fn drop(&mut self) {
@@ -101,7 +113,7 @@ impl Drop for CaFile {
     }
 }
 
-fn ca_file(ca: &CertifiedIssuer<'static, KeyPair>) -> CaFile {
+pub fn ca_file(ca: &CertifiedIssuer<'static, KeyPair>) -> CaFile {
     let path = std::env::temp_dir().join(format!(
         "opsguard-test-ca-{}.pem",
         uuid::Uuid::new_v4().simple()
@@ -128,19 +140,22 @@ async fn a_valid_chain_from_the_configured_ca_has_no_findings() {
     // Without the CA configured, the same chain is not trusted.
     let found = check_tls(port, None).await;
     let chain = titled(&found, "chain not trusted").expect("untrusted chain reported");
-    assert_eq!(chain.severity, Severity::High);
+    // testssl.sh rates a failed chain of trust CRITICAL.
+    assert_eq!(chain.severity, Severity::Critical);
 }
 
 #[tokio::test]
 async fn expired_and_expiring_certificates_are_graded_by_days_left() {
     let ca = ca();
     let file = ca_file(&ca);
+    // Severities are testssl.sh's (expired CRITICAL, < 30 days HIGH, < 60 days MEDIUM);
+    // the former Critical/Medium/Info for 3/20/45 days disagreed with it.
     for (days, title, severity) in [
         (-2, "Certificate expired", Severity::Critical),
-        (3, "within 7 days", Severity::Critical),
+        (3, "within 7 days", Severity::High),
         (10, "within 14 days", Severity::High),
-        (20, "within 30 days", Severity::Medium),
-        (45, "within 60 days", Severity::Info),
+        (20, "within 30 days", Severity::High),
+        (45, "within 60 days", Severity::Medium),
     ] {
         let port = serve(leaf(Some(&ca), "localhost", days), false).await;
         let found = check_tls(port, Some(file.0.clone())).await;
@@ -167,11 +182,29 @@ async fn wrong_host_self_signed_and_tls12_only_are_reported() {
     );
     assert!(titled(&found, "chain not trusted").is_none());
 
+    // The finding names what the certificate is valid for: its SANs, not the subject CN.
+    let port = serve(
+        leaf_for(
+            Some(&ca),
+            "legacy-cn.example",
+            &["api.other.example", "10.0.0.7"],
+            365,
+        ),
+        false,
+    )
+    .await;
+    let found = check_tls(port, Some(file.0.clone())).await;
+    let wrong = titled(&found, "does not match the host name").expect("wrong host reported");
+    assert_eq!(
+        wrong.evidence,
+        "valid for 2 names: api.other.example, 10.0.0.7; not for localhost"
+    );
+
     let port = serve(leaf(None, "localhost", 365), false).await;
     let found = check_tls(port, Some(file.0.clone())).await;
     assert_eq!(
         titled(&found, "chain not trusted").map(|f| f.severity),
-        Some(Severity::High),
+        Some(Severity::Critical),
         "{found:?}"
     );
     assert!(titled(&found, "does not match").is_none());
@@ -179,6 +212,7 @@ async fn wrong_host_self_signed_and_tls12_only_are_reported() {
     let port = serve(leaf(Some(&ca), "localhost", 365), true).await;
     let found = check_tls(port, Some(file.0.clone())).await;
     let f = titled(&found, "TLS 1.3 not offered").expect("TLS 1.2-only server reported");
+    assert_eq!(f.evidence, "the server chose TLS 1.2");
     assert_eq!((f.severity, found.len()), (Severity::Low, 1), "{found:?}");
 }
 

@@ -4,6 +4,7 @@ mod audit;
 mod audit_tamper;
 mod backups;
 mod checks;
+mod checks_observatory;
 mod checks_targets;
 mod configuration;
 mod detection;

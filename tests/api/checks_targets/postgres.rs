@@ -20,6 +20,17 @@ async fn admin(sql: String) {
         .unwrap();
 }
 
+/// Several statements as one script, as a superuser connected to database `db`.
+async fn admin_script(db: &str, sql: String) {
+    let mut conn = PgConnection::connect(&pg_url(None, None, db))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
 fn targets(dsn: String, expected: &[&str]) -> PostgresTargets {
     PostgresTargets {
         dsns: vec![Secret::new(dsn)],
@@ -155,4 +166,41 @@ async fn unreachable_databases_never_show_the_dsn() {
             "credential leaked: {f:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_pg_hba_remediation_names_grants_that_work() {
+    let db = TestDb::create().await;
+    let role = format!("hba_reader_{}", uuid::Uuid::new_v4().simple());
+    admin(format!("CREATE ROLE {role} LOGIN")).await;
+    let dsn = pg_url(Some(&role), None, &db.name);
+
+    let found = run(Postgres::new(&targets(dsn.clone(), &[]))).await;
+    let unreadable =
+        titled(&found, "pg_hba rules could not be read").expect("a plain role cannot read them");
+    let grants = unreadable
+        .remediation
+        .strip_prefix(&format!(
+            "As a superuser, connected to database {}: ",
+            db.name
+        ))
+        .and_then(|r| r.split(" (or review").next())
+        .expect("the remediation names the database and the statements to run");
+    assert!(grants.contains(&role), "{grants}");
+    // Run exactly what the finding says: afterwards the rules are read.
+    admin_script(&db.name, grants.to_string()).await;
+    let found = run(Postgres::new(&targets(dsn, &[]))).await;
+    assert!(
+        titled(&found, "pg_hba rules could not be read").is_none(),
+        "{found:?}"
+    );
+    assert!(titled(&found, "pg_hba.conf trusts").is_some(), "{found:?}");
+    admin_script(
+        &db.name,
+        format!(
+            "REVOKE SELECT ON pg_catalog.pg_hba_file_rules FROM {role}; \
+         REVOKE EXECUTE ON FUNCTION pg_catalog.pg_hba_file_rules() FROM {role}; DROP ROLE {role}"
+        ),
+    )
+    .await;
 }
