@@ -186,7 +186,7 @@ def cases(spec, skipped):
                      if not f["required"]}
             return entity(k, 0, 7, **extra)
         add(f"MessageEntity.{k} in text", "reply", lambda g, full=full: ("message", g.message(
-            text=COMMAND + " at 12:00", entities=[entity("bot_command", 0, 7), full(g)])))
+            entities=[entity("bot_command", 0, 7), {**full(g), "offset": 1, "length": 6}])))
         add(f"MessageEntity.{k} in quote", "reply", lambda g, full=full: ("message", g.message(
             quote={"text": "12:00", "position": 0, "entities": [full(g)]})))
         add(f"MessageEntity.{k} in reply_to_message", "reply", lambda g, full=full: (

@@ -241,8 +241,11 @@ pub fn read(value: &Value) -> Result<Update, NotAnUpdate> {
 /// `T` from `value`, or why not, with the path of the malformed part (values cut short).
 fn typed<T: for<'de> Deserialize<'de>>(value: &Value, kind: &str) -> Result<T, String> {
     serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
-        let mut reason = format!("{kind}.{path}: {}", e.into_inner());
+        let path = match e.path().to_string() {
+            root if root == "." => kind.to_string(),
+            path => format!("{kind}.{path}"),
+        };
+        let mut reason = format!("{path}: {}", e.into_inner());
         if reason.len() > 200 {
             let cut = (0..=200).rev().find(|i| reason.is_char_boundary(*i));
             reason.truncate(cut.unwrap_or(0));
