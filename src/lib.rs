@@ -21,8 +21,9 @@
 //!   batched storage, sliding-window detection shared through Redis, alerts via the outbox.
 //! - [`backups`]: `pg_dump` → zstd → age → SHA-256 → storage (a directory or S3), a job queue
 //!   any replica works, a catalogue with row counts, restore tests and retention.
-//! - transports — [`bot`] (Telegram: webhook, polling, replies paced with the outbox's
-//!   limits, menus), [`console`] (a REPL
+//! - transports — [`bot`] (Telegram: updates read into our own types in `bot::inbound` and
+//!   taken in by `bot::receive` for the webhook and polling alike; teloxide for outbound
+//!   calls; replies paced with the outbox's limits, menus), [`console`] (a REPL
 //!   on stdin), [`http`] (webhook route, auth-event ingest, health, readiness, metrics), [`scheduler`]
 //!   (cron schedules run through the pipeline as the `scheduler` actor, claimed once per
 //!   fire time across replicas, reports queued in the [`outbox`]).
@@ -41,6 +42,9 @@
 //!   writes and sends nothing, and is only counted in one aggregate audit row per window.
 //! - Secrets (`domain::secret::Secret`) print as fingerprints; user text is HTML-escaped.
 //! - Button callback data is an opaque id of a single-use, user-bound, expiring pending action.
+//! - No update with an `update_id` goes unanswered: unknown fields, entity types and update
+//!   kinds are skipped unread; an unreadable update (or a panic taking one in) is answered
+//!   200, logged once and counted (`opsguard_webhook_unparsed_total`).
 #![forbid(unsafe_code)]
 
 pub mod audit;

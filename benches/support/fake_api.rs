@@ -60,13 +60,12 @@ pub async fn start_baseline(api_url: String) -> String {
         post(move |body: Bytes| {
             let (client, send) = (client.clone(), send.clone());
             async move {
-                let update: teloxide::types::Update = match serde_json::from_slice(&body) {
+                let update: serde_json::Value = match serde_json::from_slice(&body) {
                     Ok(u) => u,
                     Err(_) => return axum::http::StatusCode::BAD_REQUEST,
                 };
-                let chat = match &update.kind {
-                    teloxide::types::UpdateKind::Message(m) => m.chat.id.0,
-                    _ => return axum::http::StatusCode::OK,
+                let Some(chat) = update.pointer("/message/chat/id").and_then(|v| v.as_i64()) else {
+                    return axum::http::StatusCode::OK;
                 };
                 tokio::spawn(async move {
                     let body =

@@ -5,10 +5,12 @@ pub mod api;
 pub mod clients;
 pub mod dedup;
 pub mod flood;
+pub mod inbound;
 pub mod inbox;
 pub mod menu;
 pub mod paced;
 pub mod polling;
+pub mod receive;
 pub mod retake;
 pub mod send;
 pub mod update;
@@ -19,7 +21,6 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use teloxide::Bot;
 use teloxide::requests::Requester;
-use teloxide::types::Update;
 use tokio_util::task::TaskTracker;
 use update::Incoming;
 
@@ -93,14 +94,14 @@ impl Telegram {
     /// what `update::translate` drops, a command addressed to another bot
     /// (`/cmd@otherbot`), which is neither run nor answered (nor is one addressed to any
     /// bot while our own name cannot be learned).
-    pub async fn translate(&self, update: &Update) -> Option<Incoming> {
+    pub async fn translate(&self, update: &inbound::Update) -> Option<Incoming> {
         let incoming = update::translate(update)?;
         if let Some(to) = update::addressee(&incoming.request) {
             let ours = self.username().await;
             if !ours.is_some_and(|me| me.eq_ignore_ascii_case(to)) {
                 metrics::counter!("opsguard_updates_ignored_total", "reason" => "other_bot")
                     .increment(1);
-                tracing::info!(update.id = update.id.0, "update.for_another_bot");
+                tracing::info!(update.id = update.id, "update.for_another_bot");
                 return None;
             }
         }

@@ -1,13 +1,27 @@
-//! Long polling (`getUpdates`), used when no webhook secret is configured.
+//! Long polling (`getUpdates`), used when no webhook secret is configured. The updates
+//! come back as plain JSON (not teloxide's types) and are read by `bot::inbound`, as the
+//! webhook's are, then taken in by `bot::receive`.
 
+use super::Telegram;
 use super::clients::cause_chain;
-use super::inbox::{self, Taken};
-use super::{Telegram, dedup, flood};
+use super::receive;
 use crate::engine::health::TelegramState;
+use serde::Serialize;
 use std::time::Duration;
-use teloxide::payloads::GetUpdatesSetters;
-use teloxide::requests::{Request, Requester};
+use teloxide::requests::{JsonRequest, Payload, Request, Requester};
 use tokio_util::sync::CancellationToken;
+
+/// `getUpdates`, answered as JSON values: teloxide sends it, opsguard reads the updates.
+#[derive(Debug, Clone, Serialize)]
+struct GetRawUpdates {
+    offset: i64,
+    timeout: u32,
+}
+
+impl Payload for GetRawUpdates {
+    type Output = Vec<serde_json::Value>;
+    const NAME: &'static str = "getUpdates";
+}
 
 pub fn spawn(
     tg: Telegram,
@@ -19,16 +33,15 @@ pub fn spawn(
         if let Err(e) = tg.bot.delete_webhook().send().await {
             tracing::warn!(error = %cause_chain(&e), "telegram.delete_webhook_failed");
         }
-        let mut offset: i32 = 0;
+        let mut offset: i64 = 0;
         let mut backoff = Duration::from_secs(1);
         loop {
             // The polling client, not `tg.bot`: its timeout outlasts the poll's hold.
-            let poll = tg
-                .poll_bot
-                .get_updates()
-                .offset(offset)
-                .timeout(timeout_secs)
-                .send();
+            let payload = GetRawUpdates {
+                offset,
+                timeout: timeout_secs,
+            };
+            let poll = JsonRequest::new(tg.poll_bot.clone(), payload).send();
             let result = tokio::select! {
                 _ = shutdown.cancelled() => return,
                 result = poll => result,
@@ -39,22 +52,15 @@ pub fn spawn(
                     tg.engine
                         .health()
                         .set_telegram(TelegramState::Reachable { mode: "polling" });
-                    for u in updates {
-                        offset = offset.max(u.id.0 as i32 + 1);
-                        if !flood::admit(&tg.engine, &u).await {
-                            continue;
-                        }
-                        let id = i64::from(u.id.0);
-                        let Some(incoming) = tg.translate(&u).await else {
-                            dedup::first_sight(&tg.engine, id).await;
+                    for value in updates {
+                        // Past an update that is not one, so it cannot hold the queue up.
+                        let Ok(update) = receive::read(&value) else {
+                            tracing::warn!("telegram.poll_not_an_update");
                             continue;
                         };
+                        offset = offset.max(update.id.saturating_add(1));
                         // Stored before the next poll's offset acknowledges it.
-                        match inbox::take(&tg, id, &incoming).await {
-                            Taken::Stored(lease) => tg.dispatch(incoming, Some(lease)),
-                            Taken::Unstored => tg.dispatch(incoming, None),
-                            Taken::Duplicate => {}
-                        }
+                        receive::take_in(&tg, update).await;
                     }
                 }
                 Err(e) => {

@@ -1,11 +1,12 @@
-//! Telegram updates → engine requests. Only text messages and button presses from users
-//! become requests; everything else (edits, stickers, channel posts, bots) is ignored. A
-//! forwarded message (`forward_origin`, or an automatic forward into a discussion group)
-//! becomes `Input::Forwarded`, which the engine never runs as a command.
+//! Updates as read (`inbound`) → engine requests. Only text messages (or command captions)
+//! and button presses from users become requests; everything else (edits, stickers,
+//! channel posts, bots, anonymous admins) is ignored. A forwarded message (`forward_origin`,
+//! or an automatic forward into a discussion group) becomes `Input::Forwarded`, which the
+//! engine never runs as a command.
 
+use super::inbound::{self, Body, ChatRef, User};
 use crate::domain::{Actor, Chat, ChatId, ChatKind, UserId};
 use crate::engine::{Input, Request};
-use teloxide::types::{Update, UpdateKind, User};
 
 /// Where the reply goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,31 +28,36 @@ fn actor(user: &User) -> Option<Actor> {
     if user.is_bot {
         return None;
     }
-    let id = i64::try_from(user.id.0).ok()?;
+    let id = i64::try_from(user.id).ok()?;
     Some(Actor::telegram(UserId(id), user.full_name()))
 }
 
-fn chat(chat: &teloxide::types::Chat) -> Chat {
+fn chat(chat: &ChatRef) -> Chat {
     let kind = if chat.is_private() {
         ChatKind::Private
     } else {
         ChatKind::Group
     };
     Chat {
-        id: ChatId(chat.id.0),
+        id: ChatId(chat.id),
         kind,
     }
 }
 
-/// `None` for updates that carry nothing to run.
-pub fn translate(update: &Update) -> Option<Incoming> {
-    match &update.kind {
-        UpdateKind::Message(message) => {
+/// `None` for updates that carry nothing to run: other kinds (edits, channel posts,
+/// reactions, inline queries, ...), messages without a text or command caption, from a
+/// bot, or sent on behalf of a chat (anonymous admins, channels), and presses of buttons
+/// on inline messages.
+pub fn translate(update: &inbound::Update) -> Option<Incoming> {
+    match &update.body {
+        Body::Message(message) => {
             let actor = actor(message.from.as_ref()?)?;
-            let text = message.text()?.to_string();
+            let text = message.input()?.to_string();
             let chat = chat(&message.chat);
-            let input = if message.forward_origin().is_some() || message.is_automatic_forward() {
+            let input = if message.is_forwarded() {
                 Input::Forwarded(text)
+            } else if message.sender_chat.is_some() {
+                return None;
             } else {
                 Input::Text(text)
             };
@@ -64,31 +70,24 @@ pub fn translate(update: &Update) -> Option<Incoming> {
                 },
             })
         }
-        UpdateKind::CallbackQuery(query) => {
+        Body::Callback(query) => {
             let actor = actor(&query.from)?;
             let message = query.message.as_ref()?;
-            let chat = chat(message.chat());
+            let chat = chat(&message.chat);
+            let data = query.data.clone().unwrap_or_default();
+            // A chat-bound button (on a pushed alert) stays on its message for the next
+            // person; any other used button is taken off.
+            let bound = data.starts_with(crate::engine::gates::CHAT_ACTION_PREFIX);
             Some(Incoming {
-                request: Request::new(
-                    actor,
-                    chat,
-                    Input::Callback(query.data.clone().unwrap_or_default()),
-                ),
+                request: Request::new(actor, chat, Input::Callback(data)),
                 target: Target {
                     chat_id: chat.id.0,
-                    callback_id: Some(query.id.0.clone()),
-                    // A chat-bound button (on a pushed alert) stays on its message for the
-                    // next person; any other used button is taken off.
-                    origin_message: (!query
-                        .data
-                        .as_deref()
-                        .unwrap_or_default()
-                        .starts_with(crate::engine::gates::CHAT_ACTION_PREFIX))
-                    .then(|| message.id().0),
+                    callback_id: Some(query.id.clone()),
+                    origin_message: (!bound).then_some(message.message_id),
                 },
             })
         }
-        _ => None,
+        Body::Unused | Body::Unreadable(_) => None,
     }
 }
 

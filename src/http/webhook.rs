@@ -1,20 +1,20 @@
 //! `POST /telegram/webhook`: an address past its wrong secrets for the minute gets 429
 //! without a comparison (`throttle.rs`); otherwise the secret header is compared in
 //! constant time before the body is read (401, counted against the address); bodies over
-//! the limit get 413, malformed JSON 400; an update past a flood limit is acknowledged and
-//! dropped before anything is written for it; a replayed `update_id` is acknowledged and
-//! dropped; a command for another bot is acknowledged and ignored; an update that will run
-//! is stored durably with its de-dup row (`bot::inbox`) before the 200, and runs after it.
+//! the limit get 413, malformed JSON 400, a JSON value that is not an object with an
+//! `update_id` 400; every update is answered 200 (`bot::receive`): past a flood limit it is
+//! dropped before anything is written for it; a replayed `update_id` is dropped; one that
+//! cannot be read is logged and counted; a command for another bot is ignored; an update
+//! that will run is stored durably with its de-dup row (`bot::inbox`) before the 200, and
+//! runs after it.
 
 use super::HttpState;
-use crate::bot::inbox::{self, Taken};
-use crate::bot::{dedup, flood};
+use crate::bot::receive::{self, Received};
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{StatusCode, header};
 use std::net::SocketAddr;
 use std::time::Instant;
-use teloxide::types::Update;
 
 pub const SECRET_HEADER: &str = "x-telegram-bot-api-secret-token";
 
@@ -64,39 +64,32 @@ pub async fn receive(
     let Ok(body) = axum::body::to_bytes(request.into_body(), state.max_body_bytes).await else {
         return reject("too_large", StatusCode::PAYLOAD_TOO_LARGE);
     };
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
         return reject("bad_json", StatusCode::BAD_REQUEST);
-    }
-    // From the bytes, not from a `Value`: teloxide's update deserializer needs the former.
-    let update: Update = match serde_json::from_slice(&body) {
-        Ok(update) => update,
-        Err(_) => return reject("not_an_update", StatusCode::BAD_REQUEST),
     };
-    // Before anything is written for it: past a flood limit it is acknowledged and dropped.
-    if !flood::admit(&state.engine, &update).await {
-        reject("flooding", StatusCode::OK);
-        return (StatusCode::OK, "dropped");
-    }
-    let Some(incoming) = telegram.translate(&update).await else {
-        // Nothing to run: only its de-dup row, so a retry is told apart as before.
-        if !dedup::first_sight(&state.engine, i64::from(update.id.0)).await {
-            reject("duplicate", StatusCode::OK);
-            return (StatusCode::OK, "duplicate");
+    // Our own types (`bot::inbound`): any JSON object with an `update_id` is an update.
+    let Ok(update) = receive::read(&value) else {
+        return reject("not_an_update", StatusCode::BAD_REQUEST);
+    };
+    match receive::take_in(telegram, update).await {
+        Received::Dropped => {
+            reject("flooding", StatusCode::OK);
+            (StatusCode::OK, "dropped")
         }
-        metrics::counter!("opsguard_webhook_ignored_total").increment(1);
-        return (StatusCode::OK, "ignored");
-    };
-    // Stored with its de-dup row before the 200: from here on it is run or reported.
-    let lease = match inbox::take(telegram, i64::from(update.id.0), &incoming).await {
-        Taken::Stored(lease) => Some(lease),
-        Taken::Unstored => None,
-        Taken::Duplicate => {
+        Received::Duplicate => {
             // Acknowledge, so Telegram stops retrying; do nothing else.
             reject("duplicate", StatusCode::OK);
-            return (StatusCode::OK, "duplicate");
+            (StatusCode::OK, "duplicate")
         }
-    };
-    metrics::counter!("opsguard_webhook_accepted_total").increment(1);
-    telegram.dispatch(incoming, lease);
-    (StatusCode::OK, "ok")
+        Received::Ignored => {
+            metrics::counter!("opsguard_webhook_ignored_total").increment(1);
+            (StatusCode::OK, "ignored")
+        }
+        // Answered 200 all the same: Telegram would otherwise resend it for a day.
+        Received::Unparsed => (StatusCode::OK, "unparsed"),
+        Received::Accepted => {
+            metrics::counter!("opsguard_webhook_accepted_total").increment(1);
+            (StatusCode::OK, "ok")
+        }
+    }
 }

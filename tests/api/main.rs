@@ -3,6 +3,7 @@
 mod audit;
 mod audit_tamper;
 mod backups;
+mod bot_api_corpus;
 mod checks;
 mod checks_observatory;
 mod checks_targets;

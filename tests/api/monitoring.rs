@@ -4,7 +4,7 @@
 //! `promtool test rules` unit tests; the dashboard and the rules name only metrics that
 //! exist.
 
-mod exposition;
+pub mod exposition;
 mod gauges;
 
 use super::backups::{target, with_backups};

@@ -103,3 +103,51 @@ async fn a_command_pushed_mid_poll_is_answered_within_a_second() {
     );
     assert!(carrier.answered.unwrap() - pushed < Duration::from_millis(500));
 }
+
+#[tokio::test]
+async fn polled_updates_are_read_like_webhook_ones_and_none_stops_the_loop() {
+    let app = spawn_app_with(polling(25, 17)).await;
+    app.add_user(42, "admin").await;
+    let date_time = serde_json::json!({ "type": "date_time", "offset": 1, "length": 6,
+                                        "unix_time": 1, "date_time_format": "t" });
+    // What teloxide 0.17 could not read: a poll answer and a reaction without a user (its
+    // deserializer panicked), a kind of a future Bot API, a malformed sender, and a command
+    // carrying a Bot API 9.5 entity. Then a plain command.
+    let mut entity = text_update(800, 42, 42, "/whoami");
+    entity["message"]["entities"] = serde_json::json!([date_time]);
+    let mut malformed = text_update(801, 42, 42, "/whoami");
+    malformed["message"]["from"]["id"] = serde_json::json!("42");
+    for update in [
+        serde_json::json!({ "update_id": 802, "poll_answer": { "poll_id": "p", "option_ids": [0] } }),
+        serde_json::json!({ "update_id": 803, "message_reaction": {
+            "chat": { "id": 42, "type": "private" }, "message_id": 1, "date": 1,
+            "old_reaction": [], "new_reaction": [] } }),
+        serde_json::json!({ "update_id": 804, "story_reply": { "from": { "id": 42 } } }),
+        malformed,
+        entity,
+        text_update(805, 42, 42, "/whoami"),
+    ] {
+        app.telegram.push_update(update);
+    }
+    app.telegram
+        .wait_until("both commands answered", |_| {
+            app.telegram.sent_to(42).len() >= 2
+        })
+        .await;
+    let sent = app.telegram.sent_to(42);
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(
+        sent.iter().all(|c| c.text().contains("Telegram id")),
+        "{sent:?}"
+    );
+    // Still polling: a command pushed now is answered too.
+    app.telegram
+        .push_update(text_update(806, 42, 42, "/whoami"));
+    app.wait_reply(42, 2).await;
+    let rows = app.audit_rows().await;
+    let whoami = rows.iter().filter(|r| r.entry.command == "whoami").count();
+    assert_eq!(
+        whoami, 6,
+        "three commands, an attempt and an outcome each: {rows:?}"
+    );
+}
