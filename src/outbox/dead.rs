@@ -82,7 +82,7 @@ pub async fn announce(pool: &PgPool, dead: &[DeadLetter]) {
     };
     let over_budget = recent_warnings(pool)
         .await
-        .map_or(false, |n| n >= WARNINGS_PER_TEN_MINUTES);
+        .is_ok_and(|n| n >= WARNINGS_PER_TEN_MINUTES);
     for d in dead {
         metrics::counter!("opsguard_outbox_dead_letters_total").increment(1);
         let told: Vec<i64> = if over_budget {
