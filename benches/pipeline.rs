@@ -139,6 +139,20 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
         best["opsguard"], best["baseline"]
     );
 
+    // The ramp's overloaded steps leave updates in work: let them finish first, so the
+    // audit figures measure the database, not a pool shared with a backlog.
+    for _ in 0..600 {
+        let open: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM update_inbox WHERE done_at IS NULL")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(i64::MAX);
+        if open == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+
     let total = if quick { 4_000 } else { 20_000 };
     let (grouped, chained, plain) = audit_bench::appends(&pool, 16, total).await;
     println!("\n## Audit appends ({total} rows per variant, 16 concurrent writers)\n");

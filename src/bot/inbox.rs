@@ -143,7 +143,7 @@ pub async fn hold<F: std::future::Future<Output = ()>>(tg: &Telegram, lease: Lea
             }
         }
     }
-    if let Err(e) = inbox::finish(pool, lease.update_id, lease.takes).await {
+    if let Err(e) = inbox::finish_lazily(pool, lease.update_id, lease.takes).await {
         // The row stays: after its lease another replica finds it finished (audited).
         tracing::warn!(error = %e, update.id = lease.update_id, "inbox.finish_failed");
     }

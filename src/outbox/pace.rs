@@ -36,6 +36,11 @@ pub async fn reserve(
     max_wait: Option<Duration>,
 ) -> Result<Option<Duration>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // Pacing bookkeeping needs no durability (a crash loses at most the last few reserved
+    // slots, which only pace): no WAL flush of its own on a reply's path.
+    sqlx::query("SET LOCAL synchronous_commit TO off")
+        .execute(&mut *tx)
+        .await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('direct_sends:' || $1, 0))")
         .bind(chat)
         .execute(&mut *tx)

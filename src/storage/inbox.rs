@@ -89,6 +89,19 @@ pub async fn finish<'e>(
     Ok(done.rows_affected() == 1)
 }
 
+/// `finish` committed without waiting for its WAL flush: if a crash loses it, the update
+/// is taken up again and found finished (audited), and its user told the reply may not have
+/// gone out — the promise holds, and the reply's path saves a flush.
+pub async fn finish_lazily(pool: &PgPool, update_id: i64, takes: i32) -> StoreResult<bool> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit TO off")
+        .execute(&mut *tx)
+        .await?;
+    let done = finish(&mut *tx, update_id, takes).await?;
+    tx.commit().await?;
+    Ok(done)
+}
+
 /// Forget the stored updates whose processing finished more than `keep` ago.
 pub async fn prune_done(pool: &PgPool, keep: Duration) -> StoreResult<u64> {
     let done = sqlx::query(
