@@ -7,7 +7,6 @@ use super::super::helpers::*;
 use super::super::secrets::Scratch;
 use super::limits::{fake_pg_dump, wait_gone};
 use super::*;
-use std::time::Duration;
 
 /// (status, started_at is set, error) of job `id`.
 async fn job_row(app: &TestApp, id: i64) -> (String, bool, Option<String>) {
@@ -38,19 +37,10 @@ async fn a_backup_running_at_shutdown_is_handed_back_and_another_replica_finishe
     assert_eq!(job_row(&first, job).await.0, "running");
 
     first.shutdown.cancel();
-    let mut handed_back = false;
-    for _ in 0..300 {
-        if job_row(&first, job).await.0 == "queued" {
-            handed_back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        handed_back,
-        "the job was not handed back: {:?}",
-        job_row(&first, job).await
-    );
+    wait_for("the job to be handed back", || async {
+        job_row(&first, job).await.0 == "queued"
+    })
+    .await;
     assert_eq!(
         job_row(&first, job).await,
         ("queued".into(), false, None),

@@ -9,7 +9,6 @@ use super::super::secrets::Scratch;
 use super::faults::failing_backup;
 use super::*;
 use std::path::Path;
-use std::time::Duration;
 
 /// An executable shell script at `path`.
 pub(super) fn script(path: &Path, body: &str) {
@@ -36,13 +35,10 @@ pub(super) fn fake_pg_dump(path: &Path, pidfile: &Path, rest: &str) {
 pub(super) async fn wait_gone(pidfile: &Path) {
     let pid = std::fs::read_to_string(pidfile).expect("the fake program wrote its pid");
     let proc_dir = format!("/proc/{}", pid.trim());
-    for _ in 0..500 {
-        if !Path::new(&proc_dir).exists() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("process {} is still running", pid.trim());
+    wait_for(&format!("process {} to be gone", pid.trim()), || async {
+        !Path::new(&proc_dir).exists()
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -14,11 +14,12 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     let until = tokio::time::Instant::now() + PROOF_WITHIN;
+    let mut poll = tokio::time::interval(Duration::from_millis(20));
     while tokio::time::Instant::now() < until {
+        poll.tick().await;
         if proof().await {
             return;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     panic!("timed out after {PROOF_WITHIN:?} waiting for {what}");
 }

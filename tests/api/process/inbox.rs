@@ -92,14 +92,15 @@ pub(super) async fn reply_within(
     since: Instant,
     limit: Duration,
 ) {
-    while app.telegram.sent_to(chat).len() <= before {
-        assert!(
-            since.elapsed() < limit,
-            "no answer within {limit:?} of the kill; calls: {:#?}",
-            app.telegram.calls()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for("an answer after the kill", || async {
+        app.telegram.sent_to(chat).len() > before
+    })
+    .await;
+    let took = since.elapsed();
+    assert!(
+        took < limit,
+        "answered {took:?} after the kill, not within {limit:?}"
+    );
 }
 
 #[tokio::test]

@@ -55,18 +55,10 @@ async fn a_group_flood_control_answering_429_loses_no_reply() {
     wait_group_replies(&app, 8).await;
     // Proof that nothing is left to send: every update done (its reply sent or queued)
     // and no outbox row pending. Only then is "none twice" a verdict.
-    let mut drained = false;
-    for _ in 0..1500 {
-        if settled(&app).await {
-            drained = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(
-        drained,
-        "updates still in work or outbox rows pending after 30 s"
-    );
+    wait_for("every update done and no outbox row pending", || {
+        settled(&app)
+    })
+    .await;
     assert_eq!(
         app.telegram.sent_to(GROUP).len(),
         8,
