@@ -40,7 +40,7 @@ FIRST_ADMIN = 500_000  # case i is sent by admin FIRST_ADMIN + i in their privat
 FIRST_UPDATE = 9_000_000
 COMMAND = "/whoami"
 # Message fields that decide the identity rules (opsguard's own types read these).
-FORWARD_FIELDS = {"forward_origin", "is_automatic_forward"}
+FORWARD_FIELDS = {"forward_origin", "is_automatic_forward", "via_bot"}
 RUN_NOTHING_FIELDS = {"sender_chat"}
 SCALARS = {"Integer": 1, "Float": 1.5, "String": "x", "Boolean": True, "True": True,
            "InputFile": "x"}

@@ -54,7 +54,7 @@ pub fn translate(update: &inbound::Update) -> Option<Incoming> {
             let actor = actor(message.from.as_ref()?)?;
             let text = message.input()?.to_string();
             let chat = chat(&message.chat);
-            let input = if message.is_forwarded() {
+            let input = if message.is_relayed() {
                 Input::Forwarded(text)
             } else if message.sender_chat.is_some() {
                 return None;

@@ -116,6 +116,9 @@ pub struct Message {
     pub forward_date: Option<IgnoredAny>,
     #[serde(default)]
     pub is_automatic_forward: Option<bool>,
+    /// Sent through an inline bot: the text is that bot's result, not typed by the sender.
+    #[serde(default)]
+    pub via_bot: Option<IgnoredAny>,
 }
 
 impl Message {
@@ -127,6 +130,11 @@ impl Message {
             || self.forward_sender_name.is_some()
             || self.forward_date.is_some()
             || self.is_automatic_forward == Some(true)
+    }
+
+    /// Not the sender's own words: forwarded, or an inline bot's result sent through it.
+    pub fn is_relayed(&self) -> bool {
+        self.is_forwarded() || self.via_bot.is_some()
     }
 
     /// What the sender typed: the text, or a caption that is a command (a photo's caption

@@ -152,3 +152,43 @@ async fn a_forwarded_command_is_never_run_and_answered_once() {
     post(&app, &forwarded(update, admin_origin)).await;
     assert_eq!(app.wait_reply(999, 0).await.text(), NEUTRAL_LINE);
 }
+
+#[tokio::test]
+async fn a_command_sent_via_an_inline_bot_is_never_run() {
+    // An inline bot can offer a result whose text is `/grant 7 admin` under a harmless
+    // title: the admin who taps it sent that bot's words, not a command of their own.
+    let app = spawn_app().await;
+    app.add_user(42, "admin").await;
+    app.add_user(7, "viewer").await;
+    let mut update = text_update(app.next_update_id(), 42, 42, "/grant 7 admin");
+    update["message"]["via_bot"] = json!({ "id": 555, "is_bot": true, "first_name": "Gifs" });
+    let (status, _) = post(&app, &update).await;
+    assert_eq!(status, 200);
+    let reply = app.wait_reply(42, 0).await;
+    assert_eq!(
+        reply.text(),
+        "↪️ Forwarded messages, and messages sent via a bot, are never run as commands. \
+         Type the command yourself."
+    );
+    assert!(
+        reply.buttons().is_empty(),
+        "no confirmation: nothing to run"
+    );
+    let roles = opsguard::storage::users::principal_of(app.pool(), opsguard::domain::UserId(7))
+        .await
+        .unwrap()
+        .unwrap()
+        .user
+        .roles;
+    assert_eq!(roles, ["viewer"]);
+    let rows = app.audit_rows().await;
+    assert!(
+        rows.iter()
+            .all(|r| r.entry.decision != "allowed" && r.entry.command == "grant"),
+        "{rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.entry.reason.as_deref() == Some("forwarded message"))
+    );
+}
