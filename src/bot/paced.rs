@@ -11,6 +11,7 @@ use crate::outbox::{pace, store};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use teloxide::RequestError;
+use teloxide::types::Seconds;
 
 /// What became of one paced call.
 pub enum Paced<T> {
@@ -25,6 +26,9 @@ pub enum Paced<T> {
 
 /// How many 429s one call waits out before it is queued instead.
 const MAX_RETRIES: u32 = 5;
+/// The longest `retry_after` a send that cannot be queued waits out: a longer one (or more
+/// than `MAX_RETRIES` of them) fails the send instead of holding its task for hours.
+const UNQUEUED_MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// The first wait after a transient failure (network, 5xx); it doubles, up to 8×.
 const TRANSIENT_FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
@@ -60,6 +64,12 @@ where
                         "reply.queued"
                     );
                     return Paced::Queue { chat, after: wait };
+                }
+                if !may_queue && (wait > UNQUEUED_MAX_RETRY_AFTER || retries > MAX_RETRIES) {
+                    // The caller reports the failure (logged and counted once there).
+                    return Paced::Failed(RequestError::RetryAfter(Seconds::from_seconds(
+                        wait.as_secs().try_into().unwrap_or(u32::MAX),
+                    )));
                 }
                 tokio::time::sleep(wait).await;
             }
