@@ -99,10 +99,7 @@ async fn console_runs_the_pipeline_from_a_pipe_with_numbered_buttons() {
     assert!(rows.iter().all(|r| r.entry.actor_kind == "console"));
 
     let stranger = run_console(&db, "999", "/whoami\n/help\n").await;
-    assert_eq!(
-        stranger.trim(),
-        format!("{0}\n{0}", opsguard::engine::NEUTRAL_LINE)
-    );
+    assert_eq!(stranger.trim(), format!("{0}\n{0}", STRANGER_LINE));
 }
 
 pub(crate) struct Served {

@@ -68,8 +68,11 @@ pub fn env_value(path: &Path, name: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_string))
 }
 
+/// The fingerprint the design promises (first 8 hex digits of SHA-256), computed here
+/// with `sha2` rather than by the product (`helpers::sha256_fingerprint`, checked against
+/// a known answer).
 pub fn fingerprint(value: &str) -> String {
-    opsguard::domain::secret::fingerprint(value.as_bytes())
+    sha256_fingerprint(value)
 }
 
 /// `/rotate <name>` as `user`, confirmed with the button; the reply to the press.
