@@ -195,6 +195,19 @@ async fn a_group_that_is_not_allow_listed_is_bounded_per_chat_and_silent() {
         app.telegram.sent_to(group).is_empty(),
         "silence in the group"
     );
+    // Bounded per chat before anything is written: no de-dup or inbox row past the bound.
+    app.idle().await;
+    let (taken, stored): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM processed_updates), (SELECT count(*) FROM update_inbox)",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    let admitted = bound(5, elapsed, 3) as i64;
+    assert!(
+        taken <= admitted && stored <= admitted,
+        "{taken} de-dup and {stored} inbox rows for {n} updates, at most {admitted} admitted"
+    );
 }
 
 #[tokio::test]
