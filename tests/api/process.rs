@@ -181,8 +181,9 @@ async fn sigterm_finishes_commands_in_flight_then_exits_zero() {
     )
     .await
     .unwrap();
+    // Answered 200: the update is stored and its command dispatched (in flight) already,
+    // and its reply is held 800 ms by the fake Bot API.
     assert_eq!(status.status(), 200);
-    tokio::time::sleep(Duration::from_millis(100)).await;
     let pid = served.child.id().unwrap().to_string();
     assert!(
         std::process::Command::new("kill")
