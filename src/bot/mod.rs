@@ -113,7 +113,9 @@ impl Telegram {
     /// stored). Tracked, so shutdown can wait for commands in flight.
     pub fn dispatch(&self, incoming: Incoming, lease: Option<inbox::Lease>) {
         let this = self.clone();
+        let in_flight = self.engine.health().update_started();
         self.tracker.spawn(async move {
+            let _in_flight = in_flight;
             let private = incoming.request.chat.kind == crate::domain::ChatKind::Private;
             let user = incoming.request.actor.user;
             let work = async {

@@ -10,7 +10,8 @@ use super::inbox::{Lease, Stored, lease_of};
 use crate::domain::Reply;
 use crate::domain::audit::{AuditEntry, Phase};
 use crate::domain::html::escape;
-use crate::storage::{audit, inbox};
+use crate::storage::audit::for_request;
+use crate::storage::inbox;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
@@ -53,7 +54,7 @@ enum Audited {
 }
 
 async fn audited(tg: &Telegram, request_id: &str) -> Result<Audited, sqlx::Error> {
-    let rows = audit::for_request(tg.engine.pool(), request_id).await?;
+    let rows = for_request(tg.engine.pool(), request_id).await?;
     let (attempts, outcomes): (Vec<_>, Vec<_>) = rows
         .into_iter()
         .map(|r| r.entry)

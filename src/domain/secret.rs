@@ -4,9 +4,18 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use subtle::ConstantTimeEq;
 
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[derive(Clone, Default, serde::Deserialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+/// Equality in constant time too (a derived `==` would stop at the first differing byte).
+impl PartialEq for Secret {
+    fn eq(&self, other: &Self) -> bool {
+        self.matches(other.0.as_bytes())
+    }
+}
+
+impl Eq for Secret {}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {
@@ -19,7 +28,8 @@ impl Secret {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-    /// Constant-time comparison with bytes received from outside.
+    /// Constant-time comparison with bytes received from outside: the one place a secret
+    /// is compared (`tests/architecture.rs` holds every other file to it).
     pub fn matches(&self, candidate: &[u8]) -> bool {
         self.0.as_bytes().ct_eq(candidate).into()
     }
@@ -56,5 +66,7 @@ mod tests {
         assert_eq!(s.fingerprint().len(), 8);
         assert!(s.matches(b"canary-hunter2"));
         assert!(!s.matches(b"canary-hunter3"));
+        assert!(s == Secret::new("canary-hunter2"));
+        assert!(s != Secret::new("canary-hunter"));
     }
 }

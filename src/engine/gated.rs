@@ -288,6 +288,7 @@ impl Engine {
                 return db_down(label, &e);
             }
         };
+        // A lost outcome row is logged at ERROR and counted by `Trail::outcome`.
         let _ = trail.outcome(self.audit(), &verdict, outcome, None).await;
         let reply = match kind {
             pending::Kind::Confirm => gates::confirm_prompt(&command, &id, ttl, &plan),

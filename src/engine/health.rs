@@ -1,7 +1,9 @@
 //! What the transports and start-up report, for `/status`: start time, Telegram
-//! reachability, and what weakens the audit log here. The engine never probes Telegram.
+//! reachability, what weakens the audit log here, and how many updates are in flight. The
+//! engine never probes Telegram.
 
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +23,17 @@ pub struct Health {
     telegram: RwLock<TelegramState>,
     /// What weakens the audit log's tamper evidence here (found at start-up).
     audit_warnings: RwLock<Vec<String>>,
+    /// Updates dispatched and not finished yet (reply delivered, menu pushed).
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// One update in flight, from its dispatch until it is dropped.
+pub struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Health {
@@ -29,7 +42,19 @@ impl Health {
             started: Instant::now(),
             telegram: RwLock::new(TelegramState::NotConfigured),
             audit_warnings: RwLock::new(Vec::new()),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         }
+    }
+    /// Count an update in flight until the returned guard is dropped (taken when it is
+    /// dispatched, before the webhook's 200, so a test that saw the 200 and then sees zero
+    /// knows the update ran to its end or never started).
+    pub fn update_started(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::SeqCst);
+        InFlight(self.in_flight.clone())
+    }
+    /// Updates dispatched and not finished yet.
+    pub fn updates_in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::SeqCst)
     }
     pub fn uptime(&self) -> std::time::Duration {
         self.started.elapsed()

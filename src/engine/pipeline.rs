@@ -278,6 +278,7 @@ impl Engine {
             req,
             principal,
         };
+        // A lost outcome row (below) is logged at ERROR and counted by `Trail::outcome`.
         match exec::execute(&ctx, command).await {
             Ok(reply) => {
                 let _ = trail.outcome(self.audit(), &verdict, "ok", None).await;

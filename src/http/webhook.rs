@@ -1,8 +1,8 @@
 //! `POST /telegram/webhook`: an address past its wrong secrets for the minute gets 429
 //! without a comparison (`throttle.rs`); otherwise the secret header is compared in
 //! constant time before the body is read (401, counted against the address); bodies over
-//! the limit get 413, malformed JSON 400, a JSON value that is not an object with an
-//! `update_id` 400; every update is answered 200 (`bot::receive`): past a flood limit it is
+//! the limit get 413, malformed JSON 400; a JSON value that is not an object with an
+//! `update_id` is answered 200, logged and counted (`not_an_update`); every update is answered 200 (`bot::receive`): past a flood limit it is
 //! dropped before anything is written for it; a replayed `update_id` is dropped; one that
 //! cannot be read is logged and counted; a command for another bot is ignored; an update
 //! that will run is stored durably with its de-dup row (`bot::inbox`) before the 200, and
@@ -68,8 +68,16 @@ pub async fn receive(
         return reject("bad_json", StatusCode::BAD_REQUEST);
     };
     // Our own types (`bot::inbound`): any JSON object with an `update_id` is an update.
+    // JSON that is not an update is answered 200 all the same (Telegram would resend it
+    // for a day), logged and counted, and nothing is written for it.
     let Ok(update) = receive::read(&value) else {
-        return reject("not_an_update", StatusCode::BAD_REQUEST);
+        tracing::warn!(
+            webhook.body_kind = json_kind(&value),
+            "webhook.not_an_update"
+        );
+        metrics::counter!("opsguard_webhook_rejections_total", "reason" => "not_an_update")
+            .increment(1);
+        return (StatusCode::OK, "not an update");
     };
     match receive::take_in(telegram, update).await {
         Received::Dropped => {
@@ -91,5 +99,17 @@ pub async fn receive(
             metrics::counter!("opsguard_webhook_accepted_total").increment(1);
             (StatusCode::OK, "ok")
         }
+    }
+}
+
+/// What kind of JSON value a body that is not an update was (logged, never its content).
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Object(_) => "object",
+        serde_json::Value::Array(_) => "array",
+        serde_json::Value::String(_) => "string",
+        serde_json::Value::Number(_) => "number",
+        serde_json::Value::Bool(_) => "bool",
+        serde_json::Value::Null => "null",
     }
 }

@@ -6,7 +6,6 @@
 use super::helpers::*;
 use super::process::opsguard;
 use super::secrets::{MASTER_KEY, Scratch};
-use opsguard::domain::secret::Secret;
 use std::os::unix::fs::PermissionsExt;
 
 async fn run(mut cmd: tokio::process::Command, args: &[&str]) -> (Option<i32>, String, String) {
@@ -69,9 +68,16 @@ async fn config_check_prints_every_secret_as_a_fingerprint_and_never_its_text() 
     let (code, out, err) = run(cmd, &["config", "check"]).await;
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("configuration OK"), "{out}");
-    for secret in [token, webhook, MASTER_KEY, check_dsn, &target_dsn] {
-        let shown = Secret::new(secret).to_string();
-        assert!(out.contains(&shown), "{secret} as {shown}: {out}");
+    // Known answers, computed once with `sha256sum` (first 8 hex digits of SHA-256).
+    let target_print = format!("sha256:{}", sha256_fingerprint(&target_dsn));
+    for (secret, shown) in [
+        (token, "sha256:5a09654c"),
+        (webhook, "sha256:05bac86b"),
+        (MASTER_KEY, "sha256:bba9b297"),
+        (check_dsn, "sha256:fdf794d8"),
+        (&target_dsn, &target_print),
+    ] {
+        assert!(out.contains(shown), "{secret} as {shown}: {out}");
     }
     assert!(out.contains("[[backups.targets]]") && out.contains("name = \"main\""));
     assert!(

@@ -124,9 +124,23 @@ async fn a_strangers_flood_writes_a_bounded_audit_and_gets_one_reply() {
     }
     // One aggregate row per window at most (plus the window still open when it ended).
     assert!(aggregates.len() as u64 <= elapsed.as_secs() / 3 + 2);
+    // Bounded before anything is written: a dropped update leaves no de-dup or inbox row
+    // (an admitted one leaves at most one of each).
+    app.idle().await;
+    let (taken, stored): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM processed_updates), (SELECT count(*) FROM update_inbox)",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    let admitted = bound(3, elapsed, 3) as i64;
+    assert!(
+        taken <= admitted && stored <= admitted,
+        "{taken} de-dup and {stored} inbox rows for {n} updates, at most {admitted} admitted"
+    );
     let sent = app.telegram.sent_to(STRANGER);
     assert_eq!(sent.len(), 1, "one neutral line, not one per message");
-    assert_eq!(sent[0].text(), opsguard::engine::NEUTRAL_LINE);
+    assert_eq!(sent[0].text(), STRANGER_LINE);
     // The chain stays whole.
     let report = opsguard::storage::audit::verify(app.pool(), app.chain_key())
         .await
@@ -181,6 +195,19 @@ async fn a_group_that_is_not_allow_listed_is_bounded_per_chat_and_silent() {
         app.telegram.sent_to(group).is_empty(),
         "silence in the group"
     );
+    // Bounded per chat before anything is written: no de-dup or inbox row past the bound.
+    app.idle().await;
+    let (taken, stored): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM processed_updates), (SELECT count(*) FROM update_inbox)",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    let admitted = bound(5, elapsed, 3) as i64;
+    assert!(
+        taken <= admitted && stored <= admitted,
+        "{taken} de-dup and {stored} inbox rows for {n} updates, at most {admitted} admitted"
+    );
 }
 
 #[tokio::test]
@@ -196,6 +223,8 @@ async fn an_admin_keeps_working_while_a_stranger_floods() {
         }
     };
     tokio::join!(flooding, working);
+    // Every update was answered; with none in flight, every admitted one is audited.
+    app.idle().await;
     let rows = app.audit_rows().await;
     let admin: Vec<_> = rows
         .iter()
@@ -269,10 +298,7 @@ async fn without_redis_the_flood_is_still_bounded_per_process() {
 async fn the_neutral_line_is_sent_once_across_replicas() {
     let app = spawn_app().await;
     let replica = app.spawn_replica().await;
-    assert_eq!(
-        app.say(STRANGER, "/help").await.text(),
-        opsguard::engine::NEUTRAL_LINE
-    );
+    assert_eq!(app.say(STRANGER, "/help").await.text(), STRANGER_LINE);
     // A press on the other replica: its callback answer proves it was handled.
     let update_id = app.next_update_id();
     let press = callback_update(update_id, STRANGER, STRANGER, "anything", 1);

@@ -39,6 +39,21 @@ async fn prompt(app: &TestApp, user: i64, text: &str) -> (String, String, i64) {
     (b[0].1.clone(), b[1].1.clone(), reply.message_id.unwrap())
 }
 
+/// Wait until every unused pending action has expired by the database's clock (which the
+/// claim of a button or a step-up prompt compares with).
+pub async fn wait_expired(app: &TestApp) {
+    wait_for("every unused pending action to expire", || async {
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pending_actions WHERE used_at IS NULL AND expires_at > now()",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+        live == 0
+    })
+    .await;
+}
+
 /// Send `text` as 42, press its Confirm button, return the reply to that.
 async fn confirmed(app: &TestApp, text: &str) -> String {
     let (confirm, _, msg) = prompt(app, 42, text).await;
@@ -130,7 +145,7 @@ async fn an_expired_button_is_refused() {
     admin_and_viewer(&app).await;
     let reply = app.say(42, "/grant 7 operator").await;
     says(&reply.text(), "expires in 1 s");
-    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    wait_expired(&app).await;
     let msg = reply.message_id.unwrap();
     let late = app.press(42, &reply.buttons()[0].1, msg).await.text();
     says(&late, "This button has expired");

@@ -96,24 +96,43 @@ async fn verify_is_not_fooled_by_appends_committed_during_the_walk() {
 async fn an_update_taken_while_redis_forgot_it_still_runs_once() {
     let app = spawn_app().await;
     app.add_user(42, "admin").await;
-    // Taken earlier (say, during a Redis outage): only PostgreSQL remembers it.
+    // Update 4241 runs (the positive control: updates are not all dropped) ...
+    assert_eq!(
+        app.post_update(&text_update(4241, 42, 42, "/whoami"))
+            .await
+            .status(),
+        200
+    );
+    assert!(app.wait_reply(42, 0).await.text().contains("Telegram id"));
+    // ... and 4242 was taken earlier (say, during a Redis outage): only PostgreSQL
+    // remembers it.
     assert!(
         storage::updates::first_sight(app.pool(), 4242)
             .await
             .unwrap()
     );
+    for update in [4242, 4241] {
+        assert_eq!(
+            app.post_update(&text_update(update, 42, 42, "/whoami"))
+                .await
+                .status(),
+            200
+        );
+    }
+    // Answered 200 and none in flight: a run of either would have finished by now.
+    app.idle().await;
     assert_eq!(
-        app.post_update(&text_update(4242, 42, 42, "/whoami"))
-            .await
-            .status(),
-        200
+        app.telegram.sent_to(42).len(),
+        1,
+        "4241 ran exactly once; a retry Redis has not seen is still a retry"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(
-        app.telegram.sent_to(42).is_empty(),
-        "a retry Redis has not seen is still a retry"
-    );
-    assert!(app.audit_rows().await.is_empty());
+    let rows = app.audit_rows().await;
+    let whoami: Vec<&str> = rows
+        .iter()
+        .filter(|r| r.entry.command == "whoami")
+        .map(|r| r.entry.phase.as_str())
+        .collect();
+    assert_eq!(whoami, ["attempt", "outcome"], "one run, of 4241 alone");
 }
 
 #[tokio::test]

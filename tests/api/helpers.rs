@@ -1,9 +1,32 @@
 //! Test harness: `spawn_app()` starts the real application on port 0 with its own
 //! PostgreSQL database, its own Redis key prefix and a fake Telegram Bot API.
 
+pub mod rfc6238;
 mod wait;
 
 pub use wait::wait_for;
+
+/// All a stranger ever learns (the design: "answered with at most a neutral line"); the
+/// literal text, not the product's constant.
+pub const STRANGER_LINE: &str = "This is a private bot.";
+
+/// A secret's fingerprint as the design defines it: the first 8 hex digits of SHA-256,
+/// computed here, independently of `opsguard::domain::secret`.
+pub fn sha256_fingerprint(value: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(value.as_bytes()))[..8].to_string()
+}
+
+#[test]
+fn fingerprints_are_sha256_known_answers() {
+    // `printf abc | sha256sum` and `printf opsguard-canary-0123456789 | openssl dgst -sha256`.
+    assert_eq!(sha256_fingerprint("abc"), "ba7816bf");
+    assert_eq!(opsguard::domain::secret::fingerprint(b"abc"), "ba7816bf");
+    let canary = "opsguard-canary-0123456789";
+    assert_eq!(sha256_fingerprint(canary), "e2962748");
+    let shown = opsguard::domain::secret::Secret::new(canary).to_string();
+    assert_eq!(shown, "sha256:e2962748");
+}
 
 use super::fake_telegram::{Call, FakeTelegram};
 use opsguard::config::Settings;
@@ -208,7 +231,7 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     pub engine: Engine,
     pub shutdown: CancellationToken,
-    _server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
     next_update: Arc<AtomicI64>,
 }
 
@@ -263,7 +286,7 @@ async fn start(
         db,
         engine,
         shutdown,
-        _server: handle,
+        server: handle,
         next_update,
     }
 }
@@ -441,9 +464,25 @@ impl TestApp {
         panic!("the approvers' copies of request {id} were never sent");
     }
 
-    /// Wait until the request's outcome row exists (replies go out before it is written).
+    /// Wait until no update is in flight on this replica: every update it answered 200
+    /// has run to its end (audit rows written, reply handed over, menu pushed) or was never
+    /// started (the counter is taken before the 200). Then what is absent is absent.
+    pub async fn idle(&self) {
+        wait_for("no update in flight", || async {
+            self.engine.health().updates_in_flight() == 0
+        })
+        .await;
+    }
+
+    /// Wait until the app, once shut down, has stopped: `run` returns only after every task
+    /// it tracks (scheduler, workers, commands in flight) has ended.
+    pub async fn stopped(&self) {
+        wait_for("the app to stop", || async { self.server.is_finished() }).await;
+    }
+
+    /// Wait until every update this replica took has finished, audit rows included.
     pub async fn settle(&self) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.idle().await;
     }
 }
 

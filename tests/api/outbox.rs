@@ -54,6 +54,34 @@ pub async fn wait_delivered(app: &TestApp, chats: &[i64], n: usize) {
         .await;
 }
 
+/// Wait until every row queued for `chats` has come to `status` (a row that is `sent` or
+/// `dead` is never tried again, so after this nothing more can reach those chats).
+pub async fn wait_rows(app: &TestApp, chats: &[i64], status: &str) {
+    wait_for(&format!("every row of {chats:?} {status}"), || async {
+        let open: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE chat_id = ANY($1) AND status <> $2",
+        )
+        .bind(chats)
+        .bind(status)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+        open == 0
+    })
+    .await;
+}
+
+/// Proof that the outbox worker has made a whole pass since now: a marker row for `chat`
+/// queued, delivered and recorded as sent, then a second one (claimed by a later pass,
+/// so after every send of the first pass ended).
+pub async fn whole_pass(app: &TestApp, chat: i64) {
+    for n in 1..=2 {
+        queue(app, chat, &format!("marker {n}")).await;
+        wait_delivered(app, &[chat], n).await;
+        wait_rows(app, &[chat], "sent").await;
+    }
+}
+
 pub async fn row(app: &TestApp, id: i64) -> (String, i32, Option<String>) {
     sqlx::query_as("SELECT status, attempts, last_error FROM outbox WHERE id = $1")
         .bind(id)
@@ -107,8 +135,8 @@ async fn queued_rows_arrive_as_html_with_their_buttons_or_as_a_document_when_lon
     let doc = calls.iter().find(|c| c.method == "sendDocument").unwrap();
     assert!(doc.raw().contains(&format!("opsguard-{long_id}.txt")));
     assert!(!doc.raw().contains("<code>"), "plain text in the file");
+    wait_rows(&app, &[501, 502], "sent").await;
     assert!(messages(&app, 502).is_empty(), "no partial messages");
-    app.settle().await;
     assert_eq!(row(&app, id).await, ("sent".into(), 1, None));
     assert_eq!(row(&app, long_id).await.0, "sent");
 }
@@ -137,7 +165,7 @@ async fn after_429_the_row_waits_exactly_retry_after_and_is_never_dead_lettered_
             "waited {gap:?}: not exactly retry_after"
         );
     }
-    app.settle().await;
+    wait_rows(&app, &[601], "sent").await;
     let (status, attempts, last_error) = row(&app, id).await;
     assert_eq!((status.as_str(), attempts), ("sent", 1));
     assert!(last_error.unwrap().contains("retry after 1"));
@@ -150,7 +178,8 @@ async fn after_500s_messages_arrive_later_in_order_per_chat_none_lost_none_twice
     app.telegram.force((0..4).map(|_| Forced::server_error()));
     queue_each(&app, &chats, 3).await;
     wait_delivered(&app, &chats, 3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every row sent: none can be sent again, so the counts below are final.
+    wait_rows(&app, &chats, "sent").await;
     assert_eq!(
         app.telegram.rejected().len(),
         4,
@@ -187,7 +216,8 @@ async fn a_row_that_always_fails_is_dead_lettered_without_the_token_and_status_s
     app.telegram
         .wait_until("three attempts", |_| app.telegram.rejected().len() >= 6)
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Both rows dead-lettered: a dead row is never tried again, so the count is final.
+    wait_rows(&app, &[801], "dead").await;
     assert_eq!(
         app.telegram.rejected().len(),
         6,

@@ -1,5 +1,6 @@
-//! The permission matrix: every command in `SPECS` × every role in the database, driven
-//! through the engine and checked against what `role_permissions` says (roles are data).
+//! The permission matrix: every command in `SPECS` × every default role, driven through
+//! the engine and checked against the default role matrix of the design, written out here
+//! as literal data (not read from `role_permissions`, which the product itself reads).
 
 use super::gates::add;
 use super::helpers::*;
@@ -43,15 +44,70 @@ fn line_for(name: &str) -> &'static str {
     }
 }
 
-/// What the `role_permissions` table says the role holds.
-async fn held(app: &TestApp, role: &str) -> HashSet<String> {
-    let perms: Vec<String> =
-        sqlx::query_scalar("SELECT permission FROM role_permissions WHERE role = $1")
-            .bind(role)
-            .fetch_all(app.pool())
-            .await
-            .unwrap();
-    perms.into_iter().collect()
+/// The default roles of the design, in the column order of `DEFAULT_MATRIX`.
+const ROLES: [&str; 3] = ["viewer", "operator", "admin"];
+
+/// The design's default role matrix (`DESIGN.md`, "Default roles"): for every command,
+/// whether a viewer, an operator and an admin may run it. Viewers read (help, whoami,
+/// status, findings, logins, alerts, backups, the secrets list, the schedules, their own
+/// TOTP); operators also run checks and backups and ack/silence alerts; admins run
+/// everything. Written out by hand: a migration that grants `secrets.rotate` to operators
+/// fails here.
+const DEFAULT_MATRIX: &[(&str, [bool; 3])] = &[
+    //               viewer operator admin
+    ("start", [true, true, true]),
+    ("help", [true, true, true]),
+    ("whoami", [true, true, true]),
+    ("status", [true, true, true]),
+    ("audit", [false, false, true]),
+    ("schedules", [true, true, true]),
+    ("check", [false, true, true]),
+    ("findings", [true, true, true]),
+    ("logins", [true, true, true]),
+    ("alerts", [true, true, true]),
+    ("ack", [false, true, true]),
+    ("silence", [false, true, true]),
+    ("prune_logins", [false, false, true]),
+    ("secrets", [true, true, true]),
+    ("rotate", [false, false, true]),
+    ("rotate_due", [false, false, true]),
+    ("backup", [false, true, true]),
+    ("backups", [true, true, true]),
+    ("restore_test", [false, false, true]),
+    ("prune_backups", [false, false, true]),
+    ("users", [false, false, true]),
+    ("grant", [false, false, true]),
+    ("revoke", [false, false, true]),
+    ("approve", [false, false, true]),
+    ("deny", [false, false, true]),
+    ("totp", [true, true, true]),
+    ("stepup", [true, true, true]),
+];
+
+/// Whether the design lets `role` run `/command`.
+fn may(role: &str, command: &str) -> bool {
+    let column = ROLES
+        .iter()
+        .position(|r| *r == role)
+        .unwrap_or_else(|| panic!("{role}"));
+    let row = DEFAULT_MATRIX.iter().find(|(c, _)| *c == command);
+    row.unwrap_or_else(|| panic!("/{command} is not in the literal matrix: add it"))
+        .1[column]
+}
+
+#[test]
+fn the_literal_matrix_names_every_command_once() {
+    let names: Vec<&str> = DEFAULT_MATRIX.iter().map(|(c, _)| *c).collect();
+    let mut unique = names.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "a command listed twice");
+    let mut specs: Vec<&str> = SPECS.iter().map(|s| s.name).collect();
+    specs.sort();
+    assert_eq!(
+        unique, specs,
+        "the literal matrix and SPECS name the same commands"
+    );
 }
 
 /// Every role a person may hold, each with a user of its own (ids 100, 101, …). System
@@ -62,17 +118,16 @@ async fn users_per_role(app: &TestApp) -> Vec<(String, i64)> {
             .fetch_all(app.pool())
             .await
             .unwrap();
-    for default in ["viewer", "operator", "admin"] {
-        assert!(
-            roles.iter().any(|r| r == default),
-            "default role {default} missing"
-        );
-    }
+    assert_eq!(
+        roles,
+        ["admin", "operator", "viewer"],
+        "the default roles, no more"
+    );
     let mut users = Vec::new();
-    for (i, role) in roles.into_iter().enumerate() {
+    for (i, role) in ROLES.into_iter().enumerate() {
         let user = 100 + i as i64;
-        add(app, user, &role).await;
-        users.push((role, user));
+        add(app, user, role).await;
+        users.push((role.to_string(), user));
     }
     users
 }
@@ -83,7 +138,7 @@ fn request(user: i64, line: &str) -> Request {
 }
 
 #[tokio::test]
-async fn every_command_for_every_role_is_decided_as_role_permissions_says() {
+async fn every_command_for_every_role_is_decided_as_the_design_matrix_says() {
     let app = spawn_app_with(|s| {
         s.rate_limits.read = 1000;
         s.rate_limits.operate = 1000;
@@ -93,7 +148,6 @@ async fn every_command_for_every_role_is_decided_as_role_permissions_says() {
     app.add_user(7, "viewer").await;
     let mut decided: HashMap<(String, &str), String> = HashMap::new();
     for (role, user) in users_per_role(&app).await {
-        let holds = held(&app, &role).await;
         for spec in SPECS {
             let line = line_for(spec.name);
             assert_eq!(Command::parse(line).unwrap().spec(), spec, "{line}");
@@ -119,13 +173,13 @@ async fn every_command_for_every_role_is_decided_as_role_permissions_says() {
                 (spec.name, Some(user))
             );
             let decision = attempt.decision.as_str();
-            if holds.contains(spec.permission.as_str()) {
+            if may(&role, spec.name) {
                 assert!(
                     matches!(decision, "allowed" | "pending"),
                     "{role} {line}: {decision}"
                 );
             } else {
-                let reason = format!("missing permission {}", spec.permission);
+                let reason = format!("missing permission {}", permission_of(spec.name));
                 assert_eq!(decision, "denied", "{role} {line}");
                 assert_eq!(
                     attempt.reason.as_deref(),
@@ -133,6 +187,14 @@ async fn every_command_for_every_role_is_decided_as_role_permissions_says() {
                     "{role} {line}"
                 );
                 assert_eq!(reply.html, format!("⛔ You may not run /{}.", spec.name));
+                // The literal shape of the refusal, for one command.
+                if spec.name == "rotate" {
+                    assert_eq!(reply.html, "⛔ You may not run /rotate.");
+                    assert_eq!(
+                        attempt.reason.as_deref(),
+                        Some("missing permission secrets.rotate")
+                    );
+                }
             }
             decided.insert((role.clone(), spec.name), decision.to_string());
         }
@@ -164,32 +226,58 @@ async fn every_command_for_every_role_is_decided_as_role_permissions_says() {
 #[tokio::test]
 async fn every_spec_names_a_permission_admin_holds_and_menus_follow_the_table() {
     let app = spawn_app().await;
-    let admin = held(&app, "admin").await;
     let names: HashSet<&str> = SPECS.iter().map(|s| s.name).collect();
     assert_eq!(names.len(), SPECS.len(), "command names are unique");
     for spec in SPECS {
-        assert!(
-            admin.contains(spec.permission.as_str()),
-            "{}: {}",
-            spec.name,
-            spec.permission
+        assert_eq!(
+            spec.permission.as_str(),
+            permission_of(spec.name),
+            "/{}",
+            spec.name
         );
         assert_eq!(Command::parse(line_for(spec.name)).unwrap().spec(), spec);
     }
-    // The menu (and /help) a user sees is exactly what the table lets their role run.
+    // The menu (and /help) a user sees is exactly what the design lets their role run.
     for (role, user) in users_per_role(&app).await {
-        let holds = held(&app, &role).await;
         let menu = app.engine.allowed_commands(UserId(user)).await.unwrap();
         let menu: Vec<&str> = menu.iter().map(|s| s.name).collect();
         let expected: Vec<&str> = SPECS
             .iter()
-            .filter(|s| holds.contains(s.permission.as_str()))
+            .filter(|s| may(&role, s.name))
             .map(|s| s.name)
             .collect();
         assert_eq!(menu, expected, "{role}");
         if role == "admin" {
             assert_eq!(menu.len(), SPECS.len());
         }
+    }
+}
+
+/// The permission each command needs, as the design's permission names (literal data).
+fn permission_of(command: &str) -> &'static str {
+    match command {
+        "start" | "help" => "help",
+        "whoami" => "whoami",
+        "status" => "status",
+        "audit" => "audit.read",
+        "schedules" => "schedules.read",
+        "check" => "checks.run",
+        "findings" => "findings.read",
+        "logins" => "logins.read",
+        "alerts" => "alerts.read",
+        "ack" | "silence" => "alerts.manage",
+        "prune_logins" => "logins.prune",
+        "secrets" => "secrets.read",
+        "rotate" | "rotate_due" => "secrets.rotate",
+        "backup" => "backups.run",
+        "backups" => "backups.read",
+        "restore_test" => "backups.restore_test",
+        "prune_backups" => "backups.prune",
+        "users" => "users.read",
+        "grant" | "revoke" => "users.manage",
+        "approve" | "deny" => "approvals.decide",
+        "totp" | "stepup" => "totp.self",
+        other => panic!("no literal permission for /{other}"),
     }
 }
 

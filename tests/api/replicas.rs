@@ -12,7 +12,10 @@ async fn an_update_delivered_to_both_replicas_runs_once() {
     let (ra, rb) = tokio::join!(a.post_update(&update), b.post_update(&update));
     assert_eq!((ra.status().as_u16(), rb.status().as_u16()), (200, 200));
     a.wait_reply(42, 0).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Both answered 200, so whichever ran it counted it in flight before answering: with
+    // neither replica busy, a second run would have replied and been audited by now.
+    a.idle().await;
+    b.idle().await;
     assert_eq!(
         a.telegram.sent_to(42).len(),
         1,
@@ -82,6 +85,11 @@ async fn a_grant_on_one_replica_is_in_force_on_the_other() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let authz = b.engine.authz();
+    wait_for("replica b to see the grant", || async {
+        let p = authz.principal(opsguard::domain::UserId(7)).await.unwrap();
+        p.is_some_and(|p| p.user.roles.iter().any(|r| r == "admin"))
+    })
+    .await;
     assert!(b.say(7, "/users").await.text().contains("users</b>"));
 }

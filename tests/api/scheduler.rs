@@ -209,7 +209,9 @@ async fn the_serve_loop_runs_schedules_once_per_fire_time_across_replicas_and_st
     assert!(count >= 3, "the loops ran {count} times");
     app.shutdown.cancel();
     replica.shutdown.cancel();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Both stopped: every scheduler loop and every run it started has ended.
+    app.stopped().await;
+    replica.stopped().await;
     let recorded = runs(&app, "tick").await;
     // Every claimed fire time ran exactly once: one report and one audited attempt each.
     let queued = outbox(&app, "schedule:tick").await;
@@ -224,8 +226,7 @@ async fn the_serve_loop_runs_schedules_once_per_fire_time_across_replicas_and_st
         .into_iter()
         .filter(|r| r.entry.actor_kind == "scheduler" && r.entry.phase == "attempt");
     assert_eq!(attempts.count(), recorded.len());
-    // Stopped: no more runs after shutdown.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Stopped (both apps' tasks have ended, above): nothing was claimed since.
     assert_eq!(runs(&app, "tick").await.len(), recorded.len());
 }
 

@@ -68,8 +68,11 @@ pub fn env_value(path: &Path, name: &str) -> Option<String> {
         .find_map(|l| l.strip_prefix(&format!("{name}=")).map(str::to_string))
 }
 
+/// The fingerprint the design promises (first 8 hex digits of SHA-256), computed here
+/// with `sha2` rather than by the product (`helpers::sha256_fingerprint`, checked against
+/// a known answer).
 pub fn fingerprint(value: &str) -> String {
-    opsguard::domain::secret::fingerprint(value.as_bytes())
+    sha256_fingerprint(value)
 }
 
 /// `/rotate <name>` as `user`, confirmed with the button; the reply to the press.
@@ -82,10 +85,20 @@ pub async fn rotate(app: &TestApp, user: i64, name: &str) -> String {
         .text()
 }
 
-/// Everything a value must never appear in: every Bot API call, every audit row, every
-/// rotation error and every sealed value in the vault.
+/// Everything a value must never appear in: every Bot API call, every message queued in
+/// the outbox (sent or not yet), every audit row, every rotation error and every sealed
+/// value in the vault. Checked once no update is in flight (each has written its audit rows
+/// and handed its reply over or queued it).
 pub async fn assert_nowhere(app: &TestApp, value: &str) {
     app.settle().await;
+    let queued: Vec<String> = sqlx::query_scalar("SELECT html FROM outbox")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert!(
+        queued.iter().all(|html| !html.contains(value)),
+        "queued for Telegram in the outbox"
+    );
     for call in app.telegram.calls() {
         assert!(
             !call.body.to_string().contains(value),

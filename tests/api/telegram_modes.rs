@@ -34,18 +34,28 @@ async fn without_a_webhook_secret_updates_are_long_polled() {
     app.telegram
         .push_update(text_update(501, 42, 42, "/status"));
     app.wait_reply(42, 1).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert_eq!(app.telegram.sent_to(42).len(), 2);
-    let offsets: Vec<i64> = app
-        .telegram
-        .calls_to("getUpdates")
-        .iter()
-        .filter_map(|c| c.body.get("offset").and_then(|o| o.as_i64()))
-        .collect();
-    assert!(
-        offsets.contains(&502),
-        "the offset acknowledges processed updates: {offsets:?}"
+    // The offset past 501 proves both were taken in (each is counted in flight as it is
+    // taken in); no update in flight then proves whatever ran has finished.
+    app.telegram
+        .wait_until("a poll acknowledging update 501", |calls| {
+            calls.iter().any(|c| {
+                c.method == "getUpdates"
+                    && c.body.get("offset").and_then(|o| o.as_i64()) == Some(502)
+            })
+        })
+        .await;
+    app.idle().await;
+    assert_eq!(
+        app.telegram.sent_to(42).len(),
+        2,
+        "the replayed update ran once"
     );
+    let whoami = app
+        .audit_rows()
+        .await
+        .into_iter()
+        .filter(|r| r.entry.command == "whoami");
+    assert_eq!(whoami.count(), 2, "one attempt and one outcome");
 }
 
 #[tokio::test]

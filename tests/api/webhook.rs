@@ -29,7 +29,8 @@ async fn missing_or_wrong_secret_is_401_and_runs_nothing() {
         .await
         .unwrap();
     assert_eq!(wrong.status(), 401);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // An update is counted in flight before its answer: none is, so none ran.
+    app.idle().await;
     assert!(app.telegram.sent_to(42).is_empty());
     assert!(
         app.audit_rows().await.is_empty(),
@@ -38,7 +39,7 @@ async fn missing_or_wrong_secret_is_401_and_runs_nothing() {
 }
 
 #[tokio::test]
-async fn oversized_body_is_413_and_invalid_json_is_400() {
+async fn oversized_body_is_413_invalid_json_400_and_json_not_an_update_200() {
     let app = spawn_app().await;
     let big = format!(
         "{{\"update_id\": 1, \"pad\": \"{}\"}}",
@@ -46,19 +47,29 @@ async fn oversized_body_is_413_and_invalid_json_is_400() {
     );
     assert_eq!(app.post_webhook(big).await.status(), 413);
     assert_eq!(app.post_webhook("{not json").await.status(), 400);
-    assert_eq!(
-        app.post_webhook(json!({"hello": "world"}).to_string())
-            .await
-            .status(),
-        400
-    );
+    // JSON that is not an update is answered 200 (Telegram would resend it for a day),
+    // logged and counted, and runs nothing.
+    for not_an_update in [
+        json!({"hello": "world"}),
+        json!([1, 2]),
+        json!({"update_id": "x"}),
+    ] {
+        let answer = app.post_webhook(not_an_update.to_string()).await;
+        assert_eq!(answer.status(), 200, "{not_an_update}");
+    }
     let metrics = app.get_text("/metrics").await;
     assert!(
         metrics.contains("opsguard_webhook_rejections_total{reason=\"too_large\"}"),
         "{metrics}"
     );
     assert!(metrics.contains("reason=\"bad_json\""));
+    assert!(
+        metrics.contains("opsguard_webhook_rejections_total{reason=\"not_an_update\"}"),
+        "{metrics}"
+    );
+    app.idle().await;
     assert!(app.audit_rows().await.is_empty());
+    assert!(app.telegram.calls_to("sendMessage").is_empty());
 }
 
 #[tokio::test]
@@ -69,7 +80,7 @@ async fn an_update_with_no_message_is_acknowledged_and_ignored() {
     assert_eq!(app.post_update(&edited).await.status(), 200);
     let bare = json!({"update_id": 6});
     assert_eq!(app.post_update(&bare).await.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    app.idle().await;
     assert!(app.telegram.sent_to(42).is_empty());
     assert!(app.audit_rows().await.is_empty());
 }
@@ -83,7 +94,9 @@ async fn a_replayed_update_id_runs_once() {
     app.wait_reply(42, 0).await;
     assert_eq!(app.post_update(&update).await.status(), 200);
     assert_eq!(app.post_update(&update).await.status(), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Both replays were answered, and no update is in flight: a second run would be
+    // counted from before its 200 until its reply and audit rows were written.
+    app.idle().await;
     assert_eq!(app.telegram.sent_to(42).len(), 1);
     let whoami = app
         .audit_rows()
@@ -98,7 +111,7 @@ async fn a_replayed_update_id_runs_once() {
 async fn a_stranger_gets_one_neutral_line_and_is_audited() {
     let app = spawn_app().await;
     let reply = app.say(999, "/help").await;
-    assert_eq!(reply.text(), opsguard::engine::NEUTRAL_LINE);
+    assert_eq!(reply.text(), STRANGER_LINE);
     assert!(reply.buttons().is_empty());
     let rows = app.audit_rows().await;
     assert_eq!(rows.len(), 2);
@@ -112,14 +125,8 @@ async fn a_stranger_gets_one_neutral_line_and_is_audited() {
         let update = text_update(app.next_update_id(), 999, 999, text);
         assert_eq!(app.post_update(&update).await.status(), 200);
     }
-    let mut rows = Vec::new();
-    for _ in 0..250 {
-        rows = app.audit_rows().await;
-        if rows.len() >= 6 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    app.idle().await;
+    let rows = app.audit_rows().await;
     assert_eq!(rows.len(), 6);
     assert!(
         rows.iter()
@@ -139,7 +146,7 @@ async fn groups_are_silent_unless_allow_listed_and_membership_grants_nothing() {
             .status(),
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.idle().await;
     assert!(
         app.telegram.sent_to(group).is_empty(),
         "no reply in a group that is not allow-listed"
@@ -166,7 +173,17 @@ async fn groups_are_silent_unless_allow_listed_and_membership_grants_nothing() {
             .status(),
         200
     );
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    app.idle().await;
+    let stranger_rows = app.audit_rows().await;
+    let stranger = stranger_rows
+        .iter()
+        .filter(|r| r.entry.actor_id == Some(555));
+    assert!(
+        stranger
+            .map(|r| r.entry.reason.as_deref())
+            .all(|r| r == Some("unknown user")),
+        "the stranger's command is audited as such"
+    );
     assert_eq!(app.telegram.sent_to(group).len(), 1);
 }
 
@@ -222,7 +239,14 @@ async fn long_replies_are_split_under_the_telegram_limit() {
     }
     let before = app.telegram.sent_to(42).len();
     app.say(42, "/users").await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let telegram = app.telegram.clone();
+    wait_for("the last part of the reply", || async {
+        telegram.sent_to(42)[before..]
+            .iter()
+            .any(|c| c.text().contains("10200"))
+    })
+    .await;
+    app.idle().await;
     let sent = &app.telegram.sent_to(42)[before..];
     assert!(
         sent.len() >= 2,
@@ -258,37 +282,80 @@ async fn health_readiness_and_metrics() {
 
 #[tokio::test]
 async fn at_start_each_user_gets_a_menu_of_what_they_may_run() {
-    let app = spawn_app().await;
-    app.add_user(42, "admin").await;
-    app.add_user(7, "viewer").await;
-    // Menus are pushed at start and after role changes; a grant triggers one for user 7.
-    let reply = app.say(42, "/grant 7 operator").await;
-    let (_, data) = reply.buttons()[0].clone();
-    app.press(42, &data, reply.message_id.unwrap()).await;
+    // The users exist before the app starts, and nobody writes or is granted anything:
+    // whatever menu arrives was pushed at start.
+    let db = TestDb::create().await;
+    for (user, role) in [(42, "admin"), (7, "viewer")] {
+        let id = opsguard::domain::UserId(user);
+        opsguard::storage::users::upsert(&db.pool, id, &format!("User{user}"))
+            .await
+            .unwrap();
+        let role = opsguard::domain::RoleName::parse(role).unwrap();
+        opsguard::storage::users::grant(&db.pool, id, &role, "test")
+            .await
+            .unwrap();
+    }
+    let app = spawn_app_on(db, |_| {}).await;
+    let menu_of = |calls: &[super::fake_telegram::Call], user: i64| -> Option<Vec<String>> {
+        let menu = calls.iter().find(|c| {
+            c.method == "setMyCommands" && c.body.pointer("/scope/chat_id") == Some(&json!(user))
+        })?;
+        let names = menu.body["commands"].as_array().unwrap().iter();
+        Some(
+            names
+                .map(|c| c["command"].as_str().unwrap().to_string())
+                .collect(),
+        )
+    };
     let calls = app
         .telegram
-        .wait_until("a menu for user 7", |calls| {
-            calls.iter().any(|c| {
-                c.method == "setMyCommands" && c.body.pointer("/scope/chat_id") == Some(&json!(7))
-            })
+        .wait_until("a menu for users 42 and 7", |calls| {
+            menu_of(calls, 42).is_some() && menu_of(calls, 7).is_some()
         })
         .await;
-    let menu = calls
-        .iter()
-        .rev()
-        .find(|c| {
-            c.method == "setMyCommands" && c.body.pointer("/scope/chat_id") == Some(&json!(7))
-        })
-        .unwrap();
-    let names: Vec<&str> = menu.body["commands"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["command"].as_str().unwrap())
-        .collect();
-    assert!(names.contains(&"whoami"));
     assert!(
-        !names.contains(&"grant"),
-        "an operator's menu has no /grant: {names:?}"
+        calls.iter().all(|c| c.method != "sendMessage"),
+        "no message and no command preceded the menus"
+    );
+    // A viewer's menu, as the design's default matrix lists it, in menu order.
+    let viewer = [
+        "start",
+        "help",
+        "whoami",
+        "status",
+        "schedules",
+        "findings",
+        "logins",
+        "alerts",
+        "secrets",
+        "backups",
+        "totp",
+        "stepup",
+    ];
+    let mut shown = menu_of(&calls, 7).unwrap();
+    shown.sort();
+    let mut expected: Vec<String> = viewer.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(shown, expected, "a viewer's menu");
+    let admin = menu_of(&calls, 42).unwrap();
+    for command in [
+        "grant",
+        "revoke",
+        "rotate",
+        "audit",
+        "users",
+        "restore_test",
+    ] {
+        assert!(
+            admin.iter().any(|c| c == command),
+            "an admin's menu has /{command}: {admin:?}"
+        );
+    }
+    // The default (unscoped) menu is removed: a stranger sees none.
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "deleteMyCommands" && c.body.get("scope").is_none()),
+        "the default menu is cleared"
     );
 }

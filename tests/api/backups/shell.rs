@@ -121,7 +121,14 @@ async fn the_console_runs_the_backup_it_queued_before_it_leaves() {
     // that once raced the exit): its result is still printed when the console leaves.
     let mut stdin = child.stdin.take().unwrap();
     stdin.write_all(b"/backup main\n").await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_for("the console's worker to finish the backup", || async {
+        let good: i64 = sqlx::query_scalar("SELECT count(*) FROM backups WHERE status = 'good'")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+        good == 1
+    })
+    .await;
     drop(stdin);
     let out = child.wait_with_output().await.unwrap();
     let text = String::from_utf8_lossy(&out.stdout);

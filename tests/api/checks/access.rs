@@ -7,7 +7,6 @@ use crate::helpers::TestApp;
 use opsguard::checks::store;
 use opsguard::domain::UserId;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 #[tokio::test]
 async fn viewers_read_findings_but_cannot_run_checks() {
@@ -95,7 +94,8 @@ async fn unknown_names_list_the_valid_ones_and_addresses_are_refused() {
         let reply = app.say(OPERATOR, &line).await.text();
         assert!(reply.contains("not an address"), "{line}: {reply}");
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Every update has run to its end: a check it started would have hit the server.
+    app.idle().await;
     assert_eq!(
         hits.load(Ordering::SeqCst),
         0,

@@ -69,7 +69,17 @@ async fn a_pushed_alert_is_edited_in_place_with_its_count_and_its_buttons() {
     .unwrap();
     assert_eq!(edit.body["message_id"].as_i64(), message_id);
 
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    // Every detection has returned (its edit queued or coalesced in its transaction), and
+    // nothing is pending in the outbox: every edit there is to make has been made.
+    wait_for("no pending outbox row", || async {
+        let pending: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status = 'pending'")
+                .fetch_one(app.pool())
+                .await
+                .unwrap();
+        pending == 0
+    })
+    .await;
     assert_eq!(
         app.telegram.calls_to("editMessageText").len(),
         1,

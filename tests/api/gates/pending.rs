@@ -5,9 +5,9 @@
 
 use super::stepup::{SECRET, stepup_app};
 use super::*;
+use crate::helpers::rfc6238::code_now;
 use crate::secrets::{Scratch, api_key, rotate, with_vault};
 use opsguard::domain::ChatId;
-use opsguard::engine::totp::current_code;
 use std::time::Duration;
 
 const GROUP: i64 = -100_777;
@@ -68,7 +68,7 @@ async fn a_stepup_code_typed_in_another_chat_spends_neither_prompt_nor_code() {
         &confirmed(&app, "/revoke 7 viewer").await,
         "needs a TOTP code",
     );
-    let code = current_code(SECRET).unwrap();
+    let code = code_now(SECRET);
     let elsewhere = app
         .say_in(42, GROUP, &format!("/stepup {code}"))
         .await

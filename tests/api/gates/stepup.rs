@@ -2,8 +2,8 @@
 //! `/revoke` — codes are single-use per 30-s step, and wrong codes lock step-up.
 
 use super::*;
+use crate::helpers::rfc6238::{code, code_now};
 use opsguard::domain::ChatId;
-use opsguard::engine::totp::current_code;
 
 pub const SECRET: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
 
@@ -60,7 +60,7 @@ async fn totp_enrolment_is_private_and_confirmed_by_a_code() {
             .expect("an enrolment in progress")
     };
     let sealed = pending().await.secret_sealed;
-    let code = current_code(&secret).unwrap();
+    let code = code_now(&secret);
     let wrong = format!("/totp confirm {}", wrong_code(&code));
     says(&app.say(42, &wrong).await.text(), "Wrong code");
     assert_eq!(
@@ -117,7 +117,14 @@ async fn stepup_runs_the_revoke_and_a_code_passes_only_once() {
         has_role(&app, 7, "viewer").await,
         "nothing is revoked before the code"
     );
-    let code = current_code(SECRET).unwrap();
+    // A code from two 30-s steps ago is outside the window of one step either side.
+    let stale = app.say(42, &format!("/stepup {}", code(SECRET, -2))).await;
+    says(&stale.text(), "Wrong code. 4 attempt(s) left");
+    assert!(
+        has_role(&app, 7, "viewer").await,
+        "a stale code revokes nothing"
+    );
+    let code = code_now(SECRET);
     let done = app.say(42, &format!("/stepup {code}")).await.text();
     says(&done, "no longer has the role <b>viewer</b>");
     assert!(!has_role(&app, 7, "viewer").await);
@@ -135,13 +142,41 @@ async fn stepup_runs_the_revoke_and_a_code_passes_only_once() {
 }
 
 #[tokio::test]
+async fn an_expired_stepup_prompt_takes_no_code_and_revokes_nothing() {
+    let app = spawn_app_with(|s| {
+        with_key(s);
+        s.gates.commands.get_mut("revoke").unwrap().stepup = true;
+        s.gates.stepup_ttl_secs = 1;
+    })
+    .await;
+    admin_and_viewer(&app).await;
+    install(&app, 42, SECRET).await;
+    let asked = confirmed(&app, "/revoke 7 viewer").await;
+    says(&asked, "needs a TOTP code");
+    wait_expired(&app).await;
+    let code = code_now(SECRET);
+    let late = app.say(42, &format!("/stepup {code}")).await.text();
+    says(&late, "No step-up prompt is waiting for you in this chat.");
+    assert!(has_role(&app, 7, "viewer").await, "nothing revoked");
+    let revoke = attempts(&app, "revoke").await;
+    assert!(revoke.iter().all(|(d, _)| d == "pending"), "{revoke:?}");
+    // The code was not spent on the expired prompt: a fresh one takes it.
+    says(
+        &confirmed(&app, "/revoke 7 viewer").await,
+        "needs a TOTP code",
+    );
+    let done = app.say(42, &format!("/stepup {code}")).await.text();
+    says(&done, "no longer has the role <b>viewer</b>");
+}
+
+#[tokio::test]
 async fn five_wrong_codes_lock_stepup_and_revoke_nothing() {
     let app = stepup_app(true).await;
     says(
         &confirmed(&app, "/revoke 7 viewer").await,
         "needs a TOTP code",
     );
-    let good = current_code(SECRET).unwrap();
+    let good = code_now(SECRET);
     let wrong = format!("/stepup {}", wrong_code(&good));
     for left in (1..=4).rev() {
         let reply = app.say(42, &wrong).await.text();

@@ -6,7 +6,7 @@
 
 use super::stepup::{SECRET, enrolment_secret, install, with_key, wrong_code};
 use super::*;
-use opsguard::engine::totp::current_code;
+use crate::helpers::rfc6238::code_now;
 use std::time::Duration;
 
 /// Wait until the database knows which message showed 42's enrolment URI.
@@ -52,7 +52,7 @@ async fn the_enrolment_uri_is_protected_sealed_and_deleted_once_confirmed() {
         !stored_text(&app).await.contains(&secret),
         "stored in clear"
     );
-    let code = current_code(&secret).unwrap();
+    let code = code_now(&secret);
     says(
         &app.say(42, &format!("/totp confirm {code}")).await.text(),
         "Authenticator enrolled",
@@ -108,7 +108,7 @@ async fn an_unconfirmed_enrolment_expires_and_its_message_is_deleted_after_a_res
         })
         .await;
     // The expired secret is gone too: a code from it enrols nothing.
-    let code = current_code(&secret).unwrap();
+    let code = code_now(&secret);
     let late = second
         .say(42, &format!("/totp confirm {code}"))
         .await
@@ -129,7 +129,7 @@ async fn replacing_an_authenticator_takes_its_current_code() {
     // The hijacker has the session, not the authenticator.
     let bare = app.say(42, "/totp enroll").await.text();
     says(&bare, "You already have an authenticator");
-    let good = current_code(SECRET).unwrap();
+    let good = code_now(SECRET);
     let guessed = app
         .say(42, &format!("/totp enroll {}", wrong_code(&good)))
         .await
@@ -147,7 +147,7 @@ async fn replacing_an_authenticator_takes_its_current_code() {
     let shown = app.say(42, &format!("/totp enroll {good}")).await;
     let secret = enrolment_secret(&shown.text());
     assert_eq!(sealed().await.unwrap(), before);
-    let code = current_code(&secret).unwrap();
+    let code = code_now(&secret);
     says(
         &app.say(42, &format!("/totp confirm {code}")).await.text(),
         "Authenticator enrolled",
@@ -173,7 +173,7 @@ async fn without_a_master_key_enrolment_is_refused_and_nothing_is_stored() {
 
 /// Five wrong `/stepup` codes from 42 (the default `totp_max_failures`); the last reply.
 async fn five_wrong(app: &TestApp) -> String {
-    let wrong = format!("/stepup {}", wrong_code(&current_code(SECRET).unwrap()));
+    let wrong = format!("/stepup {}", wrong_code(&code_now(SECRET)));
     let mut last = String::new();
     for _ in 0..5 {
         last = app.say(42, &wrong).await.text();
@@ -222,7 +222,7 @@ async fn each_lockout_doubles_up_to_a_day_and_every_admin_is_told() {
     );
     // Even the right code waits out the lockout.
     let good = app
-        .say(42, &format!("/stepup {}", current_code(SECRET).unwrap()))
+        .say(42, &format!("/stepup {}", code_now(SECRET)))
         .await
         .text();
     says(&good, "Step-up is locked after too many wrong codes");

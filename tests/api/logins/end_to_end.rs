@@ -82,7 +82,23 @@ async fn posted_failures_raise_one_pushed_alert_that_an_operator_acks_from_the_g
 
     // The attack goes on: the alert counts on, nobody is paged again.
     post(&app, &token, failures("<b>carol</b>", 10, 20)).await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The alert has counted all 15 (a push would be queued in the same transaction), and
+    // the outbox holds nothing pending for the group: every push there has been made.
+    wait_for(
+        "the alert at 15 and nothing pending for the group",
+        || async {
+            let (count, pending): (i64, i64) = sqlx::query_as(
+                "SELECT (SELECT count FROM login_alerts WHERE rule = 'account-lockout'),
+                    (SELECT count(*) FROM outbox WHERE chat_id = $1 AND status = 'pending')",
+            )
+            .bind(GROUP)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+            count == 15 && pending == 0
+        },
+    )
+    .await;
     let pushes = telegram
         .sent_to(GROUP)
         .iter()

@@ -1,12 +1,13 @@
 //! Several replicas and processes on one outbox: each row sent once, in order per chat,
 //! rows pending at a stop sent by the next process, a dying replica's rows freed.
 
-use super::{assert_in_order, fast, queue, queue_each, texts, wait_delivered};
+use super::{
+    assert_in_order, fast, queue, queue_each, texts, wait_delivered, wait_rows, whole_pass,
+};
 use crate::fake_telegram::Call;
 use crate::helpers::*;
 use opsguard::domain::Reply;
 use std::collections::HashSet;
-use std::time::Duration;
 
 #[tokio::test]
 async fn two_replicas_draining_one_outbox_send_each_row_exactly_once_in_order() {
@@ -28,7 +29,8 @@ async fn two_replicas_draining_one_outbox_send_each_row_exactly_once_in_order() 
     // All at once, so both replicas race for the same rows.
     tx.commit().await.unwrap();
     wait_delivered(&app, &chats, 4).await;
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Every row recorded as sent: none can be sent again.
+    wait_rows(&app, &chats, "sent").await;
     assert_in_order(&app, &chats, 4);
     let all = app.telegram.calls_to("sendMessage");
     let unique: HashSet<String> = all.iter().map(Call::text).collect();
@@ -46,7 +48,8 @@ async fn rows_pending_when_a_process_stops_are_sent_once_by_the_next() {
     queue_each(&app, &[1001], 3).await;
     wait_delivered(&app, &[1001], 1).await;
     app.shutdown.cancel();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Stopped: its worker has ended, so what it sent is all it will send.
+    app.stopped().await;
     assert_eq!(
         texts(&app, 1001).len(),
         1,
@@ -59,7 +62,7 @@ async fn rows_pending_when_a_process_stops_are_sent_once_by_the_next() {
         })
         .await;
     wait_delivered(&app, &[1001], 3).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_rows(&app, &[1001], "sent").await;
     assert_in_order(&app, &[1001], 3);
 }
 
@@ -82,11 +85,17 @@ async fn a_replica_dying_mid_send_holds_back_its_chat_until_its_transaction_is_g
         .execute(&mut *dying)
         .await
         .unwrap();
-    // Once #0 is due, a marker row shows the worker has made passes since.
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    queue(&app, 1102, "chat 1102 #0").await;
-    wait_delivered(&app, &[1102], 1).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once #0 is due, whole passes of the worker since show #1 is held back.
+    wait_for("#0 to fall due", || async {
+        let due: bool = sqlx::query_scalar("SELECT not_before <= now() FROM outbox WHERE id = $1")
+            .bind(first)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+        due
+    })
+    .await;
+    whole_pass(&app, 1102).await;
     assert!(
         texts(&app, 1101).is_empty(),
         "#1 must not overtake the locked #0"
@@ -94,7 +103,7 @@ async fn a_replica_dying_mid_send_holds_back_its_chat_until_its_transaction_is_g
     // The replica dies: its transaction is rolled back and the row is free again.
     dying.rollback().await.unwrap();
     wait_delivered(&app, &[1101], 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_rows(&app, &[1101], "sent").await;
     assert_in_order(&app, &[1101], 2);
 }
 
@@ -107,7 +116,7 @@ async fn a_dead_workers_lease_runs_out_and_only_its_unfinished_row_is_sent() {
     let chat = 1201;
     for (html, status, lease_secs) in [
         ("done", "sent", None),
-        ("in flight", "pending", Some(1.5)),
+        ("in flight", "pending", Some(4.0)),
         ("next", "pending", None),
     ] {
         sqlx::query(
@@ -123,13 +132,25 @@ async fn a_dead_workers_lease_runs_out_and_only_its_unfinished_row_is_sent() {
         .await
         .unwrap();
     }
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Whole passes of the worker while the lease still holds: nothing goes out.
+    whole_pass(&app, 1202).await;
+    let leased: bool = sqlx::query_scalar(
+        "SELECT lease_until > now() FROM outbox WHERE chat_id = $1 AND html = 'in flight'",
+    )
+    .bind(chat)
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert!(
+        leased,
+        "the passes above ran within the lease (a very slow machine: lengthen it)"
+    );
     assert!(
         texts(&app, chat).is_empty(),
         "a leased row (and the row behind it) waits"
     );
     wait_delivered(&app, &[chat], 2).await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    wait_rows(&app, &[chat], "sent").await;
     assert_eq!(
         texts(&app, chat),
         ["in flight", "next"],

@@ -12,7 +12,6 @@ use opsguard::secrets::{store, vault::MasterKey};
 use sqlx::ConnectOptions;
 use sqlx::postgres::PgConnectOptions;
 use std::str::FromStr;
-use std::time::Duration;
 
 const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml");
 
@@ -112,7 +111,17 @@ async fn a_rotation_killed_at_any_step_is_resumed_to_one_working_current_version
             }
         }
         // A new process (as `serve` does at start) resumes once the dead one's lease is over.
-        tokio::time::sleep(Duration::from_millis(1100)).await;
+        wait_for("the dead process's leases to run out", || async {
+            let held: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM rotations WHERE lease_until > now()
+                 AND status IN ('running', 'retrying', 'rolling_back')",
+            )
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+            held == 0
+        })
+        .await;
         let mut settings = Settings::load_with(
             &[
                 ("OPSGUARD_CONFIG".to_string(), config.display().to_string()),

@@ -4,7 +4,7 @@
 
 use crate::helpers::*;
 use opsguard::domain::ChatId;
-use opsguard::engine::{FORWARDED_LINE, NEUTRAL_LINE};
+use opsguard::engine::FORWARDED_LINE;
 use opsguard::storage::chats;
 use serde_json::{Value, json};
 
@@ -150,7 +150,7 @@ async fn a_forwarded_command_is_never_run_and_answered_once() {
     // A stranger forwarding a command learns nothing more than the neutral line.
     let update = text_update(app.next_update_id(), 999, 999, "/help");
     post(&app, &forwarded(update, admin_origin)).await;
-    assert_eq!(app.wait_reply(999, 0).await.text(), NEUTRAL_LINE);
+    assert_eq!(app.wait_reply(999, 0).await.text(), STRANGER_LINE);
 }
 
 #[tokio::test]
