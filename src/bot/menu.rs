@@ -2,9 +2,10 @@
 //! user sees only what their roles allow; strangers see nothing. A menu is sent only when
 //! it differs from the one last sent for its scope (a digest of it is kept in `menu_sent`),
 //! so a restart or a change that affects everyone costs a Bot API call only for the users
-//! whose menu changed, each paced like every other send (`paced`). A menu Telegram refused
-//! because the user never opened the bot ("chat not found") is remembered (`menu_pending`)
-//! and set when they first write.
+//! whose menu changed, each paced by the overall bucket like every other send (`paced`; a
+//! menu is no message in the chat, so it takes no slot of the chat's own limits). A menu
+//! Telegram refused because the user never opened the bot ("chat not found") is remembered
+//! (`menu_pending`) and set when they first write.
 
 use super::Telegram;
 use super::paced::{self, Paced};
@@ -73,7 +74,7 @@ pub async fn refresh_user(tg: &Telegram, user: UserId) {
         // Not known: sent again, which is harmless.
         Err(e) => tracing::warn!(error = %e, user.id = %user, "menu.last_sent_unknown"),
     }
-    let result = paced::send(tg, user.0, false, |chat| {
+    let result = paced::call(tg, user.0, |chat| {
         let scope = BotCommandScope::Chat {
             chat_id: Recipient::Id(ChatId(chat)),
         };
