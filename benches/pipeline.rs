@@ -197,10 +197,32 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     let (_, id) = phase("opsguard");
     // Its own pool: the in-process app may have closed the one it made.
     let pool = sqlx::PgPool::connect(url).await?;
-    growth::overload(&served, &pool, &arrivals, &baseline_url, &users, sustained, secs, id).await;
+    growth::overload(
+        &served,
+        &pool,
+        &arrivals,
+        &baseline_url,
+        &users,
+        sustained,
+        secs,
+        id,
+    )
+    .await;
     served.stop().await;
-    let sizes: &[i64] = if quick { &[10, 1_000] } else { &[10, 1_000, 10_000] };
+    let sizes: &[i64] = if quick {
+        &[10, 1_000]
+    } else {
+        &[10, 1_000, 10_000]
+    };
     let secs = if quick { 2.0 } else { 5.0 };
-    growth::users(&api_url, &arrivals, &baseline_url, &overrides(), sizes, secs).await?;
+    growth::users(
+        &api_url,
+        &arrivals,
+        &baseline_url,
+        &overrides(),
+        sizes,
+        secs,
+    )
+    .await?;
     Ok(())
 }

@@ -58,7 +58,13 @@ pub async fn overload(
     tokio::time::sleep(Duration::from_secs(10)).await;
     let after = served.rss_kib();
     let replies = delivered(arrivals);
-    let bare = overload::offer(baseline_url, users, first_id + 5_000_000, rate, secs.min(20.0));
+    let bare = overload::offer(
+        baseline_url,
+        users,
+        first_id + 5_000_000,
+        rate,
+        secs.min(20.0),
+    );
     let bare = bare.await;
     println!(
         "\n## Overload: {rate:.0} updates/s offered (4 × sustained) for {secs} s, at most {} in flight (Telegram's max_connections)\n",

@@ -101,7 +101,10 @@ async fn take_in_unguarded(tg: &Telegram, update: Update) -> Received {
     // Stored with its de-dup row before the 200: from here on it is run or reported. With
     // no room to run it now, it is stored waiting for the inbox taker.
     let slot = tg.work().try_take();
-    match (inbox::take(tg, update.id, &incoming, slot.is_none()).await, slot) {
+    match (
+        inbox::take(tg, update.id, &incoming, slot.is_none()).await,
+        slot,
+    ) {
         (Taken::Stored(lease), Some(slot)) => tg.dispatch(incoming, Some(lease), slot),
         (Taken::Unstored, Some(slot)) => tg.dispatch(incoming, None, slot),
         (Taken::Waiting | Taken::Stored(_), _) => {

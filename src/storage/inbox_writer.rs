@@ -66,9 +66,8 @@ async fn write_takes(pool: PgPool, lease: Duration, mut jobs: mpsc::Receiver<Tak
         // An id twice in one batch (Telegram's retry racing the first try): the first is
         // written, the others are answered as seen.
         let mut ids = HashSet::with_capacity(batch.len());
-        let (unique, repeated): (Vec<TakeJob>, Vec<TakeJob>) = batch
-            .drain(..)
-            .partition(|(u, _)| ids.insert(u.update_id));
+        let (unique, repeated): (Vec<TakeJob>, Vec<TakeJob>) =
+            batch.drain(..).partition(|(u, _)| ids.insert(u.update_id));
         for (_, answer) in repeated {
             let _ = answer.send(Ok(false));
         }
@@ -88,10 +87,7 @@ async fn write_finishes(pool: PgPool, mut jobs: mpsc::Receiver<FinishJob>) {
 }
 
 /// Answer each caller: `true` when the statement returned its id.
-fn answer_all(
-    callers: impl Iterator<Item = (i64, Answer)>,
-    result: Result<Vec<i64>, sqlx::Error>,
-) {
+fn answer_all(callers: impl Iterator<Item = (i64, Answer)>, result: Result<Vec<i64>, sqlx::Error>) {
     match result {
         Ok(ids) => {
             let ids: HashSet<i64> = ids.into_iter().collect();

@@ -8,7 +8,9 @@ use opsguard::domain::{RoleName, UserId};
 use opsguard::storage;
 use serde_json::json;
 
-const USERS: std::ops::RangeInclusive<i64> = 5001..=5050;
+fn users() -> std::ops::RangeInclusive<i64> {
+    5001..=5050
+}
 /// The last user in id order: the start-up pass reaches them last.
 const LAST: i64 = 5050;
 
@@ -33,7 +35,7 @@ async fn grant(db: &TestDb, user: i64, role: &str) {
 #[tokio::test]
 async fn a_restart_sends_no_unchanged_menu_and_a_grant_changes_exactly_that_users_menu() {
     let db = TestDb::create().await;
-    for user in USERS {
+    for user in users() {
         storage::users::upsert(&db.pool, UserId(user), &format!("User{user}"))
             .await
             .unwrap();
@@ -43,10 +45,14 @@ async fn a_restart_sends_no_unchanged_menu_and_a_grant_changes_exactly_that_user
     let calls = first
         .telegram
         .wait_until("the menus of all 50 users", |calls| {
-            USERS.into_iter().all(|u| calls.iter().any(menu_for(u)))
+            users().all(|u| calls.iter().any(menu_for(u)))
         })
         .await;
-    assert_eq!(menu_calls(&calls).len(), 51, "50 menus and the default one cleared");
+    assert_eq!(
+        menu_calls(&calls).len(),
+        51,
+        "50 menus and the default one cleared"
+    );
     first.shutdown.cancel();
     drop(first);
 
@@ -89,7 +95,12 @@ async fn the_permission_cache_holds_at_most_its_configured_size() {
     }
     // Strangers too: each lookup of an unknown id is cached.
     for stranger in 7001..=7100 {
-        let p = app.engine.authz().principal(UserId(stranger)).await.unwrap();
+        let p = app
+            .engine
+            .authz()
+            .principal(UserId(stranger))
+            .await
+            .unwrap();
         assert!(p.is_none());
         assert!(app.engine.authz().cached() <= 8);
     }

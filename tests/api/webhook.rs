@@ -131,10 +131,17 @@ async fn the_same_update_posted_concurrently_is_stored_and_run_once() {
     }
     said.sort();
     assert_eq!(said.iter().filter(|s| *s == "ok").count(), 1, "{said:?}");
-    assert_eq!(said.iter().filter(|s| *s == "duplicate").count(), 7, "{said:?}");
+    assert_eq!(
+        said.iter().filter(|s| *s == "duplicate").count(),
+        7,
+        "{said:?}"
+    );
     app.wait_reply(42, 0).await;
     wait_for("the update marked done", || async {
-        opsguard::storage::inbox::open_count(app.pool()).await.unwrap() == 0
+        opsguard::storage::inbox::open_count(app.pool())
+            .await
+            .unwrap()
+            == 0
     })
     .await;
     assert_eq!(app.telegram.sent_to(42).len(), 1);

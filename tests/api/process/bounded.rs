@@ -10,12 +10,14 @@ use crate::monitoring::exposition::Exposition;
 use std::time::Duration;
 
 const BOUND: &str = "2";
-const USERS: std::ops::RangeInclusive<i64> = 8001..=8040;
+fn users() -> std::ops::RangeInclusive<i64> {
+    8001..=8040
+}
 
 #[tokio::test]
 async fn a_flood_beyond_the_work_bound_waits_in_the_inbox_and_each_update_is_answered_once() {
     let db = TestDb::create().await;
-    for user in USERS {
+    for user in users() {
         add(&db, user, "viewer").await;
     }
     let telegram = FakeTelegram::start().await;
@@ -30,7 +32,7 @@ async fn a_flood_beyond_the_work_bound_waits_in_the_inbox_and_each_update_is_ans
     .await;
     // Each reply takes 100 ms to be answered: the first two hold both slots.
     telegram.set_send_delay(Duration::from_millis(100));
-    let posts = USERS.map(|user| {
+    let posts = users().map(|user| {
         let body = text_update(user * 10, user, user, "/whoami").to_string();
         let addr = served.addr.clone();
         tokio::spawn(async move { post(&addr, WEBHOOK_SECRET, body).await.unwrap().status() })
@@ -41,20 +43,29 @@ async fn a_flood_beyond_the_work_bound_waits_in_the_inbox_and_each_update_is_ans
     // One snapshot per look (the fake shares this test's thread).
     let replied = || {
         let replies = telegram.calls_to("sendMessage");
-        USERS
-            .into_iter()
+        users()
             .filter(|u| replies.iter().any(|c| c.chat_id() == Some(*u)))
             .count()
     };
-    wait_for("a reply to each of the 40 users", || async { replied() == 40 }).await;
-    wait_for("every stored update marked done", || async {
-        opsguard::storage::inbox::open_count(&db.pool).await.unwrap() == 0
+    wait_for("a reply to each of the 40 users", || async {
+        replied() == 40
     })
     .await;
-    for user in USERS {
+    wait_for("every stored update marked done", || async {
+        opsguard::storage::inbox::open_count(&db.pool)
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    for user in users() {
         let replies = telegram.sent_to(user);
         assert_eq!(replies.len(), 1, "user {user}: {replies:#?}");
-        assert!(replies[0].text().contains(&format!("{user}")), "{}", replies[0].text());
+        assert!(
+            replies[0].text().contains(&format!("{user}")),
+            "{}",
+            replies[0].text()
+        );
     }
     let metrics = reqwest::get(format!("http://{}/metrics", served.addr))
         .await
@@ -64,7 +75,11 @@ async fn a_flood_beyond_the_work_bound_waits_in_the_inbox_and_each_update_is_ans
         .unwrap();
     let m = Exposition::parse(&metrics);
     let value = |name: &str, labels: &[(&str, &str)]| m.value(name, labels).unwrap_or(-1.0);
-    assert_eq!(value("opsguard_updates_in_work_peak", &[]), 2.0, "{metrics}");
+    assert_eq!(
+        value("opsguard_updates_in_work_peak", &[]),
+        2.0,
+        "{metrics}"
+    );
     assert_eq!(value("opsguard_updates_in_work", &[]), 0.0);
     let waited = value("opsguard_inbox_waiting_total", &[]);
     assert!(waited >= 1.0, "some updates waited: {metrics}");
