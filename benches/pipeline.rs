@@ -1,7 +1,10 @@
 //! Benchmark of the foundation (issue 2): the full webhook path beside a bare axum baseline,
-//! audit append and verify throughput, idle RSS. Needs PostgreSQL and Redis on 127.0.0.1.
+//! audit append and verify throughput, idle RSS; then how cost grows (issue 24): overload
+//! with RSS sampled, and 10 / 1k / 10k users, on the release binary's `serve`. Needs
+//! PostgreSQL and Redis on 127.0.0.1.
 //!
-//! `cargo bench --bench pipeline` (set `BENCH_QUICK=1` for a short smoke run).
+//! `cargo bench --bench pipeline` (set `BENCH_QUICK=1` for a short smoke run, and
+//! `BENCH_OVERLOAD_SECS` for the overload's length).
 
 mod support;
 
@@ -11,7 +14,25 @@ use opsguard::startup::Application;
 use opsguard::storage;
 use std::collections::HashMap;
 use std::time::Duration;
-use support::{audit_bench, fake_api, load};
+use support::{audit_bench, fake_api, growth, load};
+
+/// What the benchmark changes in the defaults, for the in-process app and `serve` alike.
+fn overrides() -> Vec<(&'static str, String)> {
+    vec![
+        // The limiter still runs on every request; the limit is set out of the way.
+        ("OPSGUARD__RATE_LIMITS__READ", "100000000".to_string()),
+        // So are the flood limits (each of the 100 users sends up to 80 updates/s).
+        ("OPSGUARD__FLOOD__USER", "100000000".to_string()),
+        // And the reply pacing (Telegram's 30/s overall, 1/s per chat): at 200/s from
+        // 100 users it would queue replies for seconds. Each reply still reserves its slot.
+        ("OPSGUARD__OUTBOX__GLOBAL_PER_SECOND", "0".to_string()),
+        ("OPSGUARD__OUTBOX__PER_CHAT_INTERVAL_MS", "0".to_string()),
+        ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".to_string()),
+        // A keyed audit chain (HMAC, two-step append), as every deployment with a key.
+        ("OPSGUARD_MASTER_KEY", audit_bench::MASTER_KEY.to_string()),
+        ("OPSGUARD__AUDIT__CHECKPOINT_CRON", String::new()),
+    ]
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -26,32 +47,19 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     let (api_url, arrivals) = fake_api::start().await;
-    let env = support::scratch::app_env(
-        url,
-        name,
-        &[
-            ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".to_string()),
-            ("OPSGUARD_TELEGRAM_API_URL", api_url.clone()),
-            ("OPSGUARD_WEBHOOK_SECRET", load::SECRET.to_string()),
-            // The limiter still runs on every request; the limit is set out of the way.
-            ("OPSGUARD__RATE_LIMITS__READ", "100000000".to_string()),
-            // So are the flood limits (each of the 100 users sends up to 80 updates/s).
-            ("OPSGUARD__FLOOD__USER", "100000000".to_string()),
-            // And the reply pacing (Telegram's 30/s overall, 1/s per chat): at 200/s from
-            // 100 users it would queue replies for seconds. Each reply still reserves its slot.
-            ("OPSGUARD__OUTBOX__GLOBAL_PER_SECOND", "0".to_string()),
-            ("OPSGUARD__OUTBOX__PER_CHAT_INTERVAL_MS", "0".to_string()),
-            ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".to_string()),
-            // A keyed audit chain (HMAC, two-step append), as every deployment with a key.
-            ("OPSGUARD_MASTER_KEY", audit_bench::MASTER_KEY.to_string()),
-            ("OPSGUARD__AUDIT__CHECKPOINT_CRON", String::new()),
-        ],
-    );
+    let mut extra = vec![
+        ("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH".to_string()),
+        ("OPSGUARD_TELEGRAM_API_URL", api_url.clone()),
+        ("OPSGUARD_WEBHOOK_SECRET", load::SECRET.to_string()),
+    ];
+    extra.extend(overrides());
+    let env = support::scratch::app_env(url, name, &extra);
     let settings = Settings::load_with(&env)?;
     let app = Application::build(settings).await?;
     let opsguard_url = format!("http://{}", app.local_addr());
     let pool = app.engine().pool().clone();
-    tokio::spawn(app.run());
+    let stop_app = app.shutdown_token();
+    let in_process = tokio::spawn(app.run());
     let users: Vec<i64> = (1..=100).map(|u| 10_000 + u).collect();
     for u in &users {
         storage::users::upsert(&pool, UserId(*u), "bench").await?;
@@ -176,42 +184,46 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
         verify / read
     );
 
-    println!("\n## Idle RSS of `opsguard serve` (webhook mode, 3 s after start)\n");
-    println!("{} MiB", idle_rss(url, &api_url, name).await? / 1024);
-    Ok(())
-}
-
-/// VmRSS in KiB of a freshly started `opsguard serve`.
-async fn idle_rss(url: &str, api_url: &str, name: &str) -> anyhow::Result<u64> {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_opsguard"))
-        .arg("serve")
-        .env(
-            "OPSGUARD_CONFIG",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml"),
-        )
-        .env("DATABASE_URL", url)
-        .env("OPSGUARD_TELEGRAM_TOKEN", "1:BENCH")
-        .env("OPSGUARD_TELEGRAM_API_URL", api_url)
-        .env("OPSGUARD_WEBHOOK_SECRET", load::SECRET)
-        .env("OPSGUARD_LISTEN", format!("127.0.0.1:{port}"))
-        .env("OPSGUARD__REDIS__KEY_PREFIX", format!("bench:{name}:rss:"))
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
+    // How cost grows (issue 24): the release binary's `serve`, the in-process app stopped
+    // first (it would take up the served replica's waiting updates).
+    stop_app.cancel();
+    let _ = in_process.await;
+    let served = support::served::start(url, name, &api_url, &overrides()).await?;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let pid = child
-        .id()
-        .ok_or_else(|| anyhow::anyhow!("serve exited early"))?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
+    let idle = served.rss_kib();
+    println!("\n## Idle RSS of `opsguard serve` (webhook mode, 3 s after start)\n");
+    println!("{:.1} MiB", idle as f64 / 1024.0);
+    // BENCH_OVERLOAD_SECS: the overload's length (60 s; 10 s in a quick run).
+    let secs = std::env::var("BENCH_OVERLOAD_SECS")
+        .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    child.kill().await?;
-    Ok(kib)
+        .unwrap_or(if quick { 10.0 } else { 60.0 });
+    let sustained = best["opsguard"];
+    let (_, id) = phase("opsguard");
+    // Its own pool: the in-process app may have closed the one it made.
+    let pool = sqlx::PgPool::connect(url).await?;
+    growth::overload(
+        &served,
+        &pool,
+        &arrivals,
+        &baseline_url,
+        &users,
+        sustained,
+        secs,
+        id,
+    )
+    .await;
+    served.stop().await;
+    let sizes: &[i64] = &[10, 1_000, 10_000];
+    let secs = if quick { 2.0 } else { 5.0 };
+    growth::users(
+        &api_url,
+        &arrivals,
+        &baseline_url,
+        &overrides(),
+        sizes,
+        secs,
+    )
+    .await?;
+    Ok(())
 }

@@ -1,5 +1,5 @@
-//! A minimal fake Bot API for the benchmark: answers like Telegram and records when each
-//! chat's messages arrive.
+//! A minimal fake Bot API for the benchmark: answers like Telegram, records when each
+//! chat's messages arrive and counts menu calls.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -7,10 +7,14 @@ use axum::extract::{Path, State};
 use axum::routing::post;
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 pub type Arrivals = Arc<Mutex<HashMap<i64, Vec<Instant>>>>;
+
+/// `setMyCommands` / `deleteMyCommands` calls answered so far (menu sends), all servers.
+pub static MENU_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 async fn handle(
     State(arrivals): State<Arrivals>,
@@ -34,6 +38,9 @@ async fn handle(
             "supports_inline_queries": false, "has_main_web_app": false
         })
     } else {
+        if method.ends_with("mycommands") {
+            MENU_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         json!(true)
     };
     axum::Json(json!({ "ok": true, "result": result }))

@@ -1,14 +1,15 @@
 //! The durable inbox on the Telegram side: an update that will run is stored (with its
-//! de-dup row, in one synchronous write) before it is acknowledged, as `Stored` — the
-//! translated request, its request id and where the reply goes — and processed under a
-//! lease renewed while the command runs; the row is marked done once the reply was handed
-//! to Telegram. `retake.rs` takes up the rows whose replica died.
+//! de-dup row, in one synchronous write shared with concurrent updates) before it is
+//! acknowledged, as `Stored` — the translated request, its request id and where the reply
+//! goes — and processed under a lease renewed while the command runs, or stored waiting
+//! when this replica has no room to run it; the row is marked done once the reply was
+//! handed to Telegram. `retake.rs` takes up waiting rows and the rows whose replica died.
 
 use super::Telegram;
 use super::update::{Incoming, Target};
 use crate::domain::{Actor, Chat, ChatId, ChatKind, UserId};
 use crate::engine::{Input, Request};
-use crate::storage::inbox;
+use crate::storage::inbox::{self, NewUpdate};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -95,6 +96,8 @@ pub struct Lease {
 pub enum Taken {
     /// First sight, stored: this replica holds the lease and runs it.
     Stored(Lease),
+    /// First sight, stored waiting (no room to run it here now): the inbox taker runs it.
+    Waiting,
     /// Seen before (a retry or a replay): acknowledge and drop.
     Duplicate,
     /// The store is down: it runs unstored (the engine refuses it, since it cannot audit,
@@ -107,11 +110,18 @@ pub fn lease_of(tg: &Telegram) -> Duration {
     Duration::from_secs(tg.engine.settings().telegram.inbox_lease_secs.max(1))
 }
 
-/// Store the update, with its de-dup row, before it is acknowledged.
-pub async fn take(tg: &Telegram, update_id: i64, incoming: &Incoming) -> Taken {
+/// Store the update, with its de-dup row, before it is acknowledged: leased to this
+/// replica, or `waiting` for room to run it. Concurrent calls share one commit.
+pub async fn take(tg: &Telegram, update_id: i64, incoming: &Incoming, waiting: bool) -> Taken {
     let stored = serde_json::to_value(Stored::of(incoming)).expect("a stored update serializes");
-    let pool = tg.engine.pool();
-    match inbox::take(pool, update_id, incoming.request.id, &stored, lease_of(tg)).await {
+    let update = NewUpdate {
+        update_id,
+        request_id: incoming.request.id,
+        incoming: stored,
+        waiting,
+    };
+    match tg.inbox().take(update).await {
+        Ok(true) if waiting => Taken::Waiting,
         Ok(true) => Taken::Stored(Lease {
             update_id,
             takes: 1,
@@ -143,7 +153,8 @@ pub async fn hold<F: std::future::Future<Output = ()>>(tg: &Telegram, lease: Lea
             }
         }
     }
-    if let Err(e) = inbox::finish_lazily(pool, lease.update_id, lease.takes).await {
+    // Batched with other done marks, without a WAL flush of its own (`finish_batch`).
+    if let Err(e) = tg.inbox().finish(lease.update_id, lease.takes).await {
         // The row stays: after its lease another replica finds it finished (audited).
         tracing::warn!(error = %e, update.id = lease.update_id, "inbox.finish_failed");
     }

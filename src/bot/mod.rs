@@ -14,9 +14,11 @@ pub mod receive;
 pub mod retake;
 pub mod send;
 pub mod update;
+pub mod work;
 
 use crate::engine::Engine;
 use crate::engine::health::TelegramState;
+use crate::storage::inbox_writer::InboxWriter;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use teloxide::Bot;
@@ -35,11 +37,22 @@ pub struct Telegram {
     tracker: TaskTracker,
     /// The bot's own username (from getMe), to tell `/cmd@us` from `/cmd@otherbot`.
     username: Arc<OnceLock<String>>,
+    /// Group commit of inbox writes (stores before the 200, done marks after the reply).
+    inbox: InboxWriter,
+    /// How many updates run at once here (`work`).
+    work: Arc<work::WorkSlots>,
 }
 
 impl Telegram {
+    /// Also starts the inbox writer: call inside the runtime.
     pub fn new(clients: clients::BotClients, engine: Engine, tracker: TaskTracker) -> Self {
+        let settings = &engine.settings().telegram;
+        let lease = Duration::from_secs(settings.inbox_lease_secs.max(1));
+        let inbox = InboxWriter::spawn(engine.pool().clone(), lease);
+        let work = work::WorkSlots::new(settings.max_updates_in_work);
         Telegram {
+            inbox,
+            work,
             bot: clients.send,
             poll_bot: clients.poll,
             engine,
@@ -108,14 +121,25 @@ impl Telegram {
         Some(incoming)
     }
 
-    /// Run a stored request in the background (the webhook answers 200 at once) and
-    /// deliver the reply, holding its inbox lease until then (`None`: it could not be
-    /// stored). Tracked, so shutdown can wait for commands in flight.
-    pub fn dispatch(&self, incoming: Incoming, lease: Option<inbox::Lease>) {
+    /// The inbox's group-commit writer.
+    pub fn inbox(&self) -> &InboxWriter {
+        &self.inbox
+    }
+
+    /// The slots updates run in.
+    pub fn work(&self) -> &Arc<work::WorkSlots> {
+        &self.work
+    }
+
+    /// Run a stored request in the background (the webhook answers 200 at once) in its
+    /// work slot, and deliver the reply, holding its inbox lease until then (`None`: it
+    /// could not be stored). Tracked, so shutdown can wait for commands in flight.
+    pub fn dispatch(&self, incoming: Incoming, lease: Option<inbox::Lease>, slot: work::Slot) {
         let this = self.clone();
         let in_flight = self.engine.health().update_started();
         self.tracker.spawn(async move {
             let _in_flight = in_flight;
+            let _slot = slot;
             let private = incoming.request.chat.kind == crate::domain::ChatKind::Private;
             let user = incoming.request.actor.user;
             let work = async {

@@ -34,7 +34,31 @@ const TRANSIENT_FIRST_BACKOFF: Duration = Duration::from_millis(250);
 
 /// Send through `call(chat)` paced. `may_queue`: the caller can queue the message in the
 /// outbox (text); without it (documents, protected text) the call waits as long as it takes.
-pub async fn send<T, F, Fut>(tg: &Telegram, mut chat: i64, may_queue: bool, call: F) -> Paced<T>
+pub async fn send<T, F, Fut>(tg: &Telegram, chat: i64, may_queue: bool, call: F) -> Paced<T>
+where
+    F: Fn(i64) -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    paced(tg, chat, may_queue, true, call).await
+}
+
+/// A call that puts no message in a chat (a command menu): paced by the overall bucket
+/// only, 429s and transient failures handled as for a message; it waits as long as it takes.
+pub async fn call<T, F, Fut>(tg: &Telegram, chat: i64, call: F) -> Paced<T>
+where
+    F: Fn(i64) -> Fut,
+    Fut: Future<Output = Result<T, RequestError>>,
+{
+    paced(tg, chat, false, false, call).await
+}
+
+async fn paced<T, F, Fut>(
+    tg: &Telegram,
+    mut chat: i64,
+    may_queue: bool,
+    in_chat: bool,
+    call: F,
+) -> Paced<T>
 where
     F: Fn(i64) -> Fut,
     Fut: Future<Output = Result<T, RequestError>>,
@@ -45,7 +69,7 @@ where
     let started = Instant::now();
     let (mut retries, mut failures) = (0, 0u32);
     loop {
-        if !slot(tg, chat, max_wait).await {
+        if !slot(tg, chat, in_chat, max_wait).await {
             return Paced::Queue {
                 chat,
                 after: Duration::ZERO,
@@ -104,14 +128,19 @@ where
     }
 }
 
-/// Wait for this chat's slot and an overall token: `false` when that would take longer
-/// than `max_wait` (nothing is reserved then). A database error lets the reply go (a reply
-/// is never held back by a failing database; Telegram's own 429 still paces it).
-async fn slot(tg: &Telegram, chat: i64, max_wait: Option<Duration>) -> bool {
+/// Wait for this chat's slot (`in_chat`) and an overall token: `false` when that would take
+/// longer than `max_wait` (nothing is reserved then). A database error lets the reply go (a
+/// reply is never held back by a failing database; Telegram's own 429 still paces it).
+async fn slot(tg: &Telegram, chat: i64, in_chat: bool, max_wait: Option<Duration>) -> bool {
     let pool = tg.engine.pool();
     let s = &tg.engine.settings().outbox;
     let started = Instant::now();
-    match pace::reserve(pool, chat, s, max_wait).await {
+    let reserved = if in_chat {
+        pace::reserve(pool, chat, s, max_wait).await
+    } else {
+        Ok(Some(Duration::ZERO))
+    };
+    match reserved {
         Ok(Some(wait)) => {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;

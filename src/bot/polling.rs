@@ -4,7 +4,7 @@
 
 use super::Telegram;
 use super::clients::cause_chain;
-use super::receive;
+use super::receive::{self, Received};
 use crate::engine::health::TelegramState;
 use serde::Serialize;
 use std::time::Duration;
@@ -58,9 +58,17 @@ pub fn spawn(
                             tracing::warn!("telegram.poll_not_an_update");
                             continue;
                         };
-                        offset = offset.max(update.id.saturating_add(1));
-                        // Stored before the next poll's offset acknowledges it.
-                        receive::take_in(&tg, update).await;
+                        let next = update.id.saturating_add(1);
+                        // Stored before the next poll's offset acknowledges it; one neither
+                        // stored nor run is not acknowledged: polled again after a pause.
+                        if receive::take_in(&tg, update).await == Received::Busy {
+                            tokio::select! {
+                                _ = shutdown.cancelled() => return,
+                                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                            }
+                            break;
+                        }
+                        offset = offset.max(next);
                     }
                 }
                 Err(e) => {

@@ -1,7 +1,8 @@
 //! One update taken in, from the webhook or a poll alike: past the flood limits, an
 //! unreadable update is de-duplicated, logged once with its kind and reason and counted
 //! (`opsguard_webhook_unparsed_total{kind}`); one with nothing to run gets only its de-dup
-//! row; one that will run is stored in the inbox and dispatched. A panic anywhere in here
+//! row; one that will run is stored in the inbox and dispatched, or stored waiting when
+//! this replica has as many updates in work as it may (`work`). A panic anywhere in here
 //! is caught, logged and counted the same way, and the update is still answered.
 
 use super::inbound::{self, Body, NotAnUpdate, Update};
@@ -26,6 +27,11 @@ pub enum Received {
     Unparsed,
     /// Stored (or, with the store down, unstored) and dispatched.
     Accepted,
+    /// Stored waiting for room to run it (the inbox taker runs it).
+    Waiting,
+    /// Not stored (the store is down) and no room to run it: not acknowledged, so
+    /// Telegram sends it again.
+    Busy,
 }
 
 /// Read an update; a panic while reading makes it unreadable, never a lost update.
@@ -92,13 +98,23 @@ async fn take_in_unguarded(tg: &Telegram, update: Update) -> Received {
         }
         return Received::Ignored;
     };
-    // Stored with its de-dup row before the 200: from here on it is run or reported.
-    let lease = match inbox::take(tg, update.id, &incoming).await {
-        Taken::Stored(lease) => Some(lease),
-        Taken::Unstored => None,
-        Taken::Duplicate => return Received::Duplicate,
-    };
-    tg.dispatch(incoming, lease);
+    // Stored with its de-dup row before the 200: from here on it is run or reported. With
+    // no room to run it now, it is stored waiting for the inbox taker.
+    let slot = tg.work().try_take();
+    match (
+        inbox::take(tg, update.id, &incoming, slot.is_none()).await,
+        slot,
+    ) {
+        (Taken::Stored(lease), Some(slot)) => tg.dispatch(incoming, Some(lease), slot),
+        (Taken::Unstored, Some(slot)) => tg.dispatch(incoming, None, slot),
+        (Taken::Waiting | Taken::Stored(_), _) => {
+            tg.work().stored_waiting();
+            return Received::Waiting;
+        }
+        // Neither stored nor room to run it: Telegram is asked to send it again.
+        (Taken::Unstored, None) => return Received::Busy,
+        (Taken::Duplicate, _) => return Received::Duplicate,
+    }
     Received::Accepted
 }
 

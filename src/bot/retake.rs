@@ -1,5 +1,6 @@
-//! Taking up stored updates whose replica died (their lease ran out): every replica runs
-//! this loop. An update whose request has no audit attempt never started and runs now, under
+//! Taking up stored updates: those stored waiting (no replica had room to run them; they
+//! run now) and those whose replica died (their lease ran out). Every replica runs this
+//! loop. An update whose request has no audit attempt never started and runs now, under
 //! its stored request id. One with an attempt and no outcome was interrupted mid-run: it is
 //! not run again; its outcome is audited as `interrupted` and the user is told, through the
 //! outbox, with the request id. One whose outcome is audited finished, but its reply may
@@ -7,6 +8,7 @@
 
 use super::Telegram;
 use super::inbox::{Lease, Stored, lease_of};
+use super::work::Slot;
 use crate::domain::Reply;
 use crate::domain::audit::{AuditEntry, Phase};
 use crate::domain::html::escape;
@@ -15,14 +17,16 @@ use crate::storage::inbox;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Stored updates taken up per pass.
-const BATCH: i64 = 50;
+/// Stored updates taken up per pass, at most.
+const BATCH: usize = 50;
 /// Takes after which an update that keeps killing its replica is given up (and reported).
 const MAX_TAKES: i32 = 5;
 /// The outbox source of the notices.
 const SOURCE: &str = "inbox";
 
-/// Look for expired leases every quarter lease (at most every second), until shutdown.
+/// Take up waiting updates as soon as they are stored and there is room, and look for
+/// expired leases every quarter lease (at most every second), until shutdown. Each taken-up
+/// update runs in a work slot taken before its row is leased: never more than the bound.
 pub fn spawn(tg: Telegram, shutdown: CancellationToken) {
     let every = (lease_of(&tg) / 4).clamp(Duration::from_millis(100), Duration::from_secs(1));
     tokio::spawn(async move {
@@ -32,14 +36,30 @@ pub fn spawn(tg: Telegram, shutdown: CancellationToken) {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
+                _ = tg.work().waiting() => {}
             }
-            match inbox::take_expired(tg.engine.pool(), lease_of(&tg), BATCH).await {
-                Ok(rows) => {
-                    for row in rows {
-                        tg.track(take_up(tg.clone(), row));
+            // While rows come back as many as there were slots, more may be due.
+            loop {
+                let slots = tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    slots = tg.work().take_some(BATCH) => slots,
+                };
+                let room = slots.len();
+                match inbox::take_expired(tg.engine.pool(), lease_of(&tg), room as i64).await {
+                    Ok(rows) => {
+                        let more = rows.len() == room;
+                        for (row, slot) in rows.into_iter().zip(slots) {
+                            tg.track(take_up(tg.clone(), row, slot));
+                        }
+                        if !more {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "inbox.take_expired_failed");
+                        break;
                     }
                 }
-                Err(e) => tracing::warn!(error = %e, "inbox.take_expired_failed"),
             }
         }
     });
@@ -70,7 +90,7 @@ async fn audited(tg: &Telegram, request_id: &str) -> Result<Audited, sqlx::Error
     })
 }
 
-async fn take_up(tg: Telegram, row: inbox::Taken) {
+async fn take_up(tg: Telegram, row: inbox::Taken, slot: Slot) {
     let lease = Lease {
         update_id: row.update_id,
         takes: row.takes,
@@ -84,6 +104,12 @@ async fn take_up(tg: Telegram, row: inbox::Taken) {
             return;
         }
     };
+    if lease.takes == 1 {
+        // Stored waiting (`takes` 0): no replica ever ran it, nothing to ask the audit log.
+        metrics::counter!("opsguard_inbox_taken_up_total", "state" => "waited").increment(1);
+        tg.dispatch(stored.incoming(row.request_id), Some(lease), slot);
+        return;
+    }
     let state = match audited(&tg, &request_id).await {
         Ok(state) => state,
         Err(e) => {
@@ -98,7 +124,7 @@ async fn take_up(tg: Telegram, row: inbox::Taken) {
             metrics::counter!("opsguard_inbox_taken_up_total", "state" => "never_started")
                 .increment(1);
             tracing::info!(update.id = lease.update_id, request.id = %request_id, "inbox.taken_up");
-            tg.dispatch(stored.incoming(row.request_id), Some(lease));
+            tg.dispatch(stored.incoming(row.request_id), Some(lease), slot);
             return;
         }
         Audited::NeverStarted => (

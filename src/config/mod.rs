@@ -116,10 +116,18 @@ pub struct TelegramSettings {
     /// another replica takes the update up (`bot::retake`).
     #[serde(default = "default_inbox_lease_secs")]
     pub inbox_lease_secs: u64,
+    /// Updates this replica runs at once; beyond it an update waits in the inbox
+    /// (`bot::work`).
+    #[serde(default = "default_max_updates_in_work")]
+    pub max_updates_in_work: usize,
 }
 
 fn default_inbox_lease_secs() -> u64 {
     30
+}
+
+fn default_max_updates_in_work() -> usize {
+    256
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +154,13 @@ fn webhook_failures_per_minute() -> u32 {
 pub struct AuthzSettings {
     /// How long a user's permissions may be cached (at most 300 s).
     pub cache_ttl_secs: u64,
+    /// How many users' permissions are cached at most (the oldest go first).
+    #[serde(default = "default_cache_max_users")]
+    pub cache_max_users: usize,
+}
+
+fn default_cache_max_users() -> usize {
+    crate::engine::authorize::DEFAULT_CACHE_MAX
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -312,3 +312,23 @@ fn metrics_are_cached_for_at_least_a_second() {
     let s = load(&[("OPSGUARD__HTTP__METRICS_CACHE_SECS", "1")]).unwrap();
     assert_eq!(s.http.metrics_cache_secs, 1);
 }
+
+#[test]
+fn no_room_for_work_or_for_the_permission_cache_stops_loading() {
+    for var in [
+        "OPSGUARD__TELEGRAM__MAX_UPDATES_IN_WORK",
+        "OPSGUARD__AUTHZ__CACHE_MAX_USERS",
+    ] {
+        let err = load(&[(var, "0")]).unwrap_err();
+        assert!(
+            err.contains("telegram.max_updates_in_work / authz.cache_max_users")
+                && err.contains("must be at least 1"),
+            "{var}: {err}"
+        );
+    }
+    let s = load(&[("OPSGUARD__TELEGRAM__MAX_UPDATES_IN_WORK", "3")]).unwrap();
+    assert_eq!(
+        (s.telegram.max_updates_in_work, s.authz.cache_max_users),
+        (3, 10_000)
+    );
+}

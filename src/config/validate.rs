@@ -21,6 +21,11 @@ impl Settings {
         if self.authz.cache_ttl_secs > 300 {
             push(Err(invalid("authz.cache_ttl_secs")("at most 300".into())));
         }
+        if self.telegram.max_updates_in_work == 0 || self.authz.cache_max_users == 0 {
+            push(Err(invalid(
+                "telegram.max_updates_in_work / authz.cache_max_users",
+            )("must be at least 1".into())));
+        }
         if self.rate_limits.window_secs == 0 {
             push(Err(invalid("rate_limits.window_secs")(
                 "must be positive".into(),

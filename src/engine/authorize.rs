@@ -15,6 +15,8 @@ use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
 pub const CHANNEL: &str = "opsguard_authz";
+/// Cached principals at most, unless configured (`[authz] cache_max_users`).
+pub const DEFAULT_CACHE_MAX: usize = 10_000;
 
 type Entry = (Instant, Option<Arc<Principal>>);
 
@@ -22,6 +24,8 @@ pub struct Authorizer {
     pool: PgPool,
     ttl: Duration,
     cache: Mutex<HashMap<UserId, Entry>>,
+    /// Entries the cache holds at most.
+    cache_max: usize,
     /// Bumped by every eviction: a lookup that overlapped one may have read the state
     /// before the change, so it is not cached.
     generation: AtomicU64,
@@ -34,10 +38,21 @@ pub struct Authorizer {
 
 impl Authorizer {
     pub fn new(pool: PgPool, ttl: Duration, events: broadcast::Sender<EngineEvent>) -> Arc<Self> {
+        Self::capped(pool, ttl, events, DEFAULT_CACHE_MAX)
+    }
+
+    /// As `new`, caching at most `cache_max` principals.
+    pub fn capped(
+        pool: PgPool,
+        ttl: Duration,
+        events: broadcast::Sender<EngineEvent>,
+        cache_max: usize,
+    ) -> Arc<Self> {
         Arc::new(Authorizer {
             pool,
             ttl,
             cache: Mutex::new(HashMap::new()),
+            cache_max: cache_max.max(1),
             generation: AtomicU64::new(0),
             listening: AtomicBool::new(false),
             events,
@@ -75,14 +90,18 @@ impl Authorizer {
             let mut cache = self.cache.lock().expect("authz cache");
             if self.generation.load(Ordering::SeqCst) == generation {
                 // Strangers are cached too: many of them must not grow it without bound.
-                if cache.len() >= 10_000 {
-                    let ttl = self.ttl;
-                    cache.retain(|_, (at, _)| at.elapsed() < ttl);
+                if cache.len() >= self.cache_max && !cache.contains_key(&user) {
+                    make_room(&mut cache, self.ttl, self.cache_max);
                 }
                 cache.insert(user, (Instant::now(), fresh.clone()));
             }
         }
         Ok(fresh)
+    }
+
+    /// Principals cached now.
+    pub fn cached(&self) -> usize {
+        self.cache.lock().expect("authz cache").len()
     }
 
     pub fn evict(&self, user: UserId) {
@@ -177,4 +196,18 @@ impl Authorizer {
             _ = tokio::time::sleep(Duration::from_secs(2)) => false,
         }
     }
+}
+
+/// Room for one more entry in a full cache: the expired go, then (if that is not enough)
+/// the oldest eighth, so a cache full of fresh entries is not scanned on every miss.
+fn make_room(cache: &mut HashMap<UserId, Entry>, ttl: Duration, max: usize) {
+    cache.retain(|_, (at, _)| at.elapsed() < ttl);
+    if cache.len() < max {
+        return;
+    }
+    let mut ages: Vec<Instant> = cache.values().map(|(at, _)| *at).collect();
+    let cut = (ages.len() / 8).max(1) - 1;
+    let (_, oldest_kept, _) = ages.select_nth_unstable(cut);
+    let cutoff = *oldest_kept;
+    cache.retain(|_, (at, _)| *at > cutoff);
 }

@@ -107,10 +107,11 @@ impl Engine {
         let limiter = RateLimiter::new(settings.rate_limits.clone(), redis.clone());
         let flood = FloodGate::new(settings.flood.clone(), redis.clone());
         let (events, _) = broadcast::channel(256);
-        let authz = Authorizer::new(
+        let authz = Authorizer::capped(
             pool.clone(),
             Duration::from_secs(settings.authz.cache_ttl_secs),
             events.clone(),
+            settings.authz.cache_max_users,
         );
         let pool_for_audit = pool.clone();
         // A malformed master key stops start-up before this (startup::engine).

@@ -73,6 +73,7 @@ pub const WEBHOOK_REJECTIONS: &[&str] = &[
     "not_an_update",
     "flooding",
     "duplicate",
+    "busy",
 ];
 
 /// Reasons `POST /api/v1/auth-events` refuses a batch (`http/ingest.rs`, the JWT checks).
@@ -117,8 +118,17 @@ pub const EVENTS: &[Family] = &[
     family("opsguard_inbox_store_failures_total", Counter,
         "Updates that could not be stored in the inbox before the 200 (run unstored)."),
     labelled("opsguard_inbox_taken_up_total", Counter,
-        "Stored updates another replica took up after their lease ran out, by what it found.",
-        "state", &["never_started", "interrupted", "finished", "given_up"]),
+        "Stored updates taken up by the inbox taker (waited for room, or their lease ran out), by what it found.",
+        "state", &["never_started", "interrupted", "finished", "given_up", "waited"]),
+    family("opsguard_inbox_waiting_total", Counter,
+        "Updates stored waiting in the inbox because this replica had max_updates_in_work in work."),
+    family("opsguard_updates_in_work", Gauge,
+        "Updates being run on this replica now (at most [telegram] max_updates_in_work)."),
+    family("opsguard_updates_in_work_peak", Gauge,
+        "The most updates in work at once on this replica since it started."),
+    labelled("opsguard_menus_total", Counter,
+        "Command menu refreshes: sent to Telegram (it changed) or unchanged (nothing sent).",
+        "result", &["sent", "unchanged"]),
     family("opsguard_replies_queued_total", Counter,
         "Direct replies handed to the outbox because Telegram made them wait too long."),
     family("opsguard_outbox_dead_letters_total", Counter,

@@ -6,7 +6,8 @@
 //! dropped before anything is written for it; a replayed `update_id` is dropped; one that
 //! cannot be read is logged and counted; a command for another bot is ignored; an update
 //! that will run is stored durably with its de-dup row (`bot::inbox`) before the 200, and
-//! runs after it.
+//! runs after it (or waits in the inbox while the replica is full); one that could neither
+//! be stored nor run gets 503, so Telegram sends it again.
 
 use super::HttpState;
 use crate::bot::receive::{self, Received};
@@ -95,10 +96,12 @@ pub async fn receive(
         }
         // Answered 200 all the same: Telegram would otherwise resend it for a day.
         Received::Unparsed => (StatusCode::OK, "unparsed"),
-        Received::Accepted => {
+        Received::Accepted | Received::Waiting => {
             metrics::counter!("opsguard_webhook_accepted_total").increment(1);
             (StatusCode::OK, "ok")
         }
+        // Not stored and no room to run it: Telegram sends it again later.
+        Received::Busy => reject("busy", StatusCode::SERVICE_UNAVAILABLE),
     }
 }
 

@@ -25,6 +25,60 @@ pub async fn take(
         .await
 }
 
+/// One update of a batch to store (`take_batch`).
+#[derive(Debug, Clone)]
+pub struct NewUpdate {
+    pub update_id: i64,
+    pub request_id: Uuid,
+    pub incoming: serde_json::Value,
+    /// No room to run it here now: stored waiting (`takes = 0`, lease already run out) for
+    /// the inbox taker of any replica.
+    pub waiting: bool,
+}
+
+/// Store a batch of updates with their de-dup rows, in one synchronously committed write
+/// (one WAL flush for the batch). Returns the ids this call was the first to see; the
+/// caller must not pass an id twice.
+pub async fn take_batch(
+    pool: &PgPool,
+    batch: &[NewUpdate],
+    lease: Duration,
+) -> StoreResult<Vec<i64>> {
+    let ids: Vec<i64> = batch.iter().map(|u| u.update_id).collect();
+    let requests: Vec<Uuid> = batch.iter().map(|u| u.request_id).collect();
+    let incoming: Vec<serde_json::Value> = batch.iter().map(|u| u.incoming.clone()).collect();
+    let waiting: Vec<bool> = batch.iter().map(|u| u.waiting).collect();
+    sqlx::query_scalar("SELECT take_updates_durably($1, $2, $3, $4, $5)")
+        .bind(&ids)
+        .bind(&requests)
+        .bind(&incoming)
+        .bind(&waiting)
+        .bind(lease.as_millis() as i64)
+        .fetch_all(pool)
+        .await
+}
+
+/// Mark a batch of stored updates done (`(update_id, takes)`: each only if that lease
+/// generation still holds it), committed without waiting for its WAL flush: if a crash
+/// loses it, the updates are taken up again and found finished (audited), and their users
+/// told the reply may not have gone out — the promise holds, and the reply's path saves a
+/// flush. Returns the ids marked.
+pub async fn finish_batch(pool: &PgPool, done: &[(i64, i32)]) -> StoreResult<Vec<i64>> {
+    let ids: Vec<i64> = done.iter().map(|d| d.0).collect();
+    let takes: Vec<i32> = done.iter().map(|d| d.1).collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL synchronous_commit TO off")
+        .execute(&mut *tx)
+        .await?;
+    let marked = sqlx::query_scalar("SELECT finish_updates($1, $2)")
+        .bind(&ids)
+        .bind(&takes)
+        .fetch_all(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(marked)
+}
+
 /// A stored update some replica took: `takes` is the generation of its lease.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Taken {
@@ -87,19 +141,6 @@ pub async fn finish<'e>(
     .execute(executor)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// `finish` committed without waiting for its WAL flush: if a crash loses it, the update
-/// is taken up again and found finished (audited), and its user told the reply may not have
-/// gone out — the promise holds, and the reply's path saves a flush.
-pub async fn finish_lazily(pool: &PgPool, update_id: i64, takes: i32) -> StoreResult<bool> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit TO off")
-        .execute(&mut *tx)
-        .await?;
-    let done = finish(&mut *tx, update_id, takes).await?;
-    tx.commit().await?;
-    Ok(done)
 }
 
 /// Forget the stored updates whose processing finished more than `keep` ago.

@@ -19,6 +19,7 @@ mod helpers;
 mod inbox_takeover;
 mod ingest;
 mod logins;
+mod menus;
 mod monitoring;
 mod outbox;
 mod permissions;

@@ -2,6 +2,7 @@
 //! for planted canary secrets in everything the process and the bot put out; a SIGKILL
 //! with outbox rows pending is in `process/crash.rs`.
 
+mod bounded;
 mod crash;
 mod inbox;
 mod polled;

@@ -108,6 +108,59 @@ async fn a_replayed_update_id_runs_once() {
 }
 
 #[tokio::test]
+async fn update_ids_beyond_32_bits_are_answered_and_de_duplicated() {
+    let app = spawn_app().await;
+    app.add_user(42, "admin").await;
+    let big = 3_000_000_000_i64;
+    let update = text_update(big, 42, 42, "/whoami");
+    let first = app.post_update(&update).await;
+    assert_eq!(first.status(), 200);
+    assert_eq!(first.text().await.unwrap(), "ok");
+    assert!(app.wait_reply(42, 0).await.text().contains("42"));
+    let again = app.post_update(&update).await;
+    assert_eq!(again.text().await.unwrap(), "duplicate");
+    let next = text_update(big + 1, 42, 42, "/whoami");
+    assert_eq!(app.post_update(&next).await.status(), 200);
+    app.wait_reply(42, 1).await;
+    let stored: Vec<i64> =
+        sqlx::query_scalar("SELECT update_id FROM update_inbox ORDER BY update_id")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(stored, vec![big, big + 1]);
+}
+
+#[tokio::test]
+async fn the_same_update_posted_concurrently_is_stored_and_run_once() {
+    let app = spawn_app().await;
+    app.add_user(42, "admin").await;
+    let update = text_update(4242, 42, 42, "/whoami");
+    let posts = (0..8).map(|_| app.post_update(&update));
+    let answers = futures::future::join_all(posts).await;
+    let mut said: Vec<String> = Vec::new();
+    for answer in answers {
+        assert_eq!(answer.status(), 200);
+        said.push(answer.text().await.unwrap());
+    }
+    said.sort();
+    assert_eq!(said.iter().filter(|s| *s == "ok").count(), 1, "{said:?}");
+    assert_eq!(
+        said.iter().filter(|s| *s == "duplicate").count(),
+        7,
+        "{said:?}"
+    );
+    app.wait_reply(42, 0).await;
+    wait_for("the update marked done", || async {
+        opsguard::storage::inbox::open_count(app.pool())
+            .await
+            .unwrap()
+            == 0
+    })
+    .await;
+    assert_eq!(app.telegram.sent_to(42).len(), 1);
+}
+
+#[tokio::test]
 async fn a_stranger_gets_one_neutral_line_and_is_audited() {
     let app = spawn_app().await;
     let reply = app.say(999, "/help").await;
@@ -239,6 +292,8 @@ async fn long_replies_are_split_under_the_telegram_limit() {
     }
     let before = app.telegram.sent_to(42).len();
     app.say(42, "/users").await;
+    // The last user listed is proof the whole reply arrived (its parts are paced, behind
+    // the menus of the 200 users just added).
     let telegram = app.telegram.clone();
     wait_for("the last part of the reply", || async {
         telegram.sent_to(42)[before..]
