@@ -111,6 +111,11 @@ pub fn lease_of(tg: &Telegram) -> Duration {
 pub async fn take(tg: &Telegram, update_id: i64, incoming: &Incoming) -> Taken {
     let stored = serde_json::to_value(Stored::of(incoming)).expect("a stored update serializes");
     let pool = tg.engine.pool();
+    if tg.engine.db_latch().is_down() {
+        // Known down (`storage::latch`): not waited for again.
+        metrics::counter!("opsguard_inbox_store_failures_total").increment(1);
+        return Taken::Unstored;
+    }
     match inbox::take(pool, update_id, incoming.request.id, &stored, lease_of(tg)).await {
         Ok(true) => Taken::Stored(Lease {
             update_id,
@@ -118,6 +123,7 @@ pub async fn take(tg: &Telegram, update_id: i64, incoming: &Incoming) -> Taken {
         }),
         Ok(false) => Taken::Duplicate,
         Err(e) => {
+            tg.engine.db_latch().observe(&e);
             metrics::counter!("opsguard_inbox_store_failures_total").increment(1);
             tracing::error!(error = %e, update.id = update_id, "inbox.unavailable");
             Taken::Unstored

@@ -101,6 +101,10 @@ async fn slot(tg: &Telegram, chat: i64, max_wait: Option<Duration>) -> bool {
     let pool = tg.engine.pool();
     let s = &tg.engine.settings().outbox;
     let started = Instant::now();
+    if tg.engine.db_latch().is_down() {
+        // Known down (`storage::latch`): the reply goes unpaced, as on an error.
+        return true;
+    }
     match pace::reserve(pool, chat, s, max_wait).await {
         Ok(Some(wait)) => {
             if !wait.is_zero() {
@@ -109,6 +113,7 @@ async fn slot(tg: &Telegram, chat: i64, max_wait: Option<Duration>) -> bool {
         }
         Ok(None) => return false,
         Err(e) => {
+            tg.engine.db_latch().observe(&e);
             tracing::warn!(error = %e, chat.id = chat, "reply.pacing_failed");
             return true;
         }
@@ -122,6 +127,7 @@ async fn slot(tg: &Telegram, chat: i64, max_wait: Option<Duration>) -> bool {
             Ok(n) if n > 0 => return true,
             Ok(_) => {}
             Err(e) => {
+                tg.engine.db_latch().observe(&e);
                 tracing::warn!(error = %e, chat.id = chat, "reply.pacing_failed");
                 return true;
             }

@@ -10,6 +10,14 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
+    let latch = state.engine.db_latch();
+    if latch.is_down() {
+        // Known down (`storage::latch`): answered at once, the probe finds it back.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "postgresql unreachable\n".into(),
+        );
+    }
     match crate::storage::migrations_applied(state.engine.pool()).await {
         Ok(true) => {
             let mut body = "ready\n".to_string();
@@ -22,10 +30,13 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
             StatusCode::SERVICE_UNAVAILABLE,
             "migrations pending\n".into(),
         ),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "postgresql unreachable\n".into(),
-        ),
+        Err(e) => {
+            latch.observe(&e);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "postgresql unreachable\n".into(),
+            )
+        }
     }
 }
 

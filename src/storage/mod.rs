@@ -8,6 +8,7 @@ pub mod audit;
 pub mod audit_writer;
 pub mod chats;
 pub mod inbox;
+pub mod latch;
 pub mod pending;
 pub mod totp;
 pub mod updates;
