@@ -189,6 +189,7 @@ impl Application {
                 engine.pool().clone(),
                 tg.bot.clone(),
                 settings.outbox.clone(),
+                engine.health().deliveries().clone(),
                 shutdown.clone(),
                 &tracker,
             );

@@ -1,4 +1,5 @@
-//! Operations endpoints: liveness, readiness (PostgreSQL reachable and migrated), metrics.
+//! Operations endpoints: liveness, readiness (PostgreSQL reachable and migrated; "degraded"
+//! when no chat works), metrics.
 
 use super::HttpState;
 use axum::extract::State;
@@ -20,7 +21,11 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
     }
     match crate::storage::migrations_applied(state.engine.pool()).await {
         Ok(true) => {
-            let mut body = "ready\n".to_string();
+            // Serving, but no chat works: every recent push failed (`health::Deliveries`).
+            let mut body = match state.engine.health().deliveries().degraded() {
+                Some(why) => format!("degraded\nwarning: telegram: {why}\n"),
+                None => "ready\n".to_string(),
+            };
             for warning in state.engine.health().audit_warnings() {
                 body.push_str(&format!("warning: audit log: {warning}\n"));
             }
