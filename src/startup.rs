@@ -279,7 +279,7 @@ impl Application {
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(in_flight = tracker.len(), "shutdown.grace_expired");
         }
-        tracing::info!("opsguard.stopped");
+        tracing::info!("opsguard.drained");
         Ok(())
     }
 }
