@@ -211,15 +211,14 @@ impl Windows {
         }
         let mut previous: Vec<Previous> = updates.iter().map(nothing).collect();
         if let Mode::Union(epoch) = mode {
+            // A union answers nothing: its keys are now rebuilt (marked) in `epoch`.
             let _: redis::Value = call.invoke_async(conn).await?;
-            let marked = vec![true; updates.len()];
-            let (young, answer) = (true, previous);
             return Ok(Exchanged {
-                previous: answer,
+                previous,
                 answer: Answer::Redis {
                     epoch,
-                    young,
-                    marked,
+                    young: true,
+                    marked: vec![true; updates.len()],
                 },
             });
         }
