@@ -104,18 +104,38 @@ enum UserCmd {
     ResetTotp { id: String },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// How long blocking threads still running at exit (a compressor between two chunks, a
+/// file being written) get before the process exits anyway: shutdown stays within its grace
+/// plus a second.
+const BLOCKING_AT_EXIT: std::time::Duration = std::time::Duration::from_millis(500);
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let quiet = !matches!(cli.command, Cmd::Serve);
-    telemetry::init(if quiet { "warn" } else { "info" });
-    match run(cli).await {
+    let serve = matches!(cli.command, Cmd::Serve);
+    telemetry::init(if serve { "info" } else { "warn" });
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let code = match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    };
+    runtime.shutdown_timeout(BLOCKING_AT_EXIT);
+    if serve {
+        // At the real exit, not before the runtime let its last threads go.
+        tracing::info!("opsguard.stopped");
     }
+    code
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {

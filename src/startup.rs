@@ -189,6 +189,7 @@ impl Application {
                 engine.pool().clone(),
                 tg.bot.clone(),
                 settings.outbox.clone(),
+                engine.health().deliveries().clone(),
                 shutdown.clone(),
                 &tracker,
             );
@@ -278,7 +279,7 @@ impl Application {
         if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
             tracing::warn!(in_flight = tracker.len(), "shutdown.grace_expired");
         }
-        tracing::info!("opsguard.stopped");
+        tracing::info!("opsguard.drained");
         Ok(())
     }
 }

@@ -160,6 +160,11 @@ fn produce(
         }
         let mut buf = vec![0u8; READ_BYTES];
         loop {
+            // Given up (shutdown, a stall, the deadline): stop compressing at once; nothing
+            // is finished or flushed, the upload is aborted by the async side.
+            if reaper.given_up() {
+                return Err(std::io::Error::other("the backup was given up"));
+            }
             let n = stdout.read(&mut buf)?;
             if n == 0 {
                 break;

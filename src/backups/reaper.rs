@@ -46,6 +46,11 @@ impl Reaper {
         }
     }
 
+    /// Whether the async side gave up the stream: the thread stops at its next chunk.
+    pub fn given_up(&self) -> bool {
+        self.slot().killed
+    }
+
     /// Wait for the program to exit, never holding the lock while it runs, so `kill` is
     /// always heard.
     pub fn wait(&self) -> std::io::Result<ExitStatus> {

@@ -9,9 +9,14 @@ use crate::engine::Engine;
 
 /// True when this process is the first to take the update.
 pub async fn first_sight(engine: &Engine, update_id: i64) -> bool {
+    if engine.db_latch().is_down() {
+        // Known down (`storage::latch`): run it, as on an error, without waiting again.
+        return true;
+    }
     match crate::storage::updates::first_sight(engine.pool(), update_id).await {
         Ok(first) => first,
         Err(e) => {
+            engine.db_latch().observe(&e);
             // The store is down: run it (the engine refuses, since it cannot audit).
             tracing::error!(error = %e, update.id = update_id, "dedup.unavailable");
             true

@@ -114,6 +114,11 @@ pub fn lease_of(tg: &Telegram) -> Duration {
 /// replica, or `waiting` for room to run it. Concurrent calls share one commit.
 pub async fn take(tg: &Telegram, update_id: i64, incoming: &Incoming, waiting: bool) -> Taken {
     let stored = serde_json::to_value(Stored::of(incoming)).expect("a stored update serializes");
+    if tg.engine.db_latch().is_down() {
+        // Known down (`storage::latch`): not waited for again.
+        metrics::counter!("opsguard_inbox_store_failures_total").increment(1);
+        return Taken::Unstored;
+    }
     let update = NewUpdate {
         update_id,
         request_id: incoming.request.id,
@@ -128,6 +133,9 @@ pub async fn take(tg: &Telegram, update_id: i64, incoming: &Incoming, waiting: b
         }),
         Ok(false) => Taken::Duplicate,
         Err(e) => {
+            if e.unreachable {
+                tg.engine.db_latch().trip(&e);
+            }
             metrics::counter!("opsguard_inbox_store_failures_total").increment(1);
             tracing::error!(error = %e, update.id = update_id, "inbox.unavailable");
             Taken::Unstored

@@ -129,6 +129,10 @@ pub async fn refresh_user(tg: &Telegram, user: UserId) {
 /// (the chat did not exist yet), set it now. One indexed statement that writes nothing
 /// for everyone else.
 pub async fn on_private_message(tg: &Telegram, user: UserId) {
+    if tg.engine.db_latch().is_down() {
+        // Known down (`storage::latch`): looked up at the user's next message.
+        return;
+    }
     let pending: Result<Option<i64>, _> =
         sqlx::query_scalar("DELETE FROM menu_pending WHERE user_id = $1 RETURNING user_id")
             .bind(user.0)
@@ -137,7 +141,10 @@ pub async fn on_private_message(tg: &Telegram, user: UserId) {
     match pending {
         Ok(Some(_)) => refresh_user(tg, user).await,
         Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, user.id = %user, "menu.pending_lookup_failed"),
+        Err(e) => {
+            tg.engine.db_latch().observe(&e);
+            tracing::warn!(error = %e, user.id = %user, "menu.pending_lookup_failed");
+        }
     }
 }
 

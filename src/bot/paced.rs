@@ -135,6 +135,10 @@ async fn slot(tg: &Telegram, chat: i64, in_chat: bool, max_wait: Option<Duration
     let pool = tg.engine.pool();
     let s = &tg.engine.settings().outbox;
     let started = Instant::now();
+    if tg.engine.db_latch().is_down() {
+        // Known down (`storage::latch`): the reply goes unpaced, as on an error.
+        return true;
+    }
     let reserved = if in_chat {
         pace::reserve(pool, chat, s, max_wait).await
     } else {
@@ -148,6 +152,7 @@ async fn slot(tg: &Telegram, chat: i64, in_chat: bool, max_wait: Option<Duration
         }
         Ok(None) => return false,
         Err(e) => {
+            tg.engine.db_latch().observe(&e);
             tracing::warn!(error = %e, chat.id = chat, "reply.pacing_failed");
             return true;
         }
@@ -161,6 +166,7 @@ async fn slot(tg: &Telegram, chat: i64, in_chat: bool, max_wait: Option<Duration
             Ok(n) if n > 0 => return true,
             Ok(_) => {}
             Err(e) => {
+                tg.engine.db_latch().observe(&e);
                 tracing::warn!(error = %e, chat.id = chat, "reply.pacing_failed");
                 return true;
             }

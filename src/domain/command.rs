@@ -4,11 +4,13 @@
 mod args;
 mod backups;
 mod logins;
+mod outbox;
 mod specs;
 
 pub use args::*;
 pub use backups::{RestoreWhich, TargetName};
 pub use logins::{LoginWindow, SilenceRequest, SilenceTarget, format_duration};
+pub use outbox::OutboxAction;
 pub use specs::{CommandSpec, SPECS, spec_by_name};
 
 use super::ids::{ActionId, RoleName, UserId};
@@ -49,6 +51,8 @@ pub enum Command {
     RestoreTest(RestoreWhich),
     /// Delete backups past their target's retention.
     PruneBackups,
+    /// Dead letters, or re-send them.
+    Outbox(OutboxAction),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -172,6 +176,7 @@ impl Command {
             "backup" | "backups" | "restore_test" | "prune_backups" => {
                 backups::parse(spec.name, &args).map_err(usage)?
             }
+            "outbox" => Command::Outbox(OutboxAction::parse(&args).map_err(usage)?),
             other => unreachable!("spec table and parser disagree on {other}"),
         })
     }
@@ -205,6 +210,7 @@ impl Command {
             Command::Backups(_) => "backups",
             Command::RestoreTest(_) => "restore_test",
             Command::PruneBackups => "prune_backups",
+            Command::Outbox(_) => "outbox",
         };
         spec_by_name(name).expect("every command has a spec")
     }
@@ -228,6 +234,7 @@ impl Command {
             Command::Rotate(name) => name.to_string(),
             Command::Backup(Some(t)) | Command::Backups(Some(t)) => t.to_string(),
             Command::RestoreTest(which) => which.to_string(),
+            Command::Outbox(action) => action.args(),
             _ => String::new(),
         }
     }

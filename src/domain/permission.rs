@@ -30,6 +30,7 @@ impl Permission {
     pub const BACKUPS_RUN: Permission = Permission("backups.run");
     pub const BACKUPS_RESTORE_TEST: Permission = Permission("backups.restore_test");
     pub const BACKUPS_PRUNE: Permission = Permission("backups.prune");
+    pub const OUTBOX_MANAGE: Permission = Permission("outbox.manage");
 
     pub fn as_str(self) -> &'static str {
         self.0

@@ -3,7 +3,7 @@
 //! action is claimed (button press, `/stepup`, `/approve`; approvers' buttons: `approval`).
 
 use super::gates::{self, GatePlan};
-use super::pipeline::{AUDIT_DOWN, Handled, db_down, handled};
+use super::pipeline::{AUDIT_DOWN, Handled, handled};
 use super::trail::{Trail, Verdict};
 use super::{Engine, Request};
 use crate::domain::command::Command;
@@ -48,7 +48,7 @@ impl Engine {
         )
         .await
         {
-            Err(e) => return db_down(label, &e),
+            Err(e) => return self.db_down(label, &e),
             Ok(Err(refusal)) => {
                 let text = match refusal {
                     pending::Refusal::Expired => {
@@ -91,7 +91,7 @@ impl Engine {
             Err(_) => Ok(None),
         };
         let text = match command {
-            Err(e) => return db_down(label, &e),
+            Err(e) => return self.db_down(label, &e),
             Ok(Some(text)) => text,
             Ok(None) => {
                 let reply = Reply::html("⌛ This button has expired or does not belong here.");
@@ -218,7 +218,7 @@ impl Engine {
             )
         } else if plan.stepup {
             match crate::storage::totp::get(self.pool(), user).await {
-                Err(e) => return db_down(label, &e),
+                Err(e) => return self.db_down(label, &e),
                 Ok(Some(e)) if e.confirmed => {}
                 Ok(_) => {
                     let reply = Reply::html(
@@ -285,7 +285,7 @@ impl Engine {
                         Some("could not store the pending action"),
                     )
                     .await;
-                return db_down(label, &e);
+                return self.db_down(label, &e);
             }
         };
         // A lost outcome row is logged at ERROR and counted by `Trail::outcome`.

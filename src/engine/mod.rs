@@ -82,6 +82,8 @@ pub struct Engine {
 
 struct Inner {
     pool: PgPool,
+    /// Whether PostgreSQL is known down: requests are refused at once meanwhile.
+    latch: Arc<crate::storage::latch::DbLatch>,
     settings: Arc<Settings>,
     authz: Arc<Authorizer>,
     limiter: RateLimiter,
@@ -121,6 +123,7 @@ impl Engine {
         let chain_key = audit_keys.as_ref().map(|k| k.chain().clone());
         Engine {
             inner: Arc::new(Inner {
+                latch: crate::storage::latch::DbLatch::new(pool.clone()),
                 pool,
                 settings,
                 authz,
@@ -138,6 +141,10 @@ impl Engine {
 
     pub fn pool(&self) -> &PgPool {
         &self.inner.pool
+    }
+    /// PostgreSQL's known-down latch (`storage::latch`).
+    pub fn db_latch(&self) -> &Arc<crate::storage::latch::DbLatch> {
+        &self.inner.latch
     }
     pub fn settings(&self) -> &Settings {
         &self.inner.settings

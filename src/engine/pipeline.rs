@@ -40,12 +40,15 @@ pub(super) fn handled(
     }
 }
 
-pub(super) fn db_down(command: &'static str, error: &sqlx::Error) -> Handled {
-    tracing::error!(error = %error, command, "engine.database_unavailable");
-    handled(Some(Reply::html(DB_DOWN)), command, "refused")
-}
-
 impl Engine {
+    /// Refuse because the database failed (closing the known-down latch if it could not be
+    /// reached).
+    pub(super) fn db_down(&self, command: &'static str, error: &sqlx::Error) -> Handled {
+        self.db_latch().observe(error);
+        tracing::error!(error = %error, command, "engine.database_unavailable");
+        handled(Some(Reply::html(DB_DOWN)), command, "refused")
+    }
+
     /// Run one request through the pipeline; `None` means: answer nothing.
     pub async fn handle(&self, req: Request) -> Option<Reply> {
         let started = Instant::now();
@@ -147,12 +150,25 @@ impl Engine {
         trail: &Trail,
         label: &'static str,
     ) -> Result<Arc<Principal>, Handled> {
+        if self.db_latch().is_down() {
+            // Known down: refused at once, nothing waits for the pool (`storage::latch`).
+            // Without the database a stranger cannot be told from a user: only users this
+            // replica has seen learn that the database is down.
+            tracing::warn!(command = label, "engine.database_known_down");
+            return Err(match req.actor.user {
+                Some(user) if !self.authz().was_known(user) => {
+                    handled(self.neutral_line(req).await, "stranger", "refused")
+                }
+                _ => handled(Some(Reply::html(DB_DOWN)), label, "refused"),
+            });
+        }
         let principal = match req.actor.user {
             Some(user) => match self.authz().principal(user).await {
                 // Without the database a stranger cannot be told from a user: only users
                 // this replica has seen learn that the database is down.
-                Err(e) if self.authz().was_known(user) => return Err(db_down(label, &e)),
+                Err(e) if self.authz().was_known(user) => return Err(self.db_down(label, &e)),
                 Err(e) => {
+                    self.db_latch().observe(&e);
                     tracing::error!(error = %e, "engine.database_unavailable");
                     let reply = self.neutral_line(req).await;
                     return Err(handled(reply, "stranger", "refused"));
@@ -160,7 +176,7 @@ impl Engine {
                 Ok(p) => p.filter(|p| p.user.active),
             },
             None => match storage::users::role_permissions(self.pool(), "scheduler").await {
-                Err(e) => return Err(db_down(label, &e)),
+                Err(e) => return Err(self.db_down(label, &e)),
                 Ok(perms) if !perms.is_empty() => Some(Arc::new(Principal {
                     user: storage::users::UserRecord {
                         id: UserId(0),

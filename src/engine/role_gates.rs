@@ -4,7 +4,7 @@
 
 use super::Engine;
 use super::gates::{self, RoleFacts};
-use super::pipeline::{Handled, db_down};
+use super::pipeline::Handled;
 use super::trail::Trail;
 use crate::domain::Reply;
 use crate::domain::command::{Command, RoleChange};
@@ -40,7 +40,7 @@ impl Engine {
         .await;
         let (system, role_sensitive, target_other_admin) = match facts {
             Ok(facts) => facts,
-            Err(e) => return Err(db_down(label, &e)),
+            Err(e) => return Err(self.db_down(label, &e)),
         };
         if grant && system {
             let reply = Reply::html(format!(
@@ -68,7 +68,7 @@ impl Engine {
         let pool = self.pool();
         let known = match storage::users::principal_of(pool, change.user).await {
             Ok(p) => p.is_some(),
-            Err(e) => return Err(db_down(label, &e)),
+            Err(e) => return Err(self.db_down(label, &e)),
         };
         if !known {
             let reply = Reply::html(format!(
@@ -80,7 +80,7 @@ impl Engine {
         }
         let roles = match storage::users::roles(pool).await {
             Ok(roles) => roles,
-            Err(e) => return Err(db_down(label, &e)),
+            Err(e) => return Err(self.db_down(label, &e)),
         };
         if !roles.iter().any(|r| r == change.role.as_str()) {
             let reply = Reply::html(format!(

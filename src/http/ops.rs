@@ -1,4 +1,5 @@
-//! Operations endpoints: liveness, readiness (PostgreSQL reachable and migrated), metrics.
+//! Operations endpoints: liveness, readiness (PostgreSQL reachable and migrated; "degraded"
+//! when no chat works), metrics.
 
 use super::HttpState;
 use axum::extract::State;
@@ -10,9 +11,21 @@ pub async fn healthz() -> &'static str {
 }
 
 pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
+    let latch = state.engine.db_latch();
+    if latch.is_down() {
+        // Known down (`storage::latch`): answered at once, the probe finds it back.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "postgresql unreachable\n".into(),
+        );
+    }
     match crate::storage::migrations_applied(state.engine.pool()).await {
         Ok(true) => {
-            let mut body = "ready\n".to_string();
+            // Serving, but no chat works: every recent push failed (`health::Deliveries`).
+            let mut body = match state.engine.health().deliveries().degraded() {
+                Some(why) => format!("degraded\nwarning: telegram: {why}\n"),
+                None => "ready\n".to_string(),
+            };
             for warning in state.engine.health().audit_warnings() {
                 body.push_str(&format!("warning: audit log: {warning}\n"));
             }
@@ -22,10 +35,13 @@ pub async fn readyz(State(state): State<HttpState>) -> (StatusCode, String) {
             StatusCode::SERVICE_UNAVAILABLE,
             "migrations pending\n".into(),
         ),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "postgresql unreachable\n".into(),
-        ),
+        Err(e) => {
+            latch.observe(&e);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "postgresql unreachable\n".into(),
+            )
+        }
     }
 }
 

@@ -2,20 +2,26 @@
 //! (Redis, or in process) → the episodes the batch changed, in event time
 //! (`domain::detection::episodes`, `spray`) → recorded as alerts in ONE transaction
 //! (`alerts`). What a key's events amount to does not depend on how they were batched.
+//!
+//! Where Redis's windows cannot be trusted (it was unreachable, or lost its data: see
+//! `windows`), the keys' previous states come from the stored events instead (`rebuild`),
+//! so no crossing is missed because Redis failed or restarted.
 
 use super::Evaluate;
 use super::alerts::{self, Exceeding, NewAlert};
-use super::windows::{Entries, Previous, WindowUpdate, Windows};
+use super::rebuild::{self, Wanted};
+use super::rule::{self, Rule, account_of};
+use super::windows::{Answer, Entries, Previous, WindowUpdate, Windows};
 use crate::config::{LoginSettings, RuleKind};
-use crate::domain::auth_event::{AuthEvent, Cause};
+use crate::domain::auth_event::AuthEvent;
+use crate::domain::detection::EventKey;
 use crate::domain::detection::episodes::episodes;
 use crate::domain::detection::spray::spray_episodes;
-use crate::domain::detection::{Counting, EventKey, Window};
 use crate::redis_link::RedisLink;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
@@ -23,46 +29,15 @@ pub enum DetectError {
     Alerts(#[from] sqlx::Error),
 }
 
-struct Rule {
-    name: String,
-    kind: RuleKind,
-    counting: Counting,
-    window: Window,
-    window_secs: u64,
-    /// Only failures with this cause count.
-    cause: Option<Cause>,
-    /// Exceeding events this far apart are separate episodes (ms).
-    gap_ms: i64,
-    /// How many of a key's newest events its window state keeps.
-    keep: u32,
-    /// Thresholds of named accounts (an `account` rule's overrides).
-    accounts: HashMap<String, u32>,
-}
-
-impl Rule {
-    /// The window of `key`: the rule's, or an account's own threshold.
-    fn window_of(&self, key: &EventKey<'_>) -> Window {
-        match key.account().and_then(|a| self.accounts.get(a)) {
-            Some(&fire_at) => Window {
-                fire_at,
-                ..self.window
-            },
-            None => self.window,
-        }
-    }
-}
-
-/// Entries a key's window state keeps: enough for the events of two windows and the
-/// lateness at any rate below this, and never fewer than the threshold needs.
-fn keep_for(fire_at: u32) -> u32 {
-    fire_at.saturating_mul(4).max(256)
-}
-
 pub struct Detector {
     pool: PgPool,
     settings: LoginSettings,
     rules: Vec<Rule>,
     windows: Windows,
+    /// How long after a new epoch keys are rebuilt: two of the longest windows (ms).
+    span_ms: i64,
+    /// The last epoch seen, and whether its windows need rebuilding.
+    epoch: Mutex<Option<(i64, bool)>>,
 }
 
 /// A batch's failures of one rule and key: (rule index, key) and the events' indexes.
@@ -70,34 +45,15 @@ type Group<'a> = ((usize, EventKey<'a>), Vec<usize>);
 
 impl Detector {
     pub fn new(pool: PgPool, settings: LoginSettings, redis: Arc<RedisLink>) -> Self {
-        let rules = settings
-            .rules
-            .iter()
-            .map(|r| Rule {
-                name: r.name.clone(),
-                kind: r.kind,
-                counting: match r.kind {
-                    RuleKind::Ip => Counting::FailuresByIp,
-                    RuleKind::Account => Counting::FailuresByAccount,
-                    RuleKind::Spray => Counting::AccountsByIp,
-                    RuleKind::Surge => Counting::AllFailures,
-                },
-                window: Window {
-                    fire_at: r.fire_at,
-                    length_ms: (r.window_secs as i64).saturating_mul(1000),
-                },
-                window_secs: r.window_secs,
-                cause: r.reason,
-                gap_ms: (r.gap_secs(settings.cooldown_secs) as i64).saturating_mul(1000),
-                keep: keep_for(r.accounts.values().fold(r.fire_at, |a, &b| a.max(b))),
-                accounts: r.accounts.clone().into_iter().collect(),
-            })
-            .collect();
+        let rules = Rule::all_of(&settings);
+        let longest = rules.iter().map(|r| r.window.length_ms).max().unwrap_or(0);
         Detector {
             pool,
             settings,
             rules,
             windows: Windows::new(redis),
+            span_ms: longest.saturating_mul(2),
+            epoch: Mutex::new(None),
         }
     }
 
@@ -105,22 +61,7 @@ impl Detector {
     /// changed; returns the alerts it opened.
     pub async fn detect(&self, events: &[AuthEvent]) -> Result<Vec<NewAlert>, DetectError> {
         let times: Vec<i64> = events.iter().map(|e| e.at.timestamp_millis()).collect();
-        let mut by_key: HashMap<(usize, EventKey<'_>), Vec<usize>> = HashMap::new();
-        let ignore = &self.settings.ignore;
-        for (i, event) in events.iter().enumerate() {
-            let ip = event.source.ip();
-            if ip.is_some_and(|ip| ignore.iter().any(|net| net.contains(&ip))) {
-                continue;
-            }
-            for (r, rule) in self.rules.iter().enumerate() {
-                if rule.cause.is_some_and(|c| event.cause() != Some(c)) {
-                    continue;
-                }
-                if let Some(key) = rule.counting.key_of(event) {
-                    by_key.entry((r, key)).or_default().push(i);
-                }
-            }
-        }
+        let by_key = rule::by_key(&self.rules, &self.settings.ignore, events);
         if by_key.is_empty() {
             return Ok(Vec::new());
         }
@@ -149,12 +90,132 @@ impl Detector {
                 }
             })
             .collect();
-        let previous = self.windows.exchange(updates).await;
+        let exchanged = self.windows.exchange_checked(updates, self.span_ms).await;
+        let mut previous = exchanged.previous;
+        let untrusted = self.untrusted(&exchanged.answer, groups.len()).await;
+        if !untrusted.is_empty() {
+            self.rebuild(
+                &groups,
+                events,
+                &times,
+                &untrusted,
+                &exchanged.answer,
+                &mut previous,
+            )
+            .await;
+        }
         let mut found: Vec<Exceeding> = Vec::new();
         for (group, previous) in groups.iter().zip(previous) {
             self.exceeding(group, previous, events, &times, &mut found);
         }
         Ok(alerts::raise(&self.pool, &self.settings, found).await?)
+    }
+
+    /// The positions whose previous state Redis may lack: all when it did not answer; while
+    /// an epoch that needs rebuilding is young, the keys not yet rebuilt in it.
+    async fn untrusted(&self, answer: &Answer, keys: usize) -> Vec<usize> {
+        match answer {
+            Answer::Local => (0..keys).collect(),
+            Answer::Redis { young: false, .. } => Vec::new(),
+            Answer::Redis { epoch, marked, .. } => {
+                if !self.needs_rebuild(*epoch).await {
+                    return Vec::new();
+                }
+                (0..marked.len()).filter(|&i| !marked[i]).collect()
+            }
+        }
+    }
+
+    /// Whether `epoch` needs its windows rebuilt (asked once per epoch; a store that does
+    /// not answer is asked again next time, and meanwhile Redis is trusted).
+    async fn needs_rebuild(&self, epoch: i64) -> bool {
+        if let Some((known, needs)) = *self.epoch.lock().expect("epoch lock")
+            && known == epoch
+        {
+            return needs;
+        }
+        match rebuild::needs_rebuild(&self.pool, epoch).await {
+            Ok(needs) => {
+                *self.epoch.lock().expect("epoch lock") = Some((epoch, needs));
+                if needs {
+                    tracing::warn!(logins.epoch = epoch, "logins.windows_rebuilding");
+                } else {
+                    self.windows.known_clean(epoch);
+                }
+                needs
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "logins.epoch_unknown");
+                false
+            }
+        }
+    }
+
+    /// Replace the `untrusted` keys' previous states with ones rebuilt from the stored
+    /// events, and hand the rebuilt states to Redis (when it answered). A store that does
+    /// not answer leaves the states as they were (logged).
+    async fn rebuild(
+        &self,
+        groups: &[Group<'_>],
+        events: &[AuthEvent],
+        times: &[i64],
+        untrusted: &[usize],
+        answer: &Answer,
+        previous: &mut [Previous],
+    ) {
+        let mut wanted = Wanted::default();
+        let mut since = i64::MAX;
+        for &p in untrusted {
+            let ((r, key), members) = &groups[p];
+            wanted.add(key);
+            let length = self.rules[*r].window.length_ms;
+            for &i in members {
+                since = since.min(times[i].saturating_sub(length));
+            }
+        }
+        let stored = match rebuild::stored_failures(&self.pool, at(since), &wanted).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::warn!(error = %e, keys = untrusted.len(), "logins.rebuild_failed");
+                return;
+            }
+        };
+        let stored_times: Vec<i64> = stored.iter().map(|e| e.at.timestamp_millis()).collect();
+        let stored_by_key: HashMap<(usize, String), Vec<usize>> =
+            rule::by_key(&self.rules, &self.settings.ignore, &stored)
+                .into_iter()
+                .map(|((r, key), members)| ((r, key.to_string()), members))
+                .collect();
+        let mut repairs = Vec::with_capacity(untrusted.len());
+        for &p in untrusted {
+            let ((r, key), members) = &groups[p];
+            let rule = &self.rules[*r];
+            let name = key.to_string();
+            let stored_entries: Vec<(i64, &str)> = stored_by_key
+                .get(&(*r, name.clone()))
+                .into_iter()
+                .flatten()
+                .map(|&i| rule.entry(&stored[i], stored_times[i]))
+                .collect();
+            let batch: Vec<(i64, &str)> = members
+                .iter()
+                .map(|&i| rule.entry(&events[i], times[i]))
+                .collect();
+            let distinct = rule.counting.counts_accounts();
+            let (before, whole) = rebuild::rebuilt(&stored_entries, &batch, distinct, rule.keep);
+            previous[p] = before;
+            repairs.push(WindowUpdate {
+                rule: rule.name.clone(),
+                key: name,
+                cap: rule.keep,
+                window_ms: rule.window.length_ms,
+                entries: whole,
+            });
+        }
+        metrics::counter!("opsguard_login_windows_rebuilt_total").increment(repairs.len() as u64);
+        if let Answer::Redis { epoch, .. } = answer {
+            self.windows.repair(*epoch, self.span_ms, repairs).await;
+        }
     }
 
     /// The episodes one key's new events changed, as alert updates.
@@ -242,11 +303,6 @@ impl Detector {
             });
         }
     }
-}
-
-/// The account a distinct-account window counts (`key_of` keys only events with one).
-fn account_of(event: &AuthEvent) -> &str {
-    event.account.as_deref().unwrap_or_default()
 }
 
 fn at(ms: i64) -> DateTime<Utc> {

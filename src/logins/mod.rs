@@ -11,6 +11,8 @@
 //!   commit, dead letters).
 //! - [`windows`]: sliding-window state in Redis (one Lua call per batch) or in process.
 //! - [`detect`]: the detector: windows → rule crossings → alerts.
+//! - [`rule`]: rules as the detector runs them; events grouped by rule and window key.
+//! - [`rebuild`]: windows rebuilt from the stored events when Redis's cannot be trusted.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
 //! - [`alert_record`]: an episode joins (and merges) the alerts it touches, or opens one.
 //! - [`alert_text`]: what a pushed alert says, and its edits in place as it counts on.
@@ -32,6 +34,8 @@ pub mod escalation;
 pub mod ingest;
 pub mod jwt;
 pub mod keys;
+pub mod rebuild;
+pub mod rule;
 pub mod stats;
 pub mod store;
 pub mod stream;

@@ -1,6 +1,7 @@
 //! Dead letters: a push the outbox gave up on (after `max_attempts`) is not only counted.
 //! The admins are warned in their own private chats (never the chat that failed), the log
-//! says so at ERROR, and `opsguard outbox retry [ID…]` puts dead rows back in the queue.
+//! says so at ERROR, and `opsguard outbox retry [ID…]` (or `/outbox retry` in chat) puts
+//! dead rows back in the queue; `/outbox` lists them.
 //! A warning that itself dies warns nobody (no loop), nor does a reply a user caused, and
 //! the warnings have a budget (see `SILENT_SOURCES`, `WARNINGS_PER_TEN_MINUTES`).
 
@@ -110,6 +111,32 @@ pub async fn announce(pool: &PgPool, dead: &[DeadLetter]) {
             }
         }
     }
+}
+
+/// A dead letter as `/outbox` lists it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    pub id: i64,
+    pub chat_id: i64,
+    pub source: String,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How many dead letters there are, and the newest `limit` of them.
+pub async fn list(pool: &PgPool, limit: i64) -> Result<(i64, Vec<Listed>), sqlx::Error> {
+    let total = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status = 'dead'")
+        .fetch_one(pool)
+        .await?;
+    let rows = sqlx::query_as(
+        "SELECT id, chat_id, source, attempts, last_error, created_at FROM outbox
+         WHERE status = 'dead' ORDER BY id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok((total, rows))
 }
 
 /// Put dead rows back in the queue (all of them, or those of `ids`), with a fresh count of

@@ -28,7 +28,9 @@
 use super::send::send;
 use super::store;
 use crate::config::OutboxSettings;
+use crate::engine::health::Deliveries;
 use sqlx::PgPool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
@@ -48,6 +50,8 @@ pub struct Worker {
     pool: PgPool,
     bot: Bot,
     settings: OutboxSettings,
+    /// Where each push's result is reported (`/readyz` says whether any chat works).
+    deliveries: Arc<Deliveries>,
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -57,10 +61,12 @@ pub fn spawn(
     pool: PgPool,
     bot: Bot,
     settings: OutboxSettings,
+    deliveries: Arc<Deliveries>,
     shutdown: CancellationToken,
     tracker: &TaskTracker,
 ) {
-    let worker = Worker::new(pool, bot, settings);
+    let mut worker = Worker::new(pool, bot, settings);
+    worker.deliveries = deliveries;
     tracker.spawn(async move { worker.run(shutdown).await });
 }
 
@@ -70,6 +76,7 @@ impl Worker {
             pool,
             bot,
             settings,
+            deliveries: Arc::default(),
         }
     }
 
@@ -156,6 +163,11 @@ impl Worker {
         }
         let outcomes = futures::future::join_all(rows.iter().map(|row| async move {
             let outcome = send(&self.bot, s, row).await;
+            self.deliveries.record(if outcome.sent {
+                None
+            } else {
+                Some(outcome.error.as_deref().unwrap_or("no answer"))
+            });
             if let Some(new) = outcome.moved_to {
                 match crate::storage::chats::moved(&self.pool, row.chat_id, new).await {
                     Ok(rows) => tracing::info!(

@@ -19,6 +19,7 @@ use sqlx::PgPool;
 use std::sync::Arc;
 
 mod recovery;
+mod resumed;
 mod retire;
 mod versions;
 use recovery::lost;
@@ -167,8 +168,11 @@ impl Rotations {
     /// grace period is over. The worker calls this every tick, and `serve` at start.
     pub async fn tick(&self) -> Result<Vec<Outcome>, RotateError> {
         let mut outcomes = Vec::new();
-        while let Some(row) = rows::claim_due(&self.pool, self.lease()).await? {
+        while let Some((row, interrupted)) = rows::claim_due(&self.pool, self.lease()).await? {
             match self.catalog.get(&row.secret) {
+                Some(secret) if interrupted => {
+                    outcomes.push(self.resume_interrupted(secret, row).await?)
+                }
                 Some(secret) => outcomes.push(self.drive(secret, row).await?),
                 None => {
                     let error = "the secret is no longer configured";

@@ -3,7 +3,7 @@
 
 use crate::domain::rotation::{RotationStatus, Step};
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{FromRow, PgPool, Row};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RotationRow {
@@ -84,21 +84,32 @@ pub async fn latest(pool: &PgPool, secret: &str) -> sqlx::Result<Option<Rotation
 
 /// Take one rotation that is due (a retry whose backoff is over, or one whose replica's
 /// lease ran out) and hold its lease.
-pub async fn claim_due(pool: &PgPool, lease_secs: i64) -> sqlx::Result<Option<RotationRow>> {
-    sqlx::query_as(
-        "UPDATE rotations SET lease_until = now() + make_interval(secs => $1::double precision),
-                status = CASE status WHEN 'rolling_back' THEN 'rolling_back' ELSE 'running' END,
-                updated_at = now()
-         WHERE id = (
-             SELECT id FROM rotations
+/// Claim the next due rotation; `true` with it when it was interrupted (running, its
+/// holder's lease ran out: the replica working on it stopped), not waiting out a backoff.
+pub async fn claim_due(
+    pool: &PgPool,
+    lease_secs: i64,
+) -> sqlx::Result<Option<(RotationRow, bool)>> {
+    let row = sqlx::query(
+        "WITH due AS (
+             SELECT id, status = 'running' AND lease_until IS NOT NULL AS interrupted
+             FROM rotations
              WHERE status IN ('running', 'retrying', 'rolling_back') AND next_attempt_at <= now()
                AND (lease_until IS NULL OR lease_until < now())
              ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)
-         RETURNING id, secret, requested_by, via, status, step, step_done, version, attempts, next_attempt_at, error, started_at, updated_at, finished_at",
+         UPDATE rotations r SET lease_until = now() + make_interval(secs => $1::double precision),
+                status = CASE r.status WHEN 'rolling_back' THEN 'rolling_back' ELSE 'running' END,
+                updated_at = now()
+         FROM due WHERE r.id = due.id
+         RETURNING r.id, r.secret, r.requested_by, r.via, r.status, r.step, r.step_done, r.version,
+                   r.attempts, r.next_attempt_at, r.error, r.started_at, r.updated_at,
+                   r.finished_at, due.interrupted",
     )
     .bind(lease_secs as f64)
     .fetch_optional(pool)
-    .await
+    .await?;
+    row.map(|row| Ok((RotationRow::from_row(&row)?, row.try_get("interrupted")?)))
+        .transpose()
 }
 
 /// Record a step before (`done = false`) or after (`done = true`) it runs, renewing the lease.

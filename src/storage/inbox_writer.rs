@@ -16,8 +16,12 @@ const MAX_BATCH: usize = 256;
 const QUEUE: usize = 1024;
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("inbox write failed: {0}")]
-pub struct InboxWriteError(String);
+#[error("inbox write failed: {message}")]
+pub struct InboxWriteError {
+    message: String,
+    /// The database could not be reached (`latch::unreachable`), rather than refused it.
+    pub unreachable: bool,
+}
 
 type Answer = oneshot::Sender<Result<bool, InboxWriteError>>;
 type TakeJob = (NewUpdate, Answer);
@@ -57,7 +61,10 @@ impl InboxWriter {
 }
 
 fn stopped<E>(_: E) -> InboxWriteError {
-    InboxWriteError("writer stopped".into())
+    InboxWriteError {
+        message: "writer stopped".into(),
+        unreachable: false,
+    }
 }
 
 async fn write_takes(pool: PgPool, lease: Duration, mut jobs: mpsc::Receiver<TakeJob>) {
@@ -96,7 +103,10 @@ fn answer_all(callers: impl Iterator<Item = (i64, Answer)>, result: Result<Vec<i
             }
         }
         Err(e) => {
-            let error = InboxWriteError(e.to_string());
+            let error = InboxWriteError {
+                message: e.to_string(),
+                unreachable: super::latch::unreachable(&e),
+            };
             for (_, answer) in callers {
                 let _ = answer.send(Err(error.clone()));
             }

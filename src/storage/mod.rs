@@ -9,6 +9,7 @@ pub mod audit_writer;
 pub mod chats;
 pub mod inbox;
 pub mod inbox_writer;
+pub mod latch;
 pub mod pending;
 pub mod totp;
 pub mod updates;

@@ -1,11 +1,13 @@
 //! Detection against real Redis and PostgreSQL: sliding windows, rules, alerts, silences.
 //! A `Detector` is built on the test app's pool and Redis prefix and fed events directly.
 //! Alert lifecycle and pushes are in `detection/alerts.rs`; spray, surge, replicas and the
-//! in-process fallback in `detection/rules.rs`.
+//! fallback to the stored events in `detection/rules.rs`; a Redis outage and restart in
+//! `detection/redis_outage.rs`.
 
 mod alert_edits;
 mod alerts;
 mod batchings;
+mod redis_outage;
 mod rules;
 mod sources;
 mod windows;

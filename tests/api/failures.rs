@@ -1,6 +1,7 @@
 //! Failure modes: PostgreSQL unreachable, the audit log unwritable (fail closed), Redis
 //! unreachable (degraded but serving), and rate limits shared through Redis.
 
+mod database_down;
 mod outcome_audit;
 mod telegram_down;
 

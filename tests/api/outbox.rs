@@ -4,6 +4,7 @@
 
 mod dead_letters;
 mod edits;
+mod from_chat;
 mod pacing;
 mod replicas;
 

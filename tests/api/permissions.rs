@@ -40,6 +40,7 @@ fn line_for(name: &str) -> &'static str {
         "backups" => "/backups",
         "restore_test" => "/restore_test 1",
         "prune_backups" => "/prune_backups",
+        "outbox" => "/outbox",
         other => panic!("no test line for /{other}: add one to the permission matrix"),
     }
 }

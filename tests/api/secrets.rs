@@ -6,6 +6,7 @@
 
 mod crash;
 mod failures;
+mod resumed;
 mod signing;
 mod startup;
 mod zero_downtime;

@@ -173,6 +173,13 @@ pub const SPECS: &[CommandSpec] = &[
         "delete backups past their retention (never the newest verified)",
     ),
     spec(
+        "outbox",
+        Permission::OUTBOX_MANAGE,
+        Operate,
+        "/outbox [retry [id…]]",
+        "dead letters (pushes given up on), or re-send them",
+    ),
+    spec(
         "users",
         Permission::USERS_READ,
         Read,

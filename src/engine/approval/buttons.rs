@@ -6,7 +6,7 @@
 
 use super::{APPROVE_PREFIX, DENY_PREFIX, sweep_expired};
 use crate::domain::{ActionId, Reply};
-use crate::engine::pipeline::{Handled, db_down};
+use crate::engine::pipeline::Handled;
 use crate::engine::trail::Trail;
 use crate::engine::{Engine, Request};
 use crate::storage::approvals::{self, RequestState};
@@ -41,7 +41,7 @@ impl Engine {
             (decision, reason, Reply::html(text).as_notice())
         };
         let (decision, reason, reply) = match notice {
-            Err(e) => return db_down(label, &e),
+            Err(e) => return self.db_down(label, &e),
             Ok(None) => refusal(
                 "denied",
                 "unknown or forged action",
@@ -58,7 +58,7 @@ impl Engine {
                 "This button works only in your private chat with the bot.",
             ),
             Ok(Some(n)) => match approvals::state(self.pool(), &n.approval_id).await {
-                Err(e) => return db_down(label, &e),
+                Err(e) => return self.db_down(label, &e),
                 Ok(Some(RequestState::Open)) => {
                     let text = format!("/{args} {}", n.approval_id);
                     let mut done = self.on_text(req, &text).await;

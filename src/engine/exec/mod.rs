@@ -8,6 +8,7 @@ mod backups;
 mod checks;
 mod info;
 mod logins;
+mod outbox;
 mod schedules;
 mod secrets;
 mod status;
@@ -92,5 +93,6 @@ pub(super) async fn execute(ctx: &Ctx<'_>, command: &Command) -> ExecResult {
         Command::Backups(target) => backups::list(ctx, target.as_ref()).await,
         Command::RestoreTest(which) => backups::restore_test(ctx, *which).await,
         Command::PruneBackups => backups::prune(ctx).await,
+        Command::Outbox(action) => outbox::outbox(ctx, action).await,
     }
 }

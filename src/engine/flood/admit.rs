@@ -36,9 +36,16 @@ impl Engine {
     /// An active user (cached); when the database cannot say, whoever this replica last
     /// saw as one.
     async fn is_known(&self, user: UserId) -> bool {
+        if self.db_latch().is_down() {
+            // Known down (`storage::latch`): not waited for again.
+            return self.authz().was_known(user);
+        }
         match self.authz().principal(user).await {
             Ok(principal) => principal.is_some_and(|p| p.user.active),
-            Err(_) => self.authz().was_known(user),
+            Err(e) => {
+                self.db_latch().observe(&e);
+                self.authz().was_known(user)
+            }
         }
     }
 

@@ -6,10 +6,20 @@
 -- write of a generation UNLINKs the one before the previous (freed in the background, so a
 -- big hash never stalls Redis); a TTL of three windows cleans up after a rule gone idle.
 --
--- ARGV[1]: the key prefix. Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n;
--- then n pairs (field, new entries in the stored format, newest first; '' only reads).
--- Returns (position, previous state) for each field that had state, flat; positions count
--- fields from 1 across groups. A state holds at least the newest `cap` entries, maybe more.
+-- The epoch (`<prefix>~epoch`, Redis's time in ms when it was set) says since when this
+-- Redis holds the windows: set when it is missing (a restarted or flushed Redis) or when the
+-- caller saw an outage (mode 'r'). While it is younger than `span` the caller rebuilds the
+-- keys not yet marked in `<prefix>~rebuilt:<epoch>` from the stored events (mode 'u').
+--
+-- ARGV[1]: the key prefix; ARGV[2]: the mode: 'x' exchange, 'r' new epoch then exchange,
+-- 'u' union the given states in and mark the keys rebuilt in epoch ARGV[4]; ARGV[3]: span
+-- (ms); ARGV[4]: for 'x'/'r' an epoch the caller knows needs no rebuild ('' none). Then
+-- groups, each: rule, distinct ('1'/'0'), cap, window_ms, n; then n pairs (field, new
+-- entries in the stored format, newest first; '' only reads).
+-- Returns for 'x'/'r': {epoch, young (0/1), found, marked}: found is (position, previous
+-- state) for each field that had state, flat; positions count fields from 1 across groups;
+-- marked lists the positions already rebuilt (only while young and not the known epoch). A
+-- state holds at least the newest `cap` entries, maybe more. For 'u': nothing.
 
 local function events(s, into)
   for t in string.gmatch(s, '[^,]+') do into[#into + 1] = {tonumber(t), t} end
@@ -55,11 +65,47 @@ local function merged(previous, new, distinct, cap)
   return newest(events(new, events(previous, {})), cap, ',')
 end
 
+-- The union of two states (an entry in both counted once; equal times as often as the
+-- state holding more of them has them), trimmed to the newest `cap`.
+local function union(a, b, distinct, cap)
+  if distinct then
+    local by = accounts(b, accounts(a, {}))
+    local entries = {}
+    for i = 1, #by do entries[i] = by[by[i]] end
+    return newest(entries, cap, '\n')
+  end
+  local count, order = {}, {}
+  for _, s in ipairs({a, b}) do
+    local here = {}
+    for t in string.gmatch(s, '[^,]+') do here[t] = (here[t] or 0) + 1 end
+    for t, n in pairs(here) do
+      if not count[t] then order[#order + 1] = t end
+      count[t] = math.max(count[t] or 0, n)
+    end
+  end
+  local entries = {}
+  for _, t in ipairs(order) do
+    for _ = 1, count[t] do entries[#entries + 1] = {tonumber(t), t} end
+  end
+  return newest(entries, cap, ',')
+end
+
 local clock = redis.call('TIME')
 local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
-local prefix = ARGV[1]
-local found, f = {}, 0
-local a, seen, argc = 2, 0, #ARGV
+local prefix, mode, span = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local marker = prefix .. '~epoch'
+local epoch = redis.call('GET', marker)
+if mode == 'r' or not epoch then
+  epoch = string.format('%.0f', now_ms)
+  redis.call('SET', marker, epoch)
+end
+local young = now_ms - tonumber(epoch) < span
+local marks = prefix .. '~rebuilt:' .. epoch
+-- Whether to look up or set the rebuilt marks.
+local check = young and mode ~= 'u' and epoch ~= ARGV[4]
+local mark = mode == 'u' and epoch == ARGV[4]
+local found, f, marked = {}, 0, {}
+local a, seen, argc = 5, 0, #ARGV
 while a <= argc do
   local rule, distinct = ARGV[a], ARGV[a + 1] == '1'
   local cap, window = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
@@ -83,17 +129,31 @@ while a <= argc do
     local old = redis.call('HMGET', name .. string.format('%.0f', generation - 1), unpack(missing))
     for j = 1, m do states[at[j]] = old[j] end
   end
-  local store, s = {}, 0
+  if check then
+    local names = {}
+    for i = 1, n do names[i] = rule .. ' ' .. fields[i] end
+    local done = redis.call('HMGET', marks, unpack(names))
+    for i = 1, n do
+      if done[i] then marked[#marked + 1] = seen + i end
+    end
+  end
+  local store, s, rebuilt = {}, 0, {}
   for i = 1, n do
     local new, previous = ARGV[a + 2 * i - 1], states[i]
-    if previous then
+    if previous and mode ~= 'u' then
       f = f + 2
       found[f - 1] = seen + i
       found[f] = previous
     end
     if new ~= '' then
       store[s + 1] = fields[i]
-      store[s + 2] = previous and merged(previous, new, distinct, cap) or new
+      if mode == 'u' then
+        store[s + 2] = union(previous or '', new, distinct, cap)
+        rebuilt[#rebuilt + 1] = rule .. ' ' .. fields[i]
+        rebuilt[#rebuilt + 1] = '1'
+      else
+        store[s + 2] = previous and merged(previous, new, distinct, cap) or new
+      end
       s = s + 2
     end
   end
@@ -106,5 +166,10 @@ while a <= argc do
       redis.call('UNLINK', name .. string.format('%.0f', generation - 2))
     end
   end
+  if mark and #rebuilt > 0 then
+    redis.call('HSET', marks, unpack(rebuilt))
+    redis.call('PEXPIRE', marks, span)
+  end
 end
-return found
+if mode == 'u' then return {} end
+return {epoch, young and 1 or 0, found, marked}

@@ -8,6 +8,11 @@
 //! first, one per account with its latest time. It is a field of the rule's hash for the
 //! current generation (`exchange.lua`): a batch costs a few Redis calls per rule, not one or
 //! two per key, and state is dropped a whole hash at a time instead of a key at a time.
+//!
+//! What Redis holds is not always the whole truth: after an outage (its events were counted
+//! here, in process) or once Redis lost its data (a restart: the epoch marker is gone), an
+//! answer says so ([`Answer`]), and the caller rebuilds those keys from the stored events and
+//! hands the rebuilt states back ([`Windows::repair`]), once per key and epoch.
 
 mod local;
 
@@ -15,6 +20,7 @@ use crate::redis_link::RedisLink;
 use local::LocalWindows;
 use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 static EXCHANGE: LazyLock<redis::Script> =
@@ -62,10 +68,45 @@ enum ExchangeError {
     State,
 }
 
+/// Where an exchange's answer came from, and how far it can be trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// From Redis, which holds the windows since `epoch` (Redis's clock, ms). `young`: the
+    /// epoch is younger than the span asked about, and `marked[i]` says whether key `i` was
+    /// rebuilt in it (all `false` when the epoch was the one known to need no rebuild).
+    Redis {
+        epoch: i64,
+        young: bool,
+        marked: Vec<bool>,
+    },
+    /// Redis did not answer: from the in-process windows, which hold only what this process
+    /// counted while it was unreachable.
+    Local,
+}
+
+/// The previous states of an exchange's keys, in order, and where they came from.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub previous: Vec<Previous>,
+    pub answer: Answer,
+}
+
 /// The sliding-window store: Redis when reachable, else in process.
 pub struct Windows {
     redis: Arc<RedisLink>,
     local: Mutex<LocalWindows>,
+    /// Redis failed since the last exchange it answered: the next one starts a new epoch.
+    outage: AtomicBool,
+    /// An epoch the caller found needs no rebuild (its first): Redis skips the marks.
+    clean: Mutex<Option<i64>>,
+}
+
+/// How the script is asked.
+#[derive(Clone, Copy)]
+enum Mode {
+    Exchange,
+    NewEpoch,
+    Union(i64),
 }
 
 impl Windows {
@@ -73,34 +114,86 @@ impl Windows {
         Windows {
             redis,
             local: Mutex::new(LocalWindows::default()),
+            outage: AtomicBool::new(false),
+            clean: Mutex::new(None),
         }
     }
 
     /// Store every update's entries and return each key's previous state, in order.
     pub async fn exchange(&self, updates: Vec<WindowUpdate>) -> Vec<Previous> {
+        self.exchange_checked(updates, 0).await.previous
+    }
+
+    /// As `exchange`, saying where the answer came from; `span_ms`: how long after a new
+    /// epoch the caller rebuilds keys (the marks are looked up while it is younger).
+    pub async fn exchange_checked(&self, updates: Vec<WindowUpdate>, span_ms: i64) -> Exchanged {
         let updates: Vec<WindowUpdate> = updates.into_iter().map(newest_only).collect();
         if let Some(mut conn) = self.redis.conn() {
-            match self.exchange_in_redis(&mut conn, &updates).await {
-                Ok(previous) => {
+            let mode = if self.outage.load(Ordering::Relaxed) {
+                Mode::NewEpoch
+            } else {
+                Mode::Exchange
+            };
+            match self.in_redis(&mut conn, &updates, mode, span_ms).await {
+                Ok(exchanged) => {
+                    self.outage.store(false, Ordering::Relaxed);
                     self.redis.record_ok();
-                    return previous;
+                    return exchanged;
                 }
                 Err(e) => self.redis.record_error(&e.to_string()),
             }
         }
-        self.local.lock().expect("windows lock").exchange(&updates)
+        self.outage.store(true, Ordering::Relaxed);
+        let previous = self.local.lock().expect("windows lock").exchange(&updates);
+        Exchanged {
+            previous,
+            answer: Answer::Local,
+        }
     }
 
-    async fn exchange_in_redis(
+    /// Union rebuilt states (each update's entries: the key's whole state from the stored
+    /// events) into Redis and mark the keys rebuilt in `epoch`. A failure is recorded and
+    /// left: the keys stay unmarked and are rebuilt again.
+    pub async fn repair(&self, epoch: i64, span_ms: i64, states: Vec<WindowUpdate>) {
+        let states: Vec<WindowUpdate> = states.into_iter().map(newest_only).collect();
+        let Some(mut conn) = self.redis.conn() else {
+            return;
+        };
+        match self
+            .in_redis(&mut conn, &states, Mode::Union(epoch), span_ms)
+            .await
+        {
+            Ok(_) => self.redis.record_ok(),
+            Err(e) => self.redis.record_error(&e.to_string()),
+        }
+    }
+
+    /// Remember that `epoch` needs no rebuild (Redis then skips looking up the marks).
+    pub fn known_clean(&self, epoch: i64) {
+        *self.clean.lock().expect("windows lock") = Some(epoch);
+    }
+
+    async fn in_redis(
         &self,
         conn: &mut redis::aio::ConnectionManager,
         updates: &[WindowUpdate],
-    ) -> Result<Vec<Previous>, ExchangeError> {
+        mode: Mode,
+        span_ms: i64,
+    ) -> Result<Exchanged, ExchangeError> {
         // Sent grouped by rule; answers name their position in that order.
         let mut order: Vec<usize> = (0..updates.len()).collect();
         order.sort_by_key(|&i| group_of(&updates[i]));
         let mut call = EXCHANGE.prepare_invoke();
         call.arg(self.redis.key("logins:win:"));
+        let clean = *self.clean.lock().expect("windows lock");
+        let (flag, epoch) = match mode {
+            Mode::Exchange => ("x", clean),
+            Mode::NewEpoch => ("r", clean),
+            Mode::Union(epoch) => ("u", Some(epoch)),
+        };
+        call.arg(flag)
+            .arg(span_ms)
+            .arg(epoch.map(|e| e.to_string()).unwrap_or_default());
         let mut encoded = String::new();
         let groups = order.chunk_by(|&x, &y| group_of(&updates[x]) == group_of(&updates[y]));
         for group in groups.flat_map(|g| g.chunks(FIELDS_PER_CALL)) {
@@ -116,16 +209,43 @@ impl Windows {
                 call.arg(&updates[i].key).arg(encoded.as_str());
             }
         }
-        let found: Vec<(usize, String)> = call.invoke_async(conn).await?;
         let mut previous: Vec<Previous> = updates.iter().map(nothing).collect();
-        for (position, state) in found {
-            let i = *position
-                .checked_sub(1)
-                .and_then(|p| order.get(p))
-                .ok_or(ExchangeError::Position(position))?;
+        if let Mode::Union(epoch) = mode {
+            // A union answers nothing: its keys are now rebuilt (marked) in `epoch`.
+            let _: redis::Value = call.invoke_async(conn).await?;
+            return Ok(Exchanged {
+                previous,
+                answer: Answer::Redis {
+                    epoch,
+                    young: true,
+                    marked: vec![true; updates.len()],
+                },
+            });
+        }
+        let (epoch, young, found, marks): (String, i64, Vec<(usize, String)>, Vec<usize>) =
+            call.invoke_async(conn).await?;
+        let position = |p: usize| {
+            p.checked_sub(1)
+                .and_then(|p| order.get(p).copied())
+                .ok_or(ExchangeError::Position(p))
+        };
+        for (p, state) in found {
+            let i = position(p)?;
             previous[i] = decode(&state, &updates[i]).ok_or(ExchangeError::State)?;
         }
-        Ok(previous)
+        let mut marked = vec![false; updates.len()];
+        for p in marks {
+            marked[position(p)?] = true;
+        }
+        let epoch = epoch.parse().map_err(|_| ExchangeError::State)?;
+        Ok(Exchanged {
+            previous,
+            answer: Answer::Redis {
+                epoch,
+                young: young == 1,
+                marked,
+            },
+        })
     }
 }
 

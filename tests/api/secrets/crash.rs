@@ -17,7 +17,7 @@ const CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/default.toml")
 
 /// `config/default.toml` plus an `api_key` secret delivered to `env` and a `postgres_role`
 /// secret (role `role` on `db`) delivered to `db_env`.
-fn config_with_secret(dir: &Scratch, env: &Path, db: &TestDb, role: &str) -> PathBuf {
+pub(super) fn config_with_secret(dir: &Scratch, env: &Path, db: &TestDb, role: &str) -> PathBuf {
     let mut text = std::fs::read_to_string(CONFIG).unwrap();
     text.push_str(&format!(
         "\n[[secrets]]\nname = \"app-key\"\nkind = \"api_key\"\npolicy = {{ approval = false }}\nsinks = [{{ type = \"env_file\", path = \"{}\" }}]\n",
@@ -37,7 +37,12 @@ fn config_with_secret(dir: &Scratch, env: &Path, db: &TestDb, role: &str) -> Pat
     path
 }
 
-async fn cli(db: &TestDb, config: &Path, crash_at: Option<&str>, args: &[&str]) -> (bool, String) {
+pub(super) async fn cli(
+    db: &TestDb,
+    config: &Path,
+    crash_at: Option<&str>,
+    args: &[&str],
+) -> (bool, String) {
     let mut cmd = opsguard(db);
     cmd.env("OPSGUARD_CONFIG", config)
         .env("OPSGUARD_MASTER_KEY", MASTER_KEY)
