@@ -60,3 +60,7 @@ impl RiskClass {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "permission_tests.rs"]
+mod tests;
