@@ -4,8 +4,11 @@
 
 use super::helpers::*;
 use opsguard::domain::{RoleName, UserId};
+use opsguard::engine::EngineEvent;
 use opsguard::storage;
+use sqlx::{Connection, PgConnection};
 use std::time::{Duration, Instant};
+use tokio::sync::broadcast::error::RecvError;
 
 const ADMIN: i64 = 42;
 
@@ -41,11 +44,38 @@ async fn revoke_silently(app: &TestApp, user: i64) {
     tx.commit().await.unwrap();
 }
 
+/// Wait until this replica has heard a marker notification sent now, so every change
+/// notification committed before it has been applied.
+async fn heard_everything_so_far(app: &TestApp) {
+    const MARKER: i64 = -1;
+    let mut events = app.engine.subscribe();
+    sqlx::query("SELECT pg_notify('opsguard_authz', $1)")
+        .bind(MARKER.to_string())
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let marker = EngineEvent::PermissionsChanged(UserId(MARKER));
+    tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match events.recv().await {
+                Ok(event) if event == marker => return,
+                Ok(_) | Err(RecvError::Lagged(_)) => {}
+                Err(RecvError::Closed) => panic!("the engine stopped"),
+            }
+        }
+    })
+    .await
+    .expect("the marker notification is heard");
+}
+
 #[tokio::test]
 async fn a_revoke_whose_notification_is_lost_is_in_force_within_the_cache_ttl() {
     const TTL: Duration = Duration::from_secs(3);
     let app = spawn_app_with(|s| s.authz.cache_ttl_secs = TTL.as_secs()).await;
     app.add_user(ADMIN, "admin").await;
+    // The notifications of adding the admin may still be on their way: once a marker sent
+    // after them is heard, none of them can evict the entry cached below.
+    heard_everything_so_far(&app).await;
     // Cache the admin afresh: the entry is at most TTL old from here on.
     app.engine.authz().evict(UserId(ADMIN));
     assert!(holds(&app, ADMIN, "admin").await);
@@ -71,16 +101,16 @@ async fn a_revoke_whose_notification_is_lost_is_in_force_within_the_cache_ttl() 
     assert_eq!(reply.text(), "⛔ You may not run /users.");
 }
 
-/// The backend of this app's LISTEN connection.
-async fn listener_pid(app: &TestApp) -> Option<i32> {
-    sqlx::query_scalar(
-        "SELECT pid FROM pg_stat_activity
-         WHERE datname = current_database() AND query ILIKE 'LISTEN%opsguard_authz%'
-         ORDER BY backend_start DESC LIMIT 1",
-    )
-    .fetch_optional(app.pool())
+/// Refuse or allow new connections to the test's database (existing ones are kept), from
+/// the server's maintenance database.
+async fn allow_connections(admin: &mut PgConnection, db: &str, allow: bool) {
+    // The name is the test's own generated one and `allow` a bool.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE \"{db}\" ALLOW_CONNECTIONS {allow}"
+    )))
+    .execute(admin)
     .await
-    .unwrap()
+    .unwrap();
 }
 
 #[tokio::test]
@@ -88,16 +118,27 @@ async fn a_dropped_listener_connection_reconnects_and_hears_a_later_revoke() {
     // The longest TTL allowed: only a notification can end the admin's rights in time.
     let app = spawn_app_with(|s| s.authz.cache_ttl_secs = 300).await;
     app.add_user(ADMIN, "admin").await;
-    let first = listener_pid(&app).await.expect("the listener is connected");
-    let killed: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1)")
-        .bind(first)
-        .fetch_one(app.pool())
-        .await
-        .unwrap();
-    assert!(killed);
+    let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
+    // Drop every connection to the database, the listener's among them, while new ones are
+    // refused: the listener cannot get its connection back at once and has to wait and try
+    // again.
+    allow_connections(&mut admin, &app.db.name, false).await;
+    let dropped: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM (
+             SELECT pid FROM pg_stat_activity WHERE datname = $1 OFFSET 0) backends",
+    )
+    .bind(&app.db.name)
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(dropped >= 1, "the listener's connection was dropped");
+    wait_for("the listener to lose its connection", || async {
+        !app.engine.authz().is_listening()
+    })
+    .await;
+    allow_connections(&mut admin, &app.db.name, true).await;
     wait_for("the listener to connect again", || async {
-        listener_pid(&app).await.is_some_and(|pid| pid != first)
-            && app.engine.authz().is_listening()
+        app.engine.authz().is_listening()
     })
     .await;
     assert!(holds(&app, ADMIN, "admin").await);
