@@ -9,7 +9,7 @@
 #                                                (default: origin/main, else HEAD~1)
 # Other arguments go to cargo mutants as they are.
 #
-# Mutants are built in place (the checkout's own target directory, one job: the machine is
+# Mutants are built in place (the checkout's own target directory, so one at a time: the machine is
 # small), so the tree must be clean of uncommitted edits to the examined files; the script
 # checks afterwards that every source file is back as it was.
 set -euo pipefail
@@ -22,7 +22,22 @@ if ! cargo mutants --version >/dev/null 2>&1; then
 fi
 cargo mutants --version
 
+# The files that hold the policy decisions, and the pure modules beside them.
+policy_files=(
+    src/domain/permission.rs
+    src/domain/detection.rs
+    src/engine/authorize.rs
+    src/engine/authorize/cache.rs
+    src/engine/gates.rs
+    src/engine/totp.rs
+    src/engine/totp/policy.rs
+    src/engine/totp/upkeep.rs
+    src/engine/ratelimit.rs
+    src/engine/ratelimit/local.rs
+)
+
 args=()
+files=()
 diff_file=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -51,6 +66,10 @@ while [ $# -gt 0 ]; do
             fi
             args+=(--in-diff "$diff_file")
             ;;
+        --file | -f)
+            files+=(--file "$2")
+            shift 2
+            ;;
         *)
             args+=("$1")
             shift
@@ -58,9 +77,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+if [ ${#files[@]} -eq 0 ]; then
+    for f in "${policy_files[@]}"; do files+=(--file "$f"); done
+fi
+
 before=$(git status --porcelain -- src)
 status=0
-cargo mutants --in-place --jobs 1 --no-shuffle --output target/mutants "${args[@]}" || status=$?
+cargo mutants --in-place --no-shuffle --output target/mutants "${files[@]}" "${args[@]}" || status=$?
 [ -n "$diff_file" ] && rm -f "$diff_file"
 if [ "$(git status --porcelain -- src)" != "$before" ]; then
     echo "cargo-mutants left a source file changed:" >&2
