@@ -7,6 +7,9 @@
 #   bash scripts/mutants.sh --file src/engine/gates.rs     one file (repeatable)
 #   bash scripts/mutants.sh --in-diff [BASE]     only code changed since BASE's merge-base
 #                                                (default: origin/main, else HEAD~1)
+#   MUTANTS_MAX=N                                at most N mutants (CI's time budget): when
+#                                                more are found, one shard of about N runs,
+#                                                chosen by the commit, and a warning says so
 # Other arguments go to cargo mutants as they are.
 #
 # Mutants are built in place (the checkout's own target directory, so one at a time: the machine is
@@ -79,6 +82,17 @@ done
 
 if [ ${#files[@]} -eq 0 ]; then
     for f in "${policy_files[@]}"; do files+=(--file "$f"); done
+fi
+
+if [ -n "${MUTANTS_MAX:-}" ]; then
+    found=$(cargo mutants "${files[@]}" "${args[@]}" --list | wc -l)
+    if [ "$found" -gt "$MUTANTS_MAX" ]; then
+        shards=$(( (found + MUTANTS_MAX - 1) / MUTANTS_MAX ))
+        shard=$(( 0x$(git rev-parse HEAD | cut -c1-6) % shards ))
+        echo "WARNING: $found mutants exceed MUTANTS_MAX=$MUTANTS_MAX: running shard $shard/$shards" \
+            "only; run bash scripts/mutants.sh for all of them" >&2
+        args+=(--shard "$shard/$shards")
+    fi
 fi
 
 before=$(git status --porcelain -- src)
