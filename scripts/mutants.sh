@@ -84,7 +84,7 @@ if [ ${#files[@]} -eq 0 ]; then
     for f in "${policy_files[@]}"; do files+=(--file "$f"); done
 fi
 
-if [ -n "${MUTANTS_MAX:-}" ]; then
+if [ -n "${MUTANTS_MAX:-}" ] && [[ " ${args[*]} " != *" --list "* ]]; then
     found=$(cargo mutants "${files[@]}" "${args[@]}" --list | wc -l)
     if [ "$found" -gt "$MUTANTS_MAX" ]; then
         shards=$(( (found + MUTANTS_MAX - 1) / MUTANTS_MAX ))
@@ -98,7 +98,7 @@ fi
 before=$(git status --porcelain -- src)
 status=0
 cargo mutants --in-place --no-shuffle --output target/mutants "${files[@]}" "${args[@]}" || status=$?
-[ -n "$diff_file" ] && rm -f "$diff_file"
+if [ -n "$diff_file" ]; then rm -f "$diff_file"; fi
 if [ "$(git status --porcelain -- src)" != "$before" ]; then
     echo "cargo-mutants left a source file changed:" >&2
     git status --porcelain -- src >&2
