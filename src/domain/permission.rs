@@ -61,3 +61,7 @@ impl RiskClass {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "permission_tests.rs"]
+mod tests;

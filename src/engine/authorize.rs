@@ -2,13 +2,16 @@
 //! TTL, and evicted on every replica the moment a grant, revoke or user change commits
 //! (PostgreSQL LISTEN/NOTIFY on `opsguard_authz`).
 
+mod cache;
+
 use super::EngineEvent;
 use crate::domain::UserId;
 use crate::storage::{self, StoreResult, users::Principal};
+pub use cache::{Change, PrincipalCache, is_fresh};
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::broadcast;
@@ -16,20 +19,17 @@ use tokio_util::sync::CancellationToken;
 
 pub const CHANNEL: &str = "opsguard_authz";
 /// Cached principals at most, unless configured (`[authz] cache_max_users`).
-pub const DEFAULT_CACHE_MAX: usize = 10_000;
+pub const DEFAULT_CACHE_MAX: usize = cache::CLEANUP_ABOVE;
 
-type Entry = (Instant, Option<Arc<Principal>>);
+/// How long the listener waits before connecting again after losing its connection.
+pub const RECONNECT_AFTER: Duration = Duration::from_secs(2);
 
 pub struct Authorizer {
     pool: PgPool,
     ttl: Duration,
-    cache: Mutex<HashMap<UserId, Entry>>,
-    /// Entries the cache holds at most.
-    cache_max: usize,
-    /// Bumped by every eviction: a lookup that overlapped one may have read the state
-    /// before the change, so it is not cached.
-    generation: AtomicU64,
+    cache: Mutex<PrincipalCache>,
     listening: AtomicBool,
+    reconnect_after: Duration,
     /// Where change notifications are announced (transports refresh menus from it).
     events: broadcast::Sender<EngineEvent>,
     /// Users last resolved as active (never expires; strangers are removed on sight).
@@ -51,13 +51,17 @@ impl Authorizer {
         Arc::new(Authorizer {
             pool,
             ttl,
-            cache: Mutex::new(HashMap::new()),
-            cache_max: cache_max.max(1),
-            generation: AtomicU64::new(0),
+            cache: Mutex::new(PrincipalCache::with_max(cache_max)),
             listening: AtomicBool::new(false),
+            reconnect_after: RECONNECT_AFTER,
             events,
             known: Mutex::new(HashSet::new()),
         })
+    }
+
+    /// Principals cached now.
+    pub fn cached(&self) -> usize {
+        self.cache.lock().expect("authz cache").len()
     }
 
     /// Whether this replica last saw `user` as an active user. Used only to decide what to
@@ -68,52 +72,62 @@ impl Authorizer {
 
     /// The user and their permissions, or `None` for a stranger.
     pub async fn principal(&self, user: UserId) -> StoreResult<Option<Arc<Principal>>> {
-        let cached = self.cache.lock().expect("authz cache").get(&user).cloned();
-        if let Some((at, cached)) = cached
-            && at.elapsed() < self.ttl
-        {
+        let (cached, generation) = {
+            let cache = self.cache.lock().expect("authz cache");
+            (
+                cache.get(user, Instant::now(), self.ttl),
+                cache.generation(),
+            )
+        };
+        if let Some(cached) = cached {
             return Ok(cached);
         }
-        let generation = self.generation.load(Ordering::SeqCst);
         let fresh = storage::users::principal_of(&self.pool, user)
             .await?
             .map(Arc::new);
-        {
-            let mut known = self.known.lock().expect("authz known");
-            if fresh.as_ref().is_some_and(|p| p.user.active) {
-                known.insert(user);
-            } else {
-                known.remove(&user);
-            }
-        }
-        if !self.ttl.is_zero() {
-            let mut cache = self.cache.lock().expect("authz cache");
-            if self.generation.load(Ordering::SeqCst) == generation {
-                // Strangers are cached too: many of them must not grow it without bound.
-                if cache.len() >= self.cache_max && !cache.contains_key(&user) {
-                    make_room(&mut cache, self.ttl, self.cache_max);
-                }
-                cache.insert(user, (Instant::now(), fresh.clone()));
-            }
-        }
+        self.remember(user, &fresh);
+        self.cache.lock().expect("authz cache").insert(
+            user,
+            fresh.clone(),
+            generation,
+            Instant::now(),
+            self.ttl,
+        );
         Ok(fresh)
     }
 
-    /// Principals cached now.
-    pub fn cached(&self) -> usize {
-        self.cache.lock().expect("authz cache").len()
+    /// Note whether `user` was just resolved as an active user (see [`Self::was_known`]).
+    fn remember(&self, user: UserId, looked: &cache::Looked) {
+        let mut known = self.known.lock().expect("authz known");
+        if looked.as_ref().is_some_and(|p| p.user.active) {
+            known.insert(user);
+        } else {
+            known.remove(&user);
+        }
     }
 
     pub fn evict(&self, user: UserId) {
-        let mut cache = self.cache.lock().expect("authz cache");
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        cache.remove(&user);
+        self.cache.lock().expect("authz cache").evict(user);
     }
 
     pub fn evict_all(&self) {
-        let mut cache = self.cache.lock().expect("authz cache");
-        self.generation.fetch_add(1, Ordering::SeqCst);
-        cache.clear();
+        self.cache.lock().expect("authz cache").evict_all();
+    }
+
+    /// Apply a change notification: evict whom it names and announce it.
+    fn apply(&self, change: Change) {
+        let event = match change {
+            Change::One(user) => {
+                self.evict(user);
+                EngineEvent::PermissionsChanged(user)
+            }
+            Change::All => {
+                self.evict_all();
+                EngineEvent::AllPermissionsChanged
+            }
+        };
+        // No transport subscribed (the shell) is not an error.
+        let _ = self.events.send(event);
     }
 
     /// Whether change notifications are being received (reported by `/status`).
@@ -156,21 +170,9 @@ impl Authorizer {
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
                         message = listener.try_recv() => match message {
-                            Ok(Some(n)) => match n.payload().parse::<i64>() {
-                                Ok(id) => {
-                                    this.evict(UserId(id));
-                                    let _ = this.events.send(EngineEvent::PermissionsChanged(UserId(id)));
-                                }
-                                Err(_) => {
-                                    this.evict_all();
-                                    let _ = this.events.send(EngineEvent::AllPermissionsChanged);
-                                }
-                            },
-                            Ok(None) => {
-                                // Connection lost and re-established: anything may have changed.
-                                this.evict_all();
-                                let _ = this.events.send(EngineEvent::AllPermissionsChanged);
-                            }
+                            // `None`: connection lost and re-established, anything may have
+                            // changed.
+                            Ok(n) => this.apply(Change::of_payload(n.as_ref().map(|n| n.payload()))),
                             Err(e) => {
                                 tracing::warn!(authz.error = %e, "authz.listener_lost");
                                 break;
@@ -193,21 +195,10 @@ impl Authorizer {
         self.evict_all();
         tokio::select! {
             _ = shutdown.cancelled() => true,
-            _ = tokio::time::sleep(Duration::from_secs(2)) => false,
+            _ = tokio::time::sleep(self.reconnect_after) => false,
         }
     }
 }
 
-/// Room for one more entry in a full cache: the expired go, then (if that is not enough)
-/// the oldest eighth, so a cache full of fresh entries is not scanned on every miss.
-fn make_room(cache: &mut HashMap<UserId, Entry>, ttl: Duration, max: usize) {
-    cache.retain(|_, (at, _)| at.elapsed() < ttl);
-    if cache.len() < max {
-        return;
-    }
-    let mut ages: Vec<Instant> = cache.values().map(|(at, _)| *at).collect();
-    let cut = (ages.len() / 8).max(1) - 1;
-    let (_, oldest_kept, _) = ages.select_nth_unstable(cut);
-    let cutoff = *oldest_kept;
-    cache.retain(|_, (at, _)| *at > cutoff);
-}
+#[cfg(test)]
+mod tests;

@@ -8,9 +8,11 @@
 use crate::config::RateLimitSettings;
 use crate::domain::RiskClass;
 use crate::redis_link::RedisLink;
-use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod local;
+pub use local::{LocalWindows, Verdict, retry_after};
 
 /// Removes entries older than the window, then admits or returns the wait in ms.
 /// Uses the server's clock so replicas with skewed clocks agree.
@@ -28,18 +30,25 @@ local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return math.max(1, tonumber(oldest[2]) + window - now)
 ";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
-    Allowed,
-    /// Over the limit; retry after this long.
-    Limited(Duration),
-}
-
 pub struct RateLimiter {
     settings: RateLimitSettings,
     redis: Arc<RedisLink>,
     script: redis::Script,
-    local: Mutex<HashMap<String, VecDeque<Instant>>>,
+    local: Mutex<LocalWindows>,
+}
+
+/// The limit of a risk class.
+pub fn limit_for(settings: &RateLimitSettings, risk: RiskClass) -> u32 {
+    match risk {
+        RiskClass::Read => settings.read,
+        RiskClass::Operate => settings.operate,
+        RiskClass::Sensitive => settings.sensitive,
+    }
+}
+
+/// The key a subject's hits of a risk class are counted under (before the Redis prefix).
+pub fn key_of(subject: &str, risk: RiskClass) -> String {
+    format!("rl:{subject}:{}", risk.as_str())
 }
 
 impl RateLimiter {
@@ -48,24 +57,19 @@ impl RateLimiter {
             settings,
             redis,
             script: redis::Script::new(SLIDING_WINDOW),
-            local: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn limit(&self, risk: RiskClass) -> u32 {
-        match risk {
-            RiskClass::Read => self.settings.read,
-            RiskClass::Operate => self.settings.operate,
-            RiskClass::Sensitive => self.settings.sensitive,
+            local: Mutex::new(LocalWindows::default()),
         }
     }
 
     /// `subject` names who is limited (e.g. `user:42`).
     pub async fn check(&self, subject: &str, risk: RiskClass) -> Verdict {
-        let key = format!("rl:{subject}:{}", risk.as_str());
-        let limit = self.limit(risk);
+        let key = key_of(subject, risk);
+        let limit = limit_for(&self.settings, risk);
         let window = Duration::from_secs(self.settings.window_secs);
-        if let Some(wait) = self.outage_hits_full(&key, limit, window) {
+        if let Some(wait) = self
+            .local()
+            .outage_hits_full(&key, limit, window, Instant::now())
+        {
             return Verdict::Limited(wait);
         }
         if let Some(mut conn) = self.redis.conn() {
@@ -79,79 +83,23 @@ impl RateLimiter {
                 .invoke_async(&mut conn)
                 .await;
             match result {
-                Ok(0) => {
-                    self.redis.record_ok();
-                    self.count_beside_outage_hits(&key, window);
-                    return Verdict::Allowed;
-                }
                 Ok(wait_ms) => {
                     self.redis.record_ok();
-                    return Verdict::Limited(Duration::from_millis(wait_ms as u64));
+                    let verdict = Verdict::of_redis_wait(wait_ms);
+                    return self
+                        .local()
+                        .after_redis(&key, verdict, window, Instant::now());
                 }
                 Err(e) => self.redis.record_error(&e.to_string()),
             }
         }
-        self.check_locally(&key, limit, window)
+        self.local().check(&key, limit, window, Instant::now())
     }
 
-    /// While hits from an outage are still in the window: `Some(wait)` when they alone
-    /// reach the limit. Creates no entry for a subject that has none.
-    fn outage_hits_full(&self, key: &str, limit: u32, window: Duration) -> Option<Duration> {
-        let now = Instant::now();
-        let mut map = self.local.lock().expect("rate limiter lock");
-        let hits = map.get_mut(key)?;
-        while hits
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            hits.pop_front();
-        }
-        if hits.is_empty() {
-            map.remove(key);
-            return None;
-        }
-        (hits.len() >= limit as usize).then(|| {
-            (*hits.front().expect("non-empty") + window)
-                .saturating_duration_since(now)
-                .max(Duration::from_millis(1))
-        })
-    }
-
-    /// A hit Redis allowed also counts in memory while outage hits are in the window.
-    fn count_beside_outage_hits(&self, key: &str, window: Duration) {
-        let now = Instant::now();
-        let mut map = self.local.lock().expect("rate limiter lock");
-        if let Some(hits) = map.get_mut(key)
-            && hits.back().is_some_and(|t| now.duration_since(*t) < window)
-        {
-            hits.push_back(now);
-        }
-    }
-
-    /// The per-process fallback: the same sliding window, in memory.
-    fn check_locally(&self, key: &str, limit: u32, window: Duration) -> Verdict {
-        let now = Instant::now();
-        let mut map = self.local.lock().expect("rate limiter lock");
-        if map.len() > 10_000 {
-            map.retain(|_, hits| hits.back().is_some_and(|t| now.duration_since(*t) < window));
-        }
-        let hits = map.entry(key.to_string()).or_default();
-        while hits
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= window)
-        {
-            hits.pop_front();
-        }
-        if hits.len() < limit as usize {
-            hits.push_back(now);
-            Verdict::Allowed
-        } else {
-            let oldest = *hits.front().expect("non-empty when over limit");
-            Verdict::Limited(
-                (oldest + window)
-                    .saturating_duration_since(now)
-                    .max(Duration::from_millis(1)),
-            )
-        }
+    fn local(&self) -> std::sync::MutexGuard<'_, LocalWindows> {
+        self.local.lock().expect("rate limiter lock")
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -13,9 +13,11 @@ use crate::secrets::vault::MasterKey;
 use crate::storage::StoreResult;
 use crate::storage::totp::{self as store, StoredSecret};
 use sqlx::PgPool;
-use totp_rs::{Builder, Secret, Totp};
+use totp_rs::Secret;
 
+pub mod policy;
 mod upkeep;
+use policy::{Lockout, accepted_step, authenticator, locked_at, matching_step, minutes, unix_secs};
 pub use upkeep::{install, on_start, reset, sweep_expired};
 
 /// The outbox `source` of the rows this module queues.
@@ -57,25 +59,9 @@ pub enum Confirmed {
     Unavailable(String),
 }
 
-fn totp(secret_b32: &str, account: &str) -> Option<Totp> {
-    let secret = Secret::try_from_base32(secret_b32).ok()?;
-    Builder::new()
-        .with_secret(secret)
-        .with_skew(1)
-        .with_issuer(Some("opsguard"))
-        .with_account_name(account.replace(':', ""))
-        .build()
-        .ok()
-}
-
 /// The current code for a base32 secret (tests and the CLI use it).
 pub fn current_code(secret_b32: &str) -> Option<String> {
-    totp(secret_b32, "x").map(|t| t.generate_current().to_string())
-}
-
-fn minutes_until(t: chrono::DateTime<chrono::Utc>) -> i64 {
-    let secs = (t - chrono::Utc::now()).num_seconds().max(0);
-    (secs + 59) / 60
+    policy::code_at(secret_b32, unix_secs(chrono::Utc::now()))
 }
 
 /// Start an enrolment (a fresh secret, sealed, expiring after `ttl_secs`); returns the
@@ -95,7 +81,7 @@ pub async fn enroll(
         outbox::enqueue_delete(&mut *tx, chat, message, SOURCE).await?;
     }
     tx.commit().await?;
-    let uri = totp(b32.expose(), &format!("telegram-{user}"))
+    let uri = authenticator(b32.expose(), &format!("telegram-{user}"))
         .and_then(|t| t.to_url().ok())
         .unwrap_or_default();
     Ok(uri)
@@ -119,7 +105,8 @@ pub async fn confirm(
         Ok(s) => s,
         Err(e) => return Ok(Confirmed::Unavailable(e.to_string())),
     };
-    let Some(step) = totp(secret.expose(), "x").and_then(|t| t.check_current(&code.0)) else {
+    let now = unix_secs(chrono::Utc::now());
+    let Some(step) = matching_step(secret.expose(), &code.0, now) else {
         return Ok(Confirmed::Wrong);
     };
     let mut tx = pool.begin().await?;
@@ -178,11 +165,10 @@ pub async fn check(
     let Some(enrolment) = store::get(pool, user).await?.filter(|e| e.confirmed) else {
         return Ok(CodeCheck::NotEnrolled);
     };
-    if let Some(until) = enrolment.locked_until
-        && until > chrono::Utc::now()
-    {
+    let now = chrono::Utc::now();
+    if let Some(until) = locked_at(enrolment.locked_until, now) {
         return Ok(CodeCheck::Locked {
-            minutes: minutes_until(until),
+            minutes: policy::minutes_until(until, now),
         });
     }
     if enrolment.exposed {
@@ -192,26 +178,37 @@ pub async fn check(
         Ok(secret) => secret,
         Err(why) => return Ok(CodeCheck::Unavailable(why)),
     };
-    let step = totp(secret.expose(), "x")
-        .and_then(|t| t.check_current(&code.0))
-        .filter(|step| *step as i64 > enrolment.last_step);
+    let step = accepted_step(
+        secret.expose(),
+        &code.0,
+        unix_secs(now),
+        enrolment.last_step,
+    );
     if let Some(step) = step
         && store::accept(pool, user, step as i64).await?
     {
         return Ok(CodeCheck::Accepted);
     }
+    let lockout = Lockout {
+        max_failures: gates.totp_max_failures,
+        base_secs: gates.totp_lockout_secs,
+        max_secs: gates.totp_lockout_max_secs,
+    };
     let mut tx = pool.begin().await?;
-    let after = store::reject(
-        &mut *tx,
+    let Some((failures, lockouts)) = store::counters_for_update(&mut tx, user).await? else {
+        return Ok(CodeCheck::NotEnrolled);
+    };
+    let wrong = lockout.after_wrong(failures, lockouts);
+    let after = store::record_wrong(
+        &mut tx,
         user,
-        gates.totp_max_failures,
-        gates.totp_lockout_secs,
-        gates.totp_lockout_max_secs,
+        wrong.failures,
+        wrong.lockouts,
+        wrong.lock_secs,
     )
     .await?;
-    let locked = after.locked_until.filter(|t| *t > chrono::Utc::now());
-    if let Some(until) = locked {
-        let minutes = minutes_until(until);
+    if let Some(secs) = wrong.lock_secs {
+        let minutes = minutes(secs);
         let text = format!(
             "🔒 TOTP step-up of user <code>{user}</code> is locked for {minutes} min after {} wrong codes (lockout {} in a row).\nIf they did not type those codes, someone else may hold their Telegram account: disable them from a shell with <code>opsguard user disable {user}</code>.",
             gates.totp_max_failures, after.lockouts
@@ -225,6 +222,9 @@ pub async fn check(
     }
     tx.commit().await?;
     Ok(CodeCheck::Wrong {
-        remaining: gates.totp_max_failures - after.failures,
+        remaining: lockout.remaining(after.failures),
     })
 }
+
+#[cfg(test)]
+mod tests;

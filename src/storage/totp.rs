@@ -133,30 +133,41 @@ pub async fn accept(pool: &PgPool, user: UserId, step: i64) -> StoreResult<bool>
     Ok(done.rows_affected() == 1)
 }
 
-/// A wrong code: count it; at `max_failures` lock step-up for `base_secs` doubled for each
-/// earlier lockout in a row, at most `max_secs`.
-pub async fn reject<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
+/// A user's wrong-code counters, the row locked until the transaction ends (so two wrong
+/// codes at once both count): (failures, lockouts), or `None` without an authenticator.
+pub async fn counters_for_update(
+    conn: &mut sqlx::PgConnection,
     user: UserId,
-    max_failures: i32,
-    base_secs: i64,
-    max_secs: i64,
+) -> StoreResult<Option<(i32, i32)>> {
+    sqlx::query_as(
+        "SELECT failures, lockouts FROM totp_enrolments WHERE telegram_id = $1 FOR UPDATE",
+    )
+    .bind(user.0)
+    .fetch_optional(conn)
+    .await
+}
+
+/// Store the counters after a wrong code (decided by `engine::totp::policy::Lockout`); with
+/// `lock_secs`, step-up is locked for that long from now.
+pub async fn record_wrong(
+    conn: &mut sqlx::PgConnection,
+    user: UserId,
+    failures: i32,
+    lockouts: i32,
+    lock_secs: Option<i64>,
 ) -> StoreResult<Enrolment> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "UPDATE totp_enrolments SET
-            failures = CASE WHEN failures + 1 >= $2 THEN 0 ELSE failures + 1 END,
-            lockouts = CASE WHEN failures + 1 >= $2 THEN lockouts + 1 ELSE lockouts END,
-            locked_until = CASE WHEN failures + 1 >= $2
-                THEN now() + least($3::float8 * power(2, least(lockouts, 30)), $4::float8) * interval '1 second'
-                ELSE locked_until END
+        "UPDATE totp_enrolments SET failures = $2, lockouts = $3,
+            locked_until = CASE WHEN $4::float8 IS NULL THEN locked_until
+                ELSE now() + $4::float8 * interval '1 second' END
          WHERE telegram_id = $1
          RETURNING {COLUMNS}"
     )))
     .bind(user.0)
-    .bind(max_failures)
-    .bind(base_secs as f64)
-    .bind(max_secs as f64)
-    .fetch_one(executor)
+    .bind(failures)
+    .bind(lockouts)
+    .bind(lock_secs.map(|s| s as f64))
+    .fetch_one(conn)
     .await
 }
 

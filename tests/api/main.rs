@@ -2,6 +2,7 @@
 
 mod audit;
 mod audit_tamper;
+mod authorizer_cache;
 mod backups;
 mod bot_api_corpus;
 mod checks;

@@ -147,3 +147,32 @@ fn late_accounts_completing_a_spray_cross_at_the_stored_entry() {
     assert_eq!(v.first_exceeding_ms, Some(3 * SEC));
     assert_eq!(v.increment, 4);
 }
+
+#[test]
+fn only_the_spray_rule_counts_accounts() {
+    assert!(Counting::AccountsByIp.counts_accounts());
+    for counting in [
+        Counting::FailuresByIp,
+        Counting::FailuresByAccount,
+        Counting::AllFailures,
+    ] {
+        assert!(!counting.counts_accounts(), "{counting:?}");
+    }
+}
+
+#[test]
+fn a_key_names_its_source_or_its_account_and_nothing_else() {
+    use crate::domain::auth_event::Source;
+    let ip = Source::Ip("203.0.113.7".parse().unwrap());
+    let host = Source::Host("gw-1".into());
+    assert_eq!(EventKey::Ip(&ip).source(), Some(&ip));
+    assert_eq!(EventKey::Spray(&host).source(), Some(&host));
+    assert_eq!(EventKey::Account("alice").source(), None);
+    assert_eq!(EventKey::All.source(), None);
+    assert_eq!(EventKey::Account("alice").account(), Some("alice"));
+    assert_eq!(EventKey::Ip(&ip).account(), None);
+    assert_eq!(EventKey::Spray(&ip).account(), None);
+    assert_eq!(EventKey::All.account(), None);
+    assert_eq!(EventKey::Ip(&host).to_string(), "host:gw-1");
+    assert_eq!(EventKey::Spray(&host).to_string(), "spray:gw-1");
+}

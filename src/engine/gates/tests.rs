@@ -217,3 +217,44 @@ fn the_confirm_prompt_announces_the_gates_still_to_come() {
     assert_eq!(prompt.buttons[0].data, format!("c:{id}"));
     assert_eq!(prompt.buttons[1].data, format!("x:{id}"));
 }
+
+#[test]
+fn the_step_up_prompt_names_the_command_and_the_minutes_left() {
+    let grant = cmd("/grant 7 admin");
+    assert_eq!(
+        stepup_prompt(&grant, 300).html,
+        "🔐 <code>/grant 7 admin</code> needs a TOTP code.\nSend <code>/stepup 123456</code> with the code from your authenticator within 5 min."
+    );
+    // Under a minute is still "1 min", never "0 min".
+    assert!(stepup_prompt(&grant, 30).html.ends_with("within 1 min."));
+    assert!(stepup_prompt(&grant, 0).html.ends_with("within 1 min."));
+}
+
+#[test]
+fn the_approval_prompt_names_the_request_and_the_minutes_left() {
+    let id = ActionId::for_button();
+    let grant = cmd("/grant 7 admin");
+    assert_eq!(
+        approval_prompt(&grant, &id, 600).html,
+        format!(
+            "🧑‍🤝‍🧑 <code>/grant 7 admin</code> needs a second admin.\nRequest <code>{id}</code>: another admin sends <code>/approve {id}</code> (or <code>/deny {id}</code>) within 10 min."
+        )
+    );
+    assert!(
+        approval_prompt(&grant, &id, 59)
+            .html
+            .ends_with("within 1 min.")
+    );
+}
+
+#[test]
+fn the_confirm_prompt_reads_as_written() {
+    let id = ActionId::for_button();
+    let prompt = confirm_prompt(&cmd("/grant 7 admin"), &id, 120, &gates(true, true, true));
+    assert_eq!(
+        prompt.html,
+        "⚠️ Confirm <code>/grant 7 admin</code>?\nThis button expires in 120 s.\nThen you will be asked for a TOTP code.\nThen a second admin must approve it."
+    );
+    let labels: Vec<&str> = prompt.buttons.iter().map(|b| b.label.as_str()).collect();
+    assert_eq!(labels, ["✅ Confirm", "✖ Cancel"]);
+}
