@@ -231,7 +231,11 @@ pub async fn last_verified(
     let mut bad = Vec::new();
     for (name, size) in storage.list(VERIFIED_DIR).await?.into_iter().rev() {
         if size > MAX_BYTES {
-            bad.push(format!("{}: {}", storage.describe(&name), CheckpointError::Oversized(size)));
+            bad.push(format!(
+                "{}: {}",
+                storage.describe(&name),
+                CheckpointError::Oversized(size)
+            ));
             continue;
         }
         let bytes = storage.get(&name).await?;

@@ -142,7 +142,9 @@ pub async fn verify_recent(
                 from = last;
                 found.bad.extend(bad);
             }
-            Err(e) => found.warnings.push(format!("verified checkpoints not read: {e}")),
+            Err(e) => found
+                .warnings
+                .push(format!("verified checkpoints not read: {e}")),
         }
     }
     finish(pool, settings, keys, found, from).await
@@ -255,13 +257,9 @@ async fn finish(
         .iter()
         .filter(|c| c.seq >= chain.from_seq && c.seq <= chain.head_seq)
         .max_by_key(|c| (c.seq, c.at));
-    if let (None, true, Some(storage), Some(keys), Some(c)) = (
-        &chain.broken,
-        bad.is_empty(),
-        &storage,
-        keys,
-        covered,
-    ) && let Err(e) = checkpoint::mark_verified(storage, keys, c).await
+    if let (None, true, Some(storage), Some(keys), Some(c)) =
+        (&chain.broken, bad.is_empty(), &storage, keys, covered)
+        && let Err(e) = checkpoint::mark_verified(storage, keys, c).await
     {
         warnings.push(format!("the verified checkpoint was not recorded: {e}"));
     }

@@ -9,7 +9,7 @@
 //! events were batched.
 
 use super::alert_text::CountedOn;
-use super::alert_view::{AlertView, Written, holds};
+use super::alert_view::{AlertView, Written, covers, holds};
 use super::alerts::Exceeding;
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::auth_event::Source;
@@ -43,7 +43,14 @@ pub async fn record(
                     fold(tx, *survivor, &ids).await?;
                     view.merged(&ids, *survivor);
                 }
-                let row = count_on(tx, *survivor, e).await?;
+                // After a fold the survivor's figures are the database's, not the view's.
+                let unchanged = view
+                    .get(*survivor)
+                    .filter(|r| others.is_empty() && covers(r, e));
+                let row = match unchanged {
+                    Some(row) => row.clone(),
+                    None => count_on(tx, *survivor, e).await?,
+                };
                 view.put(&row);
                 if let (Some(host), "folded") = (row.merged_into, row.state.as_str()) {
                     written.push(grow(tx, &mut view, host, e).await?);
@@ -188,25 +195,25 @@ async fn insert(
         returning()
     );
     sqlx::query_as(sqlx::AssertSqlSafe(statement))
-    .bind(&e.rule)
-    .bind(&e.key)
-    .bind(
-        e.source
-            .as_ref()
-            .and_then(|s| s.ip())
-            .map(|ip| ip.to_string()),
-    )
-    .bind(e.source.as_ref().and_then(|s| s.host()))
-    .bind(e.account.as_deref())
-    .bind(count)
-    .bind(e.since)
-    .bind(e.last_exceeding)
-    .bind(e.first_exceeding)
-    .bind(i32::try_from(e.peak).unwrap_or(i32::MAX))
-    .bind(&e.accounts)
-    .bind(host)
-    .fetch_one(tx)
-    .await
+        .bind(&e.rule)
+        .bind(&e.key)
+        .bind(
+            e.source
+                .as_ref()
+                .and_then(|s| s.ip())
+                .map(|ip| ip.to_string()),
+        )
+        .bind(e.source.as_ref().and_then(|s| s.host()))
+        .bind(e.account.as_deref())
+        .bind(count)
+        .bind(e.since)
+        .bind(e.last_exceeding)
+        .bind(e.first_exceeding)
+        .bind(i32::try_from(e.peak).unwrap_or(i32::MAX))
+        .bind(&e.accounts)
+        .bind(host)
+        .fetch_one(tx)
+        .await
 }
 
 /// Fold `others` into `survivor`: their counts, spans, accounts and rules; they become

@@ -4,6 +4,7 @@
 //! of its own, and an episode that would change nothing a reader sees writes nothing.
 
 use super::alerts::Exceeding;
+use crate::config::RuleKind;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;
 
@@ -114,12 +115,99 @@ impl AlertView {
     }
 }
 
+/// Whether counting episode `e` on `row` would leave what a reader sees of it as it is: no
+/// event newly covered (a spray: no new account), its times and peak within the row's.
+pub(super) fn covers(row: &Written, e: &Exceeding) -> bool {
+    let count_kept = match e.kind {
+        RuleKind::Spray => row.count == row.accounts.len() as i64,
+        _ => e.added == 0,
+    };
+    count_kept
+        && row.first_at <= e.since
+        && row.exceeding_from.is_some_and(|x| x <= e.first_exceeding)
+        && row.last_at >= e.last_exceeding
+        && i64::from(row.peak) >= i64::from(e.peak)
+        && e.accounts.iter().all(|a| row.accounts.contains(a))
+}
+
 /// Whether growing `host` by `accounts` and `rule` would leave it as it is: every account
 /// and the rule already on it (its accounts are kept distinct, sorted and capped, so adding
 /// ones it holds changes nothing).
 pub(super) fn holds(host: &Written, accounts: &[String], rule: &str) -> bool {
-    host.rules.iter().any(|r| r == rule)
-        && accounts
-            .iter()
-            .all(|a| host.accounts.binary_search(a).is_ok() || host.accounts.contains(a))
+    host.rules.iter().any(|r| r == rule) && accounts.iter().all(|a| host.accounts.contains(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn row() -> Written {
+        Written {
+            id: 1,
+            rule: "ip-failures".into(),
+            key: "ip:192.0.2.1".into(),
+            ip: Some("192.0.2.1".into()),
+            host: None,
+            account: None,
+            count: 12,
+            first_at: at(0),
+            exceeding_from: Some(at(10)),
+            last_at: at(50),
+            peak: 12,
+            accounts: vec!["alice".into(), "bob".into()],
+            rules: vec!["ip-failures".into(), "ip-slow".into()],
+            state: "open".into(),
+            merged_into: None,
+            quiet: false,
+            outbox_ids: vec![7],
+        }
+    }
+
+    fn episode(added: i64, last: i64, peak: u32, accounts: &[&str]) -> Exceeding {
+        Exceeding {
+            rule: "ip-failures".into(),
+            kind: RuleKind::Ip,
+            key: "ip:192.0.2.1".into(),
+            source: None,
+            account: None,
+            added,
+            accounts: accounts.iter().map(|a| a.to_string()).collect(),
+            also: Vec::new(),
+            peak,
+            fire_at: 11,
+            window_secs: 60,
+            gap_secs: 600,
+            since: at(5),
+            first_exceeding: at(20),
+            last_exceeding: at(last),
+        }
+    }
+
+    #[test]
+    fn an_episode_that_changes_nothing_shown_is_covered_and_any_change_is_not() {
+        assert!(covers(&row(), &episode(0, 40, 11, &["bob"])));
+        for changed in [
+            episode(1, 40, 11, &["bob"]),   // an event newly covered
+            episode(0, 51, 11, &["bob"]),   // a later last event
+            episode(0, 40, 13, &["bob"]),   // a higher peak
+            episode(0, 40, 11, &["carol"]), // a new account
+        ] {
+            assert!(!covers(&row(), &changed), "{changed:?}");
+        }
+        let mut earlier = episode(0, 40, 11, &[]);
+        earlier.since = at(-1);
+        assert!(!covers(&row(), &earlier));
+    }
+
+    #[test]
+    fn a_host_holds_what_it_already_has() {
+        let host = row();
+        assert!(holds(&host, &["alice".into()], "ip-slow"));
+        assert!(!holds(&host, &["alice".into()], "password-spray"));
+        assert!(!holds(&host, &["carol".into()], "ip-slow"));
+    }
 }
