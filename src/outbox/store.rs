@@ -52,10 +52,10 @@ pub async fn claim(
          heads AS (
            SELECT h.id FROM chats c CROSS JOIN LATERAL (
              SELECT o.id, o.chat_id, o.edit_of, o.not_before, o.lease_until FROM outbox o
-             WHERE o.chat_id = c.chat_id AND o.status = 'pending'
+             WHERE (o.chat_id, o.id) > (c.chat_id, 0) AND o.status = 'pending'
                AND NOT (o.edit_of IS NOT NULL AND o.not_before > clock_timestamp())
-             ORDER BY o.id LIMIT 1) h
-           WHERE h.not_before <= clock_timestamp()
+             ORDER BY o.chat_id, o.id LIMIT 1) h
+           WHERE h.chat_id = c.chat_id AND h.not_before <= clock_timestamp()
              AND (h.lease_until IS NULL OR h.lease_until < clock_timestamp())
              AND (h.edit_of IS NULL OR NOT EXISTS (
                    SELECT 1 FROM outbox e
