@@ -140,9 +140,15 @@ async fn outbox(url: &str, name: &str) -> anyhow::Result<()> {
         );
         history += total as i64;
     }
-    let lost: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status <> 'sent'")
-        .fetch_one(&pool)
-        .await?;
+    // A send arrives before its result is recorded: wait for the last results.
+    let waited = Instant::now();
+    let mut lost: i64 = 1;
+    while lost > 0 && waited.elapsed() < Duration::from_secs(30) {
+        lost = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE status <> 'sent'")
+            .fetch_one(&pool)
+            .await?;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let arrived: usize = arrivals.lock().unwrap().values().map(Vec::len).sum();
     println!("\nrows not sent: {lost}; arrivals {arrived} for {history} rows");
     shutdown.cancel();

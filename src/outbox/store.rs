@@ -41,6 +41,12 @@ pub async fn claim(
     group_per_minute: i64,
     lease: Duration,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // A lease needs no WAL flush of its own: one lost in a crash leaves its row claimable,
+    // as an expired one does, and the send's result (flushed) flushes the lease before it.
+    sqlx::query("SET LOCAL synchronous_commit TO off")
+        .execute(&mut *tx)
+        .await?;
     let mut rows: Vec<Claimed> = sqlx::query_as(
         "WITH RECURSIVE chats(chat_id) AS (
            (SELECT chat_id FROM outbox WHERE status = 'pending' ORDER BY chat_id LIMIT 1)
@@ -91,8 +97,9 @@ pub async fn claim(
     .bind(per_chat.as_secs_f64())
     .bind(group_per_minute)
     .bind(lease.as_secs_f64())
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    tx.commit().await?;
     rows.sort_unstable_by_key(|r| r.id);
     Ok(rows)
 }
