@@ -11,6 +11,11 @@
 //! bounds "event arrival → alert in the outbox".
 //!
 //! `cargo bench --bench ingest` (`BENCH_QUICK=1` for a smaller run).
+//!
+//! How the cost grows with the attack's spread (issue 24): `BENCH_ADDRESSES=1000,100000,1000000
+//! cargo bench --bench ingest` runs once per spread, the failures coming from that many
+//! addresses instead, each run in its own scratch database beside its own COPY baseline, and
+//! prints one table.
 
 #[path = "support/scratch.rs"]
 mod scratch;
@@ -32,14 +37,72 @@ const BATCH: usize = 1_000;
 const CLIENTS: usize = 4;
 const SECRET: &str = "bench-ingest-secret-0123456789abcdef";
 
+/// Where the background failures come from, unless `BENCH_ADDRESSES` says otherwise.
+const ADDRESSES: usize = 2_000_000;
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let quick = std::env::var("BENCH_QUICK").is_ok();
-    scratch::with_scratch(|url, name| async move { run(&url, &name, quick).await }).await
+    let Ok(spreads) = std::env::var("BENCH_ADDRESSES") else {
+        return scratch::with_scratch(|url, name| async move {
+            let row = run(&url, &name, quick, ADDRESSES).await?;
+            print_table(&[row]);
+            Ok(())
+        })
+        .await;
+    };
+    let mut rows = Vec::new();
+    for spread in spreads.split(',') {
+        let spread: usize = spread.trim().replace('_', "").parse()?;
+        let mut row = None;
+        scratch::with_scratch(|url, name| {
+            let row = &mut row;
+            async move {
+                *row = Some(run(&url, &name, quick, spread).await?);
+                Ok(())
+            }
+        })
+        .await?;
+        rows.extend(row);
+    }
+    print_table(&rows);
+    Ok(())
 }
 
-/// Batch `n` as (JSON body, CSV rows for COPY), its events stamped now.
-fn batch(n: usize) -> (String, String) {
+/// One run's figures.
+struct Row {
+    addresses: usize,
+    ingest_rate: f64,
+    copy_rate: f64,
+    p50: Duration,
+    p99: Duration,
+    alerts: i64,
+    pushed: i64,
+}
+
+fn print_table(rows: &[Row]) {
+    println!(
+        "| addresses | HTTP ingest + detection | COPY baseline | ratio | batch p50 | batch p99 | alerts raised | pushes queued |"
+    );
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for r in rows {
+        println!(
+            "| {} | {:.0} events/s | {:.0} events/s | {:.2} | {:.1} ms | {:.1} ms | {} | {} |",
+            r.addresses,
+            r.ingest_rate,
+            r.copy_rate,
+            r.ingest_rate / r.copy_rate,
+            r.p50.as_secs_f64() * 1e3,
+            r.p99.as_secs_f64() * 1e3,
+            r.alerts,
+            r.pushed,
+        );
+    }
+}
+
+/// Batch `n` as (JSON body, CSV rows for COPY), its events stamped now; the background
+/// failures come from `addresses` addresses.
+fn batch(n: usize, addresses: usize) -> (String, String) {
     let at = Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true);
     let (mut json, mut csv) = (
         String::with_capacity(200 * BATCH),
@@ -52,7 +115,7 @@ fn batch(n: usize) -> (String, String) {
         let ip = if attack {
             format!("198.51.{}.{}", (n / 250) % 250, n % 250)
         } else {
-            let h = k.wrapping_mul(2_654_435_761) % 2_000_000;
+            let h = k.wrapping_mul(2_654_435_761) % addresses;
             format!("10.{}.{}.{}", h / 65_536, (h / 256) % 256, h % 256)
         };
         let account = format!("user{}", k.wrapping_mul(40_503) % 1_000_000);
@@ -82,7 +145,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
-async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
+async fn run(url: &str, name: &str, quick: bool, addresses: usize) -> anyhow::Result<Row> {
     let env = scratch::app_env(
         url,
         name,
@@ -114,10 +177,12 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
 
     let batches = if quick { 100 } else { 600 };
     let warmup = 20;
-    println!("## Failed-login ingest: {batches} batches of {BATCH} over HTTP, {CLIENTS} clients\n");
+    println!(
+        "## Failed-login ingest: {batches} batches of {BATCH} over HTTP, {CLIENTS} clients, failures from {addresses} addresses\n"
+    );
     // Warm-up on its own ids, then the measured run.
-    post_all(addr, &token, 1_000_000, warmup).await?;
-    let (ingest_rate, mut latencies) = post_all(addr, &token, 0, batches).await?;
+    post_all(addr, &token, 1_000_000, warmup, addresses).await?;
+    let (ingest_rate, mut latencies) = post_all(addr, &token, 0, batches, addresses).await?;
     latencies.sort();
     let alerts: i64 = sqlx::query_scalar("SELECT count(*) FROM login_alerts")
         .fetch_one(&pool)
@@ -127,23 +192,17 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
         .await?;
     shutdown.cancel();
     let _ = server.await;
-    let copy_rate = copy_baseline(&pool, batches).await?;
-    println!("| path | events/s | batch p50 | batch p99 | alerts raised | pushes queued |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    println!(
-        "| HTTP ingest + detection | {:.0} | {:.1} ms | {:.1} ms | {alerts} | {pushed} |",
-        ingest_rate,
-        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
-    );
-    println!("| baseline: COPY into auth_events | {copy_rate:.0} | | | | |");
-    println!(
-        "\nratio ingest / COPY: {:.2}; alert latency bound (batch p99): {:.1} ms",
-        ingest_rate / copy_rate,
-        percentile(&latencies, 0.99).as_secs_f64() * 1e3
-    );
+    let copy_rate = copy_baseline(&pool, batches, addresses).await?;
     anyhow::ensure!(alerts > 0, "the attacks raised no alert");
-    Ok(())
+    Ok(Row {
+        addresses,
+        ingest_rate,
+        copy_rate,
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        alerts,
+        pushed,
+    })
 }
 
 /// Post `count` batches (numbered from `first`) with `CLIENTS` concurrent clients; returns
@@ -153,12 +212,17 @@ async fn post_all(
     token: &str,
     first: usize,
     count: usize,
+    addresses: usize,
 ) -> anyhow::Result<(f64, Vec<Duration>)> {
     let http = reqwest::Client::new();
     let next = Arc::new(AtomicUsize::new(0));
     let url = format!("http://{addr}/api/v1/auth-events");
     // Bodies are made before the clock starts, as the COPY baseline's are.
-    let bodies: Arc<Vec<String>> = Arc::new((first..first + count).map(|n| batch(n).0).collect());
+    let bodies: Arc<Vec<String>> = Arc::new(
+        (first..first + count)
+            .map(|n| batch(n, addresses).0)
+            .collect(),
+    );
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
@@ -198,9 +262,9 @@ async fn post_all(
 }
 
 /// The same events into the same (emptied) table with COPY, same batch size and clients.
-async fn copy_baseline(pool: &PgPool, count: usize) -> anyhow::Result<f64> {
+async fn copy_baseline(pool: &PgPool, count: usize, addresses: usize) -> anyhow::Result<f64> {
     sqlx::query("TRUNCATE auth_events").execute(pool).await?;
-    let bodies: Vec<String> = (0..count).map(|n| batch(n).1).collect();
+    let bodies: Vec<String> = (0..count).map(|n| batch(n, addresses).1).collect();
     let bodies = Arc::new(bodies);
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();

@@ -175,7 +175,7 @@ async fn run(url: &str, name: &str, quick: bool) -> anyhow::Result<()> {
     );
     println!("| plain INSERT, no chain (baseline) | {plain:.0} | 1.00 |");
 
-    audit_bench::extend_chain(&pool, if quick { 50_000 } else { 500_000 }).await;
+    audit_bench::extend_chain(&pool, if quick { 50_000 } else { 500_000 }, false).await;
     let (rows, verify, read) = audit_bench::verify(&pool).await;
     println!("\n## audit verify ({rows} rows)\n");
     println!("| verify | bare read of the rows (baseline) | ratio |\n|---|---|---|");

@@ -23,9 +23,16 @@ pub fn key() -> ChainKey {
         .clone()
 }
 
-fn entry(i: usize) -> AuditEntry {
+/// Entry `i`, with the engine's time-ordered request id, or (`historic`) a random one as a
+/// log written before those had.
+pub fn entry(i: usize, historic: bool) -> AuditEntry {
+    let request_id = if historic {
+        uuid::Uuid::new_v4()
+    } else {
+        uuid::Uuid::now_v7()
+    };
     AuditEntry {
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: request_id.to_string(),
         at_micros: Utc::now().timestamp_micros(),
         phase: if i.is_multiple_of(2) {
             "attempt"
@@ -62,7 +69,7 @@ pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64, 
             let writer = writer.clone();
             tokio::spawn(async move {
                 for i in 0..per {
-                    writer.append(entry(w * per + i)).await.unwrap();
+                    writer.append(entry(w * per + i, false)).await.unwrap();
                 }
             })
         })
@@ -78,7 +85,7 @@ pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64, 
             let pool = pool.clone();
             tokio::spawn(async move {
                 for i in 0..per {
-                    storage::audit::append(&pool, Some(&key()), &entry(w * per + i))
+                    storage::audit::append(&pool, Some(&key()), &entry(w * per + i, false))
                         .await
                         .unwrap();
                 }
@@ -96,7 +103,7 @@ pub async fn appends(pool: &PgPool, writers: usize, total: usize) -> (f64, f64, 
             let pool = pool.clone();
             tokio::spawn(async move {
                 for i in 0..per {
-                    let e = entry(w * per + i);
+                    let e = entry(w * per + i, false);
                     let seq = (w * per + i) as i64;
                     sqlx::query(
                         "INSERT INTO audit_plain (seq, request_id, at, phase, actor_kind, actor_id, chat_id, command, args,
@@ -147,8 +154,8 @@ struct Columns {
 }
 
 /// Extend the chain by `rows` valid keyed rows in bulk (UNNEST batches), as a fixture for
-/// verify.
-pub async fn extend_chain(pool: &PgPool, rows: usize) {
+/// verify; `historic`: with random request ids, as rows written before time-ordered ones.
+pub async fn extend_chain(pool: &PgPool, rows: usize, historic: bool) {
     let key = key();
     let head = storage::audit::head(pool).await.unwrap();
     let (mut seq, mut prev) = (head.seq, head.row_hash);
@@ -158,7 +165,7 @@ pub async fn extend_chain(pool: &PgPool, rows: usize) {
         let mut cols = Columns::default();
         for i in 0..n {
             seq += 1;
-            let e = entry(i);
+            let e = entry(i, historic);
             let c = e.content_hash();
             let h = key.row_hash(&prev, seq, &c);
             cols.seq.push(seq);

@@ -20,6 +20,11 @@ use sqlx::PgPool;
 const MAGIC: &str = "opsguard-audit-checkpoint v1";
 /// Where checkpoint objects live in the checkpoint storage.
 pub const DIR: &str = "audit-checkpoints";
+/// A checkpoint a walk found the chain to match, from row 1 or from an earlier verified
+/// checkpoint: signed apart (its own header), so a copied checkpoint line is not one.
+const VERIFIED_MAGIC: &str = "opsguard-audit-verified v1";
+/// Where verified marks live in the checkpoint storage (one object each, never overwritten).
+pub const VERIFIED_DIR: &str = "audit-verified";
 /// A checkpoint line is about 300 bytes; anything much larger is not read into memory.
 const MAX_BYTES: u64 = 4096;
 
@@ -55,10 +60,10 @@ impl Checkpoint {
         }
     }
 
-    fn body(&self) -> String {
+    fn body_as(&self, magic: &str) -> String {
         let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
         format!(
-            "{MAGIC} seq={} head={} at={} keyed_from={} key={}",
+            "{magic} seq={} head={} at={} keyed_from={} key={}",
             self.seq,
             hex::encode(&self.head),
             self.at.to_rfc3339_opts(SecondsFormat::Micros, true),
@@ -68,7 +73,11 @@ impl Checkpoint {
     }
 
     pub fn signed_line(&self, keys: &AuditKeys) -> String {
-        let body = self.body();
+        self.signed_as(MAGIC, keys)
+    }
+
+    fn signed_as(&self, magic: &str, keys: &AuditKeys) -> String {
+        let body = self.body_as(magic);
         let sig = keys.sign(body.as_bytes());
         format!(
             "{body} sig={}",
@@ -78,6 +87,14 @@ impl Checkpoint {
 
     /// Parse a signed line and check its signature.
     pub fn parse(line: &str, key: &VerifyingKey) -> Result<Checkpoint, CheckpointError> {
+        Self::parse_as(MAGIC, line, key)
+    }
+
+    fn parse_as(
+        magic: &str,
+        line: &str,
+        key: &VerifyingKey,
+    ) -> Result<Checkpoint, CheckpointError> {
         use CheckpointError::Malformed;
         let line = line.trim();
         let (body, sig) = line.rsplit_once(" sig=").ok_or(Malformed("no signature"))?;
@@ -87,7 +104,7 @@ impl Checkpoint {
             .and_then(|b| Signature::from_slice(&b).ok())
             .ok_or(Malformed("signature is not base64 of 64 bytes"))?;
         let fields = body
-            .strip_prefix(MAGIC)
+            .strip_prefix(magic)
             .ok_or(Malformed("unknown header"))?;
         let get = |name: &str| {
             fields
@@ -118,7 +135,7 @@ impl Checkpoint {
             key_id,
         };
         // The line must be exactly what was signed (no field added, dropped or reordered).
-        if checkpoint.body() != body {
+        if checkpoint.body_as(magic) != body {
             return Err(Malformed("fields out of order or extra"));
         }
         key.verify(body.as_bytes(), &sig)
@@ -188,6 +205,46 @@ pub async fn write(
         crate::outbox::enqueue(pool, *chat, &Reply::html(text.clone()), "audit-checkpoint").await?;
     }
     Ok((checkpoint, storage.describe(&key)))
+}
+
+/// Mark `checkpoint` as verified: a walk found the chain to match it. Marking one twice is
+/// not an error.
+pub async fn mark_verified(
+    storage: &Storage,
+    keys: &AuditKeys,
+    checkpoint: &Checkpoint,
+) -> Result<(), StorageError> {
+    let name = checkpoint.object_key().replacen(DIR, VERIFIED_DIR, 1);
+    let line = checkpoint.signed_as(VERIFIED_MAGIC, keys);
+    match storage.put_new(&name, format!("{line}\n").into()).await {
+        Err(StorageError::Store(object_store::Error::AlreadyExists { .. })) => Ok(()),
+        done => done,
+    }
+}
+
+/// The verified checkpoint of the highest row, if any: marks are tried from the highest
+/// row down, and one not validly signed is passed over (and named in the second value).
+pub async fn last_verified(
+    storage: &Storage,
+    key: &VerifyingKey,
+) -> Result<(Option<Checkpoint>, Vec<String>), StorageError> {
+    let mut bad = Vec::new();
+    for (name, size) in storage.list(VERIFIED_DIR).await?.into_iter().rev() {
+        if size > MAX_BYTES {
+            bad.push(format!(
+                "{}: {}",
+                storage.describe(&name),
+                CheckpointError::Oversized(size)
+            ));
+            continue;
+        }
+        let bytes = storage.get(&name).await?;
+        match Checkpoint::parse_as(VERIFIED_MAGIC, &String::from_utf8_lossy(&bytes), key) {
+            Ok(c) => return Ok((Some(c), bad)),
+            Err(e) => bad.push(format!("{}: {e}", storage.describe(&name))),
+        }
+    }
+    Ok((None, bad))
 }
 
 /// Every checkpoint object in the storage: its key, and the checkpoint or why it is not one.
@@ -270,6 +327,24 @@ mod tests {
             Checkpoint::parse("seq=1", &k.verifying_key()),
             Err(CheckpointError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn a_verified_mark_and_a_checkpoint_line_are_not_taken_for_each_other() {
+        let k = keys(KEY);
+        let mark = checkpoint().signed_as(VERIFIED_MAGIC, &k);
+        assert!(mark.starts_with("opsguard-audit-verified v1 seq=42 head=abab"));
+        assert_eq!(
+            Checkpoint::parse_as(VERIFIED_MAGIC, &mark, &k.verifying_key()),
+            Ok(checkpoint())
+        );
+        assert!(Checkpoint::parse(&mark, &k.verifying_key()).is_err());
+        let copied = checkpoint().signed_line(&k);
+        let relabelled = copied.replacen(MAGIC, VERIFIED_MAGIC, 1);
+        assert_eq!(
+            Checkpoint::parse_as(VERIFIED_MAGIC, &relabelled, &k.verifying_key()),
+            Err(CheckpointError::BadSignature)
+        );
     }
 
     #[test]

@@ -14,4 +14,4 @@ pub mod verify;
 
 pub use checkpoint::Checkpoint;
 pub use keys::AuditKeys;
-pub use verify::{FullReport, verify_all};
+pub use verify::{FullReport, verify_all, verify_recent};

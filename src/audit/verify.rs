@@ -1,10 +1,14 @@
-//! `audit verify` in full: the chain walk (links, keyed hashes, continuity, nothing past the
-//! head) plus every signed checkpoint it can read — from the checkpoint storage and any lines
+//! `audit verify`: the chain walk (links, keyed hashes, continuity, nothing past the head)
+//! plus every signed checkpoint it can read — from the checkpoint storage and any lines
 //! given by hand — each of which vouches for one row's hash and for the chain's switch to
-//! keyed hashes. Shared by `opsguard audit verify` and `/audit verify`.
+//! keyed hashes. `opsguard audit verify` walks every row (`verify_all`); `/audit verify` in
+//! chat walks from the last verified checkpoint (`verify_recent`), so it answers in the time
+//! the rows since then take, whatever the log's size. A walk that finds the chain intact
+//! marks the newest checkpoint it covered as verified (`checkpoint::mark_verified`).
 
 use super::checkpoint::{self, Checkpoint};
 use super::keys::AuditKeys;
+use crate::backups::storage::Storage;
 use crate::config::Settings;
 use crate::storage::audit::{self, Anchor, ChainBreak, VerifyError, VerifyReport};
 use chrono::{DateTime, Utc};
@@ -27,6 +31,8 @@ pub struct FullReport {
     /// The newest checkpoint is older than its schedule allows (two fire times missed):
     /// checkpoints may be suppressed, and rows since it are vouched for by nothing.
     pub stale: bool,
+    /// The verified checkpoint the walk started from (`None`: from row 1).
+    pub from: Option<Checkpoint>,
 }
 
 impl FullReport {
@@ -53,16 +59,35 @@ impl FullReport {
     /// The verdict as plain lines (the bot escapes them).
     pub fn lines(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let walked = match &self.from {
+            Some(c) => format!(
+                "rows {}–{} verified from {}, which an earlier walk verified",
+                self.chain.from_seq,
+                self.chain.head_seq,
+                c.describe()
+            ),
+            None => format!("{} rows verified", self.chain.rows),
+        };
         match &self.chain.broken {
             None => out.push(format!(
-                "Audit chain intact: {} rows verified{}",
-                self.chain.rows,
+                "Audit chain intact: {walked}{}",
                 match self.chain.keyed_from {
                     Some(k) => format!(" (keyed from row {k})"),
                     None => " (not keyed)".into(),
                 }
             )),
-            Some(b) => out.push(format!("Audit chain BROKEN at row {}: {}", b.seq, b.reason)),
+            Some(b) => {
+                out.push(format!("Audit chain BROKEN at row {}: {}", b.seq, b.reason));
+                if self.from.is_some() {
+                    out.push(format!("Walked: {walked}"));
+                }
+            }
+        }
+        if self.from.is_some() {
+            out.push(format!(
+                "Rows before row {}: `opsguard audit verify` walks every row",
+                self.chain.from_seq
+            ));
         }
         match &self.newest {
             Some(c) => out.push(format!(
@@ -91,54 +116,116 @@ impl FullReport {
     }
 }
 
-/// Verify the chain against every checkpoint in storage and the given `lines`.
+/// Verify the whole chain against every checkpoint in storage and the given `lines`.
 pub async fn verify_all(
     pool: &PgPool,
     settings: &Settings,
     keys: Option<&AuditKeys>,
     lines: &[String],
 ) -> Result<FullReport, VerifyError> {
-    let mut warnings = Vec::new();
-    let mut bad = Vec::new();
-    let mut good: Vec<Checkpoint> = Vec::new();
-    match keys {
-        None => warnings.push(
-            "OPSGUARD_MASTER_KEY is not set: the chain is not keyed and no checkpoint can be checked"
-                .to_string(),
-        ),
-        Some(keys) => {
-            let verifying = keys.verifying_key();
-            match checkpoint::storage(settings) {
-                Err(e) => warnings.push(format!("checkpoints not read: {e}")),
-                Ok(storage) => match checkpoint::read_all(&storage, &verifying).await {
-                    Err(e) => warnings.push(format!("checkpoints not read: {e}")),
-                    Ok(found) => {
-                        for (name, parsed) in found {
-                            match parsed {
-                                Ok(c) => good.push(c),
-                                Err(e) => bad.push(format!("{}: {e}", storage.describe(&name))),
-                            }
-                        }
-                    }
-                },
+    let found = gather(settings, keys, lines).await;
+    finish(pool, settings, keys, found, None).await
+}
+
+/// Verify the rows since the last verified checkpoint (the whole chain when there is none),
+/// against every checkpoint in storage.
+pub async fn verify_recent(
+    pool: &PgPool,
+    settings: &Settings,
+    keys: Option<&AuditKeys>,
+) -> Result<FullReport, VerifyError> {
+    let mut found = gather(settings, keys, &[]).await;
+    let mut from = None;
+    if let (Some(storage), Some(keys)) = (&found.storage, keys) {
+        match checkpoint::last_verified(storage, &keys.verifying_key()).await {
+            Ok((last, bad)) => {
+                from = last;
+                found.bad.extend(bad);
             }
-            for (i, line) in lines.iter().enumerate() {
-                match Checkpoint::parse(line, &verifying) {
-                    Ok(c) => good.push(c),
-                    Err(e) => bad.push(format!("given line {}: {e}", i + 1)),
-                }
-            }
+            Err(e) => found
+                .warnings
+                .push(format!("verified checkpoints not read: {e}")),
         }
     }
+    finish(pool, settings, keys, found, from).await
+}
+
+/// The checkpoints at hand: valid ones, and those that are not (named with why).
+struct Found {
+    good: Vec<Checkpoint>,
+    bad: Vec<String>,
+    warnings: Vec<String>,
+    storage: Option<Storage>,
+}
+
+async fn gather(settings: &Settings, keys: Option<&AuditKeys>, lines: &[String]) -> Found {
+    let mut found = Found {
+        good: Vec::new(),
+        bad: Vec::new(),
+        warnings: Vec::new(),
+        storage: None,
+    };
+    let Some(keys) = keys else {
+        found.warnings.push(
+            "OPSGUARD_MASTER_KEY is not set: the chain is not keyed and no checkpoint can be checked"
+                .to_string(),
+        );
+        return found;
+    };
+    let verifying = keys.verifying_key();
+    match checkpoint::storage(settings) {
+        Err(e) => found.warnings.push(format!("checkpoints not read: {e}")),
+        Ok(storage) => {
+            match checkpoint::read_all(&storage, &verifying).await {
+                Err(e) => found.warnings.push(format!("checkpoints not read: {e}")),
+                Ok(read) => {
+                    for (name, parsed) in read {
+                        match parsed {
+                            Ok(c) => found.good.push(c),
+                            Err(e) => found.bad.push(format!("{}: {e}", storage.describe(&name))),
+                        }
+                    }
+                }
+            }
+            found.storage = Some(storage);
+        }
+    }
+    for (i, line) in lines.iter().enumerate() {
+        match Checkpoint::parse(line, &verifying) {
+            Ok(c) => found.good.push(c),
+            Err(e) => found.bad.push(format!("given line {}: {e}", i + 1)),
+        }
+    }
+    found
+}
+
+/// Walk the chain (from `from`'s row, or row 1) against the checkpoints found; when it is
+/// intact, mark the newest checkpoint the walk covered as verified.
+async fn finish(
+    pool: &PgPool,
+    settings: &Settings,
+    keys: Option<&AuditKeys>,
+    found: Found,
+    from: Option<Checkpoint>,
+) -> Result<FullReport, VerifyError> {
+    let Found {
+        good,
+        bad,
+        mut warnings,
+        storage,
+    } = found;
     let anchors: Vec<Anchor> = good
         .iter()
+        .chain(&from)
         .map(|c| Anchor {
             seq: c.seq,
             row_hash: c.head.clone(),
             source: c.describe(),
         })
         .collect();
-    let mut chain = audit::verify_against(pool, keys.map(AuditKeys::chain), &anchors).await?;
+    let start = from.as_ref().map(|c| c.seq);
+    let mut chain =
+        audit::verify_against(pool, keys.map(AuditKeys::chain), &anchors, start).await?;
     // A checkpoint also vouches for where the keyed part began: a chain that claims to be
     // keyed later, or not at all, was re-hashed without the key.
     if let Some(c) = good
@@ -166,6 +253,16 @@ pub async fn verify_all(
         (Some(c), false) => missed_twice(cron, c.at, chrono::Utc::now()),
         _ => false,
     };
+    let covered = good
+        .iter()
+        .filter(|c| c.seq >= chain.from_seq && c.seq <= chain.head_seq)
+        .max_by_key(|c| (c.seq, c.at));
+    if let (None, true, Some(storage), Some(keys), Some(c)) =
+        (&chain.broken, bad.is_empty(), &storage, keys, covered)
+        && let Err(e) = checkpoint::mark_verified(storage, keys, c).await
+    {
+        warnings.push(format!("the verified checkpoint was not recorded: {e}"));
+    }
     Ok(FullReport {
         chain,
         checkpoints: good.len(),
@@ -174,6 +271,7 @@ pub async fn verify_all(
         warnings,
         keyed: keys.is_some(),
         stale,
+        from,
     })
 }
 

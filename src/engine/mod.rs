@@ -39,6 +39,8 @@ pub use pipeline::NEUTRAL_LINE;
 /// One request, from any transport.
 #[derive(Debug, Clone)]
 pub struct Request {
+    /// Time-ordered (UUIDv7): the audit log's index on request ids is appended at its right
+    /// edge, so its write cost does not grow with the log.
     pub id: Uuid,
     pub actor: Actor,
     pub chat: Chat,
@@ -58,7 +60,7 @@ pub enum Input {
 impl Request {
     pub fn new(actor: Actor, chat: Chat, input: Input) -> Self {
         Request {
-            id: Uuid::new_v4(),
+            id: Uuid::now_v7(),
             actor,
             chat,
             input,

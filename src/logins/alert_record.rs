@@ -9,40 +9,18 @@
 //! events were batched.
 
 use super::alert_text::CountedOn;
+use super::alert_view::{AlertView, Written, covers, holds};
 use super::alerts::Exceeding;
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::auth_event::Source;
-use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Transaction};
 
 /// At most this many distinct accounts are kept on an alert (a spray's count stops there).
 const MAX_ACCOUNTS: i64 = 10_000;
 
-/// An alert as written: what an edit of its message shows.
-#[derive(Debug, sqlx::FromRow)]
-struct Written {
-    id: i64,
-    rule: String,
-    key: String,
-    ip: Option<String>,
-    host: Option<String>,
-    account: Option<String>,
-    count: i64,
-    first_at: DateTime<Utc>,
-    exceeding_from: Option<DateTime<Utc>>,
-    last_at: DateTime<Utc>,
-    peak: i32,
-    accounts: Vec<String>,
-    rules: Vec<String>,
-    state: String,
-    merged_into: Option<i64>,
-    quiet: bool,
-    outbox_ids: Vec<i64>,
+fn returning() -> String {
+    format!(" RETURNING {}", super::alert_view::COLUMNS)
 }
-
-const RETURNING: &str = " RETURNING a.id, a.rule, a.key, host(a.ip) AS ip, a.host, a.account,
-    a.count, a.first_at, a.exceeding_from, a.last_at, a.peak, a.accounts, a.rules, a.state,
-    a.merged_into, a.silenced OR a.acked_by IS NOT NULL AS quiet, a.outbox_ids";
 
 /// Record every episode (`found` in event-time order); returns the alerts opened (id, and
 /// what their page shows: the episode, with what was folded into it since), and the
@@ -54,40 +32,42 @@ pub async fn record(
     found: &[Exceeding],
 ) -> Result<(Vec<(i64, Exceeding)>, Vec<CountedOn>), sqlx::Error> {
     let (mut opened, mut counted) = (Vec::<(i64, Exceeding)>::new(), Vec::<CountedOn>::new());
+    let mut view = AlertView::lock(tx, found).await?;
     for e in found {
-        let touching: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, state FROM login_alerts
-             WHERE rule = $1 AND key = $2 AND state <> 'merged'
-               AND last_at > $3 - $5 * interval '1 second'
-               AND coalesce(exceeding_from, first_at) < $4 + $5 * interval '1 second'
-             ORDER BY state = 'open' DESC, id FOR UPDATE",
-        )
-        .bind(&e.rule)
-        .bind(&e.key)
-        .bind(e.first_exceeding)
-        .bind(e.last_exceeding)
-        .bind(e.gap_secs as f64)
-        .fetch_all(&mut **tx)
-        .await?;
+        let touching = view.touching(e);
         let mut written = Vec::with_capacity(2);
         match touching.split_first() {
             Some(((survivor, _), others)) => {
                 if !others.is_empty() {
                     let ids: Vec<i64> = others.iter().map(|(id, _)| *id).collect();
                     fold(tx, *survivor, &ids).await?;
+                    view.merged(&ids, *survivor);
                 }
-                let row = count_on(tx, *survivor, e).await?;
+                // After a fold the survivor's figures are the database's, not the view's.
+                let unchanged = view
+                    .get(*survivor)
+                    .filter(|r| others.is_empty() && covers(r, e));
+                let row = match unchanged {
+                    Some(row) => row.clone(),
+                    None => count_on(tx, *survivor, e).await?,
+                };
+                view.put(&row);
                 if let (Some(host), "folded") = (row.merged_into, row.state.as_str()) {
-                    written.push(grow(tx, host, e).await?);
+                    written.push(grow(tx, &mut view, host, e).await?);
                 }
                 written.push(row);
             }
             None => match source_alert(tx, settings, e).await? {
                 Some(host) => {
-                    insert(tx, e, Some(host)).await?;
-                    written.push(grow(tx, host, e).await?);
+                    let row = insert(tx, &mut view, e, Some(host)).await?;
+                    view.put(&row);
+                    written.push(grow(tx, &mut view, host, e).await?);
                 }
-                None => opened.push((insert(tx, e, None).await?, e.clone())),
+                None => {
+                    let row = insert(tx, &mut view, e, None).await?;
+                    view.put(&row);
+                    opened.push((row.id, e.clone()));
+                }
             },
         }
         for row in written {
@@ -185,9 +165,10 @@ async fn source_alert(
 /// stays open, and this one is recorded closed.
 async fn insert(
     tx: &mut PgConnection,
+    view: &mut AlertView,
     e: &Exceeding,
     host: Option<i64>,
-) -> Result<i64, sqlx::Error> {
+) -> Result<Written, sqlx::Error> {
     sqlx::query(
         "UPDATE login_alerts SET state = 'closed'
          WHERE rule = $1 AND key = $2 AND state = 'open' AND last_at < $3",
@@ -197,40 +178,42 @@ async fn insert(
     .bind(e.first_exceeding)
     .execute(&mut *tx)
     .await?;
+    view.closed_before(&e.rule, &e.key, e.first_exceeding);
     let count = if e.kind == RuleKind::Spray {
         e.accounts.len() as i64
     } else {
         e.added
     };
-    sqlx::query_scalar(
-        "INSERT INTO login_alerts (rule, key, ip, host, account, count, first_at, last_at,
+    let statement = format!(
+        "INSERT INTO login_alerts AS a (rule, key, ip, host, account, count, first_at, last_at,
            exceeding_from, peak, accounts, merged_into, state)
          VALUES ($1, $2, $3::text::inet, $4, $5, $6, $7, $8, $9, $10, $11, $12,
            CASE WHEN $12 IS NOT NULL THEN 'folded'
                 WHEN EXISTS (SELECT 1 FROM login_alerts
                              WHERE rule = $1 AND key = $2 AND state = 'open')
-                THEN 'closed' ELSE 'open' END)
-         RETURNING id",
-    )
-    .bind(&e.rule)
-    .bind(&e.key)
-    .bind(
-        e.source
-            .as_ref()
-            .and_then(|s| s.ip())
-            .map(|ip| ip.to_string()),
-    )
-    .bind(e.source.as_ref().and_then(|s| s.host()))
-    .bind(e.account.as_deref())
-    .bind(count)
-    .bind(e.since)
-    .bind(e.last_exceeding)
-    .bind(e.first_exceeding)
-    .bind(i32::try_from(e.peak).unwrap_or(i32::MAX))
-    .bind(&e.accounts)
-    .bind(host)
-    .fetch_one(tx)
-    .await
+                THEN 'closed' ELSE 'open' END){}",
+        returning()
+    );
+    sqlx::query_as(sqlx::AssertSqlSafe(statement))
+        .bind(&e.rule)
+        .bind(&e.key)
+        .bind(
+            e.source
+                .as_ref()
+                .and_then(|s| s.ip())
+                .map(|ip| ip.to_string()),
+        )
+        .bind(e.source.as_ref().and_then(|s| s.host()))
+        .bind(e.account.as_deref())
+        .bind(count)
+        .bind(e.since)
+        .bind(e.last_exceeding)
+        .bind(e.first_exceeding)
+        .bind(i32::try_from(e.peak).unwrap_or(i32::MAX))
+        .bind(&e.accounts)
+        .bind(host)
+        .fetch_one(tx)
+        .await
 }
 
 /// Fold `others` into `survivor`: their counts, spans, accounts and rules; they become
@@ -277,7 +260,8 @@ async fn count_on(tx: &mut PgConnection, id: i64, e: &Exceeding) -> Result<Writt
            exceeding_from = least(a.exceeding_from, $5),
            last_at = greatest(a.last_at, $6),
            peak = greatest(a.peak, $9)
-         FROM merged m WHERE a.id = $1{RETURNING}"
+         FROM merged m WHERE a.id = $1{}",
+        returning()
     );
     sqlx::query_as(sqlx::AssertSqlSafe(statement))
         .bind(id)
@@ -295,22 +279,34 @@ async fn count_on(tx: &mut PgConnection, id: i64, e: &Exceeding) -> Result<Writt
 
 /// The source's alert `host` takes in a folded episode: its accounts (and the account an
 /// account rule is about) and its rule; its own episode (and so its times) stays its own.
-async fn grow(tx: &mut PgConnection, host: i64, e: &Exceeding) -> Result<Written, sqlx::Error> {
+/// Nothing is written when the host already holds them all (as the view has it).
+async fn grow(
+    tx: &mut PgConnection,
+    view: &mut AlertView,
+    host: i64,
+    e: &Exceeding,
+) -> Result<Written, sqlx::Error> {
     let mut accounts = e.accounts.clone();
     accounts.extend(e.account.clone().filter(|_| e.kind == RuleKind::Account));
+    if let Some(row) = view.get(host).filter(|h| holds(h, &accounts, &e.rule)) {
+        return Ok(row.clone());
+    }
     let statement = format!(
         "UPDATE login_alerts a SET
            accounts = (SELECT coalesce(array_agg(x ORDER BY x), '{{}}') FROM (
              SELECT DISTINCT x FROM unnest(a.accounts || $2::text[]) AS x
              ORDER BY x LIMIT $4) d),
            rules = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(a.rules || $3) r)
-         WHERE a.id = $1{RETURNING}"
+         WHERE a.id = $1{}",
+        returning()
     );
-    sqlx::query_as(sqlx::AssertSqlSafe(statement))
+    let row: Written = sqlx::query_as(sqlx::AssertSqlSafe(statement))
         .bind(host)
         .bind(&accounts)
         .bind(&e.rule)
         .bind(MAX_ACCOUNTS)
         .fetch_one(tx)
-        .await
+        .await?;
+    view.put(&row);
+    Ok(row)
 }

@@ -9,6 +9,7 @@ use crate::domain::html::escape;
 use crate::engine::gates::CHAT_ACTION_PREFIX;
 use crate::outbox::EditButtons;
 use chrono::{DateTime, Utc};
+use std::collections::HashMap;
 use std::time::Duration;
 
 /// An open, pushed alert that this batch counted on (not acknowledged, not silenced).
@@ -39,26 +40,36 @@ pub async fn edit_pushed(
     }
     let every = Duration::from_secs(settings.update_every_secs);
     let now = Utc::now();
+    // Whose buttons still work, for every pushed message of the batch at once.
+    let pushed: Vec<i64> = counted.iter().flat_map(|a| a.outbox_ids.clone()).collect();
+    if pushed.is_empty() {
+        return Ok(());
+    }
+    let working: HashMap<i64, bool> = sqlx::query_as(
+        "SELECT o.id, NOT EXISTS (
+           SELECT 1 FROM jsonb_array_elements(o.buttons) b
+           JOIN pending_actions p ON b->>'data' = $2 || p.id
+           WHERE p.used_at IS NOT NULL OR p.expires_at <= now())
+         FROM outbox o WHERE o.id = ANY($1)",
+    )
+    .bind(&pushed)
+    .bind(CHAT_ACTION_PREFIX)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
     for alert in counted {
         let text = updated_text(alert, now);
-        let rows: Vec<(i64, bool)> = sqlx::query_as(
-            "SELECT o.id, NOT EXISTS (
-               SELECT 1 FROM jsonb_array_elements(o.buttons) b
-               JOIN pending_actions p ON b->>'data' = $2 || p.id
-               WHERE p.used_at IS NOT NULL OR p.expires_at <= now())
-             FROM outbox o WHERE o.id = ANY($1)",
-        )
-        .bind(&alert.outbox_ids)
-        .bind(CHAT_ACTION_PREFIX)
-        .fetch_all(&mut *tx)
-        .await?;
-        for (row, buttons_work) in rows {
+        for row in &alert.outbox_ids {
+            let Some(&buttons_work) = working.get(row) else {
+                continue;
+            };
             let buttons = if buttons_work {
                 EditButtons::Keep
             } else {
                 EditButtons::Remove
             };
-            crate::outbox::enqueue_edit(&mut *tx, row, &text, every, buttons).await?;
+            crate::outbox::enqueue_edit(&mut *tx, *row, &text, every, buttons).await?;
         }
     }
     Ok(())

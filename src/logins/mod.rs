@@ -15,6 +15,7 @@
 //! - [`rebuild`]: windows rebuilt from the stored events when Redis's cannot be trusted.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
 //! - [`alert_record`]: an episode joins (and merges) the alerts it touches, or opens one.
+//! - `alert_view`: the alerts a batch may join, locked and read in one statement.
 //! - [`alert_text`]: what a pushed alert says, and its edits in place as it counts on.
 //! - [`escalation`]: alerts nobody acknowledged in time, pushed to the escalation chats.
 //! - [`alert_admin`]: active alerts, details, acknowledging and silences (for commands).
@@ -26,6 +27,7 @@
 pub mod alert_admin;
 pub mod alert_record;
 pub mod alert_text;
+mod alert_view;
 pub mod alerts;
 pub mod chart;
 pub mod detect;

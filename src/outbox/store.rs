@@ -21,13 +21,19 @@ pub struct Claimed {
     pub delete_message: Option<i64>,
 }
 
-/// Claim up to `limit` due rows. A row is due when its `not_before` has passed, it is the
-/// oldest pending row of its chat (so a chat's rows go out in order, and while a replica
-/// holds a chat's head row no other replica can take the next one; an edit waiting for its
-/// time holds back only later edits of the same message), its chat got nothing in
-/// the last `per_chat` and, for a group (negative id), fewer than `group_per_minute` in the
-/// last minute. Sends are read from committed `sent` rows and the direct replies' slots
-/// (`direct_sends`, see `pace`), so the pacing holds across replicas and for replies too.
+/// Claim up to `limit` due rows, oldest first, leased in the same statement. A row is due
+/// when its `not_before` has passed, it is its chat's head — the oldest pending row, passing
+/// over edits still waiting for their time unless one of them edits the same message (so a
+/// chat's rows go out in order, and while a replica holds a chat's head no other replica
+/// can take the next one) — its chat got nothing in the last `per_chat` and, for a group
+/// (negative id), fewer than `group_per_minute` in the last minute. Sends are read from
+/// committed `sent` rows and the direct replies' slots (`direct_sends`, see `pace`), so the
+/// pacing holds across replicas and for replies too.
+///
+/// # Cost
+/// The waiting chats are found by a skip scan of the pending-only index `outbox_chat`
+/// (one descent per chat), and each chat's head is the first entry of its range there, so
+/// a pass reads one head per waiting chat: never the rows behind a head, nor sent rows.
 pub async fn claim(
     pool: &PgPool,
     limit: i64,
@@ -36,46 +42,65 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     let mut tx = pool.begin().await?;
-    let rows: Vec<Claimed> = sqlx::query_as(
-        "SELECT o.id, o.chat_id, o.html, o.buttons, o.attempts,
-                (SELECT t.message_id FROM outbox t WHERE t.id = o.edit_of) AS edits_message,
-                o.edit_of IS NOT NULL AS is_edit, o.delete_message
-         FROM outbox o
-         WHERE o.status = 'pending' AND o.not_before <= clock_timestamp()
-           AND (o.lease_until IS NULL OR o.lease_until < clock_timestamp())
-           AND NOT EXISTS (SELECT 1 FROM outbox e
-                           WHERE e.chat_id = o.chat_id AND e.status = 'pending' AND e.id < o.id
-                             AND NOT (e.edit_of IS NOT NULL AND e.not_before > clock_timestamp()
-                                      AND e.edit_of IS DISTINCT FROM o.edit_of))
-           AND NOT EXISTS (SELECT 1 FROM outbox s
-                           WHERE s.chat_id = o.chat_id AND s.status = 'sent'
-                             AND s.sent_at > clock_timestamp() - make_interval(secs => $2))
-           AND NOT EXISTS (SELECT 1 FROM direct_sends d
-                           WHERE d.chat_id = o.chat_id
-                             AND d.sent_at > clock_timestamp() - make_interval(secs => $2))
-           AND (o.chat_id >= 0 OR
-                (SELECT count(*) FROM outbox g
-                 WHERE g.chat_id = o.chat_id AND g.status = 'sent'
-                   AND g.sent_at > clock_timestamp() - interval '60 seconds')
-                + (SELECT count(*) FROM direct_sends d
-                   WHERE d.chat_id = o.chat_id
-                     AND d.sent_at > clock_timestamp() - interval '60 seconds') < $3)
-         ORDER BY o.id
-         LIMIT $1
-         FOR UPDATE OF o SKIP LOCKED",
+    // A lease needs no WAL flush of its own: one lost in a crash leaves its row claimable,
+    // as an expired one does, and the send's result (flushed) flushes the lease before it.
+    sqlx::query("SET LOCAL synchronous_commit TO off")
+        .execute(&mut *tx)
+        .await?;
+    let mut rows: Vec<Claimed> = sqlx::query_as(
+        "WITH RECURSIVE chats(chat_id) AS (
+           (SELECT chat_id FROM outbox WHERE status = 'pending' ORDER BY chat_id LIMIT 1)
+           UNION ALL
+           SELECT (SELECT o.chat_id FROM outbox o
+                   WHERE o.status = 'pending' AND o.chat_id > c.chat_id
+                   ORDER BY o.chat_id LIMIT 1)
+           FROM chats c WHERE c.chat_id IS NOT NULL),
+         heads AS (
+           SELECT h.id FROM chats c CROSS JOIN LATERAL (
+             SELECT o.id, o.chat_id, o.edit_of, o.not_before, o.lease_until FROM outbox o
+             WHERE (o.chat_id, o.id) > (c.chat_id, 0) AND o.status = 'pending'
+               AND NOT (o.edit_of IS NOT NULL AND o.not_before > clock_timestamp())
+             ORDER BY o.chat_id, o.id LIMIT 1) h
+           WHERE h.chat_id = c.chat_id AND h.not_before <= clock_timestamp()
+             AND (h.lease_until IS NULL OR h.lease_until < clock_timestamp())
+             AND (h.edit_of IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM outbox e
+                   WHERE e.chat_id = h.chat_id AND e.status = 'pending' AND e.id < h.id
+                     AND e.edit_of = h.edit_of))
+             AND NOT EXISTS (SELECT 1 FROM outbox s
+                             WHERE s.chat_id = h.chat_id AND s.status = 'sent'
+                               AND s.sent_at > clock_timestamp() - make_interval(secs => $2))
+             AND NOT EXISTS (SELECT 1 FROM direct_sends d
+                             WHERE d.chat_id = h.chat_id
+                               AND d.sent_at > clock_timestamp() - make_interval(secs => $2))
+             AND (h.chat_id >= 0 OR
+                  (SELECT count(*) FROM outbox g
+                   WHERE g.chat_id = h.chat_id AND g.status = 'sent'
+                     AND g.sent_at > clock_timestamp() - interval '60 seconds')
+                  + (SELECT count(*) FROM direct_sends d
+                     WHERE d.chat_id = h.chat_id
+                       AND d.sent_at > clock_timestamp() - interval '60 seconds') < $3)
+           ORDER BY h.id
+           LIMIT $1),
+         picked AS (
+           SELECT o.id FROM outbox o
+           WHERE o.id IN (SELECT id FROM heads) AND o.status = 'pending'
+             AND (o.lease_until IS NULL OR o.lease_until < clock_timestamp())
+           FOR UPDATE OF o SKIP LOCKED)
+         UPDATE outbox o SET lease_until = clock_timestamp() + make_interval(secs => $4)
+         FROM picked p WHERE o.id = p.id
+         RETURNING o.id, o.chat_id, o.html, o.buttons, o.attempts,
+                   (SELECT t.message_id FROM outbox t WHERE t.id = o.edit_of) AS edits_message,
+                   o.edit_of IS NOT NULL AS is_edit, o.delete_message",
     )
     .bind(limit)
     .bind(per_chat.as_secs_f64())
     .bind(group_per_minute)
+    .bind(lease.as_secs_f64())
     .fetch_all(&mut *tx)
     .await?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    sqlx::query("UPDATE outbox SET lease_until = clock_timestamp() + make_interval(secs => $2) WHERE id = ANY($1)")
-        .bind(&ids)
-        .bind(lease.as_secs_f64())
-        .execute(&mut *tx)
-        .await?;
     tx.commit().await?;
+    rows.sort_unstable_by_key(|r| r.id);
     Ok(rows)
 }
 
@@ -124,7 +149,7 @@ pub async fn record(
     let delays: Vec<f64> = outcomes.iter().map(|o| o.retry_in.as_secs_f64()).collect();
     let messages: Vec<Option<i64>> = outcomes.iter().map(|o| o.message_id).collect();
     let dead: Vec<super::dead::DeadLetter> = sqlx::query_as(
-        "UPDATE outbox o SET
+        "WITH done AS (UPDATE outbox o SET
             attempts = o.attempts + CASE WHEN r.counts THEN 1 ELSE 0 END,
             status = CASE WHEN r.sent THEN 'sent'
                           WHEN r.counts AND NOT r.transient AND o.attempts + 1 >= $6
@@ -140,7 +165,14 @@ pub async fn record(
                      $7::bigint[], $8::bool[])
               AS r(id, sent, counts, error, delay, message_id, transient)
          WHERE o.id = r.id AND o.status <> 'dead'
-         RETURNING o.id, o.chat_id, o.source, o.attempts, o.last_error, o.status",
+         RETURNING o.id, o.chat_id, o.source, o.attempts, o.last_error, o.status, o.edit_of,
+                   o.message_id),
+         -- An edit that had to go out as a new message: later edits target that one.
+         retarget AS (
+           UPDATE outbox t SET message_id = d.message_id FROM done d
+           WHERE d.edit_of = t.id AND d.message_id IS NOT NULL
+             AND t.message_id IS DISTINCT FROM d.message_id)
+         SELECT id, chat_id, source, attempts, last_error, status FROM done",
     )
     .bind(&ids)
     .bind(sent)
@@ -164,16 +196,6 @@ pub async fn record(
         },
     )
     .collect();
-    // An edit that had to go out as a new message: later edits target that one.
-    sqlx::query(
-        "UPDATE outbox t SET message_id = o.message_id
-         FROM outbox o
-         WHERE o.id = ANY($1) AND o.edit_of = t.id AND o.message_id IS NOT NULL
-           AND t.message_id IS DISTINCT FROM o.message_id",
-    )
-    .bind(&ids)
-    .execute(pool)
-    .await?;
     Ok(dead)
 }
 

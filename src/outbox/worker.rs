@@ -87,7 +87,9 @@ impl Worker {
             // A pass is never interrupted: its sends finish and its results are committed.
             let wait = match self.pass().await {
                 Ok(pass) if pass.throttled => self.throttle_wait(),
-                Ok(pass) if pass.claimed >= self.settings.batch_size as usize => Duration::ZERO,
+                // Something went: the next heads may be due at once (pacing lifted, or
+                // other chats), so look again before sleeping; an empty pass sleeps.
+                Ok(pass) if pass.claimed > 0 => Duration::ZERO,
                 Ok(_) => self.settings.poll_interval(),
                 Err(e) => {
                     tracing::warn!(error = %e, "outbox.pass_failed");

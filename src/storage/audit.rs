@@ -106,7 +106,10 @@ pub struct ChainBreak {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyReport {
+    /// Rows walked: `from_seq` through `head_seq`.
     pub rows: u64,
+    /// The first row walked (1 for the whole chain).
+    pub from_seq: i64,
     pub broken: Option<ChainBreak>,
     /// The head the walk stopped at.
     pub head_seq: i64,
@@ -136,15 +139,18 @@ pub enum VerifyError {
 /// Walk the whole chain in order and name the first row that breaks it. The head is read
 /// first and the walk stops at it, so appends committed meanwhile are not mistaken for damage.
 pub async fn verify(pool: &PgPool, key: Option<&ChainKey>) -> Result<VerifyReport, VerifyError> {
-    verify_against(pool, key, &[]).await
+    verify_against(pool, key, &[], None).await
 }
 
 /// `verify`, also checking the rows that `anchors` vouch for; an anchor past the head means
-/// rows were cut off the end.
+/// rows were cut off the end. With `from`, the walk starts at that row (its own hash and
+/// content are checked, and an anchor at it vouches for its hash; the rows before it are
+/// not read): the cost follows the rows since `from`, not the log's size.
 pub async fn verify_against(
     pool: &PgPool,
     key: Option<&ChainKey>,
     anchors: &[Anchor],
+    from: Option<i64>,
 ) -> Result<VerifyReport, VerifyError> {
     let head = head(pool).await?;
     let mut breaks: Vec<ChainBreak> = Vec::new();
@@ -167,23 +173,28 @@ pub async fn verify_against(
             Some((from, k))
         }
     };
-    let mut rows = sqlx::query(select_rows!("WHERE seq <= $1 ORDER BY seq"))
+    let from_seq = from.unwrap_or(1).max(1);
+    let mut rows = sqlx::query(select_rows!("WHERE seq >= $2 AND seq <= $1 ORDER BY seq"))
         .bind(head.seq)
+        .bind(from_seq)
         .fetch(pool);
-    let mut prev: Vec<u8> = GENESIS_HASH.to_vec();
-    let mut expected_seq = 1i64;
+    // From a later row, that row's own link is taken as stored: what vouches for it is the
+    // anchor at it (a signed checkpoint) and its hash, which covers the link.
+    let mut prev: Option<Vec<u8>> = (from_seq == 1).then(|| GENESIS_HASH.to_vec());
+    let mut expected_seq = from_seq;
     let mut count = 0u64;
     let mut walk_broke = false;
     while let Some(row) = rows.try_next().await? {
         let row = decode(row)?;
         count += 1;
+        let prev = prev.get_or_insert_with(|| row.prev_hash.clone());
         let expected_hash = match key {
-            Some((from, k)) if row.seq >= from => k.row_hash(&prev, row.seq, &row.content_hash),
-            _ => row_hash(&prev, row.seq, &row.content_hash),
+            Some((from, k)) if row.seq >= from => k.row_hash(prev, row.seq, &row.content_hash),
+            _ => row_hash(prev, row.seq, &row.content_hash),
         };
         let problem = if row.seq != expected_seq {
             Some((expected_seq, "row missing (sequence gap)".to_string()))
-        } else if row.prev_hash != prev {
+        } else if row.prev_hash != *prev {
             Some((
                 row.seq,
                 "previous-hash link does not match the row before".into(),
@@ -206,7 +217,7 @@ pub async fn verify_against(
             walk_broke = true;
             break;
         }
-        prev = row.row_hash;
+        *prev = row.row_hash;
         expected_seq += 1;
     }
     drop(rows);
@@ -217,7 +228,7 @@ pub async fn verify_against(
                 expected_seq,
                 "rows missing at the end of the log".into(),
             );
-        } else if head.row_hash != prev {
+        } else if prev.as_ref().is_some_and(|p| *p != head.row_hash) {
             at(
                 &mut breaks,
                 head.seq,
@@ -258,6 +269,7 @@ pub async fn verify_against(
     }
     Ok(VerifyReport {
         rows: count,
+        from_seq,
         broken: breaks.into_iter().min_by_key(|b| b.seq),
         head_seq: head.seq,
         keyed_from: key.map(|(from, _)| from),

@@ -9,6 +9,7 @@
 use super::helpers::*;
 
 mod owner;
+mod recent;
 mod runtime_role;
 use opsguard::domain::secret::Secret;
 use sqlx::{Connection, PgConnection, PgPool};

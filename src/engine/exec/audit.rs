@@ -15,7 +15,7 @@ pub(super) async fn audit(ctx: &Ctx<'_>, query: &AuditQuery) -> ExecResult {
     match query {
         AuditQuery::Verify => {
             let settings = ctx.engine.settings();
-            let report = crate::audit::verify_all(pool, settings, ctx.engine.audit_keys(), &[])
+            let report = crate::audit::verify_recent(pool, settings, ctx.engine.audit_keys())
                 .await
                 .map_err(|e| match e {
                     VerifyError::Store(e) => ExecError::Store(e),

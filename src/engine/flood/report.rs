@@ -46,7 +46,7 @@ fn aggregate_row(dropped: &Dropped, window_secs: u64) -> AuditEntry {
         "messages"
     };
     AuditEntry {
-        request_id: uuid::Uuid::new_v4().to_string(),
+        request_id: uuid::Uuid::now_v7().to_string(),
         at_micros: chrono::Utc::now().timestamp_micros(),
         phase: Phase::Outcome.as_str().into(),
         actor_kind: "telegram".into(),

@@ -1,0 +1,213 @@
+//! The alerts a batch's episodes may join, read and locked in ONE statement at the start of
+//! the batch's transaction (in id order, so replicas lock alike), and kept as written while
+//! the episodes are recorded: each episode finds what it joins here instead of in a query
+//! of its own, and an episode that would change nothing a reader sees writes nothing.
+
+use super::alerts::Exceeding;
+use crate::config::RuleKind;
+use chrono::{DateTime, Duration, Utc};
+use sqlx::PgConnection;
+
+/// An alert as written: what an edit of its message shows.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(super) struct Written {
+    pub id: i64,
+    pub rule: String,
+    pub key: String,
+    pub ip: Option<String>,
+    pub host: Option<String>,
+    pub account: Option<String>,
+    pub count: i64,
+    pub first_at: DateTime<Utc>,
+    pub exceeding_from: Option<DateTime<Utc>>,
+    pub last_at: DateTime<Utc>,
+    pub peak: i32,
+    pub accounts: Vec<String>,
+    pub rules: Vec<String>,
+    pub state: String,
+    pub merged_into: Option<i64>,
+    pub quiet: bool,
+    pub outbox_ids: Vec<i64>,
+}
+
+/// The columns of a `Written`, for a `RETURNING` or a `SELECT` over `login_alerts a`.
+pub(super) const COLUMNS: &str = "a.id, a.rule, a.key, host(a.ip) AS ip, a.host, a.account,
+    a.count, a.first_at, a.exceeding_from, a.last_at, a.peak, a.accounts, a.rules, a.state,
+    a.merged_into, a.silenced OR a.acked_by IS NOT NULL AS quiet, a.outbox_ids";
+
+/// The span an episode joins alerts within: exceeding events within its gap.
+fn reach(e: &Exceeding) -> (DateTime<Utc>, DateTime<Utc>) {
+    let gap = Duration::seconds(e.gap_secs);
+    (e.first_exceeding - gap, e.last_exceeding + gap)
+}
+
+pub(super) struct AlertView {
+    rows: Vec<Written>,
+}
+
+impl AlertView {
+    /// Lock and read every alert that some episode of `found` may join.
+    pub async fn lock(tx: &mut PgConnection, found: &[Exceeding]) -> Result<Self, sqlx::Error> {
+        let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
+        let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
+        let (from, to): (Vec<_>, Vec<_>) = found.iter().map(reach).unzip();
+        let statement = format!(
+            "SELECT {COLUMNS} FROM login_alerts a
+             JOIN (SELECT rule, key, min(lo) AS lo, max(hi) AS hi
+                   FROM UNNEST($1::text[], $2::text[], $3::timestamptz[], $4::timestamptz[])
+                        AS e(rule, key, lo, hi)
+                   GROUP BY rule, key) e ON a.rule = e.rule AND a.key = e.key
+             WHERE a.state <> 'merged' AND a.last_at > e.lo
+               AND coalesce(a.exceeding_from, a.first_at) < e.hi
+             ORDER BY a.id FOR UPDATE OF a"
+        );
+        let rows = sqlx::query_as(sqlx::AssertSqlSafe(statement))
+            .bind(&rules)
+            .bind(&keys)
+            .bind(&from)
+            .bind(&to)
+            .fetch_all(tx)
+            .await?;
+        Ok(AlertView { rows })
+    }
+
+    /// The alerts episode `e` joins (ids and states), open first, then oldest first.
+    pub fn touching(&self, e: &Exceeding) -> Vec<(i64, String)> {
+        let (from, to) = reach(e);
+        let mut touching: Vec<(i64, String)> = self
+            .rows
+            .iter()
+            .filter(|a| a.rule == e.rule && a.key == e.key && a.state != "merged")
+            .filter(|a| a.last_at > from && a.exceeding_from.unwrap_or(a.first_at) < to)
+            .map(|a| (a.id, a.state.clone()))
+            .collect();
+        touching.sort_by_key(|(id, state)| (state != "open", *id));
+        touching
+    }
+
+    pub fn get(&self, id: i64) -> Option<&Written> {
+        self.rows.iter().find(|a| a.id == id)
+    }
+
+    /// The alert as just written.
+    pub fn put(&mut self, row: &Written) {
+        match self.rows.iter_mut().find(|a| a.id == row.id) {
+            Some(old) => *old = row.clone(),
+            None => self.rows.push(row.clone()),
+        }
+    }
+
+    /// `ids` were folded into `survivor` (which is written next).
+    pub fn merged(&mut self, ids: &[i64], survivor: i64) {
+        for a in self.rows.iter_mut().filter(|a| ids.contains(&a.id)) {
+            a.state = "merged".into();
+            a.merged_into = Some(survivor);
+        }
+    }
+
+    /// The open alert of `rule` and `key` that ended before `at` was closed.
+    pub fn closed_before(&mut self, rule: &str, key: &str, at: DateTime<Utc>) {
+        for a in self.rows.iter_mut() {
+            if a.rule == rule && a.key == key && a.state == "open" && a.last_at < at {
+                a.state = "closed".into();
+            }
+        }
+    }
+}
+
+/// Whether counting episode `e` on `row` would leave what a reader sees of it as it is: no
+/// event newly covered (a spray: no new account), its times and peak within the row's.
+pub(super) fn covers(row: &Written, e: &Exceeding) -> bool {
+    let count_kept = match e.kind {
+        RuleKind::Spray => row.count == row.accounts.len() as i64,
+        _ => e.added == 0,
+    };
+    count_kept
+        && row.first_at <= e.since
+        && row.exceeding_from.is_some_and(|x| x <= e.first_exceeding)
+        && row.last_at >= e.last_exceeding
+        && i64::from(row.peak) >= i64::from(e.peak)
+        && e.accounts.iter().all(|a| row.accounts.contains(a))
+}
+
+/// Whether growing `host` by `accounts` and `rule` would leave it as it is: every account
+/// and the rule already on it (its accounts are kept distinct, sorted and capped, so adding
+/// ones it holds changes nothing).
+pub(super) fn holds(host: &Written, accounts: &[String], rule: &str) -> bool {
+    host.rules.iter().any(|r| r == rule) && accounts.iter().all(|a| host.accounts.contains(a))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + s, 0).unwrap()
+    }
+
+    fn row() -> Written {
+        Written {
+            id: 1,
+            rule: "ip-failures".into(),
+            key: "ip:192.0.2.1".into(),
+            ip: Some("192.0.2.1".into()),
+            host: None,
+            account: None,
+            count: 12,
+            first_at: at(0),
+            exceeding_from: Some(at(10)),
+            last_at: at(50),
+            peak: 12,
+            accounts: vec!["alice".into(), "bob".into()],
+            rules: vec!["ip-failures".into(), "ip-slow".into()],
+            state: "open".into(),
+            merged_into: None,
+            quiet: false,
+            outbox_ids: vec![7],
+        }
+    }
+
+    fn episode(added: i64, last: i64, peak: u32, accounts: &[&str]) -> Exceeding {
+        Exceeding {
+            rule: "ip-failures".into(),
+            kind: RuleKind::Ip,
+            key: "ip:192.0.2.1".into(),
+            source: None,
+            account: None,
+            added,
+            accounts: accounts.iter().map(|a| a.to_string()).collect(),
+            also: Vec::new(),
+            peak,
+            fire_at: 11,
+            window_secs: 60,
+            gap_secs: 600,
+            since: at(5),
+            first_exceeding: at(20),
+            last_exceeding: at(last),
+        }
+    }
+
+    #[test]
+    fn an_episode_that_changes_nothing_shown_is_covered_and_any_change_is_not() {
+        assert!(covers(&row(), &episode(0, 40, 11, &["bob"])));
+        for changed in [
+            episode(1, 40, 11, &["bob"]),   // an event newly covered
+            episode(0, 51, 11, &["bob"]),   // a later last event
+            episode(0, 40, 13, &["bob"]),   // a higher peak
+            episode(0, 40, 11, &["carol"]), // a new account
+        ] {
+            assert!(!covers(&row(), &changed), "{changed:?}");
+        }
+        let mut earlier = episode(0, 40, 11, &[]);
+        earlier.since = at(-1);
+        assert!(!covers(&row(), &earlier));
+    }
+
+    #[test]
+    fn a_host_holds_what_it_already_has() {
+        let host = row();
+        assert!(holds(&host, &["alice".into()], "ip-slow"));
+        assert!(!holds(&host, &["alice".into()], "password-spray"));
+        assert!(!holds(&host, &["carol".into()], "ip-slow"));
+    }
+}
