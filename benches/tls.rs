@@ -76,7 +76,15 @@ async fn openssl_sites(configs: &[&[&str]]) -> (Openssl, Vec<u16>) {
     let dir = std::env::temp_dir().join(format!("opsguard-bench-tls-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-nodes", "-days", "30", "-subj", "/CN=localhost"])
+        .args([
+            "req",
+            "-x509",
+            "-nodes",
+            "-days",
+            "30",
+            "-subj",
+            "/CN=localhost",
+        ])
         .args(["-newkey", "rsa:2048", "-keyout"])
         .arg(dir.join("key.pem"))
         .arg("-out")
@@ -130,7 +138,15 @@ fn max(v: &[f64]) -> f64 {
 fn testssl(port: u16) -> Option<f64> {
     let started = Instant::now();
     let status = Command::new("testssl")
-        .args(["--quiet", "--warnings", "off", "--color", "0", "--ip", "127.0.0.1"])
+        .args([
+            "--quiet",
+            "--warnings",
+            "off",
+            "--color",
+            "0",
+            "--ip",
+            "127.0.0.1",
+        ])
         .args(["-p", "-s", "-f", "-4", "-S"])
         .arg(format!("localhost:{port}"))
         .stdout(Stdio::null())
@@ -149,10 +165,21 @@ async fn main() {
     }
     let weak: [&[&str]; 5] = [
         &["-tls1", "-cipher", "DHE-RSA-AES128-SHA:@SECLEVEL=0"],
-        &["-no_tls1_3", "-cipher", "NULL-SHA256:AES128-SHA:@SECLEVEL=0"],
-        &["-cipher", "AECDH-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0"],
+        &[
+            "-no_tls1_3",
+            "-cipher",
+            "NULL-SHA256:AES128-SHA:@SECLEVEL=0",
+        ],
+        &[
+            "-cipher",
+            "AECDH-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
+        ],
         &["-no_tls1_3", "-cipher", "ECDHE-RSA-AES128-SHA:@SECLEVEL=0"],
-        &["-no_tls1_3", "-cipher", "AES128-GCM-SHA256:AES256-SHA:@SECLEVEL=0"],
+        &[
+            "-no_tls1_3",
+            "-cipher",
+            "AES128-GCM-SHA256:AES256-SHA:@SECLEVEL=0",
+        ],
     ];
     let (_servers, openssl_ports) = openssl_sites(&weak).await;
     ports.extend(&openssl_ports);
@@ -184,10 +211,19 @@ async fn main() {
         let started = Instant::now();
         let report = runner::run(&checks, TIMEOUT).await;
         all.push(started.elapsed().as_secs_f64());
-        assert!(report.findings.iter().all(|f| f.title != "Target unreachable"));
+        assert!(
+            report
+                .findings
+                .iter()
+                .all(|f| f.title != "Target unreachable")
+        );
     }
 
-    println!("## tls check over {} loopback hosts (timeout {} ms)\n", targets.len(), TIMEOUT.as_millis());
+    println!(
+        "## tls check over {} loopback hosts (timeout {} ms)\n",
+        targets.len(),
+        TIMEOUT.as_millis()
+    );
     println!("| run | median | max | target |\n|---|---|---|---|");
     println!(
         "| one host at a time ({} checks) | {:.1} ms | {:.1} ms | ≤ 50 ms median |",
@@ -204,13 +240,18 @@ async fn main() {
     if std::env::var("BENCH_TESTSSL").as_deref() == Ok("0") {
         return;
     }
-    for (label, port) in [("rustls, TLS 1.2/1.3", ports[0]), ("openssl, NULL + CBC", openssl_ports[1])] {
+    for (label, port) in [
+        ("rustls, TLS 1.2/1.3", ports[0]),
+        ("openssl, NULL + CBC", openssl_ports[1]),
+    ] {
         match testssl(port) {
             Some(secs) => println!(
                 "| testssl.sh -p -s -f -4 -S on one host ({label}) | {secs:.1} s | — | ratio to opsguard's per-host median: {:.0}× |",
                 secs / median(per_host.clone())
             ),
-            None => println!("| testssl.sh ({label}) | not run: testssl missing or failed | — | — |"),
+            None => {
+                println!("| testssl.sh ({label}) | not run: testssl missing or failed | — | — |")
+            }
         }
     }
 }

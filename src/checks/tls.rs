@@ -79,7 +79,13 @@ impl Check for Tls {
         );
         let finding = |severity, title: &str, evidence: String, remediation: &str| {
             Finding::new(
-                "tls", target, severity, title, evidence, remediation, REFERENCE,
+                "tls",
+                target,
+                severity,
+                title,
+                evidence,
+                remediation,
+                REFERENCE,
             )
         };
         let mut found: Vec<Finding> = super::tls_grades::grades(&scan)
@@ -91,9 +97,7 @@ impl Check for Tls {
             _ => match scan.chain() {
                 Some(chain) => chain.into_iter().map(CertificateDer::from).collect(),
                 None => {
-                    let answered = scan
-                        .outcomes()
-                        .any(|o| matches!(o, Outcome::Answered(_)));
+                    let answered = scan.outcomes().any(|o| matches!(o, Outcome::Answered(_)));
                     if !answered {
                         // Nothing but failed connections and silence: the target is down.
                         return Err(unreachable_reason(&scan));

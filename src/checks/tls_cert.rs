@@ -25,7 +25,7 @@ pub fn validity(cert: &X509Certificate<'_>, subject: &str, now: i64) -> Vec<Weak
     let mut found = Vec::new();
     let not_before = validity.not_before.timestamp();
     if not_before > now {
-        let days = (not_before - now).div_euclid(86_400);
+        let days = (not_before - now + 86_399).div_euclid(86_400); // started days count
         found.push((
             Severity::Critical,
             "Certificate not yet valid",

@@ -78,11 +78,14 @@ fn untrusted(
         error,
         Error::InvalidCertificate(CertificateError::UnknownIssuer)
     );
-    if unknown_issuer && self_issued(leaf) {
+    if self_issued(leaf) {
         return (
             Severity::Critical,
             "Certificate is self-signed",
-            format!("{subject} is its own issuer and no trusted CA vouches for it"),
+            format!(
+                "{subject} is its own issuer and no trusted CA vouches for it ({})",
+                cause(error)
+            ),
             CA_FIX,
         );
     }
@@ -123,11 +126,14 @@ fn untrusted(
 }
 
 /// A verification error as people read it (rustls prints some as debug dumps).
+#[allow(deprecated)] // rustls still returns the context-free variants in places
 fn cause(error: &Error) -> &'static str {
     match error {
         Error::InvalidCertificate(e) => match e {
+            CertificateError::UnknownIssuer => "its issuer is not a trusted root",
             CertificateError::BadSignature => "a signature in the chain does not verify",
-            CertificateError::UnsupportedSignatureAlgorithmContext { .. } => {
+            CertificateError::UnsupportedSignatureAlgorithm
+            | CertificateError::UnsupportedSignatureAlgorithmContext { .. } => {
                 "the chain is signed with an algorithm no current client accepts"
             }
             CertificateError::BadEncoding => "a certificate in the chain is malformed",

@@ -30,7 +30,10 @@ const SUITE_FIX: &str = "Offer only ECDHE suites with AES-GCM or ChaCha20-Poly13
 /// A family's finding title and testssl.sh severity when the server accepts it.
 fn family_grade(family: Family) -> (Severity, &'static str) {
     match family {
-        Family::Null => (Severity::Critical, "NULL cipher suites offered (no encryption)"),
+        Family::Null => (
+            Severity::Critical,
+            "NULL cipher suites offered (no encryption)",
+        ),
         Family::Anonymous => (
             Severity::Critical,
             "Anonymous cipher suites offered (no authentication)",
@@ -70,7 +73,10 @@ pub fn grades(scan: &Scan) -> Vec<Grade> {
         found.push((
             Severity::Medium,
             "TLS 1.2 not offered".into(),
-            format!("a TLS 1.2 hello was {}", refusal(scan.protocol(Version::Tls12))),
+            format!(
+                "a TLS 1.2 hello was {}",
+                refusal(scan.protocol(Version::Tls12))
+            ),
             "Enable TLS 1.2 and 1.3.",
         ));
     }
@@ -83,7 +89,10 @@ pub fn grades(scan: &Scan) -> Vec<Grade> {
         found.push((
             severity,
             "TLS 1.3 not offered".into(),
-            format!("a TLS 1.3 hello was {}", refusal(scan.protocol(Version::Tls13))),
+            format!(
+                "a TLS 1.3 hello was {}",
+                refusal(scan.protocol(Version::Tls13))
+            ),
             "Enable TLS 1.3 on the server.",
         ));
     }
@@ -135,10 +144,7 @@ fn chosen(outcome: &Outcome, suite: u16) -> String {
         .hello()
         .and_then(|h| h.version)
         .map_or("an unknown version", Version::label);
-    format!(
-        "the server chose {} ({version})",
-        tls_suites::name(suite)
-    )
+    format!("the server chose {} ({version})", tls_suites::name(suite))
 }
 
 /// How a probe was turned down, as people read it.

@@ -33,10 +33,17 @@ impl Outcome {
 }
 
 /// Offer `version` and `suites` to `host:port` and report what the server did.
-pub async fn probe(host: &str, port: u16, version: Version, suites: &[u16], wait: Duration) -> Outcome {
+pub async fn probe(
+    host: &str,
+    port: u16,
+    version: Version,
+    suites: &[u16],
+    wait: Duration,
+) -> Outcome {
     let hello = tls_hello::client_hello(host, version, suites);
     let deadline = tokio::time::Instant::now() + wait;
-    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect((host, port))).await {
+    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect((host, port))).await
+    {
         Ok(Ok(stream)) => stream,
         Ok(Err(e)) => return Outcome::NoConnection(e.kind().to_string()),
         Err(_) => return Outcome::NoConnection("connection timed out".into()),

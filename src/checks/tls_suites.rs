@@ -113,18 +113,25 @@ pub fn forward_secret() -> Vec<u16> {
         .collect()
 }
 
-/// The code points TLS 1.0 and 1.1 can negotiate: every family but AEAD.
+/// Whether a suite both encrypts and authenticates the server: what a protocol probe
+/// offers, as testssl.sh's protocol tests do (a version usable only with NULL or
+/// anonymous suites is reported through those families, not as offered).
+fn usable(suite: &Suite) -> bool {
+    !matches!(suite.family, Family::Null | Family::Anonymous)
+}
+
+/// The code points TLS 1.0 and 1.1 can negotiate: every usable suite but AEAD ones.
 pub fn legacy() -> Vec<u16> {
     all()
         .iter()
-        .filter(|s| s.family != Family::Aead)
+        .filter(|s| usable(s) && s.family != Family::Aead)
         .map(|s| s.code)
         .collect()
 }
 
-/// The code points of every TLS 1.2-or-older suite in the table.
+/// The code points of every usable TLS 1.2-or-older suite in the table.
 pub fn every() -> Vec<u16> {
-    all().iter().map(|s| s.code).collect()
+    all().iter().filter(|s| usable(s)).map(|s| s.code).collect()
 }
 
 /// A suite's IANA name, or its code point in hex when it is not in the table.
@@ -159,7 +166,9 @@ mod tests {
         assert!(get(0xC013).forward_secret && get(0x0033).forward_secret);
         assert_eq!(get(0xC02F).family, Family::Aead);
         assert!(Family::ALL.iter().all(|f| !of(*f).is_empty()));
+        let unusable = of(Family::Null).len() + of(Family::Anonymous).len();
         assert_eq!(legacy().len() + of(Family::Aead).len(), every().len());
+        assert_eq!(every().len() + unusable, all().len());
         assert_eq!(name(0x1301), "TLS_AES_128_GCM_SHA256");
         assert_eq!(name(0xFAFA), "cipher suite 0xFAFA");
     }

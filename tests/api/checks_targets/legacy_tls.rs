@@ -1,9 +1,9 @@
 //! TLS 1.0 and 1.1 against a real server: rustls cannot serve them, so these tests start
 //! `openssl s_server` (OpenSSL 3 needs `@SECLEVEL=0` to speak them at all).
 
+use super::openssl_server::OpensslServer;
 use super::{check_tls, titled};
 use opsguard::domain::finding::Severity;
-use super::openssl_server::OpensslServer;
 
 /// testssl.sh 3.0.8 (`run_protocols`): TLS1 and TLS1_1 "offered (deprecated)" LOW;
 /// TLS1_2 "not offered" without TLS 1.3 MEDIUM; TLS1_3 "not offered" LOW, or INFO when
@@ -17,7 +17,11 @@ async fn a_server_still_accepting_tls10_and_tls11_is_reported() {
         assert_eq!(legacy.severity, Severity::Low);
     }
     let no13 = titled(&found, "TLS 1.3 not offered").expect("no TLS 1.3 reported");
-    assert_eq!(no13.severity, Severity::Info, "TLS 1.2 is offered: {found:?}");
+    assert_eq!(
+        no13.severity,
+        Severity::Info,
+        "TLS 1.2 is offered: {found:?}"
+    );
     assert!(titled(&found, "unreachable").is_none(), "{found:?}");
 }
 
@@ -25,7 +29,9 @@ async fn a_server_still_accepting_tls10_and_tls11_is_reported() {
 async fn tls10_only_servers_are_misconfigured_not_unreachable_whatever_their_suites() {
     // RSA key exchange with AES-CBC, then DHE only (no ECDHE, no static RSA).
     for cipher in ["AES128-SHA:@SECLEVEL=0", "DHE-RSA-AES128-SHA:@SECLEVEL=0"] {
-        let server = OpensslServer::start(&["-tls1", "-cipher", cipher]).await;
+        let args = ["-tls1", "-cipher", cipher];
+        let server =
+            OpensslServer::with_openssl_cert_serving(&["-newkey", "rsa:2048"], &args).await;
         let found = check_tls(server.port, None).await;
         let legacy = titled(&found, "TLS 1.0 offered").unwrap_or_else(|| panic!("{found:?}"));
         assert_eq!(legacy.severity, Severity::Low, "{cipher}");
@@ -33,12 +39,22 @@ async fn tls10_only_servers_are_misconfigured_not_unreachable_whatever_their_sui
         let no12 = titled(&found, "TLS 1.2 not offered").expect("no TLS 1.2 reported");
         assert_eq!(no12.severity, Severity::Medium, "{cipher}");
         let no13 = titled(&found, "TLS 1.3 not offered").expect("no TLS 1.3 reported");
-        assert_eq!(no13.severity, Severity::Low, "{cipher}: nothing to downgrade to");
+        assert_eq!(
+            no13.severity,
+            Severity::Low,
+            "{cipher}: nothing to downgrade to"
+        );
         assert!(titled(&found, "TLS 1.1 offered").is_none(), "{found:?}");
         // The certificate was read from the TLS 1.0 handshake: it is graded.
-        assert!(titled(&found, "self-signed").is_some(), "{cipher}: {found:?}");
+        assert!(
+            titled(&found, "self-signed").is_some(),
+            "{cipher}: {found:?}"
+        );
         assert!(titled(&found, "unreachable").is_none(), "{found:?}");
-        assert!(found.iter().all(|f| !f.evidence.contains("{ ")), "{found:?}");
+        assert!(
+            found.iter().all(|f| !f.evidence.contains("{ ")),
+            "{found:?}"
+        );
     }
 }
 

@@ -21,14 +21,6 @@ impl OpensslServer {
         Self::serve(dir, protocol_args).await
     }
 
-    /// Serves `cert_pem` (leaf first, then any chain) and `key_pem` with `args`.
-    pub async fn with_pem(cert_pem: &str, key_pem: &str, args: &[&str]) -> OpensslServer {
-        let dir = Self::dir();
-        std::fs::write(dir.join("cert.pem"), cert_pem).unwrap();
-        std::fs::write(dir.join("key.pem"), key_pem).unwrap();
-        Self::serve(dir, args).await
-    }
-
     pub fn dir() -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!(
             "opsguard-openssl-{}",
@@ -116,4 +108,3 @@ impl Drop for OpensslServer {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
-

@@ -41,7 +41,15 @@ fn severity(testssl: &str) -> Option<Severity> {
 async fn testssl(port: u16) -> Vec<(String, String)> {
     let json = OpensslServer::dir().join("testssl.json");
     let output = tokio::process::Command::new("testssl")
-        .args(["--quiet", "--warnings", "off", "--color", "0", "--ip", "127.0.0.1"])
+        .args([
+            "--quiet",
+            "--warnings",
+            "off",
+            "--color",
+            "0",
+            "--ip",
+            "127.0.0.1",
+        ])
         .args(["-p", "-s", "-f", "-4", "--jsonfile"])
         .arg(&json)
         .arg(format!("localhost:{port}"))
@@ -53,7 +61,12 @@ async fn testssl(port: u16) -> Vec<(String, String)> {
     let _ = std::fs::remove_dir_all(json.parent().unwrap());
     let rows: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     rows.iter()
-        .map(|r| (r["id"].as_str().unwrap().to_string(), r["severity"].as_str().unwrap().to_string()))
+        .map(|r| {
+            (
+                r["id"].as_str().unwrap().to_string(),
+                r["severity"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -66,7 +79,9 @@ fn compare(what: &str, theirs: &[(String, String)], ours: &[Finding]) -> usize {
         compared += 1;
         let mine = titled(ours, title).map(|f| f.severity);
         match severity(rating) {
-            Some(expected) => assert_eq!(mine, Some(expected), "{what}: {id} {rating} vs {ours:#?}"),
+            Some(expected) => {
+                assert_eq!(mine, Some(expected), "{what}: {id} {rating} vs {ours:#?}")
+            }
             None => assert!(
                 mine.is_none() || mine == Some(Severity::Info),
                 "{what}: testssl rates {id} {rating}; opsguard says {mine:?}"
@@ -78,16 +93,30 @@ fn compare(what: &str, theirs: &[(String, String)], ours: &[Finding]) -> usize {
 
 #[tokio::test]
 async fn findings_agree_with_testssl_on_the_same_servers() {
-    if std::process::Command::new("testssl").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: testssl (Debian package testssl.sh) is not installed; run scripts/services.sh's ensure_test_tools");
+    if std::process::Command::new("testssl")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "SKIPPED: testssl (Debian package testssl.sh) is not installed; run scripts/services.sh's ensure_test_tools"
+        );
         return;
     }
     let rsa = ["-newkey", "rsa:2048"];
     let servers = [
         // NULL and CBC with static RSA, TLS 1.0 to 1.2: no AEAD, no forward secrecy.
-        ["-no_tls1_3", "-cipher", "NULL-SHA256:AES128-SHA:@SECLEVEL=0"],
+        [
+            "-no_tls1_3",
+            "-cipher",
+            "NULL-SHA256:AES128-SHA:@SECLEVEL=0",
+        ],
         // Anonymous ECDH beside an AEAD ECDHE suite, TLS 1.0 to 1.3.
-        ["-cipher", "AECDH-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0", "-no_ssl3"],
+        [
+            "-cipher",
+            "AECDH-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
+            "-no_ssl3",
+        ],
     ];
     let a = OpensslServer::with_openssl_cert_serving(&rsa, &servers[0]).await;
     let b = OpensslServer::with_openssl_cert_serving(&rsa, &servers[1]).await;

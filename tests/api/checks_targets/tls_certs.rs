@@ -39,7 +39,8 @@ async fn a_missing_intermediate_and_an_untrusted_root_are_told_apart() {
     // Leaf alone: the intermediate is missing.
     let port = serve_chain(vec![cert.clone()], key.clone_key(), false).await;
     let found = check_tls(port, Some(file.0.clone())).await;
-    let missing = titled(&found, "Certificate chain incomplete").unwrap_or_else(|| panic!("{found:?}"));
+    let missing =
+        titled(&found, "Certificate chain incomplete").unwrap_or_else(|| panic!("{found:?}"));
     assert_eq!(missing.severity, Severity::Critical);
     assert!(
         missing.evidence.contains("sent 1 certificate(s)")
@@ -60,7 +61,11 @@ async fn a_missing_intermediate_and_an_untrusted_root_are_told_apart() {
     let found = check_tls(port, None).await;
     let untrusted = titled(&found, "chain not trusted").unwrap_or_else(|| panic!("{found:?}"));
     assert_eq!(untrusted.severity, Severity::Critical);
-    assert!(untrusted.evidence.contains("opsguard test CA"), "{}", untrusted.evidence);
+    assert!(
+        untrusted.evidence.contains("opsguard test CA"),
+        "{}",
+        untrusted.evidence
+    );
     assert_eq!(found.len(), 1, "{found:?}");
 }
 
@@ -77,7 +82,7 @@ async fn self_signed_and_not_yet_valid_certificates_are_separate_findings() {
     let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
     p.distinguished_name.push(DnType::CommonName, "localhost");
     let now = time::OffsetDateTime::now_utc();
-    p.not_before = now + time::Duration::days(10);
+    p.not_before = now + time::Duration::days(10) - time::Duration::hours(1);
     p.not_after = now + time::Duration::days(400);
     let key = KeyPair::generate().unwrap();
     let cert = p.signed_by(&key, &ca).unwrap();
@@ -86,8 +91,16 @@ async fn self_signed_and_not_yet_valid_certificates_are_separate_findings() {
     let found = check_tls(port, Some(file.0.clone())).await;
     let early = titled(&found, "Certificate not yet valid").unwrap_or_else(|| panic!("{found:?}"));
     assert_eq!(early.severity, Severity::Critical);
-    assert!(early.evidence.contains("(in 9 days)"), "{}", early.evidence);
-    assert_eq!(found.len(), 1, "the chain verifies inside the validity: {found:?}");
+    assert!(
+        early.evidence.contains("(in 10 days)"),
+        "{}",
+        early.evidence
+    );
+    assert_eq!(
+        found.len(),
+        1,
+        "the chain verifies inside the validity: {found:?}"
+    );
 }
 
 #[tokio::test]
@@ -116,7 +129,11 @@ async fn wrong_host_names_its_sans_and_tls12_only_lacks_tls13() {
     let port = serve(leaf(Some(&ca), "other.example", 365), false).await;
     let found = check_tls(port, Some(file.0.clone())).await;
     let wrong = titled(&found, "does not match the host name").expect("wrong host reported");
-    assert_eq!((wrong.severity, found.len()), (Severity::High, 1), "{found:?}");
+    assert_eq!(
+        (wrong.severity, found.len()),
+        (Severity::High, 1),
+        "{found:?}"
+    );
 
     // The finding names what the certificate is valid for: its SANs, not the subject CN.
     let sans = ["api.other.example", "10.0.0.7"];
@@ -148,7 +165,11 @@ async fn a_p192_key_is_a_finding_not_an_unreachable_server() {
     .await;
     let found = check_tls(server.port, None).await;
     let key = titled(&found, "Weak EC key").unwrap_or_else(|| panic!("{found:?}"));
-    assert_eq!(key.severity, Severity::Info, "testssl.sh: 164–224 bits INFO");
+    assert_eq!(
+        key.severity,
+        Severity::Info,
+        "testssl.sh: 164–224 bits INFO"
+    );
     assert!(key.evidence.ends_with("EC 192 bits"), "{}", key.evidence);
     assert!(titled(&found, "self-signed").is_some(), "{found:?}");
     assert!(titled(&found, "unreachable").is_none(), "{found:?}");

@@ -38,7 +38,10 @@ fn assert_suites(found: &[opsguard::domain::finding::Finding], expected: &[&str]
         if expected.contains(&title) {
             let f = f.unwrap_or_else(|| panic!("{what}: {title} missing from {found:#?}"));
             assert_eq!(f.severity, severity(title), "{what}: {title}");
-            assert!(!f.evidence.contains("{ ") && !f.evidence.contains("Some("), "{f:?}");
+            assert!(
+                !f.evidence.contains("{ ") && !f.evidence.contains("Some("),
+                "{f:?}"
+            );
         } else {
             assert!(f.is_none(), "{what}: unexpected {title} in {found:#?}");
         }
@@ -50,10 +53,25 @@ fn assert_suites(found: &[opsguard::domain::finding::Finding], expected: &[&str]
 async fn weak_suite_families_served_by_openssl_are_named_with_testssl_severities() {
     let rsa = ["-newkey", "rsa:2048"];
     for (cipher, expected) in [
-        ("NULL-SHA256:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0", &["NULL cipher suites offered"][..]),
-        ("AECDH-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0", &["Anonymous cipher suites offered"]),
-        ("ECDHE-RSA-AES128-SHA:DHE-RSA-AES256-SHA:@SECLEVEL=0", &["Obsolete CBC cipher suites offered", "No AEAD cipher suite offered"]),
-        ("AES128-GCM-SHA256:AES256-SHA:@SECLEVEL=0", &["Obsolete CBC cipher suites offered", "No forward secrecy"]),
+        (
+            "NULL-SHA256:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
+            &["NULL cipher suites offered"][..],
+        ),
+        (
+            "AECDH-AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256:@SECLEVEL=0",
+            &["Anonymous cipher suites offered"],
+        ),
+        (
+            "ECDHE-RSA-AES128-SHA:DHE-RSA-AES256-SHA:@SECLEVEL=0",
+            &[
+                "Obsolete CBC cipher suites offered",
+                "No AEAD cipher suite offered",
+            ],
+        ),
+        (
+            "AES128-GCM-SHA256:AES256-SHA:@SECLEVEL=0",
+            &["Obsolete CBC cipher suites offered", "No forward secrecy"],
+        ),
     ] {
         let args = ["-no_tls1_3", "-no_tls1", "-no_tls1_1", "-cipher", cipher];
         let server = OpensslServer::with_openssl_cert_serving(&rsa, &args).await;
@@ -61,7 +79,10 @@ async fn weak_suite_families_served_by_openssl_are_named_with_testssl_severities
         assert_suites(&found, expected, cipher);
         if cipher.starts_with("NULL") {
             let null = titled(&found, "NULL cipher").unwrap();
-            assert_eq!(null.evidence, "the server chose TLS_RSA_WITH_NULL_SHA256 (TLS 1.2)");
+            assert_eq!(
+                null.evidence,
+                "the server chose TLS_RSA_WITH_NULL_SHA256 (TLS 1.2)"
+            );
         }
     }
 }
@@ -139,19 +160,42 @@ async fn families_openssl_cannot_serve_are_found_on_a_scripted_server() {
     // IANA code points: TLS_RSA_WITH_RC4_128_SHA, TLS_RSA_WITH_3DES_EDE_CBC_SHA,
     // TLS_RSA_EXPORT_WITH_RC4_40_MD5, TLS_RSA_WITH_DES_CBC_SHA.
     for (suite, name, title) in [
-        (&[0x0005u16][..], "TLS_RSA_WITH_RC4_128_SHA", "RC4 cipher suites offered"),
-        (&[0x000a][..], "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "3DES or IDEA cipher suites offered"),
-        (&[0x0003][..], "TLS_RSA_EXPORT_WITH_RC4_40_MD5", "EXPORT cipher suites offered"),
-        (&[0x0009][..], "TLS_RSA_WITH_DES_CBC_SHA", "DES or RC2 cipher suites offered"),
+        (
+            &[0x0005u16][..],
+            "TLS_RSA_WITH_RC4_128_SHA",
+            "RC4 cipher suites offered",
+        ),
+        (
+            &[0x000a][..],
+            "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
+            "3DES or IDEA cipher suites offered",
+        ),
+        (
+            &[0x0003][..],
+            "TLS_RSA_EXPORT_WITH_RC4_40_MD5",
+            "EXPORT cipher suites offered",
+        ),
+        (
+            &[0x0009][..],
+            "TLS_RSA_WITH_DES_CBC_SHA",
+            "DES or RC2 cipher suites offered",
+        ),
     ] {
         let port = scripted(suite, der.clone()).await;
         let found = check_tls(port, None).await;
-        assert_suites(&found, &[title, "No AEAD cipher suite offered", "No forward secrecy"], name);
+        assert_suites(
+            &found,
+            &[title, "No AEAD cipher suite offered", "No forward secrecy"],
+            name,
+        );
         let f = titled(&found, title).unwrap();
         assert!(f.evidence.contains(name), "{}", f.evidence);
         // The scripted server answers any version up to TLS 1.2 with that suite.
         assert!(titled(&found, "TLS 1.0 offered").is_some(), "{found:#?}");
-        assert!(titled(&found, "self-signed").is_some(), "the chain was read: {found:#?}");
+        assert!(
+            titled(&found, "self-signed").is_some(),
+            "the chain was read: {found:#?}"
+        );
     }
 }
 
