@@ -137,7 +137,8 @@ fn max(v: &[f64]) -> f64 {
 /// Wall seconds of a full testssl.sh run of opsguard's sections on `port`.
 fn testssl(port: u16) -> Option<f64> {
     let started = Instant::now();
-    let status = Command::new("testssl")
+    // testssl.sh's exit status counts what it found; only a failure to start matters.
+    Command::new("testssl")
         .args([
             "--quiet",
             "--warnings",
@@ -153,7 +154,7 @@ fn testssl(port: u16) -> Option<f64> {
         .stderr(Stdio::null())
         .status()
         .ok()?;
-    status.success().then(|| started.elapsed().as_secs_f64())
+    Some(started.elapsed().as_secs_f64())
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -194,12 +195,15 @@ async fn main() {
         let found = check.check(target).await.expect("every host answers");
         assert!(found.iter().all(|f| f.title != "Target unreachable"));
     }
-    let mut per_host = Vec::new();
+    let (mut per_host, mut weak_hosts) = (Vec::new(), Vec::new());
     for _ in 0..20 {
-        for target in &targets {
+        for (i, target) in targets.iter().enumerate() {
             let started = Instant::now();
             let _ = tokio::time::timeout(TIMEOUT, check.check(target)).await;
             per_host.push(started.elapsed().as_secs_f64());
+            if i >= 10 {
+                weak_hosts.push(started.elapsed().as_secs_f64());
+            }
         }
     }
     let checks: Vec<Arc<dyn Check>> = vec![Arc::new(Tls::new(&TlsTargets {
@@ -230,6 +234,12 @@ async fn main() {
         per_host.len(),
         median(per_host.clone()) * 1e3,
         max(&per_host) * 1e3
+    );
+    println!(
+        "| of which the 5 openssl hosts ({} checks) | {:.1} ms | {:.1} ms | — |",
+        weak_hosts.len(),
+        median(weak_hosts.clone()) * 1e3,
+        max(&weak_hosts) * 1e3
     );
     println!(
         "| all {} hosts by the runner (10 runs) | {:.1} ms | {:.1} ms | every run ≤ 2 s |",
