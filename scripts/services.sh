@@ -46,6 +46,10 @@ ensure_redis() {
 # Tools the tests drive directly: openssl s_server speaks the TLS 1.0/1.1 rustls cannot.
 ensure_test_tools() {
     command -v openssl >/dev/null || apt_install openssl || return 1
+    # testssl.sh is the reference the tls check is compared with (tests/api/checks_targets/
+    # testssl_agreement.rs, which skips with a reason when it is missing; benches/tls.rs).
+    command -v testssl >/dev/null || apt_install testssl.sh ||
+        echo "warning: testssl.sh not installed; its agreement test will be skipped" >&2
     # Backups: pg_dump/pg_restore, and the standard age and zstd tools the by-hand restore
     # test (and the README) use.
     command -v pg_dump >/dev/null || apt_install postgresql-client || return 1

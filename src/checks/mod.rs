@@ -18,8 +18,13 @@ pub mod runner;
 pub mod secrets;
 pub mod store;
 pub mod tls;
+pub mod tls_answer;
 pub mod tls_cert;
+pub mod tls_chain;
+pub mod tls_grades;
+pub mod tls_hello;
 pub mod tls_probe;
+pub mod tls_suites;
 
 use crate::domain::finding::Finding;
 use async_trait::async_trait;

@@ -1,6 +1,7 @@
 //! What the `tls` check reads from the leaf certificate itself, graded as testssl.sh grades
-//! it (its `cert_keySize` and `cert_signatureAlgorithm` tables): the public key's type and
-//! size, and the hash its issuer signed it with.
+//! it (its `cert_keySize`, `cert_signatureAlgorithm` and `cert_expirationStatus` tables):
+//! the public key's type and size, the hash its issuer signed it with, and its validity
+//! period (expired, expiring soon, not yet valid).
 
 use crate::domain::finding::Severity;
 use x509_parser::certificate::X509Certificate;
@@ -12,6 +13,44 @@ pub type Weakness = (Severity, &'static str, String, &'static str);
 const KEY_FIX: &str =
     "Reissue the certificate with an RSA key of 2048 bits or more, or an EC key on P-256 or P-384.";
 const SIG_FIX: &str = "Reissue the certificate signed with SHA-256 (or stronger).";
+
+const RENEW_FIX: &str =
+    "Renew the certificate (automate renewal, e.g. ACME) and reload the server.";
+
+/// The validity period's findings at `now` (Unix seconds). testssl.sh: expired CRITICAL,
+/// under 30 days HIGH, under 60 days MEDIUM; not yet valid fails its chain of trust
+/// ("not yet valid"), CRITICAL.
+pub fn validity(cert: &X509Certificate<'_>, subject: &str, now: i64) -> Vec<Weakness> {
+    let validity = cert.validity();
+    let mut found = Vec::new();
+    let not_before = validity.not_before.timestamp();
+    if not_before > now {
+        let days = (not_before - now + 86_399).div_euclid(86_400); // started days count
+        found.push((
+            Severity::Critical,
+            "Certificate not yet valid",
+            format!(
+                "{subject}: not before {} (in {days} days)",
+                validity.not_before
+            ),
+            "Serve a certificate that is valid now (check the issuing system's clock).",
+        ));
+    }
+    let days = (validity.not_after.timestamp() - now).div_euclid(86_400);
+    let expiry = match days {
+        d if d < 0 => Some((Severity::Critical, "Certificate expired")),
+        d if d < 7 => Some((Severity::High, "Certificate expires within 7 days")),
+        d if d < 14 => Some((Severity::High, "Certificate expires within 14 days")),
+        d if d < 30 => Some((Severity::High, "Certificate expires within 30 days")),
+        d if d < 60 => Some((Severity::Medium, "Certificate expires within 60 days")),
+        _ => None,
+    };
+    if let Some((severity, title)) = expiry {
+        let evidence = format!("{subject}: not after {} ({days} days)", validity.not_after);
+        found.push((severity, title, evidence, RENEW_FIX));
+    }
+    found
+}
 
 /// testssl.sh's severity of an RSA/DSA key size (≤512 critical, ≤768 high, ≤1024 medium,
 /// below 2048 info); None from 2048 bits.

@@ -1,119 +1,173 @@
-//! Legacy protocol probe: does a server still accept TLS 1.0 or 1.1? rustls cannot speak
-//! those versions, so we send one minimal hand-built ClientHello over plain TCP and read
-//! only the first record of the answer:
-//!
-//! - a ServerHello (handshake record, type 2) whose version is the one we offered: accepted;
-//! - a ServerHello with another version, an alert record, or the connection closed: refused;
-//! - anything else (garbage, silence): inconclusive.
-//!
-//! Nothing after the ServerHello is parsed and no key exchange happens.
+//! The `tls` check's probes: one TCP connection per question ("does the server accept TLS
+//! 1.0?", "does it accept a NULL suite?"), each sending one hand-built ClientHello
+//! (`tls_hello`) and reading the answer (`tls_answer`) under its own timeout. A scan asks
+//! every question about one host at once, so it costs about one round trip.
 
+use super::tls_answer::{self, Answer, ServerHello};
+use super::tls_hello::{self, Version};
+use super::tls_suites::{self, Family, TLS13};
+use futures::future::join_all;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// TLS protocol versions as they appear on the wire.
-pub const TLS10: u16 = 0x0301;
-pub const TLS11: u16 = 0x0302;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Legacy {
-    Accepted,
-    Refused,
-    Inconclusive,
+/// What one probe found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server answered (accepted, refused, or spoke something else).
+    Answered(Answer),
+    /// Connected, then no decisive answer within the probe's timeout.
+    Silent,
+    /// The TCP connection failed (its error kind as people read it).
+    NoConnection(String),
 }
 
-/// Offer only `version` to `host:port` and report what the server did.
-pub async fn probe(host: &str, port: u16, version: u16, wait: Duration) -> Legacy {
-    let attempt = async {
-        let mut stream = TcpStream::connect((host, port)).await.ok()?;
-        stream.write_all(&client_hello(host, version)).await.ok()?;
-        let mut header = [0u8; 5];
-        if stream.read_exact(&mut header).await.is_err() {
-            // Closed without a word: the usual way to refuse an unwanted version.
-            return Some(Legacy::Refused);
-        }
-        let length = u16::from_be_bytes([header[3], header[4]]) as usize;
-        match header[0] {
-            0x15 => Some(Legacy::Refused),
-            0x16 if length >= 6 => {
-                let mut body = [0u8; 6];
-                stream.read_exact(&mut body).await.ok()?;
-                // body: msg type (1), length (3), server_version (2).
-                let answered = u16::from_be_bytes([body[4], body[5]]);
-                if body[0] != 0x02 {
-                    None
-                } else if answered == version {
-                    Some(Legacy::Accepted)
-                } else {
-                    Some(Legacy::Refused)
-                }
-            }
+impl Outcome {
+    /// The ServerHello, when the server accepted.
+    pub fn hello(&self) -> Option<&ServerHello> {
+        match self {
+            Outcome::Answered(Answer::Hello(hello)) => Some(hello),
             _ => None,
         }
+    }
+}
+
+/// Offer `version` and `suites` to `host:port` and report what the server did.
+pub async fn probe(
+    host: &str,
+    port: u16,
+    version: Version,
+    suites: &[u16],
+    wait: Duration,
+) -> Outcome {
+    let hello = tls_hello::client_hello(host, version, suites);
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut stream = match tokio::time::timeout_at(deadline, TcpStream::connect((host, port))).await
+    {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return Outcome::NoConnection(e.kind().to_string()),
+        Err(_) => return Outcome::NoConnection("connection timed out".into()),
     };
-    match tokio::time::timeout(wait, attempt).await {
-        Ok(Some(result)) => result,
-        _ => Legacy::Inconclusive,
+    if stream.write_all(&hello).await.is_err() {
+        return Outcome::Answered(Answer::Closed);
+    }
+    let mut received = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let read = match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Ok(read) => read.unwrap_or(0),
+            // Out of time: a ServerHello already read still counts (its chain may be cut).
+            Err(_) => {
+                return match tls_answer::parse(&received, true) {
+                    Some(Answer::Hello(hello)) => Outcome::Answered(Answer::Hello(hello)),
+                    _ => Outcome::Silent,
+                };
+            }
+        };
+        received.extend_from_slice(&buf[..read]);
+        if let Some(answer) = tls_answer::parse(&received, read == 0) {
+            return Outcome::Answered(answer);
+        }
     }
 }
 
-/// A ClientHello offering `version` only, with classic CBC suites every TLS 1.0/1.1
-/// server supports, SNI (when `host` is a name), and the EC extensions.
-fn client_hello(host: &str, version: u16) -> Vec<u8> {
-    let suites: [u16; 8] = [
-        0xc013, 0xc014, 0xc009, 0xc00a, 0x002f, 0x0035, 0x000a, 0x00ff,
+/// Whether a protocol probe's answer accepts the version it offered.
+pub fn accepts(outcome: &Outcome, version: Version) -> bool {
+    outcome.hello().is_some_and(|h| h.version == Some(version))
+}
+
+/// Whether a family probe's answer chose one of the suites it offered.
+pub fn chose(outcome: &Outcome, offered: &[u16]) -> Option<u16> {
+    let hello = outcome.hello()?;
+    let legacy = hello.version.is_some_and(|v| v < Version::Tls13);
+    (legacy && offered.contains(&hello.suite)).then_some(hello.suite)
+}
+
+/// Everything a scan asked one host, probe by probe.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    /// TLS 1.0 and 1.1 offered with every suite they can use, TLS 1.2 with every suite,
+    /// TLS 1.3 with its own.
+    pub protocols: Vec<(Version, Outcome)>,
+    /// Each family offered alone (up to TLS 1.2), with the suites it offered.
+    pub families: Vec<(Family, Vec<u16>, Outcome)>,
+    /// Every forward-secret suite offered alone (up to TLS 1.2).
+    pub forward_secret: (Vec<u16>, Outcome),
+}
+
+impl Scan {
+    /// The outcome of the protocol probe for `version`.
+    pub fn protocol(&self, version: Version) -> &Outcome {
+        self.protocols
+            .iter()
+            .find(|(v, _)| *v == version)
+            .map(|(_, o)| o)
+            .unwrap_or(&Outcome::Silent)
+    }
+
+    /// Whether the server accepts `version`.
+    pub fn offers(&self, version: Version) -> bool {
+        accepts(self.protocol(version), version)
+    }
+
+    /// The suite the server chose from `family`'s suites, if it accepted any.
+    pub fn family(&self, family: Family) -> Option<u16> {
+        self.families
+            .iter()
+            .find(|(f, _, _)| *f == family)
+            .and_then(|(_, offered, outcome)| chose(outcome, offered))
+    }
+
+    /// Every outcome, for telling "unreachable" from "answered badly".
+    pub fn outcomes(&self) -> impl Iterator<Item = &Outcome> {
+        self.protocols
+            .iter()
+            .map(|(_, o)| o)
+            .chain(self.families.iter().map(|(_, _, o)| o))
+            .chain(std::iter::once(&self.forward_secret.1))
+    }
+
+    /// The certificates the server sent in clear, from the first probe that got them.
+    pub fn chain(&self) -> Option<Vec<Vec<u8>>> {
+        self.outcomes()
+            .filter_map(Outcome::hello)
+            .find(|h| !h.chain.is_empty())
+            .map(|h| h.chain.clone())
+    }
+}
+
+/// Runs every probe against `host:port` concurrently, each under `wait`.
+pub async fn scan(host: &str, port: u16, wait: Duration) -> Scan {
+    let versions = [
+        (Version::Tls10, tls_suites::legacy()),
+        (Version::Tls11, tls_suites::legacy()),
+        (Version::Tls12, tls_suites::every()),
+        (Version::Tls13, TLS13.to_vec()),
     ];
-    let mut ext = Vec::new();
-    if host.parse::<std::net::IpAddr>().is_err() && host.len() < 256 {
-        let name = host.as_bytes();
-        ext.extend_from_slice(&0x0000u16.to_be_bytes());
-        ext.extend_from_slice(&((name.len() + 5) as u16).to_be_bytes());
-        ext.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
-        ext.push(0);
-        ext.extend_from_slice(&(name.len() as u16).to_be_bytes());
-        ext.extend_from_slice(name);
-    }
-    // supported_groups: x25519, secp256r1, secp384r1.
-    ext.extend_from_slice(&[
-        0x00, 0x0a, 0x00, 0x08, 0x00, 0x06, 0x00, 0x1d, 0x00, 0x17, 0x00, 0x18,
-    ]);
-    // ec_point_formats: uncompressed.
-    ext.extend_from_slice(&[0x00, 0x0b, 0x00, 0x02, 0x01, 0x00]);
-
-    let mut hello = Vec::new();
-    hello.extend_from_slice(&version.to_be_bytes());
-    hello.extend_from_slice(&rand::random::<[u8; 32]>());
-    hello.push(0); // no session id
-    hello.extend_from_slice(&((suites.len() * 2) as u16).to_be_bytes());
-    suites
+    let families: Vec<(Family, Vec<u16>)> = Family::ALL
         .iter()
-        .for_each(|s| hello.extend_from_slice(&s.to_be_bytes()));
-    hello.extend_from_slice(&[1, 0]); // compression: null only
-    hello.extend_from_slice(&(ext.len() as u16).to_be_bytes());
-    hello.extend_from_slice(&ext);
-
-    let mut handshake = vec![0x01];
-    handshake.extend_from_slice(&(hello.len() as u32).to_be_bytes()[1..]);
-    handshake.extend_from_slice(&hello);
-
-    let mut record = vec![0x16, 0x03, 0x01];
-    record.extend_from_slice(&(handshake.len() as u16).to_be_bytes());
-    record.extend_from_slice(&handshake);
-    record
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hello_lengths_are_consistent() {
-        let record = client_hello("example.com", TLS11);
-        let outer = u16::from_be_bytes([record[3], record[4]]) as usize;
-        assert_eq!(outer, record.len() - 5);
-        let inner = u32::from_be_bytes([0, record[6], record[7], record[8]]) as usize;
-        assert_eq!(inner, record.len() - 9);
-        assert_eq!(&record[9..11], &TLS11.to_be_bytes());
+        .map(|f| (*f, tls_suites::of(*f)))
+        .collect();
+    let fs = tls_suites::forward_secret();
+    let protocol_probes = join_all(
+        versions
+            .iter()
+            .map(|(v, suites)| probe(host, port, *v, suites, wait)),
+    );
+    let family_probes = join_all(
+        families
+            .iter()
+            .map(|(_, suites)| probe(host, port, Version::Tls12, suites, wait)),
+    );
+    let fs_probe = probe(host, port, Version::Tls12, &fs, wait);
+    let (protocols, found, fs_outcome) = tokio::join!(protocol_probes, family_probes, fs_probe);
+    Scan {
+        protocols: versions.iter().map(|(v, _)| *v).zip(protocols).collect(),
+        families: families
+            .into_iter()
+            .zip(found)
+            .map(|((family, suites), outcome)| (family, suites, outcome))
+            .collect(),
+        forward_secret: (fs, fs_outcome),
     }
 }

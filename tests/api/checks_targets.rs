@@ -3,11 +3,14 @@
 
 mod https_site;
 mod legacy_tls;
+mod openssl_server;
 mod postgres;
 mod redis;
+mod testssl_agreement;
+mod tls_certs;
+mod tls_suites;
 
 use opsguard::checks::tls::Tls;
-use opsguard::checks::tls_probe::{self, Legacy};
 use opsguard::checks::{Check, runner};
 use opsguard::config::TlsTargets;
 use opsguard::domain::finding::{Finding, Severity};
@@ -17,7 +20,7 @@ use rcgen::{
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
 pub const TIMEOUT: Duration = Duration::from_secs(3);
@@ -42,7 +45,7 @@ pub fn ca() -> CertifiedIssuer<'static, KeyPair> {
 
 /// A leaf for `name`, valid from 30 days ago for `days` days from now (negative: expired),
 /// signed by `ca` or self-signed.
-fn leaf(
+pub fn leaf(
     ca: Option<&CertifiedIssuer<'static, KeyPair>>,
     name: &str,
     days: i64,
@@ -75,7 +78,19 @@ pub fn leaf_for(
 }
 
 /// A TLS server on 127.0.0.1:0 serving `cert`; returns its port.
-async fn serve(cert: (CertificateDer<'static>, PrivateKeyDer<'static>), tls12_only: bool) -> u16 {
+pub async fn serve(
+    cert: (CertificateDer<'static>, PrivateKeyDer<'static>),
+    tls12_only: bool,
+) -> u16 {
+    serve_chain(vec![cert.0], cert.1, tls12_only).await
+}
+
+/// A TLS server on 127.0.0.1:0 sending `chain` (leaf first); returns its port.
+pub async fn serve_chain(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    tls12_only: bool,
+) -> u16 {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let versions: &[&rustls::SupportedProtocolVersion] = if tls12_only {
         &[&rustls::version::TLS12]
@@ -86,7 +101,7 @@ async fn serve(cert: (CertificateDer<'static>, PrivateKeyDer<'static>), tls12_on
         .with_protocol_versions(versions)
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(vec![cert.0], cert.1)
+        .with_single_cert(chain, key)
         .unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -122,150 +137,12 @@ pub fn ca_file(ca: &CertifiedIssuer<'static, KeyPair>) -> CaFile {
     CaFile(path.to_string_lossy().into_owned())
 }
 
-async fn check_tls(port: u16, ca: Option<String>) -> Vec<Finding> {
+pub async fn check_tls(port: u16, ca: Option<String>) -> Vec<Finding> {
     let settings = TlsTargets {
         targets: vec![format!("localhost:{port}")],
         ca_file: ca,
     };
     run(Tls::new(&settings)).await
-}
-
-#[tokio::test]
-async fn a_valid_chain_from_the_configured_ca_has_no_findings() {
-    let ca = ca();
-    let port = serve(leaf(Some(&ca), "localhost", 365), false).await;
-    let file = ca_file(&ca);
-    let found = check_tls(port, Some(file.0.clone())).await;
-    assert_eq!(found, vec![], "a valid certificate on TLS 1.3 is clean");
-    // Without the CA configured, the same chain is not trusted.
-    let found = check_tls(port, None).await;
-    let chain = titled(&found, "chain not trusted").expect("untrusted chain reported");
-    // testssl.sh rates a failed chain of trust CRITICAL.
-    assert_eq!(chain.severity, Severity::Critical);
-}
-
-#[tokio::test]
-async fn expired_and_expiring_certificates_are_graded_by_days_left() {
-    let ca = ca();
-    let file = ca_file(&ca);
-    // Severities are testssl.sh's (expired CRITICAL, < 30 days HIGH, < 60 days MEDIUM);
-    // the former Critical/Medium/Info for 3/20/45 days disagreed with it.
-    for (days, title, severity) in [
-        (-2, "Certificate expired", Severity::Critical),
-        (3, "within 7 days", Severity::High),
-        (10, "within 14 days", Severity::High),
-        (20, "within 30 days", Severity::High),
-        (45, "within 60 days", Severity::Medium),
-    ] {
-        let port = serve(leaf(Some(&ca), "localhost", days), false).await;
-        let found = check_tls(port, Some(file.0.clone())).await;
-        let f = titled(&found, title).unwrap_or_else(|| panic!("{days} days: {found:?}"));
-        assert_eq!(f.severity, severity, "{days} days");
-        assert_eq!(
-            found.len(),
-            1,
-            "only the expiry is wrong ({days} days): {found:?}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn wrong_host_self_signed_and_tls12_only_are_reported() {
-    let ca = ca();
-    let file = ca_file(&ca);
-    let port = serve(leaf(Some(&ca), "other.example", 365), false).await;
-    let found = check_tls(port, Some(file.0.clone())).await;
-    assert_eq!(
-        titled(&found, "does not match the host name").map(|f| f.severity),
-        Some(Severity::High),
-        "{found:?}"
-    );
-    assert!(titled(&found, "chain not trusted").is_none());
-
-    // The finding names what the certificate is valid for: its SANs, not the subject CN.
-    let port = serve(
-        leaf_for(
-            Some(&ca),
-            "legacy-cn.example",
-            &["api.other.example", "10.0.0.7"],
-            365,
-        ),
-        false,
-    )
-    .await;
-    let found = check_tls(port, Some(file.0.clone())).await;
-    let wrong = titled(&found, "does not match the host name").expect("wrong host reported");
-    assert_eq!(
-        wrong.evidence,
-        "valid for 2 names: api.other.example, 10.0.0.7; not for localhost"
-    );
-
-    let port = serve(leaf(None, "localhost", 365), false).await;
-    let found = check_tls(port, Some(file.0.clone())).await;
-    assert_eq!(
-        titled(&found, "chain not trusted").map(|f| f.severity),
-        Some(Severity::Critical),
-        "{found:?}"
-    );
-    assert!(titled(&found, "does not match").is_none());
-
-    let port = serve(leaf(Some(&ca), "localhost", 365), true).await;
-    let found = check_tls(port, Some(file.0.clone())).await;
-    let f = titled(&found, "TLS 1.3 not offered").expect("TLS 1.2-only server reported");
-    assert_eq!(f.evidence, "the server chose TLS 1.2");
-    assert_eq!((f.severity, found.len()), (Severity::Low, 1), "{found:?}");
-}
-
-/// A fake server that answers any ClientHello with a canned first record.
-async fn canned(answer: &'static [u8]) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut tcp, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let _ = tcp.read(&mut [0u8; 512]).await;
-                let _ = tcp.write_all(answer).await;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            });
-        }
-    });
-    port
-}
-
-#[tokio::test]
-async fn the_legacy_probe_tells_accepted_refused_and_garbage_apart() {
-    let wait = Duration::from_secs(2);
-    let old = canned(&[
-        0x16, 0x03, 0x01, 0x00, 0x06, 0x02, 0x00, 0x00, 0x46, 0x03, 0x01,
-    ])
-    .await;
-    assert_eq!(
-        tls_probe::probe("127.0.0.1", old, tls_probe::TLS10, wait).await,
-        Legacy::Accepted
-    );
-    assert_eq!(
-        tls_probe::probe("127.0.0.1", old, tls_probe::TLS11, wait).await,
-        Legacy::Refused
-    );
-    let ca = ca();
-    let modern = serve(leaf(Some(&ca), "localhost", 365), false).await;
-    assert_eq!(
-        tls_probe::probe("localhost", modern, tls_probe::TLS10, wait).await,
-        Legacy::Refused
-    );
-    assert_eq!(
-        tls_probe::probe("localhost", modern, tls_probe::TLS11, wait).await,
-        Legacy::Refused
-    );
-    let garbage = canned(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
-    assert_eq!(
-        tls_probe::probe("127.0.0.1", garbage, tls_probe::TLS10, wait).await,
-        Legacy::Inconclusive
-    );
-    // The whole check on a garbage answerer: unreachable, not a crash.
-    let found = check_tls(garbage, None).await;
-    assert_eq!(found.len(), 1);
-    assert_eq!(found[0].title, "Target unreachable");
 }
 
 /// A port nobody listens on, and a listener that accepts and never answers.

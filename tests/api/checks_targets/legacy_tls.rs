@@ -1,127 +1,61 @@
 //! TLS 1.0 and 1.1 against a real server: rustls cannot serve them, so these tests start
 //! `openssl s_server` (OpenSSL 3 needs `@SECLEVEL=0` to speak them at all).
 
+use super::openssl_server::OpensslServer;
 use super::{check_tls, titled};
 use opsguard::domain::finding::Severity;
-use std::process::{Child, Command, Stdio};
 
-/// An `openssl s_server` on a free loopback port with a self-signed `localhost`
-/// certificate; killed and its files removed on drop.
-struct OpensslServer {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl OpensslServer {
-    async fn start(protocol_args: &[&str]) -> OpensslServer {
-        let dir = Self::dir();
-        let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-        std::fs::write(dir.join("cert.pem"), cert.cert.pem()).unwrap();
-        std::fs::write(dir.join("key.pem"), cert.signing_key.serialize_pem()).unwrap();
-        Self::serve(dir, protocol_args).await
-    }
-
-    fn dir() -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!(
-            "opsguard-openssl-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    }
-
-    /// A self-signed `localhost` certificate made by `openssl req` with `key_args`
-    /// (e.g. `-newkey rsa:1024 -sha1`): keys and hashes rustls and rcgen refuse to make.
-    async fn with_openssl_cert(key_args: &[&str]) -> OpensslServer {
-        let dir = Self::dir();
-        let made = Command::new("openssl")
-            .args([
-                "req",
-                "-x509",
-                "-nodes",
-                "-days",
-                "30",
-                "-subj",
-                "/CN=localhost",
-            ])
-            .args(["-addext", "subjectAltName=DNS:localhost"])
-            .args(key_args)
-            .arg("-keyout")
-            .arg(dir.join("key.pem"))
-            .arg("-out")
-            .arg(dir.join("cert.pem"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("openssl on PATH");
-        assert!(made.success(), "openssl req {key_args:?}");
-        Self::serve(dir, &[]).await
-    }
-
-    async fn serve(dir: std::path::PathBuf, protocol_args: &[&str]) -> OpensslServer {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("openssl")
-            .args(["s_server", "-quiet", "-accept"])
-            .arg(format!("127.0.0.1:{port}"))
-            .arg("-cert")
-            .arg(dir.join("cert.pem"))
-            .arg("-key")
-            .arg(dir.join("key.pem"))
-            .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
-            .args(protocol_args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("openssl on PATH");
-        let server = OpensslServer { child, port, dir };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                .await
-                .is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("openssl s_server did not start on port {port}");
-    }
-}
-
-impl Drop for OpensslServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
+/// testssl.sh 3.0.8 (`run_protocols`): TLS1 and TLS1_1 "offered (deprecated)" LOW;
+/// TLS1_2 "not offered" without TLS 1.3 MEDIUM; TLS1_3 "not offered" LOW, or INFO when
+/// the server downgrades to a TLS 1.2 it offers.
 #[tokio::test]
 async fn a_server_still_accepting_tls10_and_tls11_is_reported() {
     let server = OpensslServer::start(&["-no_tls1_3"]).await;
     let found = check_tls(server.port, None).await;
-    for label in ["TLS 1.0 accepted", "TLS 1.1 accepted"] {
+    for label in ["TLS 1.0 offered", "TLS 1.1 offered"] {
         let legacy = titled(&found, label).unwrap_or_else(|| panic!("{label}: {found:?}"));
-        assert_eq!(legacy.severity, Severity::Medium);
+        assert_eq!(legacy.severity, Severity::Low);
     }
-    assert!(titled(&found, "TLS 1.3 not offered").is_some(), "{found:?}");
+    let no13 = titled(&found, "TLS 1.3 not offered").expect("no TLS 1.3 reported");
+    assert_eq!(
+        no13.severity,
+        Severity::Info,
+        "TLS 1.2 is offered: {found:?}"
+    );
     assert!(titled(&found, "unreachable").is_none(), "{found:?}");
 }
 
 #[tokio::test]
-async fn a_tls10_only_server_is_reported_as_misconfigured_not_unreachable() {
-    let server = OpensslServer::start(&["-tls1"]).await;
-    let found = check_tls(server.port, None).await;
-    let legacy = titled(&found, "TLS 1.0 accepted").unwrap_or_else(|| panic!("{found:?}"));
-    assert_eq!(legacy.severity, Severity::Medium);
-    let modern = titled(&found, "TLS 1.2 and 1.3 not offered").expect("no modern TLS");
-    assert_eq!(modern.severity, Severity::High);
-    assert!(titled(&found, "TLS 1.1 accepted").is_none(), "{found:?}");
+async fn tls10_only_servers_are_misconfigured_not_unreachable_whatever_their_suites() {
+    // RSA key exchange with AES-CBC, then DHE only (no ECDHE, no static RSA).
+    for cipher in ["AES128-SHA:@SECLEVEL=0", "DHE-RSA-AES128-SHA:@SECLEVEL=0"] {
+        let args = ["-tls1", "-cipher", cipher];
+        let server =
+            OpensslServer::with_openssl_cert_serving(&["-newkey", "rsa:2048"], &args).await;
+        let found = check_tls(server.port, None).await;
+        let legacy = titled(&found, "TLS 1.0 offered").unwrap_or_else(|| panic!("{found:?}"));
+        assert_eq!(legacy.severity, Severity::Low, "{cipher}");
+        assert!(legacy.evidence.contains("TLS_"), "{}", legacy.evidence);
+        let no12 = titled(&found, "TLS 1.2 not offered").expect("no TLS 1.2 reported");
+        assert_eq!(no12.severity, Severity::Medium, "{cipher}");
+        let no13 = titled(&found, "TLS 1.3 not offered").expect("no TLS 1.3 reported");
+        assert_eq!(
+            no13.severity,
+            Severity::Low,
+            "{cipher}: nothing to downgrade to"
+        );
+        assert!(titled(&found, "TLS 1.1 offered").is_none(), "{found:?}");
+        // The certificate was read from the TLS 1.0 handshake: it is graded.
+        assert!(
+            titled(&found, "self-signed").is_some(),
+            "{cipher}: {found:?}"
+        );
+        assert!(titled(&found, "unreachable").is_none(), "{found:?}");
+        assert!(
+            found.iter().all(|f| !f.evidence.contains("{ ")),
+            "{found:?}"
+        );
+    }
 }
 
 #[tokio::test]
