@@ -53,6 +53,10 @@ const TRANSPORT_MAY_USE: &[(&str, &str)] = &[
         "the durable inbox that holds an update before its 200",
     ),
     (
+        "storage::inbox_writer",
+        "the inbox's group commit: stores updates before their 200",
+    ),
+    (
         "storage::audit::for_request",
         "reads whether a retaken update already ran",
     ),

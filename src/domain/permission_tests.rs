@@ -30,6 +30,7 @@ const ADMIN_ADDS: &[&str] = &[
     "users.manage",
     "audit.read",
     "approvals.decide",
+    "outbox.manage",
 ];
 
 fn holds(role: &str, permission: &str) -> bool {
@@ -66,6 +67,7 @@ const MATRIX: &[(&str, bool, bool, bool)] = &[
     ("backups",       true,  true,  true),
     ("restore_test",  false, false, true),
     ("prune_backups", false, false, true),
+    ("outbox",        false, false, true),
     ("users",         false, false, true),
     ("grant",         false, false, true),
     ("revoke",        false, false, true),
@@ -112,6 +114,7 @@ fn permissions_print_their_stored_names() {
         (Permission::BACKUPS_RUN, "backups.run"),
         (Permission::BACKUPS_RESTORE_TEST, "backups.restore_test"),
         (Permission::BACKUPS_PRUNE, "backups.prune"),
+        (Permission::OUTBOX_MANAGE, "outbox.manage"),
     ];
     for (permission, name) in names {
         assert_eq!(permission.as_str(), name);
