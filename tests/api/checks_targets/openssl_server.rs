@@ -2,6 +2,7 @@
 //! TLS 1.0/1.1, NULL, anonymous, CBC-only, static-RSA and DHE-only suites, weak keys
 //! (OpenSSL 3 needs `@SECLEVEL=0` for most of them).
 
+use crate::helpers::wait_for;
 use std::process::{Child, Command, Stdio};
 
 /// An `openssl s_server` on a free loopback port with a self-signed `localhost`
@@ -88,16 +89,13 @@ impl OpensslServer {
             .spawn()
             .expect("openssl on PATH");
         let server = OpensslServer { child, port, dir };
-        for _ in 0..100 {
-            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+        wait_for("openssl s_server to listen", || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
-            {
-                return server;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        }
-        panic!("openssl s_server did not start on port {port}");
+        })
+        .await;
+        server
     }
 }
 
