@@ -8,6 +8,7 @@
 //! episode newly covers (a spray's: its distinct accounts), so it is the same however the
 //! events were batched.
 
+use super::alert_counts::PendingCounts;
 use super::alert_text::CountedOn;
 use super::alert_view::{AlertView, Written, covers, holds};
 use super::alerts::Exceeding;
@@ -31,65 +32,87 @@ pub async fn record(
     settings: &LoginSettings,
     found: &[Exceeding],
 ) -> Result<(Vec<(i64, Exceeding)>, Vec<CountedOn>), sqlx::Error> {
-    let (mut opened, mut counted) = (Vec::<(i64, Exceeding)>::new(), Vec::<CountedOn>::new());
+    let mut opened = Vec::<(i64, Exceeding)>::new();
     let mut view = AlertView::lock(tx, found).await?;
+    // Counts on alerts the view holds wait here and are written together; anything that
+    // reads alerts from the database (a fold, a source's alert, an insert) writes them first.
+    let mut pending = PendingCounts::default();
+    // The alerts written, in the order last written.
+    let mut written: Vec<i64> = Vec::new();
+    let mut wrote = |id: i64| {
+        written.retain(|w| *w != id);
+        written.push(id);
+    };
     for e in found {
         let touching = view.touching(e);
-        let mut written = Vec::with_capacity(2);
         match touching.split_first() {
-            Some(((survivor, _), others)) => {
-                if !others.is_empty() {
-                    let ids: Vec<i64> = others.iter().map(|(id, _)| *id).collect();
-                    fold(tx, *survivor, &ids).await?;
-                    view.merged(&ids, *survivor);
+            Some(((survivor, _), [])) => {
+                if !view.get(*survivor).is_some_and(|r| covers(r, e)) {
+                    pending.add(&mut view, *survivor, e, MAX_ACCOUNTS);
                 }
-                // After a fold the survivor's figures are the database's, not the view's.
-                let unchanged = view
+                if let Some(host) = view
                     .get(*survivor)
-                    .filter(|r| others.is_empty() && covers(r, e));
-                let row = match unchanged {
-                    Some(row) => row.clone(),
-                    None => count_on(tx, *survivor, e).await?,
-                };
+                    .filter(|r| r.state == "folded")
+                    .and_then(|r| r.merged_into)
+                {
+                    if pending.holds(host) {
+                        pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
+                    }
+                    wrote(grow(tx, &mut view, host, e).await?.id);
+                }
+                wrote(*survivor);
+            }
+            Some(((survivor, _), others)) => {
+                pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
+                let ids: Vec<i64> = others.iter().map(|(id, _)| *id).collect();
+                fold(tx, *survivor, &ids).await?;
+                view.merged(&ids, *survivor);
+                // After a fold the survivor's figures are the database's, not the view's.
+                let row = count_on(tx, *survivor, e).await?;
                 view.put(&row);
                 if let (Some(host), "folded") = (row.merged_into, row.state.as_str()) {
-                    written.push(grow(tx, &mut view, host, e).await?);
+                    wrote(grow(tx, &mut view, host, e).await?.id);
                 }
-                written.push(row);
+                wrote(row.id);
             }
-            None => match source_alert(tx, settings, e).await? {
-                Some(host) => {
-                    let row = insert(tx, &mut view, e, Some(host)).await?;
-                    view.put(&row);
-                    written.push(grow(tx, &mut view, host, e).await?);
+            None => {
+                pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
+                match source_alert(tx, settings, e).await? {
+                    Some(host) => {
+                        let row = insert(tx, &mut view, e, Some(host)).await?;
+                        view.put(&row);
+                        wrote(grow(tx, &mut view, host, e).await?.id);
+                        wrote(row.id);
+                    }
+                    None => {
+                        let row = insert(tx, &mut view, e, None).await?;
+                        view.put(&row);
+                        opened.push((row.id, e.clone()));
+                    }
                 }
-                None => {
-                    let row = insert(tx, &mut view, e, None).await?;
-                    view.put(&row);
-                    opened.push((row.id, e.clone()));
-                }
-            },
+            }
         }
-        for row in written {
-            if let Some((_, page)) = opened.iter_mut().find(|(id, _)| *id == row.id) {
-                page.accounts.clone_from(&row.accounts);
-                page.also.clone_from(&row.rules);
-                continue;
-            }
-            counted.retain(|c| c.id != row.id);
-            let shown = shown(settings, &row);
-            if let (Some(shown), "open", false) = (shown, row.state.as_str(), row.quiet)
-                && !row.outbox_ids.is_empty()
-            {
-                counted.push(CountedOn {
-                    id: row.id,
-                    count: row.count,
-                    first_at: row.first_at,
-                    last_at: row.last_at,
-                    outbox_ids: row.outbox_ids,
-                    shown,
-                });
-            }
+    }
+    pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
+    let mut counted = Vec::<CountedOn>::new();
+    for row in written.iter().filter_map(|id| view.get(*id)) {
+        if let Some((_, page)) = opened.iter_mut().find(|(id, _)| *id == row.id) {
+            page.accounts.clone_from(&row.accounts);
+            page.also.clone_from(&row.rules);
+            continue;
+        }
+        let shown = shown(settings, row);
+        if let (Some(shown), "open", false) = (shown, row.state.as_str(), row.quiet)
+            && !row.outbox_ids.is_empty()
+        {
+            counted.push(CountedOn {
+                id: row.id,
+                count: row.count,
+                first_at: row.first_at,
+                last_at: row.last_at,
+                outbox_ids: row.outbox_ids.clone(),
+                shown,
+            });
         }
     }
     Ok((opened, counted))

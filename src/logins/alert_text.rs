@@ -7,7 +7,7 @@ use super::alerts::Exceeding;
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::html::escape;
 use crate::engine::gates::CHAT_ACTION_PREFIX;
-use crate::outbox::EditButtons;
+use crate::outbox::{Edit, EditButtons};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
@@ -27,7 +27,8 @@ pub struct CountedOn {
     pub outbox_ids: Vec<i64>,
 }
 
-/// Queue the edits of every counted-on alert's messages, in the transaction that counted.
+/// Queue the edits of every counted-on alert's messages, in the transaction that counted
+/// (one statement for them all).
 /// A message whose buttons were used (the bot took them off) or have expired is edited
 /// without them.
 pub async fn edit_pushed(
@@ -48,7 +49,9 @@ pub async fn edit_pushed(
     let working: HashMap<i64, bool> = sqlx::query_as(
         "SELECT o.id, NOT EXISTS (
            SELECT 1 FROM jsonb_array_elements(o.buttons) b
-           JOIN pending_actions p ON b->>'data' = $2 || p.id
+           JOIN pending_actions p
+             ON p.id = substr(b->>'data', char_length($2) + 1)
+            AND starts_with(b->>'data', $2)
            WHERE p.used_at IS NOT NULL OR p.expires_at <= now())
          FROM outbox o WHERE o.id = ANY($1)",
     )
@@ -58,20 +61,25 @@ pub async fn edit_pushed(
     .await?
     .into_iter()
     .collect();
+    let mut edits = Vec::with_capacity(pushed.len());
     for alert in counted {
         let text = updated_text(alert, now);
         for row in &alert.outbox_ids {
             let Some(&buttons_work) = working.get(row) else {
                 continue;
             };
-            let buttons = if buttons_work {
-                EditButtons::Keep
-            } else {
-                EditButtons::Remove
-            };
-            crate::outbox::enqueue_edit(&mut *tx, *row, &text, every, buttons).await?;
+            edits.push(Edit {
+                of: *row,
+                html: text.clone(),
+                buttons: if buttons_work {
+                    EditButtons::Keep
+                } else {
+                    EditButtons::Remove
+                },
+            });
         }
     }
+    crate::outbox::enqueue_edits(&mut *tx, &edits, every).await?;
     Ok(())
 }
 

@@ -238,8 +238,12 @@ impl Detector {
                     .into_iter()
                     .map(|e| {
                         let (from, to) = (e.since_ms, e.last_exceeding_ms);
+                        // A surge is about no source: the accounts of every failure
+                        // everywhere are not shown, and a surge alert would carry (and
+                        // rewrite with every batch) up to `MAX_ACCOUNTS` of them.
                         let accounts: BTreeSet<&str> = members
                             .iter()
+                            .filter(|_| rule.kind != RuleKind::Surge)
                             .filter(|&&i| times[i] >= from && times[i] <= to)
                             .filter_map(|&i| events[i].account.as_deref())
                             .collect();

@@ -15,7 +15,8 @@
 //! - [`rebuild`]: windows rebuilt from the stored events when Redis's cannot be trusted.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
 //! - [`alert_record`]: an episode joins (and merges) the alerts it touches, or opens one.
-//! - `alert_view`: the alerts a batch may join, locked and read in one statement.
+//! - `alert_view`: the alerts a batch may join, locked and read in one statement;
+//!   `alert_counts`: the episodes counted on them, written in one statement.
 //! - [`alert_text`]: what a pushed alert says, and its edits in place as it counts on.
 //! - [`escalation`]: alerts nobody acknowledged in time, pushed to the escalation chats.
 //! - [`alert_admin`]: active alerts, details, acknowledging and silences (for commands).
@@ -25,6 +26,7 @@
 //! event stored once is evaluated once (duplicates are counted, never re-counted).
 
 pub mod alert_admin;
+mod alert_counts;
 pub mod alert_record;
 pub mod alert_text;
 mod alert_view;

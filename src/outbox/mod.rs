@@ -78,30 +78,69 @@ pub async fn enqueue_edit<'e>(
     every: std::time::Duration,
     buttons: EditButtons,
 ) -> Result<Option<i64>, sqlx::Error> {
+    let edits = [Edit {
+        of,
+        html: html.to_string(),
+        buttons,
+    }];
+    Ok(enqueue_edits(executor, &edits, every).await?.pop())
+}
+
+/// One edit of `enqueue_edits`: of the message outbox row `of` delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Edit {
+    pub of: i64,
+    pub html: String,
+    pub buttons: EditButtons,
+}
+
+/// `enqueue_edit` for many messages in ONE statement (each `of` at most once): what an
+/// alert batch that counted on many alerts queues. Returns the edits' rows (pending ones
+/// that took the new text, and new ones), in no particular order.
+pub async fn enqueue_edits<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    edits: &[Edit],
+    every: std::time::Duration,
+) -> Result<Vec<i64>, sqlx::Error> {
+    if edits.is_empty() {
+        return Ok(Vec::new());
+    }
+    let of: Vec<i64> = edits.iter().map(|e| e.of).collect();
+    let html: Vec<&str> = edits.iter().map(|e| e.html.as_str()).collect();
+    let keep: Vec<bool> = edits
+        .iter()
+        .map(|e| e.buttons == EditButtons::Keep)
+        .collect();
     sqlx::query_scalar(
-        "WITH pending AS (
-           UPDATE outbox SET html = $2,
-             buttons = CASE WHEN $4 THEN (SELECT buttons FROM outbox WHERE id = $1)
+        "WITH target AS (
+           SELECT i.of_id, i.html, i.keep,
+                  (SELECT e.id FROM outbox e
+                   WHERE e.edit_of = i.of_id AND e.status = 'pending' AND e.lease_until IS NULL
+                   ORDER BY e.id DESC LIMIT 1 FOR UPDATE SKIP LOCKED) AS edit_id
+           FROM UNNEST($1::bigint[], $2::text[], $3::bool[]) AS i(of_id, html, keep)),
+         pending AS (
+           UPDATE outbox o SET html = t.html,
+             buttons = CASE WHEN t.keep THEN (SELECT m.buttons FROM outbox m WHERE m.id = t.of_id)
                             ELSE '[]'::jsonb END
-           WHERE id = (SELECT id FROM outbox
-                       WHERE edit_of = $1 AND status = 'pending' AND lease_until IS NULL
-                       ORDER BY id DESC LIMIT 1 FOR UPDATE SKIP LOCKED)
-           RETURNING id),
+           FROM target t WHERE o.id = t.edit_id
+           RETURNING o.id, o.edit_of),
          queued AS (
            INSERT INTO outbox (chat_id, html, buttons, source, edit_of, not_before)
-           SELECT o.chat_id, $2, CASE WHEN $4 THEN o.buttons ELSE '[]'::jsonb END, o.source, o.id,
+           SELECT o.chat_id, t.html, CASE WHEN t.keep THEN o.buttons ELSE '[]'::jsonb END,
+                  o.source, o.id,
                   greatest(now(), coalesce((SELECT max(e.not_before) FROM outbox e
                                             WHERE e.edit_of = o.id), o.created_at)
-                                  + $3 * interval '1 millisecond')
-           FROM outbox o
-           WHERE o.id = $1 AND o.status <> 'dead' AND NOT EXISTS (SELECT 1 FROM pending)
+                                  + $4 * interval '1 millisecond')
+           FROM target t JOIN outbox o ON o.id = t.of_id
+           WHERE o.status <> 'dead'
+             AND NOT EXISTS (SELECT 1 FROM pending p WHERE p.edit_of = t.of_id)
            RETURNING id)
          SELECT id FROM pending UNION ALL SELECT id FROM queued",
     )
-    .bind(of)
-    .bind(html)
+    .bind(&of)
+    .bind(&html)
+    .bind(&keep)
     .bind(every.as_millis() as f64)
-    .bind(buttons == EditButtons::Keep)
-    .fetch_optional(executor)
+    .fetch_all(executor)
     .await
 }
