@@ -24,9 +24,10 @@ fn overrides() -> Vec<(&'static str, String)> {
         // So are the flood limits (each of the 100 users sends up to 80 updates/s).
         ("OPSGUARD__FLOOD__USER", "100000000".to_string()),
         // And the reply pacing (Telegram's 30/s overall, 1/s per chat): at 200/s from
-        // 100 users it would queue replies for seconds. Each reply still reserves its slot.
+        // 100 users it would queue replies for seconds. Each reply still reserves its slot
+        // (a 1 ms interval: with 0 a private chat's reply reserves nothing at all).
         ("OPSGUARD__OUTBOX__GLOBAL_PER_SECOND", "0".to_string()),
-        ("OPSGUARD__OUTBOX__PER_CHAT_INTERVAL_MS", "0".to_string()),
+        ("OPSGUARD__OUTBOX__PER_CHAT_INTERVAL_MS", "1".to_string()),
         ("OPSGUARD__DATABASE__MAX_CONNECTIONS", "16".to_string()),
         // A keyed audit chain (HMAC, two-step append), as every deployment with a key.
         ("OPSGUARD_MASTER_KEY", audit_bench::MASTER_KEY.to_string()),

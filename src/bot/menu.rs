@@ -97,7 +97,10 @@ pub async fn refresh_user(tg: &Telegram, user: UserId) {
                 .execute(pool)
                 .await;
             match forgotten {
-                Ok(_) => remember_sent(tg, "chat", user.0, &digest).await,
+                Ok(_) => {
+                    tg.menus_pending().removed(user.0);
+                    remember_sent(tg, "chat", user.0, &digest).await
+                }
                 Err(e) => Err(e),
             }
         }
@@ -112,7 +115,7 @@ pub async fn refresh_user(tg: &Telegram, user: UserId) {
             .bind(user.0)
             .execute(pool)
             .await
-            .map(|_| ())
+            .map(|_| tg.menus_pending().added(user.0))
         }
         Paced::Failed(e) => {
             tracing::warn!(error = %e, user.id = %user, "menu.update_failed");
@@ -133,13 +136,19 @@ pub async fn on_private_message(tg: &Telegram, user: UserId) {
         // Known down (`storage::latch`): looked up at the user's next message.
         return;
     }
+    if !tg.menus_pending().may_hold(tg.engine.pool(), user.0).await {
+        return;
+    }
     let pending: Result<Option<i64>, _> =
         sqlx::query_scalar("DELETE FROM menu_pending WHERE user_id = $1 RETURNING user_id")
             .bind(user.0)
             .fetch_optional(tg.engine.pool())
             .await;
     match pending {
-        Ok(Some(_)) => refresh_user(tg, user).await,
+        Ok(Some(_)) => {
+            tg.menus_pending().removed(user.0);
+            refresh_user(tg, user).await
+        }
         Ok(None) => {}
         Err(e) => {
             tg.engine.db_latch().observe(&e);

@@ -8,6 +8,7 @@ pub mod flood;
 pub mod inbound;
 pub mod inbox;
 pub mod menu;
+pub mod menu_pending;
 pub mod paced;
 pub mod polling;
 pub mod receive;
@@ -41,6 +42,8 @@ pub struct Telegram {
     inbox: InboxWriter,
     /// How many updates run at once here (`work`).
     work: Arc<work::WorkSlots>,
+    /// Who waits for a command menu (`menu_pending`).
+    menus_pending: Arc<menu_pending::PendingMenus>,
 }
 
 impl Telegram {
@@ -53,6 +56,7 @@ impl Telegram {
         Telegram {
             inbox,
             work,
+            menus_pending: Arc::default(),
             bot: clients.send,
             poll_bot: clients.poll,
             engine,
@@ -129,6 +133,10 @@ impl Telegram {
     /// The slots updates run in.
     pub fn work(&self) -> &Arc<work::WorkSlots> {
         &self.work
+    }
+
+    pub fn menus_pending(&self) -> &menu_pending::PendingMenus {
+        &self.menus_pending
     }
 
     /// Run a stored request in the background (the webhook answers 200 at once) in its

@@ -66,17 +66,11 @@ pub async fn take_batch(
 pub async fn finish_batch(pool: &PgPool, done: &[(i64, i32)]) -> StoreResult<Vec<i64>> {
     let ids: Vec<i64> = done.iter().map(|d| d.0).collect();
     let takes: Vec<i32> = done.iter().map(|d| d.1).collect();
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET LOCAL synchronous_commit TO off")
-        .execute(&mut *tx)
-        .await?;
-    let marked = sqlx::query_scalar("SELECT finish_updates($1, $2)")
+    sqlx::query_scalar("SELECT finish_updates_lazily($1, $2)")
         .bind(&ids)
         .bind(&takes)
-        .fetch_all(&mut *tx)
-        .await?;
-    tx.commit().await?;
-    Ok(marked)
+        .fetch_all(pool)
+        .await
 }
 
 /// A stored update some replica took: `takes` is the generation of its lease.

@@ -67,9 +67,19 @@ fn stopped<E>(_: E) -> InboxWriteError {
     }
 }
 
+/// Batches written at once: an update that arrives while one batch waits for its WAL
+/// flush goes out in the next at once instead of waiting for that flush first. (The same
+/// id in two batches at once is still stored once: the second insert of its de-dup row
+/// waits for the first's commit and then finds it.)
+const TAKES_IN_FLIGHT: usize = 2;
+
 async fn write_takes(pool: PgPool, lease: Duration, mut jobs: mpsc::Receiver<TakeJob>) {
+    let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(TAKES_IN_FLIGHT));
     let mut batch: Vec<TakeJob> = Vec::with_capacity(MAX_BATCH);
     while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let Ok(permit) = in_flight.clone().acquire_owned().await else {
+            return;
+        };
         // An id twice in one batch (Telegram's retry racing the first try): the first is
         // written, the others are answered as seen.
         let mut ids = HashSet::with_capacity(batch.len());
@@ -78,9 +88,13 @@ async fn write_takes(pool: PgPool, lease: Duration, mut jobs: mpsc::Receiver<Tak
         for (_, answer) in repeated {
             let _ = answer.send(Ok(false));
         }
-        let updates: Vec<NewUpdate> = unique.iter().map(|(u, _)| u.clone()).collect();
-        let result = inbox::take_batch(&pool, &updates, lease).await;
-        answer_all(unique.into_iter().map(|(u, a)| (u.update_id, a)), result);
+        let pool = pool.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let updates: Vec<NewUpdate> = unique.iter().map(|(u, _)| u.clone()).collect();
+            let result = inbox::take_batch(&pool, &updates, lease).await;
+            answer_all(unique.into_iter().map(|(u, a)| (u.update_id, a)), result);
+        });
     }
 }
 

@@ -127,3 +127,72 @@ async fn stale_direct_sends_of_silent_chats_are_pruned_and_recent_ones_kept() {
     .await;
     assert_eq!(chats().await, [5004], "the send of 10 s ago still counts");
 }
+
+/// The slot a reply reserves, from the sends a chat already had (seconds ago), with the
+/// default limits (3 in 3 s per chat, 20 a minute per group): literal cases.
+#[tokio::test]
+async fn a_reply_reserves_the_slot_its_chat_limits_allow() {
+    let db = TestDb::create().await;
+    let limits = opsguard::config::OutboxSettings::default();
+    let group: Vec<f64> = (0..20).map(|i| 50.0 - f64::from(i)).collect();
+    // (chat, its sends so far in seconds ago, the wait expected in seconds)
+    let cases: [(i64, Vec<f64>, f64); 5] = [
+        (7001, vec![], 0.0),
+        (7002, vec![0.5, 0.2], 0.0),
+        // Three in the last three seconds: the next when the oldest leaves the window.
+        (7003, vec![2.0, 1.0, 0.5], 1.0),
+        // A group with 20 in the last minute waits for the oldest to be a minute old.
+        (-1007004, group.clone(), 10.0),
+        // A private chat has no per-minute limit: 20 a while ago hold nothing back.
+        (7005, group, 0.0),
+    ];
+    for (chat, ago, expected) in cases {
+        for secs in &ago {
+            sqlx::query(
+                "INSERT INTO direct_sends (chat_id, sent_at)
+                 VALUES ($1, clock_timestamp() - make_interval(secs => $2))",
+            )
+            .bind(chat)
+            .bind(secs)
+            .execute(&db.pool)
+            .await
+            .unwrap();
+        }
+        let wait = opsguard::outbox::pace::reserve(&db.pool, chat, &limits, None)
+            .await
+            .unwrap()
+            .expect("no limit on the wait");
+        let wait = wait.as_secs_f64();
+        assert!(
+            (wait - expected).abs() < 0.25,
+            "chat {chat}: waits {wait} s, expected {expected} s"
+        );
+        let reserved: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM direct_sends WHERE chat_id = $1")
+                .bind(chat)
+                .fetch_one(&db.pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            reserved as usize,
+            ago.len() + 1,
+            "chat {chat}: one slot reserved"
+        );
+    }
+    // Beyond the longest wait the caller accepts: nothing is reserved.
+    let held = opsguard::outbox::pace::reserve(
+        &db.pool,
+        7003,
+        &limits,
+        Some(std::time::Duration::from_millis(100)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(held, None);
+    let reserved: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM direct_sends WHERE chat_id = 7003")
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(reserved, 4, "a refused reservation writes nothing");
+}
