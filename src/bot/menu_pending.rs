@@ -14,6 +14,9 @@ const FRESH: Duration = Duration::from_secs(10);
 #[derive(Debug, Default)]
 pub struct PendingMenus {
     snapshot: Mutex<Option<(Instant, HashSet<i64>)>>,
+    /// The users this replica stored and has not seen taken: kept in every new snapshot,
+    /// so a read that began before their row was written does not drop them.
+    own: Mutex<HashSet<i64>>,
 }
 
 impl PendingMenus {
@@ -31,7 +34,8 @@ impl PendingMenus {
             .await
         {
             Ok(users) => {
-                let users: HashSet<i64> = users.into_iter().collect();
+                let mut users: HashSet<i64> = users.into_iter().collect();
+                users.extend(self.own.lock().expect("menu own").iter().copied());
                 let holds = users.contains(&user);
                 *self.snapshot.lock().expect("menu snapshot") = Some((read, users));
                 holds
@@ -42,6 +46,7 @@ impl PendingMenus {
 
     /// This replica stored a pending menu for `user`.
     pub fn added(&self, user: i64) {
+        self.own.lock().expect("menu own").insert(user);
         if let Some((_, users)) = &mut *self.snapshot.lock().expect("menu snapshot") {
             users.insert(user);
         }
@@ -49,6 +54,7 @@ impl PendingMenus {
 
     /// `user`'s menu was set (or their row taken).
     pub fn removed(&self, user: i64) {
+        self.own.lock().expect("menu own").remove(&user);
         if let Some((_, users)) = &mut *self.snapshot.lock().expect("menu snapshot") {
             users.remove(&user);
         }

@@ -37,11 +37,12 @@ pub async fn record(
     // Counts on alerts the view holds wait here and are written together; anything that
     // reads alerts from the database (a fold, a source's alert, an insert) writes them first.
     let mut pending = PendingCounts::default();
-    // The alerts written, in the order last written.
-    let mut written: Vec<i64> = Vec::new();
-    let mut wrote = |id: i64| {
-        written.retain(|w| *w != id);
-        written.push(id);
+    // The alerts written, in the order last written, and whether each was open (and so
+    // its message to be edited) as written: a later episode may close it in the view.
+    let mut written: Vec<(i64, bool)> = Vec::new();
+    let mut wrote = |row: Option<&Written>, id: i64| {
+        written.retain(|(w, _)| *w != id);
+        written.push((id, row.is_some_and(editable)));
     };
     for e in found {
         let touching = view.touching(e);
@@ -58,9 +59,10 @@ pub async fn record(
                     if pending.holds(host) {
                         pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
                     }
-                    wrote(grow(tx, &mut view, host, e).await?.id);
+                    let host = grow(tx, &mut view, host, e).await?;
+                    wrote(Some(&host), host.id);
                 }
-                wrote(*survivor);
+                wrote(view.get(*survivor), *survivor);
             }
             Some(((survivor, _), others)) => {
                 pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
@@ -71,9 +73,10 @@ pub async fn record(
                 let row = count_on(tx, *survivor, e).await?;
                 view.put(&row);
                 if let (Some(host), "folded") = (row.merged_into, row.state.as_str()) {
-                    wrote(grow(tx, &mut view, host, e).await?.id);
+                    let host = grow(tx, &mut view, host, e).await?;
+                    wrote(Some(&host), host.id);
                 }
-                wrote(row.id);
+                wrote(Some(&row), row.id);
             }
             None => {
                 pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
@@ -81,8 +84,9 @@ pub async fn record(
                     Some(host) => {
                         let row = insert(tx, &mut view, e, Some(host)).await?;
                         view.put(&row);
-                        wrote(grow(tx, &mut view, host, e).await?.id);
-                        wrote(row.id);
+                        let host = grow(tx, &mut view, host, e).await?;
+                        wrote(Some(&host), host.id);
+                        wrote(Some(&row), row.id);
                     }
                     None => {
                         let row = insert(tx, &mut view, e, None).await?;
@@ -95,16 +99,16 @@ pub async fn record(
     }
     pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
     let mut counted = Vec::<CountedOn>::new();
-    for row in written.iter().filter_map(|id| view.get(*id)) {
+    for (row, editable) in written
+        .iter()
+        .filter_map(|(id, editable)| Some((view.get(*id)?, *editable)))
+    {
         if let Some((_, page)) = opened.iter_mut().find(|(id, _)| *id == row.id) {
             page.accounts.clone_from(&row.accounts);
             page.also.clone_from(&row.rules);
             continue;
         }
-        let shown = shown(settings, row);
-        if let (Some(shown), "open", false) = (shown, row.state.as_str(), row.quiet)
-            && !row.outbox_ids.is_empty()
-        {
+        if let (Some(shown), true) = (shown(settings, row), editable) {
             counted.push(CountedOn {
                 id: row.id,
                 count: row.count,
@@ -116,6 +120,12 @@ pub async fn record(
         }
     }
     Ok((opened, counted))
+}
+
+/// Whether `row`, as written, is an open alert whose pushed message shows its count (not
+/// acknowledged or silenced).
+fn editable(row: &Written) -> bool {
+    row.state == "open" && !row.quiet && !row.outbox_ids.is_empty()
 }
 
 /// What an edit of `row`'s message shows (`None` for a rule no longer configured).

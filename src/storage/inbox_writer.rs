@@ -76,10 +76,15 @@ const TAKES_IN_FLIGHT: usize = 2;
 async fn write_takes(pool: PgPool, lease: Duration, mut jobs: mpsc::Receiver<TakeJob>) {
     let in_flight = std::sync::Arc::new(tokio::sync::Semaphore::new(TAKES_IN_FLIGHT));
     let mut batch: Vec<TakeJob> = Vec::with_capacity(MAX_BATCH);
-    while jobs.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    loop {
+        // The permit first: a batch is formed when it can be written, so it takes all that
+        // arrived while the others were in flight.
         let Ok(permit) = in_flight.clone().acquire_owned().await else {
             return;
         };
+        if jobs.recv_many(&mut batch, MAX_BATCH).await == 0 {
+            return;
+        }
         // An id twice in one batch (Telegram's retry racing the first try): the first is
         // written, the others are answered as seen.
         let mut ids = HashSet::with_capacity(batch.len());
@@ -88,6 +93,10 @@ async fn write_takes(pool: PgPool, lease: Duration, mut jobs: mpsc::Receiver<Tak
         for (_, answer) in repeated {
             let _ = answer.send(Ok(false));
         }
+        // One order for every writer (and replica), so two batches holding the same
+        // retried ids wait for each other instead of deadlocking.
+        let mut unique = unique;
+        unique.sort_unstable_by_key(|(u, _)| u.update_id);
         let pool = pool.clone();
         tokio::spawn(async move {
             let _permit = permit;

@@ -178,3 +178,46 @@ async fn used_buttons_stay_off_and_an_acked_or_silenced_alert_is_left_as_it_is()
         .unwrap();
     assert_eq!(count, 9, "the alert itself counts on");
 }
+
+/// One batch that counts on an open, pushed alert and then, after a pause longer than the
+/// rule's gap, starts a new episode of the same key (a backlog replayed at once): the first
+/// alert's message is still edited with its new count, as when the two came apart.
+#[tokio::test]
+async fn an_alert_counted_on_and_then_followed_in_the_same_batch_is_still_edited() {
+    let app = spawn_app_with(with_edits_every(1)).await;
+    let detector = detector(&app);
+    let start = Utc::now() - Duration::seconds(3000);
+    let first = failures_on("carol", 8, start);
+    assert_eq!(detector.detect(&first[..5]).await.unwrap().len(), 1);
+    app.telegram
+        .wait_until("the first alert", |calls| {
+            calls.iter().filter(|c| c.method == "sendMessage").count() == 1
+        })
+        .await;
+    // Three more of the first episode, then five 2,000 s later (the gap is 900 s).
+    let mut batch = first[5..].to_vec();
+    batch.extend(failures_on("carol", 5, start + Duration::seconds(2000)));
+    assert_eq!(
+        detector.detect(&batch).await.unwrap().len(),
+        1,
+        "a new alert"
+    );
+    let calls = app
+        .telegram
+        .wait_until("the edit and the second alert", |calls| {
+            calls.iter().any(|c| c.method == "editMessageText")
+                && calls.iter().filter(|c| c.method == "sendMessage").count() == 2
+        })
+        .await;
+    let edit = calls
+        .iter()
+        .find(|c| c.method == "editMessageText")
+        .unwrap();
+    assert!(edit.text().contains("so far 8 failures"), "{}", edit.text());
+    let counts: Vec<(i64, String)> = alerts(&app)
+        .await
+        .into_iter()
+        .map(|(_, _, _, count, state, _, _)| (count, state))
+        .collect();
+    assert_eq!(counts, [(8, "closed".to_string()), (5, "open".to_string())]);
+}
