@@ -176,3 +176,42 @@ fn a_key_names_its_source_or_its_account_and_nothing_else() {
     assert_eq!(EventKey::Ip(&host).to_string(), "host:gw-1");
     assert_eq!(EventKey::Spray(&host).to_string(), "spray:gw-1");
 }
+
+/// Where the state already stood when the batch began decides what the batch adds: a key
+/// already at the threshold counts on (one per newly seen account, no new crossing); one
+/// below it crosses (the whole window). Entries newer than the first new event are not
+/// "before" it.
+#[test]
+fn distinct_accounts_count_on_from_a_state_already_exceeding_and_cross_from_one_below() {
+    let w = window(3, 60);
+    let at = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+        pairs
+            .iter()
+            .map(|(a, t)| (a.to_string(), t * SEC))
+            .collect()
+    };
+    // a, b, c by 2 s: exceeding before "d" comes.
+    let v = evaluate_accounts(w, &at(&[("a", 0), ("b", 1), ("c", 2)]), &[(3 * SEC, "d")]);
+    assert_eq!(v.counts, vec![4]);
+    assert!(!v.crossed);
+    assert_eq!(v.increment, 1);
+    // a, b only: "c" crosses, and the crossing adds the whole window.
+    let v = evaluate_accounts(w, &at(&[("a", 0), ("b", 1)]), &[(2 * SEC, "c")]);
+    assert_eq!(v.counts, vec![3]);
+    assert!(v.crossed);
+    assert_eq!(v.increment, 3);
+    // c at 5 s is after the new event at 2 s: before it the key stood at two.
+    let v = evaluate_accounts(w, &at(&[("a", 0), ("b", 1), ("c", 5)]), &[(2 * SEC, "d")]);
+    assert_eq!(v.counts, vec![3]);
+    assert!(v.crossed);
+}
+
+/// The same account failing again at the very time already stored is one account, not a
+/// late arrival counted on top.
+#[test]
+fn an_account_repeated_at_its_stored_time_counts_once() {
+    let w = window(2, 60);
+    let v = evaluate_accounts(w, &[("a".to_string(), 5 * SEC)], &[(5 * SEC, "a")]);
+    assert_eq!(v.counts, vec![1]);
+    assert_eq!(v.exceeding, 0);
+}
