@@ -65,3 +65,37 @@ async fn a_secret_an_older_version_showed_in_chat_is_sealed_and_refused_until_a_
     );
     enrolment_secret(&app.say(42, "/totp enroll").await.text());
 }
+
+/// Without a master key, a start that finds secrets an older version left in plaintext
+/// says so, and how to seal them; a start that finds none says nothing of it.
+#[tokio::test]
+async fn a_keyless_start_warns_of_plaintext_secrets_and_only_then() {
+    let db = TestDb::create().await;
+    storage::users::upsert(&db.pool, UserId(42), "old")
+        .await
+        .unwrap();
+    let started = || async {
+        let out = crate::process::opsguard(&db)
+            .args(["console", "--as", "42"])
+            .output()
+            .await
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let clean = started().await;
+    assert!(!clean.contains("totp.unsealed_secrets"), "{clean}");
+    sqlx::query(
+        "INSERT INTO totp_enrolments (telegram_id, secret_b32, confirmed) VALUES (42, $1, true)",
+    )
+    .bind(SECRET)
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let warned = started().await;
+    assert!(warned.contains("totp.unsealed_secrets"), "{warned}");
+    assert!(warned.contains("OPSGUARD_MASTER_KEY"), "{warned}");
+}
