@@ -138,3 +138,15 @@ async fn only_an_active_user_is_remembered_as_known() {
     authz.remember(UserId(8), &None);
     assert!(!authz.was_known(UserId(8)));
 }
+
+#[tokio::test]
+async fn the_cached_count_is_what_the_cache_holds() {
+    let (authz, _rx) = authorizer(Duration::from_secs(60));
+    assert_eq!(authz.cached(), 0);
+    for id in [7, 8, 9] {
+        cache_at(&authz, id, Instant::now());
+    }
+    assert_eq!(authz.cached(), 3);
+    authz.evict(UserId(8));
+    assert_eq!(authz.cached(), 2);
+}
