@@ -37,6 +37,32 @@ async fn post_one(app: &TestApp, t0: DateTime<Utc>, (offset, ip, account): &(i64
     assert_eq!(status, 202, "{body}");
 }
 
+/// The two rules the timeline exercises; the account rule crosses at the 6th failure
+/// (13 s): with an outage, only after the empty Redis is back.
+fn two_rules(s: &mut Settings) {
+    with_secret(s);
+    s.logins
+        .rules
+        .retain(|r| r.name == "ip-failures" || r.name == "account-lockout");
+    for rule in &mut s.logins.rules {
+        if rule.name == "account-lockout" {
+            rule.fire_at = 6;
+        }
+    }
+    s.logins.alert_chats = vec![ALERT_CHAT];
+}
+
+/// (rule, key, count) of every alert, sorted.
+async fn rule_key_counts(app: &TestApp) -> Vec<(String, String, i64)> {
+    let mut rows: Vec<(String, String, i64)> = alerts(app)
+        .await
+        .into_iter()
+        .map(|r| (r.1, r.2, r.3))
+        .collect();
+    rows.sort();
+    rows
+}
+
 #[tokio::test]
 async fn a_brute_force_across_a_redis_outage_and_restart_raises_both_alerts() {
     let redis = PrivateRedis::start(&[]);
@@ -44,18 +70,8 @@ async fn a_brute_force_across_a_redis_outage_and_restart_raises_both_alerts() {
     let port = redis.port;
     let url = redis.url();
     let app = spawn_app_with(|s| {
-        with_secret(s);
+        two_rules(s);
         s.redis.url = Secret::new(url);
-        s.logins
-            .rules
-            .retain(|r| r.name == "ip-failures" || r.name == "account-lockout");
-        for rule in &mut s.logins.rules {
-            if rule.name == "account-lockout" {
-                // Crosses at the 6th failure (13 s): only after the empty Redis is back.
-                rule.fire_at = 6;
-            }
-        }
-        s.logins.alert_chats = vec![ALERT_CHAT];
     })
     .await;
     let t0 = Utc::now() - Duration::seconds(60);
@@ -86,14 +102,8 @@ async fn a_brute_force_across_a_redis_outage_and_restart_raises_both_alerts() {
         }
     }
     assert!(back.is_some() && !app.engine.redis().is_degraded());
-    let mut rows: Vec<(String, String, i64)> = alerts(&app)
-        .await
-        .into_iter()
-        .map(|r| (r.1, r.2, r.3))
-        .collect();
-    rows.sort();
     assert_eq!(
-        rows,
+        rule_key_counts(&app).await,
         vec![
             ("account-lockout".into(), format!("account:{ACCOUNT}"), 6),
             ("ip-failures".into(), format!("ip:{ADDRESS}"), 18),
@@ -106,30 +116,15 @@ async fn a_brute_force_across_a_redis_outage_and_restart_raises_both_alerts() {
 #[tokio::test]
 async fn the_same_timeline_without_an_outage_raises_the_same_alerts() {
     let app = spawn_app_with(|s| {
-        with_secret(s);
-        s.logins
-            .rules
-            .retain(|r| r.name == "ip-failures" || r.name == "account-lockout");
-        for rule in &mut s.logins.rules {
-            if rule.name == "account-lockout" {
-                rule.fire_at = 6;
-            }
-        }
-        s.logins.alert_chats = vec![ALERT_CHAT];
+        two_rules(s);
     })
     .await;
     let t0 = Utc::now() - Duration::seconds(60);
     for event in &timeline() {
         post_one(&app, t0, event).await;
     }
-    let mut rows: Vec<(String, String, i64)> = alerts(&app)
-        .await
-        .into_iter()
-        .map(|r| (r.1, r.2, r.3))
-        .collect();
-    rows.sort();
     assert_eq!(
-        rows,
+        rule_key_counts(&app).await,
         vec![
             ("account-lockout".into(), format!("account:{ACCOUNT}"), 6),
             ("ip-failures".into(), format!("ip:{ADDRESS}"), 18),
