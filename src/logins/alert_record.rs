@@ -8,20 +8,17 @@
 //! episode newly covers (a spray's: its distinct accounts), so it is the same however the
 //! events were batched.
 
-use super::alert_counts::PendingCounts;
-use super::alert_text::CountedOn;
+use super::alert_counts::{PendingCounts, Stored};
+use super::alert_text::{CountedOn, SHOWN_ACCOUNTS};
 use super::alert_view::{AlertView, Written, covers, holds};
 use super::alerts::Exceeding;
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::auth_event::Source;
 use sqlx::{PgConnection, Postgres, Transaction};
+use std::collections::{HashMap, HashSet};
 
 /// At most this many distinct accounts are kept on an alert (a spray's count stops there).
 const MAX_ACCOUNTS: i64 = 10_000;
-
-fn returning() -> String {
-    format!(" RETURNING {}", super::alert_view::COLUMNS)
-}
 
 /// Record every episode (`found` in event-time order); returns the alerts opened (id, and
 /// what their page shows: the episode, with what was folded into it since), and the
@@ -31,83 +28,81 @@ pub async fn record(
     tx: &mut Transaction<'static, Postgres>,
     settings: &LoginSettings,
     found: &[Exceeding],
+    stored: &mut Stored<'_>,
 ) -> Result<(Vec<(i64, Exceeding)>, Vec<CountedOn>), sqlx::Error> {
     let mut opened = Vec::<(i64, Exceeding)>::new();
     let mut view = AlertView::lock(tx, found).await?;
     // Counts on alerts the view holds wait here and are written together; anything that
     // reads alerts from the database (a fold, a source's alert, an insert) writes them first.
     let mut pending = PendingCounts::default();
-    // The alerts written, in the order last written, and whether each was open (and so
-    // its message to be edited) as written: a later episode may close it in the view.
-    let mut written: Vec<(i64, bool)> = Vec::new();
-    let mut wrote = |row: Option<&Written>, id: i64| {
-        written.retain(|(w, _)| *w != id);
-        written.push((id, row.is_some_and(editable)));
+    // The alerts the batch wrote (`changed`), and of those the batch may have written, in
+    // the order last touched, whether each was open (and so its message to be edited) as
+    // touched: a later episode may close it in the view.
+    let mut changed = HashSet::<i64>::new();
+    let mut touched = HashMap::<i64, (usize, bool)>::new();
+    let mut touches = 0;
+    let mut touch = |row: Option<&Written>, id: i64| {
+        touches += 1;
+        touched.insert(id, (touches, row.is_some_and(editable)));
     };
     for e in found {
         let touching = view.touching(e);
         match touching.split_first() {
             Some(((survivor, _), [])) => {
                 if !view.get(*survivor).is_some_and(|r| covers(r, e)) {
-                    pending.add(&mut view, *survivor, e, MAX_ACCOUNTS);
+                    pending.add(&mut view, *survivor, e);
                 }
                 if let Some(host) = view
                     .get(*survivor)
                     .filter(|r| r.state == "folded")
                     .and_then(|r| r.merged_into)
                 {
-                    if pending.holds(host) {
-                        pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
-                    }
-                    let host = grow(tx, &mut view, host, e).await?;
-                    wrote(Some(&host), host.id);
+                    grow(&mut pending, &mut view, host, e);
+                    touch(view.get(host), host);
                 }
-                wrote(view.get(*survivor), *survivor);
+                touch(view.get(*survivor), *survivor);
             }
             Some(((survivor, _), others)) => {
-                pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
+                changed.extend(pending.flush(tx, &mut view, stored, MAX_ACCOUNTS).await?);
                 let ids: Vec<i64> = others.iter().map(|(id, _)| *id).collect();
-                fold(tx, *survivor, &ids).await?;
-                view.merged(&ids, *survivor);
                 // After a fold the survivor's figures are the database's, not the view's.
-                let row = count_on(tx, *survivor, e).await?;
+                let row = fold(tx, *survivor, &ids).await?;
+                view.merged(&ids, *survivor);
                 view.put(&row);
+                changed.insert(row.id);
+                pending.add(&mut view, row.id, e);
                 if let (Some(host), "folded") = (row.merged_into, row.state.as_str()) {
-                    let host = grow(tx, &mut view, host, e).await?;
-                    wrote(Some(&host), host.id);
+                    grow(&mut pending, &mut view, host, e);
+                    touch(view.get(host), host);
                 }
-                wrote(Some(&row), row.id);
+                touch(Some(&row), row.id);
             }
             None => {
-                pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
-                match source_alert(tx, settings, e).await? {
+                changed.extend(pending.flush(tx, &mut view, stored, MAX_ACCOUNTS).await?);
+                let host = source_alert(tx, settings, e).await?;
+                let row = insert(tx, &mut view, e, host).await?;
+                view.put(&row);
+                changed.insert(row.id);
+                match host {
                     Some(host) => {
-                        let row = insert(tx, &mut view, e, Some(host)).await?;
-                        view.put(&row);
-                        let host = grow(tx, &mut view, host, e).await?;
-                        wrote(Some(&host), host.id);
-                        wrote(Some(&row), row.id);
+                        grow(&mut pending, &mut view, host, e);
+                        touch(view.get(host), host);
+                        touch(Some(&row), row.id);
                     }
-                    None => {
-                        let row = insert(tx, &mut view, e, None).await?;
-                        view.put(&row);
-                        opened.push((row.id, e.clone()));
-                    }
+                    None => opened.push((row.id, e.clone())),
                 }
             }
         }
     }
-    pending.flush(tx, &mut view, MAX_ACCOUNTS).await?;
+    changed.extend(pending.flush(tx, &mut view, stored, MAX_ACCOUNTS).await?);
+    let mut written: Vec<(i64, (usize, bool))> = touched
+        .into_iter()
+        .filter(|(id, _)| changed.contains(id))
+        .collect();
+    written.sort_by_key(|(_, (order, _))| *order);
     let mut counted = Vec::<CountedOn>::new();
-    for (row, editable) in written
-        .iter()
-        .filter_map(|(id, editable)| Some((view.get(*id)?, *editable)))
-    {
-        if let Some((_, page)) = opened.iter_mut().find(|(id, _)| *id == row.id) {
-            page.accounts.clone_from(&row.accounts);
-            page.also.clone_from(&row.rules);
-            continue;
-        }
+    for (id, (_, editable)) in written {
+        let Some(row) = view.get(id) else { continue };
         if let (Some(shown), true) = (shown(settings, row), editable) {
             counted.push(CountedOn {
                 id: row.id,
@@ -119,7 +114,25 @@ pub async fn record(
             });
         }
     }
+    for (id, page) in &mut opened {
+        if let Some(row) = view.get(*id) {
+            page.accounts.clone_from(&row.accounts);
+            page.account_count = i64::from(row.account_count);
+            page.also.clone_from(&row.rules);
+        }
+    }
     Ok((opened, counted))
+}
+
+/// The source's alert `host` takes in a folded episode: its accounts (and the account an
+/// account rule is about) and its rule; its own episode (and so its times) stays its own.
+/// Nothing is written when the host already holds them all (as the view has it).
+fn grow(pending: &mut PendingCounts, view: &mut AlertView, host: i64, e: &Exceeding) {
+    let mut accounts = e.accounts.clone();
+    accounts.extend(e.account.clone().filter(|_| e.kind == RuleKind::Account));
+    if !view.get(host).is_some_and(|h| holds(h, &accounts, &e.rule)) {
+        pending.grow(view, host, accounts, &e.rule);
+    }
 }
 
 /// Whether `row`, as written, is an open alert whose pushed message shows its count (not
@@ -144,6 +157,7 @@ fn shown(settings: &LoginSettings, row: &Written) -> Option<Exceeding> {
         account: row.account.clone(),
         added: 0,
         accounts: row.accounts.clone(),
+        account_count: i64::from(row.account_count),
         also: row.rules.clone(),
         peak: u32::try_from(row.peak).unwrap_or_default(),
         fire_at: rule.fire_at,
@@ -195,7 +209,7 @@ async fn source_alert(
 
 /// A new alert for an episode no alert covers: folded into `host`, or open. An open alert
 /// of the key that ended before it is closed; one that is later (the episode came late)
-/// stays open, and this one is recorded closed.
+/// stays open, and this one is recorded closed. Its accounts are stored with it.
 async fn insert(
     tx: &mut PgConnection,
     view: &mut AlertView,
@@ -212,20 +226,36 @@ async fn insert(
     .execute(&mut *tx)
     .await?;
     view.closed_before(&e.rule, &e.key, e.first_exceeding);
+    // A folded alert's accounts are its host's to show; a spray's are its count.
+    let mut accounts = if host.is_none() || e.kind == RuleKind::Spray {
+        e.accounts.clone()
+    } else {
+        Vec::new()
+    };
+    accounts.sort_unstable();
+    accounts.dedup();
+    accounts.truncate(usize::try_from(MAX_ACCOUNTS).unwrap_or(usize::MAX));
     let count = if e.kind == RuleKind::Spray {
-        e.accounts.len() as i64
+        accounts.len() as i64
     } else {
         e.added
     };
     let statement = format!(
-        "INSERT INTO login_alerts AS a (rule, key, ip, host, account, count, first_at, last_at,
-           exceeding_from, peak, accounts, merged_into, state)
-         VALUES ($1, $2, $3::text::inet, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-           CASE WHEN $12 IS NOT NULL THEN 'folded'
-                WHEN EXISTS (SELECT 1 FROM login_alerts
-                             WHERE rule = $1 AND key = $2 AND state = 'open')
-                THEN 'closed' ELSE 'open' END){}",
-        returning()
+        "WITH a AS (
+           INSERT INTO login_alerts AS a (rule, key, ip, host, account, count, first_at,
+             last_at, exceeding_from, peak, accounts, account_count, merged_into, state)
+           VALUES ($1, $2, $3::text::inet, $4, $5, $6, $7, $8, $9, $10, $11[1:$13],
+             cardinality($11), $12,
+             CASE WHEN $12 IS NOT NULL THEN 'folded'
+                  WHEN EXISTS (SELECT 1 FROM login_alerts
+                               WHERE rule = $1 AND key = $2 AND state = 'open')
+                  THEN 'closed' ELSE 'open' END)
+           RETURNING *),
+         listed AS (
+           INSERT INTO login_alert_accounts (alert_id, account)
+           SELECT a.id, x FROM a, unnest($11::text[]) x)
+         SELECT {} FROM a",
+        super::alert_view::COLUMNS
     );
     sqlx::query_as(sqlx::AssertSqlSafe(statement))
         .bind(&e.rule)
@@ -243,103 +273,50 @@ async fn insert(
         .bind(e.last_exceeding)
         .bind(e.first_exceeding)
         .bind(i32::try_from(e.peak).unwrap_or(i32::MAX))
-        .bind(&e.accounts)
+        .bind(&accounts)
         .bind(host)
+        .bind(SHOWN_ACCOUNTS as i32)
         .fetch_one(tx)
         .await
 }
 
 /// Fold `others` into `survivor`: their counts, spans, accounts and rules; they become
-/// `merged`.
-async fn fold(tx: &mut PgConnection, survivor: i64, others: &[i64]) -> Result<(), sqlx::Error> {
-    sqlx::query(
+/// `merged`. Returns the survivor as written.
+async fn fold(
+    tx: &mut PgConnection,
+    survivor: i64,
+    others: &[i64],
+) -> Result<Written, sqlx::Error> {
+    let statement = format!(
         "WITH gone AS (
            UPDATE login_alerts SET state = 'merged', merged_into = $1
            WHERE id = ANY($2)
-           RETURNING count, first_at, exceeding_from, last_at, peak, accounts, rules)
+           RETURNING count, first_at, exceeding_from, last_at, peak, rules),
+         moved AS (
+           INSERT INTO login_alert_accounts (alert_id, account)
+           SELECT DISTINCT $1::bigint, account FROM login_alert_accounts
+           WHERE alert_id = ANY($2)
+           ON CONFLICT DO NOTHING
+           RETURNING account)
          UPDATE login_alerts a SET
            count = a.count + (SELECT coalesce(sum(count), 0) FROM gone),
            first_at = least(a.first_at, (SELECT min(first_at) FROM gone)),
            exceeding_from = least(a.exceeding_from, (SELECT min(exceeding_from) FROM gone)),
            last_at = greatest(a.last_at, (SELECT max(last_at) FROM gone)),
            peak = greatest(a.peak, (SELECT max(peak) FROM gone)),
-           accounts = (SELECT coalesce(array_agg(x ORDER BY x), '{}') FROM (
-             SELECT DISTINCT x FROM (SELECT unnest(a.accounts) AS x
-               UNION ALL SELECT unnest(accounts) FROM gone) u ORDER BY x LIMIT $3) d),
-           rules = (SELECT coalesce(array_agg(DISTINCT r ORDER BY r), '{}') FROM (
+           account_count = a.account_count + (SELECT count(*) FROM moved),
+           accounts = ARRAY(SELECT x FROM (
+             SELECT unnest(a.accounts) AS x UNION ALL SELECT account FROM moved) u
+             ORDER BY x COLLATE \"C\" LIMIT $3),
+           rules = (SELECT coalesce(array_agg(DISTINCT r ORDER BY r), '{{}}') FROM (
              SELECT unnest(a.rules) AS r UNION ALL SELECT unnest(rules) FROM gone) u)
-         WHERE a.id = $1",
-    )
-    .bind(survivor)
-    .bind(others)
-    .bind(MAX_ACCOUNTS)
-    .execute(tx)
-    .await?;
-    Ok(())
-}
-
-/// Count the episode on alert `id`: its newly covered events (a spray: its accounts).
-async fn count_on(tx: &mut PgConnection, id: i64, e: &Exceeding) -> Result<Written, sqlx::Error> {
-    let statement = format!(
-        "WITH merged AS (
-           SELECT coalesce(array_agg(x ORDER BY x), '{{}}') AS accounts FROM (
-             SELECT DISTINCT x FROM unnest((SELECT accounts FROM login_alerts WHERE id = $1)
-                                           || $3::text[]) AS x
-             ORDER BY x LIMIT $8) d)
-         UPDATE login_alerts a SET
-           count = CASE WHEN $7 THEN cardinality(m.accounts) ELSE a.count + $2 END,
-           accounts = m.accounts,
-           first_at = least(a.first_at, $4),
-           exceeding_from = least(a.exceeding_from, $5),
-           last_at = greatest(a.last_at, $6),
-           peak = greatest(a.peak, $9)
-         FROM merged m WHERE a.id = $1{}",
-        returning()
+         WHERE a.id = $1 RETURNING {}",
+        super::alert_view::COLUMNS
     );
     sqlx::query_as(sqlx::AssertSqlSafe(statement))
-        .bind(id)
-        .bind(e.added)
-        .bind(&e.accounts)
-        .bind(e.since)
-        .bind(e.first_exceeding)
-        .bind(e.last_exceeding)
-        .bind(e.kind == RuleKind::Spray)
-        .bind(MAX_ACCOUNTS)
-        .bind(i32::try_from(e.peak).unwrap_or(i32::MAX))
+        .bind(survivor)
+        .bind(others)
+        .bind(SHOWN_ACCOUNTS as i64)
         .fetch_one(tx)
         .await
-}
-
-/// The source's alert `host` takes in a folded episode: its accounts (and the account an
-/// account rule is about) and its rule; its own episode (and so its times) stays its own.
-/// Nothing is written when the host already holds them all (as the view has it).
-async fn grow(
-    tx: &mut PgConnection,
-    view: &mut AlertView,
-    host: i64,
-    e: &Exceeding,
-) -> Result<Written, sqlx::Error> {
-    let mut accounts = e.accounts.clone();
-    accounts.extend(e.account.clone().filter(|_| e.kind == RuleKind::Account));
-    if let Some(row) = view.get(host).filter(|h| holds(h, &accounts, &e.rule)) {
-        return Ok(row.clone());
-    }
-    let statement = format!(
-        "UPDATE login_alerts a SET
-           accounts = (SELECT coalesce(array_agg(x ORDER BY x), '{{}}') FROM (
-             SELECT DISTINCT x FROM unnest(a.accounts || $2::text[]) AS x
-             ORDER BY x LIMIT $4) d),
-           rules = (SELECT array_agg(DISTINCT r ORDER BY r) FROM unnest(a.rules || $3) r)
-         WHERE a.id = $1{}",
-        returning()
-    );
-    let row: Written = sqlx::query_as(sqlx::AssertSqlSafe(statement))
-        .bind(host)
-        .bind(&accounts)
-        .bind(&e.rule)
-        .bind(MAX_ACCOUNTS)
-        .fetch_one(tx)
-        .await?;
-    view.put(&row);
-    Ok(row)
 }

@@ -149,31 +149,29 @@ pub fn alert_text(id: i64, alert: &Exceeding, now: DateTime<Utc>) -> String {
     )
 }
 
-/// Accounts shown on an alert before "+N more".
-const SHOWN_ACCOUNTS: usize = 8;
+/// Accounts shown on an alert before "+N more" (the first in byte order: an alert row
+/// keeps these, `login_alert_accounts` the rest).
+pub(super) const SHOWN_ACCOUNTS: usize = 8;
 
 /// What was folded into an alert about a source: the accounts tried, the other rules.
 fn folded_in(alert: &Exceeding) -> String {
     let mut out = String::new();
     let listed = matches!(alert.kind, RuleKind::Ip | RuleKind::Spray) || !alert.also.is_empty();
-    if listed && alert.accounts.len() > 1 {
+    let total = alert.account_count.max(alert.accounts.len() as i64);
+    if listed && total > 1 {
         let names: Vec<String> = alert
             .accounts
             .iter()
             .take(SHOWN_ACCOUNTS)
             .map(|a| escape(a))
             .collect();
-        let more = alert.accounts.len().saturating_sub(SHOWN_ACCOUNTS);
+        let more = total.saturating_sub(names.len() as i64);
         let more = if more > 0 {
             format!(" +{more} more")
         } else {
             String::new()
         };
-        out.push_str(&format!(
-            "{} accounts: {}{more}\n",
-            alert.accounts.len(),
-            names.join(", ")
-        ));
+        out.push_str(&format!("{total} accounts: {}{more}\n", names.join(", ")));
     }
     if !alert.also.is_empty() {
         let rules: Vec<String> = alert.also.iter().map(|r| escape(r)).collect();

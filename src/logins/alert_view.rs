@@ -7,6 +7,7 @@ use super::alerts::Exceeding;
 use crate::config::RuleKind;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::PgConnection;
+use std::collections::HashMap;
 
 /// An alert as written: what an edit of its message shows.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -22,7 +23,10 @@ pub(super) struct Written {
     pub exceeding_from: Option<DateTime<Utc>>,
     pub last_at: DateTime<Utc>,
     pub peak: i32,
+    /// The first of its distinct accounts in byte order (what its message lists), and how
+    /// many it has (`login_alert_accounts` holds them all).
     pub accounts: Vec<String>,
+    pub account_count: i32,
     pub rules: Vec<String>,
     pub state: String,
     pub merged_into: Option<i64>,
@@ -32,7 +36,8 @@ pub(super) struct Written {
 
 /// The columns of a `Written`, for a `RETURNING` or a `SELECT` over `login_alerts a`.
 pub(super) const COLUMNS: &str = "a.id, a.rule, a.key, host(a.ip) AS ip, a.host, a.account,
-    a.count, a.first_at, a.exceeding_from, a.last_at, a.peak, a.accounts, a.rules, a.state,
+    a.count, a.first_at, a.exceeding_from, a.last_at, a.peak, a.accounts, a.account_count,
+    a.rules, a.state,
     a.merged_into, a.silenced OR a.acked_by IS NOT NULL AS quiet, a.outbox_ids";
 
 /// The span an episode joins alerts within: exceeding events within its gap.
@@ -41,8 +46,11 @@ fn reach(e: &Exceeding) -> (DateTime<Utc>, DateTime<Utc>) {
     (e.first_exceeding - gap, e.last_exceeding + gap)
 }
 
+/// The locked alerts, by id and by rule and key (a batch of an attack from many sources
+/// holds thousands: every lookup is one hash probe, not a walk over them all).
 pub(super) struct AlertView {
-    rows: Vec<Written>,
+    rows: HashMap<i64, Written>,
+    by_key: HashMap<(String, String), Vec<i64>>,
 }
 
 impl AlertView {
@@ -61,23 +69,33 @@ impl AlertView {
                AND coalesce(a.exceeding_from, a.first_at) < e.hi
              ORDER BY a.id FOR UPDATE OF a"
         );
-        let rows = sqlx::query_as(sqlx::AssertSqlSafe(statement))
+        let rows: Vec<Written> = sqlx::query_as(sqlx::AssertSqlSafe(statement))
             .bind(&rules)
             .bind(&keys)
             .bind(&from)
             .bind(&to)
             .fetch_all(tx)
             .await?;
-        Ok(AlertView { rows })
+        let mut view = AlertView {
+            rows: HashMap::with_capacity(rows.len()),
+            by_key: HashMap::with_capacity(rows.len()),
+        };
+        for row in &rows {
+            view.put(row);
+        }
+        Ok(view)
     }
 
     /// The alerts episode `e` joins (ids and states), open first, then oldest first.
     pub fn touching(&self, e: &Exceeding) -> Vec<(i64, String)> {
         let (from, to) = reach(e);
-        let mut touching: Vec<(i64, String)> = self
-            .rows
+        let Some(ids) = self.by_key.get(&(e.rule.clone(), e.key.clone())) else {
+            return Vec::new();
+        };
+        let mut touching: Vec<(i64, String)> = ids
             .iter()
-            .filter(|a| a.rule == e.rule && a.key == e.key && a.state != "merged")
+            .filter_map(|id| self.rows.get(id))
+            .filter(|a| a.state != "merged")
             .filter(|a| a.last_at > from && a.exceeding_from.unwrap_or(a.first_at) < to)
             .map(|a| (a.id, a.state.clone()))
             .collect();
@@ -86,29 +104,39 @@ impl AlertView {
     }
 
     pub fn get(&self, id: i64) -> Option<&Written> {
-        self.rows.iter().find(|a| a.id == id)
+        self.rows.get(&id)
     }
 
     /// The alert as just written.
     pub fn put(&mut self, row: &Written) {
-        match self.rows.iter_mut().find(|a| a.id == row.id) {
-            Some(old) => *old = row.clone(),
-            None => self.rows.push(row.clone()),
+        if self.rows.insert(row.id, row.clone()).is_none() {
+            self.by_key
+                .entry((row.rule.clone(), row.key.clone()))
+                .or_default()
+                .push(row.id);
         }
     }
 
     /// `ids` were folded into `survivor` (which is written next).
     pub fn merged(&mut self, ids: &[i64], survivor: i64) {
-        for a in self.rows.iter_mut().filter(|a| ids.contains(&a.id)) {
-            a.state = "merged".into();
-            a.merged_into = Some(survivor);
+        for id in ids {
+            if let Some(a) = self.rows.get_mut(id) {
+                a.state = "merged".into();
+                a.merged_into = Some(survivor);
+            }
         }
     }
 
     /// The open alert of `rule` and `key` that ended before `at` was closed.
     pub fn closed_before(&mut self, rule: &str, key: &str, at: DateTime<Utc>) {
-        for a in self.rows.iter_mut() {
-            if a.rule == rule && a.key == key && a.state == "open" && a.last_at < at {
+        let Some(ids) = self.by_key.get(&(rule.to_string(), key.to_string())) else {
+            return;
+        };
+        for id in ids {
+            if let Some(a) = self.rows.get_mut(id)
+                && a.state == "open"
+                && a.last_at < at
+            {
                 a.state = "closed".into();
             }
         }
@@ -116,10 +144,12 @@ impl AlertView {
 }
 
 /// Whether counting episode `e` on `row` would leave what a reader sees of it as it is: no
-/// event newly covered (a spray: no new account), its times and peak within the row's.
+/// event newly covered (a spray: no new account), its times and peak within the row's, its
+/// accounts among those the row lists (one it does not list may be new: that is for the
+/// write to find out).
 pub(super) fn covers(row: &Written, e: &Exceeding) -> bool {
     let count_kept = match e.kind {
-        RuleKind::Spray => row.count == row.accounts.len() as i64,
+        RuleKind::Spray => row.count == i64::from(row.account_count),
         _ => e.added == 0,
     };
     count_kept
@@ -130,9 +160,8 @@ pub(super) fn covers(row: &Written, e: &Exceeding) -> bool {
         && e.accounts.iter().all(|a| row.accounts.contains(a))
 }
 
-/// Whether growing `host` by `accounts` and `rule` would leave it as it is: every account
-/// and the rule already on it (its accounts are kept distinct, sorted and capped, so adding
-/// ones it holds changes nothing).
+/// Whether growing `host` by `accounts` and `rule` would leave it as it is: the rule and
+/// every account already on it (among those it lists; others may be new).
 pub(super) fn holds(host: &Written, accounts: &[String], rule: &str) -> bool {
     host.rules.iter().any(|r| r == rule) && accounts.iter().all(|a| host.accounts.contains(a))
 }
@@ -159,6 +188,7 @@ mod tests {
             last_at: at(50),
             peak: 12,
             accounts: vec!["alice".into(), "bob".into()],
+            account_count: 2,
             rules: vec!["ip-failures".into(), "ip-slow".into()],
             state: "open".into(),
             merged_into: None,
@@ -176,6 +206,7 @@ mod tests {
             account: None,
             added,
             accounts: accounts.iter().map(|a| a.to_string()).collect(),
+            account_count: accounts.len() as i64,
             also: Vec::new(),
             peak,
             fire_at: 11,

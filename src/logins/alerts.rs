@@ -4,7 +4,9 @@
 //! through the outbox, with chat-bound Ack, Silence 1h and Details buttons; and the pushed
 //! messages of open alerts that counted on get a paced edit (`alert_text`).
 
+use super::alert_counts::Stored;
 use super::alert_text::{alert_text, edit_pushed};
+use super::known_accounts::KnownAccounts;
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::auth_event::Source;
 use crate::domain::{Button, Reply};
@@ -28,8 +30,11 @@ pub struct Exceeding {
     /// (`domain::detection::episodes`); a spray counts its distinct `accounts` instead.
     pub added: i64,
     /// The distinct accounts of the episode's events in this batch (a spray's: in its
-    /// exceeding windows).
+    /// exceeding windows), sorted; as an alert's page shows them, the first of the alert's.
     pub accounts: Vec<String>,
+    /// How many distinct accounts: `accounts.len()` for an episode, the alert's count of
+    /// them (of which `accounts` lists the first) on a page.
+    pub account_count: i64,
     /// Other rules whose alerts about the same source were folded into this one.
     pub also: Vec<String>,
     /// The highest window count in the batch, and the rule's threshold and window.
@@ -60,6 +65,7 @@ pub struct NewAlert {
 pub async fn raise(
     pool: &PgPool,
     settings: &LoginSettings,
+    known: &KnownAccounts,
     mut found: Vec<Exceeding>,
 ) -> Result<Vec<NewAlert>, sqlx::Error> {
     if found.is_empty() {
@@ -74,7 +80,7 @@ pub async fn raise(
     // so a deadlock or a brief loss of the database is waited out (0.1, 0.2, 0.4 s).
     let mut attempt = 0;
     loop {
-        match raise_once(pool, settings, &found).await {
+        match raise_once(pool, settings, known, &found).await {
             Err(e) if attempt < 3 && is_transient(&e) => {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
@@ -100,6 +106,7 @@ fn is_transient(e: &sqlx::Error) -> bool {
 async fn raise_once(
     pool: &PgPool,
     settings: &LoginSettings,
+    known: &KnownAccounts,
     found: &[Exceeding],
 ) -> Result<Vec<NewAlert>, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -125,7 +132,12 @@ async fn raise_once(
     .bind(&gaps)
     .execute(&mut *tx)
     .await?;
-    let (opened, mut counted) = super::alert_record::record(&mut tx, settings, found).await?;
+    let mut stored = Stored {
+        known,
+        sent: Vec::new(),
+    };
+    let (opened, mut counted) =
+        super::alert_record::record(&mut tx, settings, found, &mut stored).await?;
     let silences: HashSet<String> = if opened.is_empty() && counted.is_empty() {
         HashSet::new()
     } else {
@@ -159,6 +171,7 @@ async fn raise_once(
         record_pushes(&mut tx, &new_alerts).await?;
     }
     tx.commit().await?;
+    known.remember(&stored.sent);
     for alert in &new_alerts {
         tracing::info!(
             alert.id = alert.id,

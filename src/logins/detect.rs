@@ -9,6 +9,7 @@
 
 use super::Evaluate;
 use super::alerts::{self, Exceeding, NewAlert};
+use super::known_accounts::KnownAccounts;
 use super::rebuild::{self, Wanted};
 use super::rule::{self, Rule, account_of};
 use super::windows::{Answer, Entries, Previous, WindowUpdate, Windows};
@@ -38,6 +39,8 @@ pub struct Detector {
     span_ms: i64,
     /// The last epoch seen, and whether its windows need rebuilding.
     epoch: Mutex<Option<(i64, bool)>>,
+    /// Accounts known stored on alerts: not sent again.
+    known: KnownAccounts,
 }
 
 /// A batch's failures of one rule and key: (rule index, key) and the events' indexes.
@@ -54,6 +57,7 @@ impl Detector {
             windows: Windows::new(redis),
             span_ms: longest.saturating_mul(2),
             epoch: Mutex::new(None),
+            known: KnownAccounts::default(),
         }
     }
 
@@ -108,7 +112,7 @@ impl Detector {
         for (group, previous) in groups.iter().zip(previous) {
             self.exceeding(group, previous, events, &times, &mut found);
         }
-        Ok(alerts::raise(&self.pool, &self.settings, found).await?)
+        Ok(alerts::raise(&self.pool, &self.settings, &self.known, found).await?)
     }
 
     /// The positions whose previous state Redis may lack: all when it did not answer; while
@@ -295,6 +299,7 @@ impl Detector {
                 source,
                 account,
                 added: i64::try_from(added).unwrap_or(i64::MAX),
+                account_count: accounts.len() as i64,
                 accounts,
                 also: Vec::new(),
                 peak,

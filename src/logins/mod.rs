@@ -14,9 +14,10 @@
 //! - [`rule`]: rules as the detector runs them; events grouped by rule and window key.
 //! - [`rebuild`]: windows rebuilt from the stored events when Redis's cannot be trusted.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
-//! - [`alert_record`]: an episode joins (and merges) the alerts it touches, or opens one.
+//! - `alert_record`: an episode joins (and merges) the alerts it touches, or opens one.
 //! - `alert_view`: the alerts a batch may join, locked and read in one statement;
-//!   `alert_counts`: the episodes counted on them, written in one statement.
+//!   `alert_counts`: the episodes counted on them, written in one statement;
+//!   `known_accounts`: the accounts this process knows alerts have stored (not resent).
 //! - [`alert_text`]: what a pushed alert says, and its edits in place as it counts on.
 //! - [`escalation`]: alerts nobody acknowledged in time, pushed to the escalation chats.
 //! - [`alert_admin`]: active alerts, details, acknowledging and silences (for commands).
@@ -27,7 +28,7 @@
 
 pub mod alert_admin;
 mod alert_counts;
-pub mod alert_record;
+mod alert_record;
 pub mod alert_text;
 mod alert_view;
 pub mod alerts;
@@ -38,6 +39,7 @@ pub mod escalation;
 pub mod ingest;
 pub mod jwt;
 pub mod keys;
+mod known_accounts;
 pub mod rebuild;
 pub mod rule;
 pub mod stats;

@@ -4,6 +4,7 @@
 //! fallback to the stored events in `detection/rules.rs`; a Redis outage and restart in
 //! `detection/redis_outage.rs`.
 
+mod accounts;
 mod alert_edits;
 mod alerts;
 mod batchings;
