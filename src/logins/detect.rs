@@ -8,7 +8,8 @@
 //! so no crossing is missed because Redis failed or restarted.
 
 use super::Evaluate;
-use super::alerts::{self, Exceeding, NewAlert};
+use super::alert_groups::AlertGroups;
+use super::alerts::{Exceeding, NewAlert};
 use super::known_accounts::KnownAccounts;
 use super::rebuild::{self, Wanted};
 use super::rule::{self, Rule, account_of};
@@ -40,7 +41,9 @@ pub struct Detector {
     /// The last epoch seen, and whether its windows need rebuilding.
     epoch: Mutex<Option<(i64, bool)>>,
     /// Accounts known stored on alerts: not sent again.
-    known: KnownAccounts,
+    known: Arc<KnownAccounts>,
+    /// Concurrent batches' episodes, recorded one group at a time.
+    groups: AlertGroups,
 }
 
 /// A batch's failures of one rule and key: (rule index, key) and the events' indexes.
@@ -57,7 +60,8 @@ impl Detector {
             windows: Windows::new(redis),
             span_ms: longest.saturating_mul(2),
             epoch: Mutex::new(None),
-            known: KnownAccounts::default(),
+            known: Arc::default(),
+            groups: AlertGroups::default(),
         }
     }
 
@@ -112,7 +116,10 @@ impl Detector {
         for (group, previous) in groups.iter().zip(previous) {
             self.exceeding(group, previous, events, &times, &mut found);
         }
-        Ok(alerts::raise(&self.pool, &self.settings, &self.known, found).await?)
+        Ok(self
+            .groups
+            .raise(&self.pool, &self.settings, &self.known, found)
+            .await?)
     }
 
     /// The positions whose previous state Redis may lack: all when it did not answer; while

@@ -13,7 +13,8 @@
 //! - [`detect`]: the detector: windows → rule crossings → alerts.
 //! - [`rule`]: rules as the detector runs them; events grouped by rule and window key.
 //! - [`rebuild`]: windows rebuilt from the stored events when Redis's cannot be trusted.
-//! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox.
+//! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox;
+//!   `alert_groups`: concurrent batches' episodes recorded in one transaction at a time.
 //! - `alert_record`: an episode joins (and merges) the alerts it touches, or opens one.
 //! - `alert_view`: the alerts a batch may join, locked and read in one statement;
 //!   `alert_counts`: the episodes counted on them, written in one statement;
@@ -28,6 +29,7 @@
 
 pub mod alert_admin;
 mod alert_counts;
+mod alert_groups;
 mod alert_record;
 pub mod alert_text;
 mod alert_view;

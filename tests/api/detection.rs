@@ -8,6 +8,7 @@ mod accounts;
 mod alert_edits;
 mod alerts;
 mod batchings;
+mod concurrent;
 mod redis_outage;
 mod rules;
 mod sources;

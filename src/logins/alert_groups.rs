@@ -1,0 +1,116 @@
+//! Concurrent batches' episodes recorded together: one alert transaction at a time per
+//! replica, taking every batch that arrived while the one before it ran (a group commit).
+//! An attack from a few sources makes every batch count on the same alerts; recorded
+//! apart, each batch locked and rewrote them all in turn while the others waited on its
+//! locks, so the cost grew with the batches, not with the alerts.
+//!
+//! Each batch still waits until its episodes are committed (an alert is in the outbox
+//! before its batch is answered), and gets back the alerts it opened. The group's work runs
+//! in its own task: a caller that goes away does not abandon the batches it carried.
+
+use super::alerts::{self, Exceeding, NewAlert};
+use super::known_accounts::KnownAccounts;
+use crate::config::LoginSettings;
+use sqlx::PgPool;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+
+type Outcome = Result<Vec<NewAlert>, String>;
+
+struct Waiting {
+    found: Vec<Exceeding>,
+    done: oneshot::Sender<Outcome>,
+}
+
+/// The batches waiting for the next alert transaction, and whose turn it is.
+#[derive(Default)]
+pub struct AlertGroups {
+    waiting: Arc<Mutex<Vec<Waiting>>>,
+    turn: tokio::sync::Mutex<()>,
+}
+
+impl AlertGroups {
+    /// Record `found` (one batch's episodes) with the batches waiting beside it; returns
+    /// the alerts this batch's episodes opened.
+    pub async fn raise(
+        &self,
+        pool: &PgPool,
+        settings: &LoginSettings,
+        known: &Arc<KnownAccounts>,
+        found: Vec<Exceeding>,
+    ) -> Result<Vec<NewAlert>, sqlx::Error> {
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (done, mut outcome) = oneshot::channel();
+        self.waiting
+            .lock()
+            .expect("alert groups")
+            .push(Waiting { found, done });
+        let turn = self.turn.lock().await;
+        let outcome = match outcome.try_recv() {
+            // Not yet taken by a group before: this caller's turn takes it and the rest.
+            Err(oneshot::error::TryRecvError::Empty) => {
+                let group = std::mem::take(&mut *self.waiting.lock().expect("alert groups"));
+                let (pool, settings, known) = (pool.clone(), settings.clone(), known.clone());
+                let work =
+                    tokio::spawn(async move { record(&pool, &settings, &known, group).await });
+                let _ = work.await;
+                drop(turn);
+                outcome.await.ok()
+            }
+            taken => taken.ok(),
+        };
+        match outcome {
+            Some(Ok(opened)) => Ok(opened),
+            Some(Err(e)) => Err(sqlx::Error::Protocol(e)),
+            None => Err(sqlx::Error::Protocol(
+                "the alert transaction was abandoned".into(),
+            )),
+        }
+    }
+}
+
+/// Record a group's episodes in one transaction and tell each batch its outcome; an alert
+/// opened goes to the first batch that had an episode of its rule and key.
+async fn record(
+    pool: &PgPool,
+    settings: &LoginSettings,
+    known: &KnownAccounts,
+    group: Vec<Waiting>,
+) {
+    let mut first_of: HashMap<(String, String), usize> = HashMap::new();
+    for (i, w) in group.iter().enumerate() {
+        for e in &w.found {
+            first_of.entry((e.rule.clone(), e.key.clone())).or_insert(i);
+        }
+    }
+    let mut found = Vec::new();
+    let mut done = Vec::with_capacity(group.len());
+    for w in group {
+        found.extend(w.found);
+        done.push(w.done);
+    }
+    let outcome = alerts::raise(pool, settings, known, found).await;
+    let mut opened: Vec<Vec<NewAlert>> = done.iter().map(|_| Vec::new()).collect();
+    let error = match outcome {
+        Ok(all) => {
+            for alert in all {
+                let i = first_of
+                    .get(&(alert.rule.clone(), alert.key.clone()))
+                    .copied()
+                    .unwrap_or_default();
+                opened[i].push(alert);
+            }
+            None
+        }
+        Err(e) => Some(e.to_string()),
+    };
+    for (done, opened) in done.into_iter().zip(opened) {
+        let _ = done.send(match &error {
+            None => Ok(opened),
+            Some(e) => Err(e.clone()),
+        });
+    }
+}
