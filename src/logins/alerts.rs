@@ -110,6 +110,14 @@ async fn raise_once(
     found: &[Exceeding],
 ) -> Result<Vec<NewAlert>, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    // One alert transaction at a time across replicas: two recording the same key at once
+    // each saw no alert (the other's was not committed when they read), so both opened one
+    // (two pages for one attack) or one failed on `login_alerts_open` and its crossing was
+    // lost. A replica records concurrent batches together (`alert_groups`), so this orders
+    // replicas, not batches.
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('opsguard.login_alerts'))")
+        .execute(&mut *tx)
+        .await?;
     // Closed by the clock: quiet for its rule's cool-down and not one fired within it (a
     // backlog replay). In event time, `alert_record` closes what an episode follows.
     let rules: Vec<&str> = settings.rules.iter().map(|r| r.name.as_str()).collect();

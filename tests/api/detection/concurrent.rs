@@ -1,6 +1,8 @@
 //! Batches evaluated at the same time by one detector are recorded together (one alert
 //! transaction at a time): each batch gets back the alerts its own episodes opened, and an
-//! attack spread over concurrent batches pages once.
+//! attack spread over concurrent batches pages once — on one replica or on several (before,
+//! replicas recording the same key at once paged two or three times, or lost the crossing
+//! to a unique violation).
 
 use super::*;
 
@@ -47,6 +49,29 @@ async fn an_attack_split_over_concurrent_batches_pages_once() {
         .map(|b| burst("198.51.100.7", 11, start + Duration::milliseconds(b * 20)))
         .collect();
     let opened = futures::future::join_all(batches.iter().map(|b| detector.detect(b))).await;
+    let opened: usize = opened.into_iter().map(|o| o.unwrap().len()).sum();
+    assert_eq!(opened, 1);
+    assert_eq!(pushes(&app).await.len(), 1);
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT state, count FROM login_alerts WHERE state <> 'merged'")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows, [("open".to_string(), 44)]);
+}
+
+#[tokio::test]
+async fn an_attack_split_over_replicas_at_the_same_time_pages_once() {
+    let app = spawn_app_with(ip_rule).await;
+    // Four replicas (detectors on the same database and Redis), each one batch of the
+    // attack, all at once: each batch alone crosses the threshold.
+    let replicas: Vec<Detector> = (0..4).map(|_| detector(&app)).collect();
+    let start = Utc::now() - Duration::seconds(30);
+    let batches: Vec<Vec<AuthEvent>> = (0..4)
+        .map(|b| burst("198.51.100.9", 11, start + Duration::milliseconds(b * 20)))
+        .collect();
+    let opened =
+        futures::future::join_all(replicas.iter().zip(&batches).map(|(r, b)| r.detect(b))).await;
     let opened: usize = opened.into_iter().map(|o| o.unwrap().len()).sum();
     assert_eq!(opened, 1);
     assert_eq!(pushes(&app).await.len(), 1);
