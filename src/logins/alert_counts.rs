@@ -145,8 +145,10 @@ impl PendingCounts {
                  AS u(id, added, since, first_ex, last, peak, spray, rules)),
              fresh AS (
                INSERT INTO login_alert_accounts (alert_id, account)
-               SELECT p.id, p.account FROM UNNEST($9::bigint[], $10::text[]) AS p(id, account)
-                 JOIN login_alerts o ON o.id = p.id AND o.account_count < $11
+               SELECT p.id, p.account FROM (
+                   SELECT id, account, row_number() OVER (PARTITION BY id) AS nth
+                   FROM UNNEST($9::bigint[], $10::text[]) AS p(id, account)) p
+                 JOIN login_alerts o ON o.id = p.id AND o.account_count + p.nth <= $11
                ON CONFLICT DO NOTHING
                RETURNING alert_id, account),
              grown AS (

@@ -23,11 +23,14 @@ struct Waiting {
     done: oneshot::Sender<Outcome>,
 }
 
+/// At most this many batches are recorded in one transaction (the rest wait their turn).
+const MAX_GROUP: usize = 16;
+
 /// The batches waiting for the next alert transaction, and whose turn it is.
 #[derive(Default)]
 pub struct AlertGroups {
     waiting: Arc<Mutex<Vec<Waiting>>>,
-    turn: tokio::sync::Mutex<()>,
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl AlertGroups {
@@ -48,16 +51,23 @@ impl AlertGroups {
             .lock()
             .expect("alert groups")
             .push(Waiting { found, done });
-        let turn = self.turn.lock().await;
+        let turn = self.turn.clone().lock_owned().await;
         let outcome = match outcome.try_recv() {
-            // Not yet taken by a group before: this caller's turn takes it and the rest.
+            // Not yet taken by a group before: this caller's turn takes it and the rest. The
+            // turn goes with the work, so a caller that goes away does not end it early.
             Err(oneshot::error::TryRecvError::Empty) => {
-                let group = std::mem::take(&mut *self.waiting.lock().expect("alert groups"));
+                let group = {
+                    let mut waiting = self.waiting.lock().expect("alert groups");
+                    let take = waiting.len().min(MAX_GROUP);
+                    let rest = waiting.split_off(take);
+                    std::mem::replace(&mut *waiting, rest)
+                };
                 let (pool, settings, known) = (pool.clone(), settings.clone(), known.clone());
-                let work =
-                    tokio::spawn(async move { record(&pool, &settings, &known, group).await });
+                let work = tokio::spawn(async move {
+                    record(&pool, &settings, &known, group).await;
+                    drop(turn);
+                });
                 let _ = work.await;
-                drop(turn);
                 outcome.await.ok()
             }
             taken => taken.ok(),
@@ -73,7 +83,9 @@ impl AlertGroups {
 }
 
 /// Record a group's episodes in one transaction and tell each batch its outcome; an alert
-/// opened goes to the first batch that had an episode of its rule and key.
+/// opened goes to the first batch that had an episode of its rule and key. A group that
+/// fails (past `alerts::raise`'s own retries) is recorded again batch by batch, so one
+/// batch's failure is not every batch's.
 async fn record(
     pool: &PgPool,
     settings: &LoginSettings,
@@ -86,16 +98,10 @@ async fn record(
             first_of.entry((e.rule.clone(), e.key.clone())).or_insert(i);
         }
     }
-    let mut found = Vec::new();
-    let mut done = Vec::with_capacity(group.len());
-    for w in group {
-        found.extend(w.found);
-        done.push(w.done);
-    }
-    let outcome = alerts::raise(pool, settings, known, found).await;
-    let mut opened: Vec<Vec<NewAlert>> = done.iter().map(|_| Vec::new()).collect();
-    let error = match outcome {
+    let found: Vec<Exceeding> = group.iter().flat_map(|w| w.found.clone()).collect();
+    match alerts::raise(pool, settings, known, found).await {
         Ok(all) => {
+            let mut opened: Vec<Vec<NewAlert>> = group.iter().map(|_| Vec::new()).collect();
             for alert in all {
                 let i = first_of
                     .get(&(alert.rule.clone(), alert.key.clone()))
@@ -103,14 +109,21 @@ async fn record(
                     .unwrap_or_default();
                 opened[i].push(alert);
             }
-            None
+            for (w, opened) in group.into_iter().zip(opened) {
+                let _ = w.done.send(Ok(opened));
+            }
         }
-        Err(e) => Some(e.to_string()),
-    };
-    for (done, opened) in done.into_iter().zip(opened) {
-        let _ = done.send(match &error {
-            None => Ok(opened),
-            Some(e) => Err(e.clone()),
-        });
+        Err(e) if group.len() == 1 => {
+            for w in group {
+                let _ = w.done.send(Err(e.to_string()));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, batches = group.len(), "logins.alert_group_failed");
+            for w in group {
+                let alone = alerts::raise(pool, settings, known, w.found).await;
+                let _ = w.done.send(alone.map_err(|e| e.to_string()));
+            }
+        }
     }
 }

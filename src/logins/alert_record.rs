@@ -17,7 +17,8 @@ use crate::domain::auth_event::Source;
 use sqlx::{PgConnection, Postgres, Transaction};
 use std::collections::{HashMap, HashSet};
 
-/// At most this many distinct accounts are kept on an alert (a spray's count stops there).
+/// An alert stops taking accounts once it holds this many (a spray's count stops there; a
+/// fold of two alerts may carry it past).
 const MAX_ACCOUNTS: i64 = 10_000;
 
 /// Record every episode (`found` in event-time order); returns the alerts opened (id, and
@@ -39,11 +40,13 @@ pub async fn record(
     // the order last touched, whether each was open (and so its message to be edited) as
     // touched: a later episode may close it in the view.
     let mut changed = HashSet::<i64>::new();
-    let mut touched = HashMap::<i64, (usize, bool)>::new();
+    // A source's alert a folded episode grows may not be in the view (no episode of its
+    // own in the batch): whether it is editable is then read once it is written.
+    let mut touched = HashMap::<i64, (usize, Option<bool>)>::new();
     let mut touches = 0;
     let mut touch = |row: Option<&Written>, id: i64| {
         touches += 1;
-        touched.insert(id, (touches, row.is_some_and(editable)));
+        touched.insert(id, (touches, row.map(editable)));
     };
     for e in found {
         let touching = view.touching(e);
@@ -95,14 +98,15 @@ pub async fn record(
         }
     }
     changed.extend(pending.flush(tx, &mut view, stored, MAX_ACCOUNTS).await?);
-    let mut written: Vec<(i64, (usize, bool))> = touched
+    let mut written: Vec<(i64, (usize, Option<bool>))> = touched
         .into_iter()
         .filter(|(id, _)| changed.contains(id))
         .collect();
     written.sort_by_key(|(_, (order, _))| *order);
     let mut counted = Vec::<CountedOn>::new();
-    for (id, (_, editable)) in written {
+    for (id, (_, was_editable)) in written {
         let Some(row) = view.get(id) else { continue };
+        let editable = was_editable.unwrap_or_else(|| editable(row));
         if let (Some(shown), true) = (shown(settings, row), editable) {
             counted.push(CountedOn {
                 id: row.id,

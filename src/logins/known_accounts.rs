@@ -3,11 +3,12 @@
 //! (up to the rule's `keep`, 256 by default) with each batch, and a source trying many
 //! names would otherwise resend them all to its alert and its host on every batch.
 //!
-//! What is remembered is only what a committed transaction stored or found stored, and
-//! alert accounts are never deleted: so "known" is never wrong but for a collision of the
-//! 64-bit keyed hash it is kept as (a random key per process: not one an attacker can aim
-//! at). Not knowing costs only a conflicting insert. Bounded: past `LIMIT` entries it
-//! starts again from empty.
+//! What is remembered is only what a committed transaction stored, found stored, or left
+//! out because the alert was full (its count of accounts never goes down, so it never
+//! takes it); alert accounts are never deleted: so "known" is never wrong but for a
+//! collision of the 64-bit keyed hash it is kept as (a random key per process: not one an
+//! attacker can aim at). Not knowing costs only a conflicting insert. Bounded: past `LIMIT`
+//! entries it starts again from empty.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};

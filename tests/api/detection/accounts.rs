@@ -39,7 +39,7 @@ async fn stored(app: &TestApp) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_page_lists_the_first_eight_accounts_and_counts_every_one_stored_once() {
+async fn a_page_lists_the_first_eight_accounts_in_byte_order_and_counts_them_all() {
     let app = spawn_app_with(spray_rule).await;
     let detector = detector(&app);
     let start = Utc::now() - Duration::seconds(120);
@@ -59,8 +59,10 @@ async fn a_page_lists_the_first_eight_accounts_and_counts_every_one_stored_once(
         page.contains("20 accounts: u20, u21, u22, u23, u24, u25, u26, u27 +12 more"),
         "{page}"
     );
-    // Fifteen more, a00…a14 (before every u in byte order), and five of the first again.
+    // Seventeen more: a00…a14 and two names byte order puts first (a dictionary order
+    // would not), and five of the first again.
     let mut more = names("a", 0..15);
+    more.extend(["Zed".to_string(), "B-b".to_string()]);
     more.extend(names("u", 30..35));
     let later = start + Duration::seconds(10);
     assert!(
@@ -71,18 +73,21 @@ async fn a_page_lists_the_first_eight_accounts_and_counts_every_one_stored_once(
             .is_empty()
     );
     let (count, account_count, listed) = row(&app).await;
-    assert_eq!((count, account_count), (35, 35));
-    assert_eq!(listed, names("a", 0..8));
-    let mut all = names("a", 0..15);
+    assert_eq!((count, account_count), (37, 37));
+    let mut first_eight = vec!["B-b".to_string(), "Zed".to_string()];
+    first_eight.extend(names("a", 0..6));
+    assert_eq!(listed, first_eight);
+    let mut all = vec!["B-b".to_string(), "Zed".to_string()];
+    all.extend(names("a", 0..15));
     all.extend(names("u", 20..40));
-    assert_eq!(stored(&app).await, all, "each account stored once");
+    assert_eq!(stored(&app).await, all);
     let edits = alert_edits(&app).await;
     let edited = &edits.last().expect("the page edited").1;
     assert!(
-        edited.contains("35 accounts: a00, a01, a02, a03, a04, a05, a06, a07 +27 more"),
+        edited.contains("37 accounts: B-b, Zed, a00, a01, a02, a03, a04, a05 +29 more"),
         "{edited}"
     );
-    assert!(edited.contains("so far 35 accounts"), "{edited}");
+    assert!(edited.contains("so far 37 accounts"), "{edited}");
 }
 
 #[tokio::test]
@@ -182,4 +187,43 @@ async fn a_source_alert_that_gains_nothing_shown_from_a_folded_episode_is_not_re
         sqlx::query_as(host).fetch_one(app.pool()).await.unwrap();
     assert_eq!(after, before);
     assert_eq!(alert_edits(&app).await.len(), edits);
+}
+
+#[tokio::test]
+async fn a_source_alert_with_no_episode_in_the_batch_is_edited_when_a_fold_grows_it() {
+    let app = spawn_app_with(|s| {
+        s.logins
+            .rules
+            .retain(|r| ["ip-failures", "account-lockout"].contains(&r.name.as_str()));
+        for r in &mut s.logins.rules {
+            r.cooldown_secs = None;
+        }
+        s.logins.alert_chats = vec![ALERT_CHAT];
+        s.logins.update_every_secs = 1;
+    })
+    .await;
+    let detector = detector(&app);
+    let start = Utc::now() - Duration::seconds(300);
+    let spread = tried("203.0.113.8", &names("u", 0..11), start, 1000);
+    assert_eq!(detector.detect(&spread).await.unwrap().len(), 1);
+    let page = pushes(&app).await[0].0;
+    // Two minutes later, five on alice: too few for the address's 60 s window (no episode
+    // of its alert in this batch), enough for the account's: folded into the open page.
+    let alice = vec!["alice".to_string(); 5];
+    let later = start + Duration::seconds(120);
+    assert!(
+        detector
+            .detect(&tried("203.0.113.8", &alice, later, 1000))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(pushes(&app).await.len(), 1, "one page for the attack");
+    let (edit_of, edited, _, _) = alert_edits(&app).await.pop().expect("the page edited");
+    assert_eq!(edit_of, page);
+    assert!(
+        edited.contains("12 accounts: alice, u00, u01, u02, u03, u04, u05, u06 +4 more"),
+        "{edited}"
+    );
+    assert!(edited.contains("also: account-lockout"), "{edited}");
 }
