@@ -1,5 +1,6 @@
 //! The detector: a stored batch's failures grouped per rule and key → ONE window exchange
-//! (Redis, or in process) → the episodes the batch changed, in event time
+//! (Redis, or in process; rules counting the same events share a key's state, see
+//! `window_states`) → the episodes the batch changed, in event time
 //! (`domain::detection::episodes`, `spray`) → recorded as alerts in ONE transaction
 //! (`alerts`). What a key's events amount to does not depend on how they were batched.
 //!
@@ -10,13 +11,14 @@
 use super::Evaluate;
 use super::alert_groups::AlertGroups;
 use super::alerts::{Exceeding, NewAlert};
+use super::batch_keys::{BatchKeys, Group};
 use super::known_accounts::KnownAccounts;
 use super::rebuild::{self, Wanted};
 use super::rule::{self, Rule, account_of};
-use super::windows::{Answer, Entries, Previous, WindowUpdate, Windows};
+use super::window_states::WindowStates;
+use super::windows::{Answer, Previous, WindowUpdate, Windows};
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::auth_event::AuthEvent;
-use crate::domain::detection::EventKey;
 use crate::domain::detection::episodes::episodes;
 use crate::domain::detection::spray::spray_episodes;
 use crate::redis_link::RedisLink;
@@ -35,6 +37,8 @@ pub struct Detector {
     pool: PgPool,
     settings: LoginSettings,
     rules: Vec<Rule>,
+    /// Which window state each rule reads.
+    states: WindowStates,
     windows: Windows,
     /// How long after a new epoch keys are rebuilt: two of the longest windows (ms).
     span_ms: i64,
@@ -46,17 +50,16 @@ pub struct Detector {
     groups: AlertGroups,
 }
 
-/// A batch's failures of one rule and key: (rule index, key) and the events' indexes.
-type Group<'a> = ((usize, EventKey<'a>), Vec<usize>);
-
 impl Detector {
     pub fn new(pool: PgPool, settings: LoginSettings, redis: Arc<RedisLink>) -> Self {
         let rules = Rule::all_of(&settings);
+        let states = WindowStates::of(&rules);
         let longest = rules.iter().map(|r| r.window.length_ms).max().unwrap_or(0);
         Detector {
             pool,
             settings,
             rules,
+            states,
             windows: Windows::new(redis),
             span_ms: longest.saturating_mul(2),
             epoch: Mutex::new(None),
@@ -69,41 +72,17 @@ impl Detector {
     /// changed; returns the alerts it opened.
     pub async fn detect(&self, events: &[AuthEvent]) -> Result<Vec<NewAlert>, DetectError> {
         let times: Vec<i64> = events.iter().map(|e| e.at.timestamp_millis()).collect();
-        let by_key = rule::by_key(&self.rules, &self.settings.ignore, events);
-        if by_key.is_empty() {
+        let keys = BatchKeys::of(&self.rules, &self.states, &self.settings.ignore, events);
+        if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut groups: Vec<Group<'_>> = by_key.into_iter().collect();
-        // A rule's keys adjacent: the exchange sends their shared parameters once.
-        groups.sort_unstable_by_key(|((r, _), _)| *r);
-        let updates = groups
-            .iter()
-            .map(|((r, key), members)| {
-                let rule = &self.rules[*r];
-                WindowUpdate {
-                    rule: rule.name.clone(),
-                    key: key.to_string(),
-                    cap: rule.keep,
-                    window_ms: rule.window.length_ms,
-                    entries: if rule.counting.counts_accounts() {
-                        Entries::Accounts(
-                            members
-                                .iter()
-                                .map(|&i| (times[i], account_of(&events[i]).to_string()))
-                                .collect(),
-                        )
-                    } else {
-                        Entries::Events(members.iter().map(|&i| times[i]).collect())
-                    },
-                }
-            })
-            .collect();
+        let updates = keys.updates(&self.rules, &self.states, events, &times);
         let exchanged = self.windows.exchange_checked(updates, self.span_ms).await;
         let mut previous = exchanged.previous;
-        let untrusted = self.untrusted(&exchanged.answer, groups.len()).await;
+        let untrusted = self.untrusted(&exchanged.answer, previous.len()).await;
         if !untrusted.is_empty() {
             self.rebuild(
-                &groups,
+                &keys,
                 events,
                 &times,
                 &untrusted,
@@ -113,7 +92,8 @@ impl Detector {
             .await;
         }
         let mut found: Vec<Exceeding> = Vec::new();
-        for (group, previous) in groups.iter().zip(previous) {
+        for (group, &slot) in keys.groups.iter().zip(&keys.slot_of) {
+            let previous = previous[slot].clone();
             self.exceeding(group, previous, events, &times, &mut found);
         }
         Ok(self
@@ -162,12 +142,12 @@ impl Detector {
         }
     }
 
-    /// Replace the `untrusted` keys' previous states with ones rebuilt from the stored
+    /// Replace the `untrusted` slots' previous states with ones rebuilt from the stored
     /// events, and hand the rebuilt states to Redis (when it answered). A store that does
     /// not answer leaves the states as they were (logged).
     async fn rebuild(
         &self,
-        groups: &[Group<'_>],
+        keys: &BatchKeys<'_>,
         events: &[AuthEvent],
         times: &[i64],
         untrusted: &[usize],
@@ -177,9 +157,9 @@ impl Detector {
         let mut wanted = Wanted::default();
         let mut since = i64::MAX;
         for &p in untrusted {
-            let ((r, key), members) = &groups[p];
+            let ((r, key), members) = keys.slot(p);
             wanted.add(key);
-            let length = self.rules[*r].window.length_ms;
+            let length = self.states.of_rule(*r).window_ms;
             for &i in members {
                 since = since.min(times[i].saturating_sub(length));
             }
@@ -199,8 +179,9 @@ impl Detector {
                 .collect();
         let mut repairs = Vec::with_capacity(untrusted.len());
         for &p in untrusted {
-            let ((r, key), members) = &groups[p];
+            let ((r, key), members) = keys.slot(p);
             let rule = &self.rules[*r];
+            let state = self.states.of_rule(*r);
             let name = key.to_string();
             let stored_entries: Vec<(i64, &str)> = stored_by_key
                 .get(&(*r, name.clone()))
@@ -213,13 +194,13 @@ impl Detector {
                 .map(|&i| rule.entry(&events[i], times[i]))
                 .collect();
             let distinct = rule.counting.counts_accounts();
-            let (before, whole) = rebuild::rebuilt(&stored_entries, &batch, distinct, rule.keep);
+            let (before, whole) = rebuild::rebuilt(&stored_entries, &batch, distinct, state.keep);
             previous[p] = before;
             repairs.push(WindowUpdate {
-                rule: rule.name.clone(),
+                rule: state.name.clone(),
                 key: name,
-                cap: rule.keep,
-                window_ms: rule.window.length_ms,
+                cap: state.keep,
+                window_ms: state.window_ms,
                 entries: whole,
             });
         }
@@ -244,7 +225,7 @@ impl Detector {
         let changed: Vec<(i64, i64, i64, u64, u32, Vec<String>)> = match previous {
             Previous::Events(stored) => {
                 let batch: Vec<i64> = members.iter().map(|&i| times[i]).collect();
-                let truncated = stored.len() >= rule.keep as usize;
+                let truncated = stored.len() >= self.states.of_rule(*r).keep as usize;
                 episodes(window, rule.gap_ms, &stored, &batch, truncated)
                     .into_iter()
                     .map(|e| {

@@ -34,6 +34,7 @@ mod alert_record;
 pub mod alert_text;
 mod alert_view;
 pub mod alerts;
+mod batch_keys;
 pub mod chart;
 pub mod detect;
 pub mod entry_proof;
@@ -47,6 +48,7 @@ pub mod rule;
 pub mod stats;
 pub mod store;
 pub mod stream;
+mod window_states;
 pub mod windows;
 
 use crate::domain::auth_event::AuthEvent;

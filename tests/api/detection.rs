@@ -11,6 +11,7 @@ mod batchings;
 mod concurrent;
 mod redis_outage;
 mod rules;
+mod shared_windows;
 mod sources;
 mod windows;
 
