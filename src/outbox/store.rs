@@ -34,6 +34,9 @@ pub struct Claimed {
 /// The waiting chats are found by a skip scan of the pending-only index `outbox_chat`
 /// (one descent per chat), and each chat's head is the first entry of its range there, so
 /// a pass reads one head per waiting chat: never the rows behind a head, nor sent rows.
+/// The recent sends are probed by `(chat_id, sent_at)` from `statement_timestamp()` (a
+/// bound the index can use; `clock_timestamp()` is volatile, so the probe would walk every
+/// sent row the chat ever had, its history, on every pass).
 pub async fn claim(
     pool: &PgPool,
     limit: i64,
@@ -69,17 +72,17 @@ pub async fn claim(
                      AND e.edit_of = h.edit_of))
              AND NOT EXISTS (SELECT 1 FROM outbox s
                              WHERE s.chat_id = h.chat_id AND s.status = 'sent'
-                               AND s.sent_at > clock_timestamp() - make_interval(secs => $2))
+                               AND s.sent_at > statement_timestamp() - make_interval(secs => $2))
              AND NOT EXISTS (SELECT 1 FROM direct_sends d
                              WHERE d.chat_id = h.chat_id
-                               AND d.sent_at > clock_timestamp() - make_interval(secs => $2))
+                               AND d.sent_at > statement_timestamp() - make_interval(secs => $2))
              AND (h.chat_id >= 0 OR
                   (SELECT count(*) FROM outbox g
                    WHERE g.chat_id = h.chat_id AND g.status = 'sent'
-                     AND g.sent_at > clock_timestamp() - interval '60 seconds')
+                     AND g.sent_at > statement_timestamp() - interval '60 seconds')
                   + (SELECT count(*) FROM direct_sends d
                      WHERE d.chat_id = h.chat_id
-                       AND d.sent_at > clock_timestamp() - interval '60 seconds') < $3)
+                       AND d.sent_at > statement_timestamp() - interval '60 seconds') < $3)
            ORDER BY h.id
            LIMIT $1),
          picked AS (
