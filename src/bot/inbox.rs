@@ -103,6 +103,10 @@ pub enum Taken {
     /// The store is down: it runs unstored (the engine refuses it, since it cannot audit,
     /// and says so), as when de-duplication was unavailable.
     Unstored,
+    /// The store answered but refused the write (a permission, a constraint, a trigger):
+    /// not stored, and not run either, since the engine could audit and run it with no
+    /// durable copy. It is not acknowledged, so Telegram sends it again.
+    Refused,
 }
 
 /// The configured lease (`[telegram] inbox_lease_secs`).
@@ -133,12 +137,13 @@ pub async fn take(tg: &Telegram, update_id: i64, incoming: &Incoming, waiting: b
         }),
         Ok(false) => Taken::Duplicate,
         Err(e) => {
-            if e.unreachable {
-                tg.engine.db_latch().trip(&e);
-            }
             metrics::counter!("opsguard_inbox_store_failures_total").increment(1);
             tracing::error!(error = %e, update.id = update_id, "inbox.unavailable");
-            Taken::Unstored
+            if e.unreachable {
+                tg.engine.db_latch().trip(&e);
+                return Taken::Unstored;
+            }
+            Taken::Refused
         }
     }
 }

@@ -60,8 +60,10 @@ pub fn spawn(
                         };
                         let next = update.id.saturating_add(1);
                         // Stored before the next poll's offset acknowledges it; one neither
-                        // stored nor run is not acknowledged: polled again after a pause.
-                        if receive::take_in(&tg, update).await == Received::Busy {
+                        // stored nor run (or refused by the store) is not acknowledged:
+                        // polled again after a pause.
+                        let taken = receive::take_in(&tg, update).await;
+                        if matches!(taken, Received::Busy | Received::Refused) {
                             tokio::select! {
                                 _ = shutdown.cancelled() => return,
                                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}

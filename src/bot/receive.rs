@@ -2,7 +2,8 @@
 //! unreadable update is de-duplicated, logged once with its kind and reason and counted
 //! (`opsguard_webhook_unparsed_total{kind}`); one with nothing to run gets only its de-dup
 //! row; one that will run is stored in the inbox and dispatched, or stored waiting when
-//! this replica has as many updates in work as it may (`work`). A panic anywhere in here
+//! this replica has as many updates in work as it may (`work`); one the store refuses
+//! (reachable, not known down) is not run, and not acknowledged. A panic anywhere in here
 //! is caught, logged and counted the same way, and the update is still answered.
 
 use super::inbound::{self, Body, NotAnUpdate, Update};
@@ -32,6 +33,9 @@ pub enum Received {
     /// Not stored (the store is down) and no room to run it: not acknowledged, so
     /// Telegram sends it again.
     Busy,
+    /// The store answered but refused to store it: not run, not acknowledged, so Telegram
+    /// sends it again (an update runs only once stored, unless the store is known down).
+    Refused,
 }
 
 /// Read an update; a panic while reading makes it unreadable, never a lost update.
@@ -113,6 +117,8 @@ async fn take_in_unguarded(tg: &Telegram, update: Update) -> Received {
         }
         // Neither stored nor room to run it: Telegram is asked to send it again.
         (Taken::Unstored, None) => return Received::Busy,
+        // The store answered and refused: run it only once it is stored.
+        (Taken::Refused, _) => return Received::Refused,
         (Taken::Duplicate, _) => return Received::Duplicate,
     }
     Received::Accepted

@@ -7,7 +7,8 @@
 //! cannot be read is logged and counted; a command for another bot is ignored; an update
 //! that will run is stored durably with its de-dup row (`bot::inbox`) before the 200, and
 //! runs after it (or waits in the inbox while the replica is full); one that could neither
-//! be stored nor run gets 503, so Telegram sends it again.
+//! be stored nor run, or that the store refused while reachable, gets 503 and is not run,
+//! so Telegram sends it again.
 
 use super::HttpState;
 use crate::bot::receive::{self, Received};
@@ -102,6 +103,8 @@ pub async fn receive(
         }
         // Not stored and no room to run it: Telegram sends it again later.
         Received::Busy => reject("busy", StatusCode::SERVICE_UNAVAILABLE),
+        // The store refused it (not known down): not run unstored; Telegram sends it again.
+        Received::Refused => reject("inbox_refused", StatusCode::SERVICE_UNAVAILABLE),
     }
 }
 

@@ -2,6 +2,7 @@
 //! unreachable (degraded but serving), and rate limits shared through Redis.
 
 mod database_down;
+mod inbox_refused;
 mod outcome_audit;
 mod telegram_down;
 

@@ -6,6 +6,7 @@
 
 mod crash;
 mod failures;
+mod inside_grace;
 mod resumed;
 mod signing;
 mod startup;

@@ -1,7 +1,8 @@
 //! The preflight of `postgres_role`: what the admin role lacks is named as the statement
 //! that grants it (CREATEROLE, pg_signal_backend), by the kind, by `opsguard secret check`
 //! (non-zero) and by `/rotate`, which is refused up front and changes nothing: no rotation
-//! row, no version, no role created on the target.
+//! row, no version, no role created on the target; and at the start of the real `serve`,
+//! which logs it and starts anyway.
 
 use super::stuck::{AdminRole, app_db, versions};
 use super::*;
@@ -130,4 +131,78 @@ async fn a_rotation_without_the_grants_is_refused_up_front_and_changes_nothing()
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("app-db (postgres_role): ready"), "{out}");
     assert!(rotate(&app, 42, "app-db").await.contains("Rotated"));
+}
+
+/// The start-up preflight of the real `serve`: a missing grant is logged as a warning
+/// naming the secret and the statement that grants it, and `serve` starts anyway.
+#[tokio::test]
+async fn serve_logs_each_missing_grant_at_start_up_and_starts_anyway() {
+    let dir = Scratch::new();
+    let roles = Roles::create(false).await;
+    let admin = AdminRole::create(true, false).await;
+    let db = crate::helpers::TestDb::create().await;
+    let telegram = crate::fake_telegram::FakeTelegram::start().await;
+    let config = dir.file("opsguard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[secrets]]\nname = \"app-db\"\nkind = \"postgres_role\"\n\
+             target = {{ dsn = \"{}\", role = \"{}\" }}\n",
+            admin.dsn(),
+            roles.group
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+    let extra = [
+        ("OPSGUARD_CONFIG", config.as_str()),
+        ("OPSGUARD_MASTER_KEY", MASTER_KEY),
+    ];
+    let command = crate::process::serve_command(&db, &telegram, &extra);
+    // Started: `/healthz` answers with the grant still missing.
+    let mut served = crate::process::start_serving(command).await;
+    // Its log (JSON lines on stderr), read as it comes so the pipe never fills.
+    let stderr = served.child.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::<serde_json::Value>::new()));
+    let lines = log.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncBufReadExt;
+        let mut reader = tokio::io::BufReader::new(stderr).lines();
+        while let Ok(Some(line)) = reader.next_line().await {
+            if let Ok(value) = serde_json::from_str(&line) {
+                lines.lock().unwrap().push(value);
+            }
+        }
+    });
+    let warned = || {
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("secrets.preflight_missing_grant"))
+            })
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    crate::helpers::wait_for("the missing grant in the log", || async {
+        !warned().is_empty()
+    })
+    .await;
+    let warned = warned();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    let fields = &warned[0]["fields"];
+    assert_eq!(warned[0]["level"], "WARN", "{warned:?}");
+    assert_eq!(fields["secret"], "app-db", "{fields}");
+    assert_eq!(fields["secret.kind"], "postgres_role", "{fields}");
+    let missing = fields["preflight.missing"].as_str().unwrap_or_default();
+    assert!(
+        missing.starts_with(&format!("GRANT pg_signal_backend TO \"{}\"", admin.name)),
+        "{fields}"
+    );
+    assert!(
+        served.child.try_wait().unwrap().is_none(),
+        "serve still runs"
+    );
 }

@@ -1,6 +1,7 @@
 //! Direct replies paced like pushes: a group flooded with commands gets every reply, under
 //! Telegram's 429s or under opsguard's own group limit (the rest queued in the outbox), and
-//! a quiet private chat's reply goes at once.
+//! a quiet private chat's reply goes at once; a reply after pushes that used up a group's
+//! minute waits in the outbox for it, with no 429.
 
 use crate::helpers::*;
 use opsguard::domain::ChatId;
@@ -151,4 +152,80 @@ async fn a_quiet_private_chat_is_answered_at_once() {
         .await
         .unwrap();
     assert_eq!(recorded, 2, "replies count towards the chat's limits");
+}
+
+#[tokio::test]
+async fn a_reply_shares_the_group_limit_with_the_pushes_before_it() {
+    let app = spawn_app_with(|s| {
+        s.outbox.group_per_minute = 3;
+        s.outbox.per_chat_interval_ms = 100;
+        s.outbox.poll_interval_ms = 50;
+        s.outbox.reply_max_wait_ms = 300;
+    })
+    .await;
+    // The fake Bot API keeps the same limit: a reply sent past it would get a 429.
+    app.telegram.set_limits(3, 30);
+    app.add_user(42, "viewer").await;
+    chats::allow(app.pool(), ChatId(GROUP), "ops")
+        .await
+        .unwrap();
+    for text in ["push 1", "push 2", "push 3"] {
+        opsguard::outbox::enqueue(
+            app.pool(),
+            GROUP,
+            &opsguard::domain::Reply::html(text),
+            "test",
+        )
+        .await
+        .unwrap();
+    }
+    wait_group_replies(&app, 3).await;
+    let update = text_update(app.next_update_id(), 42, GROUP, "/whoami");
+    assert_eq!(app.post_update(&update).await.status(), 200);
+    // The group's minute is used up by the pushes: the reply waits in the outbox.
+    let queued_reply = || async {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE chat_id = $1 AND source = 'reply' AND status = 'pending'",
+        )
+        .bind(GROUP)
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+        n == 1
+    };
+    wait_for("the reply queued in the outbox", queued_reply).await;
+    app.idle().await;
+    assert_eq!(app.telegram.sent_to(GROUP).len(), 3, "the group limit held");
+    assert!(
+        app.telegram.refused().is_empty(),
+        "{:?}",
+        app.telegram.refused()
+    );
+    // The minute passes (for opsguard and for the fake Telegram alike).
+    for sql in [
+        "UPDATE direct_sends SET sent_at = sent_at - interval '61 seconds'",
+        "UPDATE outbox SET sent_at = sent_at - interval '61 seconds' WHERE status = 'sent'",
+    ] {
+        sqlx::query(sql).execute(app.pool()).await.unwrap();
+    }
+    app.telegram.forget_sends();
+    wait_group_replies(&app, 4).await;
+    wait_for("every update done and no outbox row pending", || {
+        settled(&app)
+    })
+    .await;
+    let texts: Vec<String> = app
+        .telegram
+        .sent_to(GROUP)
+        .iter()
+        .map(|c| c.text())
+        .collect();
+    assert_eq!(texts.len(), 4, "none lost, none twice: {texts:?}");
+    assert_eq!(texts[..3], ["push 1", "push 2", "push 3"]);
+    assert!(texts[3].contains("Telegram id"), "{}", texts[3]);
+    assert!(
+        app.telegram.refused().is_empty(),
+        "{:?}",
+        app.telegram.refused()
+    );
 }
