@@ -5,14 +5,14 @@
 //! A pass leases due rows in one short transaction (`SELECT … FOR UPDATE SKIP LOCKED`, at
 //! most one per chat: a chat's oldest pending row, then `lease_until` set and committed), so
 //! no other replica takes them while they are sent. Each row's result (`sent`, or its error
-//! and next attempt, or `dead`) is committed the moment its own send finishes, ending the
-//! lease. A worker that dies leaves leased rows behind; when the lease runs out (longer
+//! and next attempt, or `dead`) is committed as soon as its own send finishes, ending the
+//! lease (results that finish while a record statement runs go together in the next one). A worker that dies leaves leased rows behind; when the lease runs out (longer
 //! than any send may take) they are claimable again and sent by whoever comes next.
 //!
 //! The one window left is between Telegram accepting a message and its result being
 //! committed: a crash there sends that row again. We chose at-least-once over at-most-once
-//! because a lost alert is worse than a repeated one; the window is one row wide, and a
-//! graceful shutdown never opens it (the pass in progress finishes and records first).
+//! because a lost alert is worse than a repeated one; the window is one row wide per chat
+//! (a pass holds at most one row of a chat), and a graceful shutdown never opens it (the pass in progress finishes and records first).
 //!
 //! # Order and pacing
 //! Only a chat's oldest pending row is claimable, and while it is leased to one replica
@@ -29,6 +29,9 @@ use super::send::send;
 use super::store;
 use crate::config::OutboxSettings;
 use crate::engine::health::Deliveries;
+use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,8 +130,8 @@ impl Worker {
         Duration::from_secs_f64(1.0 / rate).min(self.settings.poll_interval())
     }
 
-    /// Lease a batch (committed at once), send it, and record each row's result the moment
-    /// its own send finishes.
+    /// Lease a batch (committed at once), send it, and record each row's result as soon as
+    /// its own send finishes (see `send_and_record`).
     pub async fn pass(&self) -> Result<Pass, sqlx::Error> {
         let s = &self.settings;
         // Longer than any send may take, so a live worker never loses a lease mid-send.
@@ -163,34 +166,7 @@ impl Worker {
                 });
             }
         }
-        let outcomes = futures::future::join_all(rows.iter().map(|row| async move {
-            let outcome = send(&self.bot, s, row).await;
-            self.deliveries.record(if outcome.sent {
-                None
-            } else {
-                Some(outcome.error.as_deref().unwrap_or("no answer"))
-            });
-            if let Some(new) = outcome.moved_to {
-                match crate::storage::chats::moved(&self.pool, row.chat_id, new).await {
-                    Ok(rows) => tracing::info!(
-                        chat.old = row.chat_id,
-                        chat.new = new,
-                        outbox.moved = rows,
-                        "outbox.chat_upgraded"
-                    ),
-                    Err(e) => tracing::error!(error = %e, chat.old = row.chat_id, "outbox.chat_move_failed"),
-                }
-            }
-            // Recorded at once: a crash later in the batch cannot make this row go twice.
-            match store::record(&self.pool, std::slice::from_ref(&outcome), s.max_attempts).await
-            {
-                Ok(dead) => super::dead::announce(&self.pool, &dead).await,
-                Err(e) => tracing::error!(error = %e, outbox.id = outcome.id, "outbox.record_failed"),
-            }
-            outcome
-        }))
-        .await;
-
+        let outcomes = self.send_and_record(&rows).await;
         let sent = outcomes.iter().filter(|o| o.sent).count();
         let failed = outcomes.len() - sent;
         metrics::counter!("opsguard_outbox_sent_total").increment(sent as u64);
@@ -211,5 +187,80 @@ impl Worker {
             failed,
             throttled,
         })
+    }
+
+    /// Send `rows` at once and record their results as they come: the results that finish
+    /// while one record statement runs go together in the next (a group commit), so a pass
+    /// costs a few commits, not one per row, and no result waits for the rest of the batch.
+    /// A crash can still send again only rows whose send finished and whose result was not
+    /// yet committed: those in flight, as before.
+    async fn send_and_record(&self, rows: &[store::Claimed]) -> Vec<store::Outcome> {
+        let s = &self.settings;
+        let mut sends: FuturesUnordered<_> = rows
+            .iter()
+            .map(|row| async move { (row, send(&self.bot, s, row).await) })
+            .collect();
+        let mut waiting: Vec<store::Outcome> = Vec::new();
+        let mut recording: Option<BoxFuture<'_, Vec<store::Outcome>>> = None;
+        let mut done = Vec::with_capacity(rows.len());
+        loop {
+            if recording.is_none() && !waiting.is_empty() {
+                recording = Some(Box::pin(self.record(std::mem::take(&mut waiting))));
+            }
+            let Some(record) = recording.as_mut() else {
+                if sends.is_empty() {
+                    return done;
+                }
+                if let Some((row, outcome)) = sends.next().await {
+                    self.sent(row, &outcome).await;
+                    waiting.push(outcome);
+                }
+                continue;
+            };
+            tokio::select! {
+                Some((row, outcome)) = sends.next(), if !sends.is_empty() => {
+                    self.sent(row, &outcome).await;
+                    waiting.push(outcome);
+                }
+                recorded = record => {
+                    recording = None;
+                    done.extend(recorded);
+                }
+            }
+        }
+    }
+
+    /// What follows one send at once: its delivery reported, a chat upgraded followed.
+    async fn sent(&self, row: &store::Claimed, outcome: &store::Outcome) {
+        self.deliveries.record(if outcome.sent {
+            None
+        } else {
+            Some(outcome.error.as_deref().unwrap_or("no answer"))
+        });
+        if let Some(new) = outcome.moved_to {
+            match crate::storage::chats::moved(&self.pool, row.chat_id, new).await {
+                Ok(rows) => tracing::info!(
+                    chat.old = row.chat_id,
+                    chat.new = new,
+                    outbox.moved = rows,
+                    "outbox.chat_upgraded"
+                ),
+                Err(e) => {
+                    tracing::error!(error = %e, chat.old = row.chat_id, "outbox.chat_move_failed")
+                }
+            }
+        }
+    }
+
+    /// Commit a group of results (ending their leases) and announce new dead letters.
+    async fn record(&self, outcomes: Vec<store::Outcome>) -> Vec<store::Outcome> {
+        match store::record(&self.pool, &outcomes, self.settings.max_attempts).await {
+            Ok(dead) => super::dead::announce(&self.pool, &dead).await,
+            Err(e) => {
+                let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
+                tracing::error!(error = %e, outbox.ids = ?ids, "outbox.record_failed");
+            }
+        }
+        outcomes
     }
 }
