@@ -81,16 +81,19 @@ pub async fn announce(pool: &PgPool, dead: &[DeadLetter]) {
             Vec::new()
         }
     };
-    let over_budget = recent_warnings(pool)
+    // What is left of the budget, spent warning by warning: many rows dead at once (a
+    // revoked token) must not flood the admins.
+    let mut budget = recent_warnings(pool)
         .await
-        .is_ok_and(|n| n >= WARNINGS_PER_TEN_MINUTES);
+        .map_or(WARNINGS_PER_TEN_MINUTES, |n| {
+            WARNINGS_PER_TEN_MINUTES.saturating_sub(n)
+        });
     for d in dead {
         metrics::counter!("opsguard_outbox_dead_letters_total").increment(1);
-        let told: Vec<i64> = if over_budget {
-            Vec::new()
-        } else {
-            admins.iter().copied().filter(|a| *a != d.chat_id).collect()
-        };
+        let to: Vec<i64> = admins.iter().copied().filter(|a| *a != d.chat_id).collect();
+        let over_budget = to.len() as i64 > budget;
+        let told: Vec<i64> = if over_budget { Vec::new() } else { to };
+        budget -= told.len() as i64;
         tracing::error!(
             outbox.id = d.id, chat.id = d.chat_id, outbox.source = %d.source,
             error = d.last_error.as_deref().unwrap_or(""), admins_told = told.len(),

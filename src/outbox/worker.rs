@@ -25,6 +25,7 @@
 //! untouched for the next pass. Direct replies (`bot::paced`) reserve their slots in the same
 //! limits (`pace`), and the claim counts them.
 
+use super::dead::DeadLetter;
 use super::send::send;
 use super::store;
 use crate::config::OutboxSettings;
@@ -201,14 +202,18 @@ impl Worker {
             .map(|row| async move { (row, send(&self.bot, s, row).await) })
             .collect();
         let mut waiting: Vec<store::Outcome> = Vec::new();
-        let mut recording: Option<BoxFuture<'_, Vec<store::Outcome>>> = None;
+        type Recorded = (Vec<store::Outcome>, Vec<DeadLetter>);
+        let mut recording: Option<BoxFuture<'_, Recorded>> = None;
         let mut done = Vec::with_capacity(rows.len());
+        let mut dead = Vec::new();
         loop {
             if recording.is_none() && !waiting.is_empty() {
                 recording = Some(Box::pin(self.record(std::mem::take(&mut waiting))));
             }
             let Some(record) = recording.as_mut() else {
                 if sends.is_empty() {
+                    // Told after the pass's results are all committed, never in their way.
+                    super::dead::announce(&self.pool, &dead).await;
                     return done;
                 }
                 if let Some((row, outcome)) = sends.next().await {
@@ -222,9 +227,10 @@ impl Worker {
                     self.sent(row, &outcome).await;
                     waiting.push(outcome);
                 }
-                recorded = record => {
+                (recorded, new_dead) = record => {
                     recording = None;
                     done.extend(recorded);
+                    dead.extend(new_dead);
                 }
             }
         }
@@ -252,15 +258,38 @@ impl Worker {
         }
     }
 
-    /// Commit a group of results (ending their leases) and announce new dead letters.
-    async fn record(&self, outcomes: Vec<store::Outcome>) -> Vec<store::Outcome> {
-        match store::record(&self.pool, &outcomes, self.settings.max_attempts).await {
-            Ok(dead) => super::dead::announce(&self.pool, &dead).await,
-            Err(e) => {
-                let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
-                tracing::error!(error = %e, outbox.ids = ?ids, "outbox.record_failed");
+    /// Commit a group of results (ending their leases); a group the store refuses is tried
+    /// once more, then row by row, so one bad row does not leave the others' leases to run
+    /// out (and those rows to be sent again). Returns the new dead letters with the results.
+    async fn record(
+        &self,
+        outcomes: Vec<store::Outcome>,
+    ) -> (Vec<store::Outcome>, Vec<DeadLetter>) {
+        let max = self.settings.max_attempts;
+        let mut dead = Vec::new();
+        let mut tries = 0;
+        let failed = loop {
+            match store::record(&self.pool, &outcomes, max).await {
+                Ok(d) => return (outcomes, d),
+                Err(e) if tries == 0 => {
+                    tracing::warn!(error = %e, outbox.rows = outcomes.len(), "outbox.record_retried");
+                    tries += 1;
+                }
+                Err(e) => break e,
+            }
+        };
+        if outcomes.len() == 1 {
+            tracing::error!(error = %failed, outbox.id = outcomes[0].id, "outbox.record_failed");
+            return (outcomes, dead);
+        }
+        for outcome in &outcomes {
+            match store::record(&self.pool, std::slice::from_ref(outcome), max).await {
+                Ok(d) => dead.extend(d),
+                Err(e) => {
+                    tracing::error!(error = %e, outbox.id = outcome.id, "outbox.record_failed")
+                }
             }
         }
-        outcomes
+        (outcomes, dead)
     }
 }

@@ -138,3 +138,57 @@ async fn the_failing_chat_is_never_warned_and_a_dead_warning_warns_nobody() {
     );
     assert_eq!(warnings(&app, 43).len(), 2);
 }
+
+/// Rows to 15 chats that all refuse die in the same pass; with two admins the warnings
+/// stop at the budget (20 in ten minutes), not 30: a revoked token must not flood them.
+#[tokio::test]
+async fn many_dead_letters_at_once_warn_the_admins_only_within_the_budget() {
+    let app = spawn_app_with(|s| {
+        fast(s);
+        s.outbox.max_attempts = 1;
+        // Lifted so the overall bucket does not spread the 15 over passes.
+        s.outbox.global_per_second = 0;
+    })
+    .await;
+    app.add_user(42, "admin").await;
+    app.add_user(43, "admin").await;
+    let chats: Vec<i64> = (1..=15).map(|i| 700_000 + i).collect();
+    for chat in &chats {
+        app.telegram
+            .fail_chat(*chat, Forced::bad_request("Bad Request: chat not found"));
+    }
+    // In one statement: visible at once, so one pass claims (and kills) them all.
+    sqlx::query(
+        "INSERT INTO outbox (chat_id, html, source)
+         SELECT c, 'nightly report', 'test' FROM unnest($1::bigint[]) AS c",
+    )
+    .bind(&chats)
+    .execute(app.pool())
+    .await
+    .unwrap();
+
+    wait_for("the 15 rows dead", || async {
+        let dead: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM outbox WHERE status = 'dead' AND source = 'test'",
+        )
+        .fetch_one(app.pool())
+        .await
+        .unwrap();
+        dead == 15
+    })
+    .await;
+    app.telegram
+        .wait_until("the budget's 20 warnings delivered", |_| {
+            warnings(&app, 42).len() + warnings(&app, 43).len() >= 20
+        })
+        .await;
+    let queued: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE source = 'dead_letter' AND chat_id IN (42, 43)",
+    )
+    .fetch_one(app.pool())
+    .await
+    .unwrap();
+    assert_eq!(queued, 20, "warnings queued beyond the budget");
+    assert_eq!(warnings(&app, 42).len(), 10);
+    assert_eq!(warnings(&app, 43).len(), 10);
+}
