@@ -69,7 +69,12 @@ pub fn row_hash(prev: &[u8], seq: i64, content_hash: &[u8]) -> [u8; 32] {
 
 /// The key that chains audit rows from the switch point on. Never printed, never stored.
 #[derive(Clone)]
-pub struct ChainKey([u8; 32]);
+pub struct ChainKey {
+    key: [u8; 32],
+    /// HMAC keyed once: each row hash clones it (the key's two blocks are not re-hashed
+    /// per row, which a full `audit verify` walk would do millions of times).
+    mac: Hmac<Sha256>,
+}
 
 impl std::fmt::Debug for ChainKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -79,7 +84,8 @@ impl std::fmt::Debug for ChainKey {
 
 impl ChainKey {
     pub fn new(bytes: [u8; 32]) -> Self {
-        ChainKey(bytes)
+        let mac = Hmac::<Sha256>::new_from_slice(&bytes).expect("HMAC takes any key length");
+        ChainKey { key: bytes, mac }
     }
 
     /// A public fingerprint of the key (16 hex digits), stored with the chain so that a
@@ -87,13 +93,13 @@ impl ChainKey {
     pub fn id(&self) -> String {
         let mut h = Sha256::new();
         h.update(b"opsguard audit chain key id\0");
-        h.update(self.0);
+        h.update(self.key);
         hex::encode(&h.finalize()[..8])
     }
 
     /// The keyed row hash: HMAC-SHA256 over `prev ‖ seq ‖ content_hash`.
     pub fn row_hash(&self, prev: &[u8], seq: i64, content_hash: &[u8]) -> [u8; 32] {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        let mut mac = self.mac.clone();
         mac.update(prev);
         mac.update(&seq.to_be_bytes());
         mac.update(content_hash);

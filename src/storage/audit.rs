@@ -51,28 +51,29 @@ macro_rules! select_rows {
     };
 }
 
+/// By position: every query reads the columns `select_rows!` names, in its order.
 fn decode(row: sqlx::postgres::PgRow) -> StoreResult<AuditRow> {
-    let at: DateTime<Utc> = row.try_get("at")?;
+    let at: DateTime<Utc> = row.try_get(2)?;
     Ok(AuditRow {
-        seq: row.try_get("seq")?,
+        seq: row.try_get(0)?,
         entry: AuditEntry {
-            request_id: row.try_get("request_id")?,
+            request_id: row.try_get(1)?,
             at_micros: at.timestamp_micros(),
-            phase: row.try_get("phase")?,
-            actor_kind: row.try_get("actor_kind")?,
-            actor_id: row.try_get("actor_id")?,
-            chat_id: row.try_get("chat_id")?,
-            command: row.try_get("command")?,
-            args: row.try_get("args")?,
-            decision: row.try_get("decision")?,
-            reason: row.try_get("reason")?,
-            outcome: row.try_get("outcome")?,
-            error: row.try_get("error")?,
-            duration_ms: row.try_get("duration_ms")?,
+            phase: row.try_get(3)?,
+            actor_kind: row.try_get(4)?,
+            actor_id: row.try_get(5)?,
+            chat_id: row.try_get(6)?,
+            command: row.try_get(7)?,
+            args: row.try_get(8)?,
+            decision: row.try_get(9)?,
+            reason: row.try_get(10)?,
+            outcome: row.try_get(11)?,
+            error: row.try_get(12)?,
+            duration_ms: row.try_get(13)?,
         },
-        content_hash: row.try_get("content_hash")?,
-        prev_hash: row.try_get("prev_hash")?,
-        row_hash: row.try_get("row_hash")?,
+        content_hash: row.try_get(14)?,
+        prev_hash: row.try_get(15)?,
+        row_hash: row.try_get(16)?,
     })
 }
 
