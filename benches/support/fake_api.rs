@@ -88,3 +88,56 @@ pub async fn start_baseline(api_url: String) -> String {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     url
 }
+
+/// The machine's floor for a durable-200 design: the same bare route, but the update is
+/// first stored with ONE synchronously committed `INSERT` (a WAL flush: what an update
+/// answered 200 must at least cost) before the 200 and the same outbound sendMessage.
+/// Opsguard's path does more by design (the audit's attempt and outcome are flushed too),
+/// so this is the ceiling any durable design can reach on this machine, not a goal.
+pub async fn start_durable_baseline(api_url: String, pool: sqlx::PgPool) -> String {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS bench_durable (update_id bigint PRIMARY KEY, body jsonb NOT NULL)",
+    )
+    .execute(&pool)
+    .await
+    .expect("bench_durable");
+    let client = reqwest::Client::new();
+    let send = format!("{api_url}/botTOKEN/sendMessage");
+    let app = Router::new().route(
+        "/telegram/webhook",
+        post(move |body: Bytes| {
+            let (client, send, pool) = (client.clone(), send.clone(), pool.clone());
+            async move {
+                let update: serde_json::Value = match serde_json::from_slice(&body) {
+                    Ok(u) => u,
+                    Err(_) => return axum::http::StatusCode::BAD_REQUEST,
+                };
+                let id = update.get("update_id").and_then(Value::as_i64).unwrap_or(0);
+                let stored = sqlx::query(
+                    "INSERT INTO bench_durable (update_id, body) VALUES ($1, $2)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(id)
+                .bind(&update)
+                .execute(&pool)
+                .await;
+                if stored.is_err() {
+                    return axum::http::StatusCode::SERVICE_UNAVAILABLE;
+                }
+                let Some(chat) = update.pointer("/message/chat/id").and_then(|v| v.as_i64()) else {
+                    return axum::http::StatusCode::OK;
+                };
+                tokio::spawn(async move {
+                    let body =
+                        json!({ "chat_id": chat, "text": "<b>whoami</b>", "parse_mode": "HTML" });
+                    let _ = client.post(send).json(&body).send().await;
+                });
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    url
+}
