@@ -29,6 +29,11 @@ use opsguard::config::Settings;
 use opsguard::startup::Application;
 use std::time::{Duration, Instant};
 
+/// The allocator the `opsguard` binary runs with (see `src/main.rs`): the in-process app is
+/// measured as it is shipped.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let series: Vec<String> = std::env::args()

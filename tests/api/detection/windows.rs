@@ -212,3 +212,65 @@ async fn a_new_generation_unlinks_the_one_before_the_previous() {
     assert_eq!(hashes.len(), 1, "{hashes:?}");
     live.finish();
 }
+
+/// A long attack from one address: one failure per exchange, hundreds of exchanges. What
+/// Redis stores for the key stays within about one and a half times its cap (every
+/// exchange reads, rewrites and returns the whole of it, so a state bounded only in bytes
+/// made each event of a long attack several times dearer than one of a young attack), and
+/// what comes back is still exactly the newest `cap`.
+#[tokio::test]
+async fn a_long_attacks_stored_state_stays_near_its_cap() {
+    let live = Live::start(std::time::Duration::from_secs(5)).await;
+    let cap = 20;
+    let base = Utc::now().timestamp_millis();
+    let mut last = Vec::new();
+    for n in 0..300 {
+        let t = base + n;
+        let times = live
+            .exchange(WindowUpdate {
+                rule: "long".into(),
+                key: "ip:203.0.113.9".into(),
+                cap,
+                window_ms: 600_000,
+                entries: Entries::Events(vec![t]),
+            })
+            .await;
+        let accounts = live
+            .exchange(WindowUpdate {
+                rule: "spread".into(),
+                key: "spray:203.0.113.9".into(),
+                cap,
+                window_ms: 600_000,
+                entries: Entries::Accounts(vec![(t, format!("user-{n}@example.org"))]),
+            })
+            .await;
+        last = vec![times, accounts];
+    }
+    let newest: Vec<i64> = (0..i64::from(cap)).map(|i| base + 298 - i).collect();
+    assert_eq!(last[0], [Previous::Events(newest.clone())]);
+    let accounts: Vec<(String, i64)> = newest
+        .iter()
+        .map(|t| (format!("user-{}@example.org", t - base), *t))
+        .collect();
+    assert_eq!(last[1], [Previous::Accounts(accounts)]);
+    let mut conn = live.link.conn().expect("redis");
+    for (rule, field, sep) in [
+        ("long", "ip:203.0.113.9", ','),
+        ("spread", "spray:203.0.113.9", '\n'),
+    ] {
+        for hash in live.hashes(rule).await {
+            let stored: Option<String> = redis::cmd("HGET")
+                .arg(&hash)
+                .arg(field)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+            let entries = stored.map_or(0, |s| s.split(sep).count());
+            assert!(
+                entries <= (cap + cap / 2 + 1) as usize,
+                "{rule}: {entries} entries stored for a cap of {cap}"
+            );
+        }
+    }
+    live.finish();
+}
