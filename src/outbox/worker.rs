@@ -17,7 +17,8 @@
 //! # Order and pacing
 //! Only a chat's oldest pending row is claimable, and while it is leased to one replica
 //! the next row of that chat is not claimable by any other, so a chat's messages go out in
-//! `id` order. A dead-lettered row no longer holds its chat back.
+//! `id` order. A dead-lettered row no longer holds its chat back. The claim's probes start
+//! at this worker's per-chat bounds, with a full probe every few seconds (`heads`).
 //! Per chat (1 per second) and per group (20 per minute) limits are read from the committed
 //! `sent_at` of earlier rows in the claiming query, so they hold across replicas. The
 //! overall limit (30 per second) is a token bucket row in PostgreSQL, taken in a short
@@ -26,6 +27,7 @@
 //! limits (`pace`), and the claim counts them.
 
 use super::dead::DeadLetter;
+use super::heads::Heads;
 use super::send::send;
 use super::store;
 use crate::config::OutboxSettings;
@@ -34,7 +36,7 @@ use futures::StreamExt;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
 use sqlx::PgPool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +58,8 @@ pub struct Worker {
     settings: OutboxSettings,
     /// Where each push's result is reported (`/readyz` says whether any chat works).
     deliveries: Arc<Deliveries>,
+    /// Where the claim's probes start in each chat.
+    heads: Mutex<Heads>,
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -81,6 +85,7 @@ impl Worker {
             bot,
             settings,
             deliveries: Arc::default(),
+            heads: Mutex::default(),
         }
     }
 
@@ -125,6 +130,10 @@ impl Worker {
         tracing::info!("outbox.worker_stopped");
     }
 
+    fn heads(&self) -> std::sync::MutexGuard<'_, Heads> {
+        self.heads.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Until the overall bucket holds a token again.
     fn throttle_wait(&self) -> Duration {
         let rate = f64::from(self.settings.global_per_second.max(1)) * 0.9;
@@ -137,14 +146,26 @@ impl Worker {
         let s = &self.settings;
         // Longer than any send may take, so a live worker never loses a lease mid-send.
         let lease = Duration::from_millis(s.send_timeout_ms) + Duration::from_secs(10);
-        let mut rows = store::claim(
+        let probe = self.heads().probe(Instant::now());
+        let claimed = store::claim(
             &self.pool,
             i64::from(s.batch_size),
             Duration::from_millis(s.per_chat_interval_ms),
             s.group_per_minute,
             lease,
+            &probe,
         )
-        .await?;
+        .await;
+        let mut rows = match claimed {
+            Ok((rows, seen)) => {
+                self.heads().learn(&probe, seen);
+                rows
+            }
+            Err(e) => {
+                self.heads().learn(&probe, None);
+                return Err(e);
+            }
+        };
         let claimed = rows.len();
         if claimed == 0 {
             return Ok(Pass::default());
@@ -245,12 +266,16 @@ impl Worker {
         });
         if let Some(new) = outcome.moved_to {
             match crate::storage::chats::moved(&self.pool, row.chat_id, new).await {
-                Ok(rows) => tracing::info!(
-                    chat.old = row.chat_id,
-                    chat.new = new,
-                    outbox.moved = rows,
-                    "outbox.chat_upgraded"
-                ),
+                Ok(rows) => {
+                    // Rows moved in below the new chat's bound: the next pass looks fully.
+                    self.heads().rescan();
+                    tracing::info!(
+                        chat.old = row.chat_id,
+                        chat.new = new,
+                        outbox.moved = rows,
+                        "outbox.chat_upgraded"
+                    )
+                }
                 Err(e) => {
                     tracing::error!(error = %e, chat.old = row.chat_id, "outbox.chat_move_failed")
                 }
