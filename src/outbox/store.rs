@@ -162,3 +162,17 @@ pub async fn prune_sent(pool: &PgPool, days: u32) -> Result<u64, sqlx::Error> {
     .await?;
     Ok(done.rows_affected())
 }
+
+/// The worker's hourly pruning: old sent rows and the direct replies' old slots, logged.
+pub async fn prune(pool: &PgPool, keep_sent_days: u32) {
+    match prune_sent(pool, keep_sent_days).await {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.pruned"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "outbox.prune_failed"),
+    }
+    match super::pace::prune(pool).await {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.direct_sends_pruned"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "outbox.direct_sends_prune_failed"),
+    }
+}

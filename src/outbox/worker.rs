@@ -6,35 +6,33 @@
 //! most one per chat: a chat's oldest pending row, then `lease_until` set and committed), so
 //! no other replica takes them while they are sent. Each row's result (`sent`, or its error
 //! and next attempt, or `dead`) is committed as soon as its own send finishes, ending the
-//! lease (results that finish while a record statement runs go together in the next one). A worker that dies leaves leased rows behind; when the lease runs out (longer
-//! than any send may take) they are claimable again and sent by whoever comes next.
+//! lease (results that finish while a record statement runs go together in the next one).
+//! A worker that dies leaves leased rows behind; when the lease runs out (longer than any
+//! send may take) they are claimable again and sent by whoever comes next.
 //!
 //! The one window left is between Telegram accepting a message and its result being
 //! committed: a crash there sends that row again. We chose at-least-once over at-most-once
 //! because a lost alert is worse than a repeated one; the window is one row wide per chat
-//! (a pass holds at most one row of a chat), and a graceful shutdown never opens it (the pass in progress finishes and records first).
+//! (a pass holds at most one row of a chat), and a graceful shutdown never opens it (the
+//! pass in progress finishes and records first).
 //!
 //! # Order and pacing
 //! Only a chat's oldest pending row is claimable, and while it is leased to one replica
 //! the next row of that chat is not claimable by any other, so a chat's messages go out in
-//! `id` order. A dead-lettered row no longer holds its chat back. The claim's probes start
-//! at this worker's per-chat bounds, with a full probe every few seconds (`heads`).
-//! Per chat (1 per second) and per group (20 per minute) limits are read from the committed
-//! `sent_at` of earlier rows in the claiming query, so they hold across replicas. The
-//! overall limit (30 per second) is a token bucket row in PostgreSQL, taken in a short
-//! statement of its own after the claim; rows claimed beyond the tokens granted are left
-//! untouched for the next pass. Direct replies (`bot::paced`) reserve their slots in the same
-//! limits (`pace`), and the claim counts them.
+//! `id` order (the claim's probes start at per-chat bounds: `heads`). A dead-lettered row
+//! no longer holds its chat back. Per chat (1 per second) and per group (20 per minute)
+//! limits are read from the committed `sent_at` of earlier rows in the claiming query, so
+//! they hold across replicas. The overall limit (30 per second) is a token bucket row in
+//! PostgreSQL, taken in a short statement of its own after the claim; rows claimed beyond
+//! the tokens granted are left untouched for the next pass. Direct replies (`bot::paced`)
+//! reserve their slots in the same limits (`pace`), and the claim counts them.
 
 use super::dead::DeadLetter;
-use super::heads::Heads;
 use super::send::send;
 use super::store;
 use crate::config::OutboxSettings;
 use crate::engine::health::Deliveries;
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
+use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use sqlx::PgPool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,7 +57,7 @@ pub struct Worker {
     /// Where each push's result is reported (`/readyz` says whether any chat works).
     deliveries: Arc<Deliveries>,
     /// Where the claim's probes start in each chat.
-    heads: Mutex<Heads>,
+    heads: Mutex<super::heads::Heads>,
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -107,16 +105,7 @@ impl Worker {
             };
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 pruned_at = Some(Instant::now());
-                match store::prune_sent(&self.pool, self.settings.keep_sent_days).await {
-                    Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.pruned"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "outbox.prune_failed"),
-                }
-                match super::pace::prune(&self.pool).await {
-                    Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.direct_sends_pruned"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "outbox.direct_sends_prune_failed"),
-                }
+                store::prune(&self.pool, self.settings.keep_sent_days).await;
             }
             if wait.is_zero() {
                 tokio::task::yield_now().await;
@@ -128,10 +117,6 @@ impl Worker {
             }
         }
         tracing::info!("outbox.worker_stopped");
-    }
-
-    fn heads(&self) -> std::sync::MutexGuard<'_, Heads> {
-        self.heads.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Until the overall bucket holds a token again.
@@ -146,7 +131,7 @@ impl Worker {
         let s = &self.settings;
         // Longer than any send may take, so a live worker never loses a lease mid-send.
         let lease = Duration::from_millis(s.send_timeout_ms) + Duration::from_secs(10);
-        let probe = self.heads().probe(Instant::now());
+        let probe = self.heads.lock().unwrap().probe(Instant::now());
         let claimed = store::claim(
             &self.pool,
             i64::from(s.batch_size),
@@ -156,16 +141,10 @@ impl Worker {
             &probe,
         )
         .await;
-        let mut rows = match claimed {
-            Ok((rows, seen)) => {
-                self.heads().learn(&probe, seen);
-                rows
-            }
-            Err(e) => {
-                self.heads().learn(&probe, None);
-                return Err(e);
-            }
-        };
+        // A failed claim: the next pass probes fully (as after one that claimed nothing).
+        let seen = claimed.as_ref().ok().and_then(|(_, seen)| seen.clone());
+        self.heads.lock().unwrap().learn(&probe, seen);
+        let mut rows = claimed?.0;
         let claimed = rows.len();
         if claimed == 0 {
             return Ok(Pass::default());
@@ -268,7 +247,7 @@ impl Worker {
             match crate::storage::chats::moved(&self.pool, row.chat_id, new).await {
                 Ok(rows) => {
                     // Rows moved in below the new chat's bound: the next pass looks fully.
-                    self.heads().rescan();
+                    self.heads.lock().unwrap().rescan();
                     tracing::info!(
                         chat.old = row.chat_id,
                         chat.new = new,

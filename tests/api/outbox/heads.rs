@@ -63,7 +63,11 @@ fn feed(app: &TestApp, chat: i64) -> (Arc<AtomicBool>, tokio::task::JoinHandle<u
 async fn assert_fed_and(app: &TestApp, chat: i64, special: &str, fed: usize) {
     wait_rows(app, &[chat], "sent").await;
     let texts = texts(app, chat);
-    assert_eq!(texts.iter().filter(|t| *t == special).count(), 1, "{special}");
+    assert_eq!(
+        texts.iter().filter(|t| *t == special).count(),
+        1,
+        "{special}"
+    );
     let feeds: Vec<String> = texts.into_iter().filter(|t| t != special).collect();
     let expected: Vec<String> = (0..fed).map(|n| format!("feed {n}")).collect();
     assert_eq!(feeds, expected, "fed rows once each, in order");
@@ -72,7 +76,11 @@ async fn assert_fed_and(app: &TestApp, chat: i64, special: &str, fed: usize) {
 async fn wait_fed(app: &TestApp, chat: i64, n: usize) {
     app.telegram
         .wait_until("fed rows sent", |_| {
-            texts(app, chat).iter().filter(|t| t.starts_with("feed")).count() >= n
+            texts(app, chat)
+                .iter()
+                .filter(|t| t.starts_with("feed"))
+                .count()
+                >= n
         })
         .await;
 }
