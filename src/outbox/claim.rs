@@ -47,9 +47,10 @@ struct Row {
 /// and each chat's head is the first entry of its range there from the chat's bound in
 /// `probe` (its beginning in a full pass), so a pass reads one head per waiting chat: never
 /// the rows behind a head, nor the dead entries of rows sent before the last pass (see
-/// `heads`). The recent sends are probed by `(chat_id, sent_at)` from
-/// `statement_timestamp()` (a bound the index can use; `clock_timestamp()` is volatile, so
-/// the probe would walk every sent row the chat ever had, its history, on every pass).
+/// `heads`). A chat's last send is one backward probe of `(chat_id, sent_at)` (a
+/// correlated `max`: written as `NOT EXISTS (… sent_at > …)`, the plan PostgreSQL caches
+/// for the statement turned it into an anti join reading every sent row of every chat, so
+/// each pass cost more as the history grew), compared with `statement_timestamp()`.
 pub async fn claim(
     pool: &PgPool,
     limit: i64,
@@ -81,26 +82,26 @@ pub async fn claim(
            SELECT c.chat_id, (SELECT o.id FROM outbox o
                               WHERE o.chat_id = c.chat_id AND o.id > c.low
                                 AND o.status = 'pending'
-                              ORDER BY o.id LIMIT 1) AS first_id
+                              ORDER BY o.chat_id, o.id LIMIT 1) AS first_id
            FROM chats c),
          heads AS (
            SELECT h.id FROM chats c CROSS JOIN LATERAL (
              SELECT o.id, o.chat_id, o.edit_of, o.not_before, o.lease_until FROM outbox o
              WHERE o.chat_id = c.chat_id AND o.id > c.low AND o.status = 'pending'
                AND NOT (o.edit_of IS NOT NULL AND o.not_before > clock_timestamp())
-             ORDER BY o.id LIMIT 1) h
+             ORDER BY o.chat_id, o.id LIMIT 1) h
            WHERE h.not_before <= clock_timestamp()
              AND (h.lease_until IS NULL OR h.lease_until < clock_timestamp())
              AND (h.edit_of IS NULL OR NOT EXISTS (
                    SELECT 1 FROM outbox e
                    WHERE e.chat_id = h.chat_id AND e.status = 'pending' AND e.id < h.id
                      AND e.edit_of = h.edit_of))
-             AND NOT EXISTS (SELECT 1 FROM outbox s
-                             WHERE s.chat_id = h.chat_id AND s.status = 'sent'
-                               AND s.sent_at > statement_timestamp() - make_interval(secs => $2))
-             AND NOT EXISTS (SELECT 1 FROM direct_sends d
-                             WHERE d.chat_id = h.chat_id
-                               AND d.sent_at > statement_timestamp() - make_interval(secs => $2))
+             AND COALESCE((SELECT max(s.sent_at) FROM outbox s
+                           WHERE s.chat_id = h.chat_id AND s.status = 'sent'), '-infinity')
+                 <= statement_timestamp() - make_interval(secs => $2)
+             AND COALESCE((SELECT max(d.sent_at) FROM direct_sends d
+                           WHERE d.chat_id = h.chat_id), '-infinity')
+                 <= statement_timestamp() - make_interval(secs => $2)
              AND (h.chat_id >= 0 OR
                   (SELECT count(*) FROM outbox g
                    WHERE g.chat_id = h.chat_id AND g.status = 'sent'
