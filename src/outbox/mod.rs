@@ -2,7 +2,9 @@
 //! to PostgreSQL first and delivered by a worker, so nothing is lost while Telegram or the
 //! process is down. `enqueue` is the only way in.
 
+pub mod claim;
 pub mod dead;
+pub mod heads;
 pub mod pace;
 pub mod send;
 pub mod store;

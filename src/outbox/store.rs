@@ -1,111 +1,11 @@
-//! The outbox's SQL: lease due rows (one head row per chat, paced, `FOR UPDATE SKIP LOCKED`),
-//! record each row's result as its send finishes, the shared overall token bucket, the
-//! figures `/status` shows and the pruning of old sent rows.
+//! The outbox's SQL besides the claim (`claim.rs`): record each row's result as its send
+//! finishes, the shared overall token bucket, the figures `/status` shows and the pruning
+//! of old sent rows.
 
 use sqlx::PgPool;
 use std::time::Duration;
 
-/// A claimed row: leased to this worker until its result is recorded or the lease ends.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Claimed {
-    pub id: i64,
-    pub chat_id: i64,
-    pub html: String,
-    pub buttons: serde_json::Value,
-    pub attempts: i32,
-    /// For an edit row: the Telegram message id of the row it edits, once that was sent.
-    pub edits_message: Option<i64>,
-    /// Whether this row edits an earlier one (`edit_of`).
-    pub is_edit: bool,
-    /// For a deletion row: the Telegram message to delete.
-    pub delete_message: Option<i64>,
-}
-
-/// Claim up to `limit` due rows, oldest first, leased in the same statement. A row is due
-/// when its `not_before` has passed, it is its chat's head — the oldest pending row, passing
-/// over edits still waiting for their time unless one of them edits the same message (so a
-/// chat's rows go out in order, and while a replica holds a chat's head no other replica
-/// can take the next one) — its chat got nothing in the last `per_chat` and, for a group
-/// (negative id), fewer than `group_per_minute` in the last minute. Sends are read from
-/// committed `sent` rows and the direct replies' slots (`direct_sends`, see `pace`), so the
-/// pacing holds across replicas and for replies too.
-///
-/// # Cost
-/// The waiting chats are found by a skip scan of the pending-only index `outbox_chat`
-/// (one descent per chat), and each chat's head is the first entry of its range there, so
-/// a pass reads one head per waiting chat: never the rows behind a head, nor sent rows.
-/// The recent sends are probed by `(chat_id, sent_at)` from `statement_timestamp()` (a
-/// bound the index can use; `clock_timestamp()` is volatile, so the probe would walk every
-/// sent row the chat ever had, its history, on every pass).
-pub async fn claim(
-    pool: &PgPool,
-    limit: i64,
-    per_chat: Duration,
-    group_per_minute: i64,
-    lease: Duration,
-) -> Result<Vec<Claimed>, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    // A lease needs no WAL flush of its own: one lost in a crash leaves its row claimable,
-    // as an expired one does, and the send's result (flushed) flushes the lease before it.
-    sqlx::query("SET LOCAL synchronous_commit TO off")
-        .execute(&mut *tx)
-        .await?;
-    let mut rows: Vec<Claimed> = sqlx::query_as(
-        "WITH RECURSIVE chats(chat_id) AS (
-           (SELECT chat_id FROM outbox WHERE status = 'pending' ORDER BY chat_id LIMIT 1)
-           UNION ALL
-           SELECT (SELECT o.chat_id FROM outbox o
-                   WHERE o.status = 'pending' AND o.chat_id > c.chat_id
-                   ORDER BY o.chat_id LIMIT 1)
-           FROM chats c WHERE c.chat_id IS NOT NULL),
-         heads AS (
-           SELECT h.id FROM chats c CROSS JOIN LATERAL (
-             SELECT o.id, o.chat_id, o.edit_of, o.not_before, o.lease_until FROM outbox o
-             WHERE (o.chat_id, o.id) > (c.chat_id, 0) AND o.status = 'pending'
-               AND NOT (o.edit_of IS NOT NULL AND o.not_before > clock_timestamp())
-             ORDER BY o.chat_id, o.id LIMIT 1) h
-           WHERE h.chat_id = c.chat_id AND h.not_before <= clock_timestamp()
-             AND (h.lease_until IS NULL OR h.lease_until < clock_timestamp())
-             AND (h.edit_of IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM outbox e
-                   WHERE e.chat_id = h.chat_id AND e.status = 'pending' AND e.id < h.id
-                     AND e.edit_of = h.edit_of))
-             AND NOT EXISTS (SELECT 1 FROM outbox s
-                             WHERE s.chat_id = h.chat_id AND s.status = 'sent'
-                               AND s.sent_at > statement_timestamp() - make_interval(secs => $2))
-             AND NOT EXISTS (SELECT 1 FROM direct_sends d
-                             WHERE d.chat_id = h.chat_id
-                               AND d.sent_at > statement_timestamp() - make_interval(secs => $2))
-             AND (h.chat_id >= 0 OR
-                  (SELECT count(*) FROM outbox g
-                   WHERE g.chat_id = h.chat_id AND g.status = 'sent'
-                     AND g.sent_at > statement_timestamp() - interval '60 seconds')
-                  + (SELECT count(*) FROM direct_sends d
-                     WHERE d.chat_id = h.chat_id
-                       AND d.sent_at > statement_timestamp() - interval '60 seconds') < $3)
-           ORDER BY h.id
-           LIMIT $1),
-         picked AS (
-           SELECT o.id FROM outbox o
-           WHERE o.id IN (SELECT id FROM heads) AND o.status = 'pending'
-             AND (o.lease_until IS NULL OR o.lease_until < clock_timestamp())
-           FOR UPDATE OF o SKIP LOCKED)
-         UPDATE outbox o SET lease_until = clock_timestamp() + make_interval(secs => $4)
-         FROM picked p WHERE o.id = p.id
-         RETURNING o.id, o.chat_id, o.html, o.buttons, o.attempts,
-                   (SELECT t.message_id FROM outbox t WHERE t.id = o.edit_of) AS edits_message,
-                   o.edit_of IS NOT NULL AS is_edit, o.delete_message",
-    )
-    .bind(limit)
-    .bind(per_chat.as_secs_f64())
-    .bind(group_per_minute)
-    .bind(lease.as_secs_f64())
-    .fetch_all(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    rows.sort_unstable_by_key(|r| r.id);
-    Ok(rows)
-}
+pub use super::claim::{Claimed, claim};
 
 /// Give leased rows back unsent (the overall limit held them back).
 pub async fn release(pool: &PgPool, ids: &[i64]) -> Result<(), sqlx::Error> {
@@ -261,4 +161,18 @@ pub async fn prune_sent(pool: &PgPool, days: u32) -> Result<u64, sqlx::Error> {
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// The worker's hourly pruning: old sent rows and the direct replies' old slots, logged.
+pub async fn prune(pool: &PgPool, keep_sent_days: u32) {
+    match prune_sent(pool, keep_sent_days).await {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.pruned"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "outbox.prune_failed"),
+    }
+    match super::pace::prune(pool).await {
+        Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.direct_sends_pruned"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "outbox.direct_sends_prune_failed"),
+    }
 }

@@ -6,35 +6,35 @@
 //! most one per chat: a chat's oldest pending row, then `lease_until` set and committed), so
 //! no other replica takes them while they are sent. Each row's result (`sent`, or its error
 //! and next attempt, or `dead`) is committed as soon as its own send finishes, ending the
-//! lease (results that finish while a record statement runs go together in the next one). A worker that dies leaves leased rows behind; when the lease runs out (longer
-//! than any send may take) they are claimable again and sent by whoever comes next.
+//! lease (results that finish while a record statement runs go together in the next one).
+//! A worker that dies leaves leased rows behind; when the lease runs out (longer than any
+//! send may take) they are claimable again and sent by whoever comes next.
 //!
 //! The one window left is between Telegram accepting a message and its result being
 //! committed: a crash there sends that row again. We chose at-least-once over at-most-once
 //! because a lost alert is worse than a repeated one; the window is one row wide per chat
-//! (a pass holds at most one row of a chat), and a graceful shutdown never opens it (the pass in progress finishes and records first).
+//! (a pass holds at most one row of a chat), and a graceful shutdown never opens it (the
+//! pass in progress finishes and records first).
 //!
 //! # Order and pacing
 //! Only a chat's oldest pending row is claimable, and while it is leased to one replica
 //! the next row of that chat is not claimable by any other, so a chat's messages go out in
-//! `id` order. A dead-lettered row no longer holds its chat back.
-//! Per chat (1 per second) and per group (20 per minute) limits are read from the committed
-//! `sent_at` of earlier rows in the claiming query, so they hold across replicas. The
-//! overall limit (30 per second) is a token bucket row in PostgreSQL, taken in a short
-//! statement of its own after the claim; rows claimed beyond the tokens granted are left
-//! untouched for the next pass. Direct replies (`bot::paced`) reserve their slots in the same
-//! limits (`pace`), and the claim counts them.
+//! `id` order (the claim's probes start at per-chat bounds: `heads`). A dead-lettered row
+//! no longer holds its chat back. Per chat (1 per second) and per group (20 per minute)
+//! limits are read from the committed `sent_at` of earlier rows in the claiming query, so
+//! they hold across replicas. The overall limit (30 per second) is a token bucket row in
+//! PostgreSQL, taken in a short statement of its own after the claim; rows claimed beyond
+//! the tokens granted are left untouched for the next pass. Direct replies (`bot::paced`)
+//! reserve their slots in the same limits (`pace`), and the claim counts them.
 
 use super::dead::DeadLetter;
 use super::send::send;
 use super::store;
 use crate::config::OutboxSettings;
 use crate::engine::health::Deliveries;
-use futures::StreamExt;
-use futures::future::BoxFuture;
-use futures::stream::FuturesUnordered;
+use futures::{StreamExt, future::BoxFuture, stream::FuturesUnordered};
 use sqlx::PgPool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use teloxide::Bot;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +56,8 @@ pub struct Worker {
     settings: OutboxSettings,
     /// Where each push's result is reported (`/readyz` says whether any chat works).
     deliveries: Arc<Deliveries>,
+    /// Where the claim's probes start in each chat.
+    heads: Mutex<super::heads::Heads>,
 }
 
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -81,6 +83,7 @@ impl Worker {
             bot,
             settings,
             deliveries: Arc::default(),
+            heads: Mutex::default(),
         }
     }
 
@@ -102,16 +105,7 @@ impl Worker {
             };
             if pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY) {
                 pruned_at = Some(Instant::now());
-                match store::prune_sent(&self.pool, self.settings.keep_sent_days).await {
-                    Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.pruned"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "outbox.prune_failed"),
-                }
-                match super::pace::prune(&self.pool).await {
-                    Ok(n) if n > 0 => tracing::info!(rows = n, "outbox.direct_sends_pruned"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "outbox.direct_sends_prune_failed"),
-                }
+                store::prune(&self.pool, self.settings.keep_sent_days).await;
             }
             if wait.is_zero() {
                 tokio::task::yield_now().await;
@@ -137,14 +131,20 @@ impl Worker {
         let s = &self.settings;
         // Longer than any send may take, so a live worker never loses a lease mid-send.
         let lease = Duration::from_millis(s.send_timeout_ms) + Duration::from_secs(10);
-        let mut rows = store::claim(
+        let probe = self.heads.lock().unwrap().probe(Instant::now());
+        let claimed = store::claim(
             &self.pool,
             i64::from(s.batch_size),
             Duration::from_millis(s.per_chat_interval_ms),
             s.group_per_minute,
             lease,
+            &probe,
         )
-        .await?;
+        .await;
+        // A failed claim: the next pass probes fully (as after one that claimed nothing).
+        let seen = claimed.as_ref().ok().and_then(|(_, seen)| seen.clone());
+        self.heads.lock().unwrap().learn(&probe, seen);
+        let mut rows = claimed?.0;
         let claimed = rows.len();
         if claimed == 0 {
             return Ok(Pass::default());
@@ -245,12 +245,16 @@ impl Worker {
         });
         if let Some(new) = outcome.moved_to {
             match crate::storage::chats::moved(&self.pool, row.chat_id, new).await {
-                Ok(rows) => tracing::info!(
-                    chat.old = row.chat_id,
-                    chat.new = new,
-                    outbox.moved = rows,
-                    "outbox.chat_upgraded"
-                ),
+                Ok(rows) => {
+                    // Rows moved in below the new chat's bound: the next pass looks fully.
+                    self.heads.lock().unwrap().rescan();
+                    tracing::info!(
+                        chat.old = row.chat_id,
+                        chat.new = new,
+                        outbox.moved = rows,
+                        "outbox.chat_upgraded"
+                    )
+                }
                 Err(e) => {
                     tracing::error!(error = %e, chat.old = row.chat_id, "outbox.chat_move_failed")
                 }

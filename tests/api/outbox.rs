@@ -5,6 +5,7 @@
 mod dead_letters;
 mod edits;
 mod from_chat;
+mod heads;
 mod pacing;
 mod replicas;
 
