@@ -44,10 +44,20 @@ pub fn app_env(url: &str, name: &str, extra: &[(&str, String)]) -> HashMap<Strin
         ("OPSGUARD_LISTEN", "127.0.0.1:0".to_string()),
         ("OPSGUARD__REDIS__KEY_PREFIX", redis_prefix(name)),
     ];
-    base.into_iter()
-        .chain(extra.iter().cloned())
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+    // Settings given to the bench as `OPSGUARD__SECTION__KEY` reach the app too (a run's
+    // own overrides, e.g. `OPSGUARD__REDIS__TIMEOUT_MS=2000`); `extra` still wins.
+    let passed: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("OPSGUARD__"))
+        .collect();
+    let mut env: HashMap<String, String> = passed.into_iter().collect();
+    env.extend(
+        base.into_iter()
+            .filter(|(k, _)| !env.contains_key(*k))
+            .map(|(k, v)| (k.to_string(), v))
+            .collect::<Vec<_>>(),
+    );
+    env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.clone())));
+    env
 }
 
 /// The Redis key prefix of the run named `name`.
