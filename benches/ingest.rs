@@ -10,7 +10,8 @@
 //! alert is in the outbox before the 202 for its batch, so a batch's request latency
 //! bounds "event arrival → alert in the outbox".
 //!
-//! `cargo bench --bench ingest` (`BENCH_QUICK=1` for a smaller run).
+//! `cargo bench --bench ingest` (`BENCH_QUICK=1` for a smaller run, `BENCH_LOG=warn` to see
+//! the app's log lines).
 //!
 //! How the cost grows with the attack's spread (issue 24): `BENCH_ADDRESSES=1000,100000,1000000
 //! cargo bench --bench ingest` runs once per spread, the failures coming from that many
@@ -43,6 +44,11 @@ const ADDRESSES: usize = 2_000_000;
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let quick = std::env::var("BENCH_QUICK").is_ok();
+    // `BENCH_LOG=warn` (any level): the app's own log lines on stderr, e.g. `redis.degraded`
+    // with its error when an exchange gives up.
+    if let Ok(level) = std::env::var("BENCH_LOG") {
+        opsguard::telemetry::init(&level);
+    }
     let Ok(spreads) = std::env::var("BENCH_ADDRESSES") else {
         return scratch::with_scratch(|url, name| async move {
             let row = run(&url, &name, quick, ADDRESSES).await?;
