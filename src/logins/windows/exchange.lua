@@ -65,9 +65,11 @@ local function merged(previous, new, distinct, cap)
   local sep = distinct and '\n' or ','
   local joined = new .. sep .. previous
   -- Entries counted by bytes, at the new entries' own average length (counting the whole
-  -- state's separators would cost another copy of it on every exchange).
+  -- state's separators would cost another copy of it on every exchange); and never more
+  -- than `cap` * 64 bytes, whatever the entries' length (long account names).
   local _, seps = string.gsub(new, sep, sep)
-  if #joined * (seps + 1) < (cap + math.floor(cap / 2)) * (#new + 1) then
+  if #joined * (seps + 1) < (cap + math.floor(cap / 2)) * (#new + 1)
+      and #joined < cap * 64 then
     return joined
   end
   if distinct then
