@@ -57,6 +57,19 @@ pub async fn start() -> (String, Arrivals) {
     (url, arrivals)
 }
 
+/// A baseline route's answer: the update's chat gets the same sendMessage opsguard's reply
+/// makes (sent in the background, as the 200 does not wait for it).
+fn reply(client: reqwest::Client, send: String, update: &Value) -> axum::http::StatusCode {
+    let Some(chat) = update.pointer("/message/chat/id").and_then(|v| v.as_i64()) else {
+        return axum::http::StatusCode::OK;
+    };
+    tokio::spawn(async move {
+        let body = json!({ "chat_id": chat, "text": "<b>whoami</b>", "parse_mode": "HTML" });
+        let _ = client.post(send).json(&body).send().await;
+    });
+    axum::http::StatusCode::OK
+}
+
 /// The baseline: a bare route that parses the same update JSON and makes the same
 /// outbound sendMessage call, with no secret check, de-dup, RBAC, limits or audit.
 pub async fn start_baseline(api_url: String) -> String {
@@ -71,15 +84,7 @@ pub async fn start_baseline(api_url: String) -> String {
                     Ok(u) => u,
                     Err(_) => return axum::http::StatusCode::BAD_REQUEST,
                 };
-                let Some(chat) = update.pointer("/message/chat/id").and_then(|v| v.as_i64()) else {
-                    return axum::http::StatusCode::OK;
-                };
-                tokio::spawn(async move {
-                    let body =
-                        json!({ "chat_id": chat, "text": "<b>whoami</b>", "parse_mode": "HTML" });
-                    let _ = client.post(send).json(&body).send().await;
-                });
-                axum::http::StatusCode::OK
+                reply(client, send, &update)
             }
         }),
     );
@@ -124,15 +129,7 @@ pub async fn start_durable_baseline(api_url: String, pool: sqlx::PgPool) -> Stri
                 if stored.is_err() {
                     return axum::http::StatusCode::SERVICE_UNAVAILABLE;
                 }
-                let Some(chat) = update.pointer("/message/chat/id").and_then(|v| v.as_i64()) else {
-                    return axum::http::StatusCode::OK;
-                };
-                tokio::spawn(async move {
-                    let body =
-                        json!({ "chat_id": chat, "text": "<b>whoami</b>", "parse_mode": "HTML" });
-                    let _ = client.post(send).json(&body).send().await;
-                });
-                axum::http::StatusCode::OK
+                reply(client, send, &update)
             }
         }),
     );
