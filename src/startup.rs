@@ -38,10 +38,16 @@ pub async fn engine(settings: Settings, shutdown: &CancellationToken) -> anyhow:
         .await
         .context("cannot apply migrations: is PostgreSQL reachable at DATABASE_URL? (a runtime role cannot apply them: run `opsguard migrate` as the owner)")?;
     let audit_warnings = audit_start_checks(&pool, &settings).await?;
-    let redis = RedisLink::connect(
+    let redis = RedisLink::connect_with_bulk(
         settings.redis.url.expose(),
         &settings.redis.key_prefix,
         Duration::from_millis(settings.redis.timeout_ms),
+        Duration::from_millis(
+            settings
+                .redis
+                .bulk_timeout_ms
+                .max(settings.redis.timeout_ms),
+        ),
         shutdown.clone(),
     )
     .await;

@@ -95,10 +95,18 @@ pub struct RedisSettings {
     /// Every key opsguard writes starts with this (lets replicas share, tests isolate).
     pub key_prefix: String,
     pub timeout_ms: u64,
+    /// How long a call moving a whole failed-login batch's windows (thousands of keys) may
+    /// take before it is given up; at least `timeout_ms`.
+    #[serde(default = "default_bulk_timeout_ms")]
+    pub bulk_timeout_ms: u64,
     /// Unused since update de-duplication is PostgreSQL's alone; still read, so old
     /// configuration files load.
     #[serde(default)]
     pub dedup_ttl_secs: u64,
+}
+
+fn default_bulk_timeout_ms() -> u64 {
+    2_000
 }
 
 #[derive(Debug, Clone, Deserialize)]

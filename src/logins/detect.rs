@@ -4,9 +4,9 @@
 //! (`domain::detection::episodes`, `spray`) → recorded as alerts in ONE transaction
 //! (`alerts`). What a key's events amount to does not depend on how they were batched.
 //!
-//! Where Redis's windows cannot be trusted (it was unreachable, or lost its data: see
-//! `windows`), the keys' previous states come from the stored events instead (`rebuild`),
-//! so no crossing is missed because Redis failed or restarted.
+//! Where Redis's windows cannot be trusted (it was unreachable, lost its data, or did not
+//! answer in time: see `windows`), the keys' previous states come from the stored events
+//! instead (`rebuild`), so no crossing is missed because Redis failed, restarted or stalled.
 
 use super::Evaluate;
 use super::alert_groups::AlertGroups;
@@ -68,6 +68,12 @@ impl Detector {
         }
     }
 
+    /// Window exchanges given up after Redis's bulk timeout since start (their keys were
+    /// rebuilt from the stored events).
+    pub fn exchanges_timed_out(&self) -> u64 {
+        self.windows.timed_out()
+    }
+
     /// Count a batch's failures in every rule's windows and record the episodes they
     /// changed; returns the alerts it opened.
     pub async fn detect(&self, events: &[AuthEvent]) -> Result<Vec<NewAlert>, DetectError> {
@@ -102,11 +108,11 @@ impl Detector {
             .await?)
     }
 
-    /// The positions whose previous state Redis may lack: all when it did not answer; while
-    /// an epoch that needs rebuilding is young, the keys not yet rebuilt in it.
+    /// The positions whose previous state Redis may lack: all when it did not answer (in
+    /// time); while an epoch that needs rebuilding is young, the keys not yet rebuilt in it.
     async fn untrusted(&self, answer: &Answer, keys: usize) -> Vec<usize> {
         match answer {
-            Answer::Local => (0..keys).collect(),
+            Answer::Local | Answer::Unsure => (0..keys).collect(),
             Answer::Redis { young: false, .. } => Vec::new(),
             Answer::Redis { epoch, marked, .. } => {
                 if !self.needs_rebuild(*epoch).await {
@@ -168,6 +174,10 @@ impl Detector {
             Ok(stored) => stored,
             Err(e) => {
                 tracing::warn!(error = %e, keys = untrusted.len(), "logins.rebuild_failed");
+                if *answer == Answer::Unsure {
+                    // Nothing to repair with: Redis may lack this batch.
+                    self.windows.lost();
+                }
                 return;
             }
         };
@@ -205,8 +215,13 @@ impl Detector {
             });
         }
         metrics::counter!("opsguard_login_windows_rebuilt_total").increment(repairs.len() as u64);
-        if let Answer::Redis { epoch, .. } = answer {
-            self.windows.repair(*epoch, self.span_ms, repairs).await;
+        match answer {
+            Answer::Redis { epoch, .. } => {
+                let epoch = Some(*epoch);
+                self.windows.repair(epoch, self.span_ms, repairs).await;
+            }
+            Answer::Unsure => self.windows.repair(None, self.span_ms, repairs).await,
+            Answer::Local => {}
         }
     }
 

@@ -2,7 +2,8 @@
 //! A `Detector` is built on the test app's pool and Redis prefix and fed events directly.
 //! Alert lifecycle and pushes are in `detection/alerts.rs`; spray, surge, replicas and the
 //! fallback to the stored events in `detection/rules.rs`; a Redis outage and restart in
-//! `detection/redis_outage.rs`.
+//! `detection/redis_outage.rs`; a Redis too slow to answer an exchange in
+//! `detection/slow_redis.rs`.
 
 mod accounts;
 mod alert_edits;
@@ -12,6 +13,7 @@ mod concurrent;
 mod redis_outage;
 mod rules;
 mod shared_windows;
+mod slow_redis;
 mod sources;
 mod windows;
 

@@ -6,20 +6,30 @@
 -- write of a generation UNLINKs the one before the previous (freed in the background, so a
 -- big hash never stalls Redis); a TTL of three windows cleans up after a rule gone idle.
 --
+-- A field is `v<version>|<state>`: the version names the write (`<epoch>.<sequence>`, the
+-- sequence counted per call in `<prefix>~seq`, so no two writes share one, even across a
+-- restart: the epoch changes). A caller that sends the version it last wrote or read gets
+-- no state back for a key still at that version: it holds that state already, so a call
+-- costs what is new, not what is kept. (A field without `v` is one written before versions:
+-- never the version a caller sends.)
+--
 -- The epoch (`<prefix>~epoch`, Redis's time in ms when it was set) says since when this
 -- Redis holds the windows: set when it is missing (a restarted or flushed Redis) or when the
 -- caller saw an outage (mode 'r'). While it is younger than `span` the caller rebuilds the
 -- keys not yet marked in `<prefix>~rebuilt:<epoch>` from the stored events (mode 'u').
 --
 -- ARGV[1]: the key prefix; ARGV[2]: the mode: 'x' exchange, 'r' new epoch then exchange,
--- 'u' union the given states in and mark the keys rebuilt in epoch ARGV[4]; ARGV[3]: span
--- (ms); ARGV[4]: for 'x'/'r' an epoch the caller knows needs no rebuild ('' none). Then
--- groups, each: rule, distinct ('1'/'0'), cap, window_ms, n; then n pairs (field, new
--- entries in the stored format, newest first; '' only reads).
--- Returns for 'x'/'r': {epoch, young (0/1), found, marked}: found is (position, previous
--- state) for each field that had state, flat; positions count fields from 1 across groups;
--- marked lists the positions already rebuilt (only while young and not the known epoch). A
--- state holds at least the newest `cap` entries, maybe more. For 'u': nothing.
+-- 'u' union the given states in and mark the keys rebuilt in epoch ARGV[4] (none if '');
+-- ARGV[3]: span (ms); ARGV[4]: for 'x'/'r' an epoch the caller knows needs no rebuild ('' none).
+-- Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n; then n triples (field, new
+-- entries in the stored format, newest first, '' only reads; the version the caller holds
+-- the state at, '' none).
+-- Returns for 'x'/'r': {epoch, young (0/1), found, marked, version}: found is (position,
+-- previous state) for each field whose state the caller does not hold ('' for a field with
+-- none that the caller held a version of), flat; positions count fields from 1 across
+-- groups; marked lists the positions already rebuilt (only while young and not the known
+-- epoch); version is the one this call wrote. A state holds at least the newest `cap`
+-- entries, maybe more. For 'u': nothing.
 
 local function accounts(s, into)
   for line in string.gmatch(s, '[^\n]+') do
@@ -115,6 +125,8 @@ if mode == 'r' or not epoch then
   epoch = string.format('%.0f', now_ms)
   redis.call('SET', marker, epoch)
 end
+local version = epoch .. '.' .. redis.call('INCR', prefix .. '~seq')
+local header = 'v' .. version .. '|'
 local young = now_ms - tonumber(epoch) < span
 local marks = prefix .. '~rebuilt:' .. epoch
 -- Whether to look up or set the rebuilt marks.
@@ -131,7 +143,7 @@ while a <= argc do
   local name = prefix .. rule .. ':'
   local current = name .. string.format('%.0f', generation)
   local fields = {}
-  for i = 1, n do fields[i] = ARGV[a + 2 * i - 2] end
+  for i = 1, n do fields[i] = ARGV[a + 3 * i - 3] end
   local states = redis.call('HMGET', current, unpack(fields))
   local missing, at, m = {}, {}, 0
   for i = 1, n do
@@ -155,26 +167,34 @@ while a <= argc do
   end
   local store, s, rebuilt = {}, 0, {}
   for i = 1, n do
-    local new, previous = ARGV[a + 2 * i - 1], states[i]
-    if previous and mode ~= 'u' then
+    local new, stored = ARGV[a + 3 * i - 2], states[i]
+    local held = ARGV[a + 3 * i - 1]
+    -- The stored state without its version, and whether the caller holds it.
+    local previous, current_held = stored, false
+    if stored and string.byte(stored, 1) == 118 then -- 'v'
+      local bar = string.find(stored, '|', 2, true)
+      current_held = held ~= '' and string.sub(stored, 2, bar - 1) == held
+      previous = string.sub(stored, bar + 1)
+    end
+    if mode ~= 'u' and not current_held and (previous or held ~= '') then
       f = f + 2
       found[f - 1] = seen + i
-      found[f] = previous
+      found[f] = previous or ''
     end
     if new ~= '' then
       store[s + 1] = fields[i]
       if mode == 'u' then
-        store[s + 2] = union(previous or '', new, distinct, cap)
+        store[s + 2] = header .. union(previous or '', new, distinct, cap)
         rebuilt[#rebuilt + 1] = rule .. ' ' .. fields[i]
         rebuilt[#rebuilt + 1] = '1'
       else
-        store[s + 2] = previous and merged(previous, new, distinct, cap) or new
+        store[s + 2] = header .. (previous and merged(previous, new, distinct, cap) or new)
       end
       s = s + 2
     end
   end
   seen = seen + n
-  a = a + 2 * n
+  a = a + 3 * n
   if s > 0 then
     redis.call('HSET', current, unpack(store))
     if redis.call('PTTL', current) == -1 then
@@ -188,4 +208,4 @@ while a <= argc do
   end
 end
 if mode == 'u' then return {} end
-return {epoch, young and 1 or 0, found, marked}
+return {epoch, young and 1 or 0, found, marked, version}

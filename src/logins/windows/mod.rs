@@ -7,20 +7,30 @@
 //! distinct-account windows, `t:account` lines (accounts hold no control characters), newest
 //! first, one per account with its latest time. It is a field of the rule's hash for the
 //! current generation (`exchange.lua`): a batch costs a few Redis calls per rule, not one or
-//! two per key, and state is dropped a whole hash at a time instead of a key at a time.
+//! two per key, and state is dropped a whole hash at a time instead of a key at a time. Each
+//! write is versioned, and a replica keeps the states it last exchanged (`held`): Redis
+//! sends a key's state only when it moved on since, so an exchange costs what is new.
 //!
 //! What Redis holds is not always the whole truth: after an outage (its events were counted
 //! here, in process) or once Redis lost its data (a restart: the epoch marker is gone), an
 //! answer says so ([`Answer`]), and the caller rebuilds those keys from the stored events and
 //! hands the rebuilt states back ([`Windows::repair`]), once per key and epoch.
+//!
+//! An exchange that timed out is not an outage: Redis may yet run it, or may not. Only that
+//! batch's keys are in doubt ([`Answer::Unsure`]): the caller rebuilds them and unions them
+//! back on the same connection (so after the exchange, if Redis runs it at all; a union counts
+//! an entry it already holds once). Only when that repair fails too does the next exchange
+//! open a new epoch, which rebuilds every key: a slow exchange on a loaded Redis never does.
 
+mod call;
+mod held;
 mod local;
 
 use crate::redis_link::RedisLink;
+use held::HeldStates;
 use local::LocalWindows;
 use std::collections::HashMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 
 static EXCHANGE: LazyLock<redis::Script> =
@@ -28,6 +38,10 @@ static EXCHANGE: LazyLock<redis::Script> =
 
 /// At most this many fields per call inside the script (Lua's `unpack` has a stack limit).
 const FIELDS_PER_CALL: usize = 1_000;
+
+/// At most this many keys' states are held in process (see `held`): an attack's keys, a
+/// few hundred bytes each.
+const HELD_KEYS: usize = 100_000;
 
 /// A batch's new entries for one window key.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +96,9 @@ pub enum Answer {
     /// Redis did not answer: from the in-process windows, which hold only what this process
     /// counted while it was unreachable.
     Local,
+    /// The exchange timed out: Redis may or may not have stored it, and what it held is
+    /// unknown. The caller rebuilds every key and repairs them with `epoch: None`.
+    Unsure,
 }
 
 /// The previous states of an exchange's keys, in order, and where they came from.
@@ -97,8 +114,17 @@ pub struct Windows {
     local: Mutex<LocalWindows>,
     /// Redis failed since the last exchange it answered: the next one starts a new epoch.
     outage: AtomicBool,
+    /// Held by the exchange that opens the new epoch after an outage: concurrent batches wait
+    /// for it (and then exchange in that epoch) instead of each opening its own.
+    reopening: tokio::sync::Mutex<()>,
     /// An epoch the caller found needs no rebuild (its first): Redis skips the marks.
     clean: Mutex<Option<i64>>,
+    /// Exchanges given up after the bulk timeout, since start.
+    timed_out: AtomicU64,
+    /// The states this replica last exchanged, by version: Redis does not send them again.
+    held: Mutex<HeldStates>,
+    /// Keys answered from a held state (not sent back by Redis), since start.
+    held_used: AtomicU64,
 }
 
 /// How the script is asked.
@@ -106,7 +132,8 @@ pub struct Windows {
 enum Mode {
     Exchange,
     NewEpoch,
-    Union(i64),
+    /// Union rebuilt states in; with an epoch, mark the keys rebuilt in it.
+    Union(Option<i64>),
 }
 
 impl Windows {
@@ -115,7 +142,11 @@ impl Windows {
             redis,
             local: Mutex::new(LocalWindows::default()),
             outage: AtomicBool::new(false),
+            reopening: tokio::sync::Mutex::new(()),
             clean: Mutex::new(None),
+            timed_out: AtomicU64::new(0),
+            held: Mutex::new(HeldStates::new(HELD_KEYS)),
+            held_used: AtomicU64::new(0),
         }
     }
 
@@ -128,17 +159,31 @@ impl Windows {
     /// epoch the caller rebuilds keys (the marks are looked up while it is younger).
     pub async fn exchange_checked(&self, updates: Vec<WindowUpdate>, span_ms: i64) -> Exchanged {
         let updates: Vec<WindowUpdate> = updates.into_iter().map(newest_only).collect();
-        if let Some(mut conn) = self.redis.conn() {
-            let mode = if self.outage.load(Ordering::Relaxed) {
-                Mode::NewEpoch
-            } else {
-                Mode::Exchange
+        if let Some(mut conn) = self.redis.bulk_conn() {
+            // After an outage one exchange opens the new epoch; the others wait for it.
+            let reopening = match self.outage.load(Ordering::Relaxed) {
+                true => Some(self.reopening.lock().await),
+                false => None,
+            };
+            let mode = match reopening.is_some() && self.outage.load(Ordering::Relaxed) {
+                true => Mode::NewEpoch,
+                false => Mode::Exchange,
             };
             match self.in_redis(&mut conn, &updates, mode, span_ms).await {
                 Ok(exchanged) => {
                     self.outage.store(false, Ordering::Relaxed);
                     self.redis.record_ok();
                     return exchanged;
+                }
+                Err(ExchangeError::Redis(e)) if e.is_timeout() => {
+                    self.timed_out.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("opsguard_login_window_exchanges_timed_out_total")
+                        .increment(1);
+                    self.redis.record_error(&e.to_string());
+                    return Exchanged {
+                        previous: updates.iter().map(nothing).collect(),
+                        answer: Answer::Unsure,
+                    };
                 }
                 Err(e) => self.redis.record_error(&e.to_string()),
             }
@@ -152,152 +197,52 @@ impl Windows {
     }
 
     /// Union rebuilt states (each update's entries: the key's whole state from the stored
-    /// events) into Redis and mark the keys rebuilt in `epoch`. A failure is recorded and
-    /// left: the keys stay unmarked and are rebuilt again.
-    pub async fn repair(&self, epoch: i64, span_ms: i64, states: Vec<WindowUpdate>) {
+    /// events) into Redis; with `epoch`, mark the keys rebuilt in it. A failure is recorded:
+    /// marked keys stay unmarked and are rebuilt again; after an `Unsure` answer (`epoch`
+    /// `None`) Redis may lack the batch, so the next exchange opens a new epoch.
+    pub async fn repair(&self, epoch: Option<i64>, span_ms: i64, states: Vec<WindowUpdate>) {
         let states: Vec<WindowUpdate> = states.into_iter().map(newest_only).collect();
-        let Some(mut conn) = self.redis.conn() else {
-            return;
+        let repaired = match self.redis.bulk_conn() {
+            None => false,
+            Some(mut conn) => match self
+                .in_redis(&mut conn, &states, Mode::Union(epoch), span_ms)
+                .await
+            {
+                Ok(_) => {
+                    self.redis.record_ok();
+                    true
+                }
+                Err(e) => {
+                    self.redis.record_error(&e.to_string());
+                    false
+                }
+            },
         };
-        match self
-            .in_redis(&mut conn, &states, Mode::Union(epoch), span_ms)
-            .await
-        {
-            Ok(_) => self.redis.record_ok(),
-            Err(e) => self.redis.record_error(&e.to_string()),
+        if !repaired && epoch.is_none() {
+            self.lost();
         }
+    }
+
+    /// Redis may lack entries counted here (an `Unsure` answer that could not be repaired):
+    /// the next exchange opens a new epoch.
+    pub fn lost(&self) {
+        self.outage.store(true, Ordering::Relaxed);
+    }
+
+    /// Keys whose previous state came from what this replica held, not from Redis, since
+    /// start.
+    pub fn states_held_used(&self) -> u64 {
+        self.held_used.load(Ordering::Relaxed)
+    }
+
+    /// Exchanges given up after the bulk timeout since start (each one's keys rebuilt).
+    pub fn timed_out(&self) -> u64 {
+        self.timed_out.load(Ordering::Relaxed)
     }
 
     /// Remember that `epoch` needs no rebuild (Redis then skips looking up the marks).
     pub fn known_clean(&self, epoch: i64) {
         *self.clean.lock().expect("windows lock") = Some(epoch);
-    }
-
-    async fn in_redis(
-        &self,
-        conn: &mut redis::aio::ConnectionManager,
-        updates: &[WindowUpdate],
-        mode: Mode,
-        span_ms: i64,
-    ) -> Result<Exchanged, ExchangeError> {
-        // Sent grouped by rule; answers name their position in that order.
-        let mut order: Vec<usize> = (0..updates.len()).collect();
-        order.sort_by_key(|&i| group_of(&updates[i]));
-        let mut call = EXCHANGE.prepare_invoke();
-        call.arg(self.redis.key("logins:win:"));
-        let clean = *self.clean.lock().expect("windows lock");
-        let (flag, epoch) = match mode {
-            Mode::Exchange => ("x", clean),
-            Mode::NewEpoch => ("r", clean),
-            Mode::Union(epoch) => ("u", Some(epoch)),
-        };
-        call.arg(flag)
-            .arg(span_ms)
-            .arg(epoch.map(|e| e.to_string()).unwrap_or_default());
-        let mut encoded = String::new();
-        let groups = order.chunk_by(|&x, &y| group_of(&updates[x]) == group_of(&updates[y]));
-        for group in groups.flat_map(|g| g.chunks(FIELDS_PER_CALL)) {
-            let first = &updates[group[0]];
-            call.arg(&first.rule)
-                .arg(u8::from(distinct(first)))
-                .arg(first.cap)
-                .arg(first.window_ms)
-                .arg(group.len());
-            for &i in group {
-                encoded.clear();
-                encode(&updates[i].entries, &mut encoded);
-                call.arg(&updates[i].key).arg(encoded.as_str());
-            }
-        }
-        let mut previous: Vec<Previous> = updates.iter().map(nothing).collect();
-        if let Mode::Union(epoch) = mode {
-            // A union answers nothing: its keys are now rebuilt (marked) in `epoch`.
-            let _: redis::Value = call.invoke_async(conn).await?;
-            return Ok(Exchanged {
-                previous,
-                answer: Answer::Redis {
-                    epoch,
-                    young: true,
-                    marked: vec![true; updates.len()],
-                },
-            });
-        }
-        let (epoch, young, found, marks): (String, i64, Vec<(usize, String)>, Vec<usize>) =
-            call.invoke_async(conn).await?;
-        let position = |p: usize| {
-            p.checked_sub(1)
-                .and_then(|p| order.get(p).copied())
-                .ok_or(ExchangeError::Position(p))
-        };
-        for (p, state) in found {
-            let i = position(p)?;
-            previous[i] = decode(&state, &updates[i]).ok_or(ExchangeError::State)?;
-        }
-        let mut marked = vec![false; updates.len()];
-        for p in marks {
-            marked[position(p)?] = true;
-        }
-        let epoch = epoch.parse().map_err(|_| ExchangeError::State)?;
-        Ok(Exchanged {
-            previous,
-            answer: Answer::Redis {
-                epoch,
-                young: young == 1,
-                marked,
-            },
-        })
-    }
-}
-
-/// What one call's group shares: the rule and its window's shape.
-fn group_of(u: &WindowUpdate) -> (&str, bool, u32, i64) {
-    (&u.rule, distinct(u), u.cap, u.window_ms)
-}
-
-/// New entries (newest first, as `newest_only` leaves them) in the stored format.
-fn encode(entries: &Entries, out: &mut String) {
-    match entries {
-        Entries::Events(times) => {
-            for (i, t) in times.iter().enumerate() {
-                let _ = write!(out, "{}{t}", if i > 0 { "," } else { "" });
-            }
-        }
-        Entries::Accounts(pairs) => {
-            for (i, (t, account)) in pairs.iter().enumerate() {
-                let _ = write!(out, "{}{t}:{account}", if i > 0 { "\n" } else { "" });
-            }
-        }
-    }
-}
-
-/// A stored state string as the update's newest `cap` entries, newest first (accounts once
-/// each, with their latest time; equal times by account, descending, as the script trims);
-/// `None` if it is not in the stored format. The script prepends without sorting or
-/// trimming until a state grows long, so both happen here.
-fn decode(state: &str, update: &WindowUpdate) -> Option<Previous> {
-    let cap = update.cap as usize;
-    if distinct(update) {
-        let mut latest: HashMap<&str, i64> = HashMap::new();
-        for line in state.split('\n').filter(|line| !line.is_empty()) {
-            let (t, account) = line.split_once(':')?;
-            let t: i64 = t.parse().ok()?;
-            let seen = latest.entry(account).or_insert(t);
-            *seen = (*seen).max(t);
-        }
-        let mut pairs: Vec<(i64, &str)> = latest.into_iter().map(|(a, t)| (t, a)).collect();
-        pairs.sort_unstable_by(|x, y| y.cmp(x));
-        pairs.truncate(cap);
-        let pairs = pairs.into_iter().map(|(t, a)| (a.to_string(), t));
-        Some(Previous::Accounts(pairs.collect()))
-    } else {
-        let times = state
-            .split(',')
-            .filter(|t| !t.is_empty())
-            .map(|t| t.parse());
-        let mut times: Vec<i64> = times.collect::<Result<_, _>>().ok()?;
-        times.sort_unstable_by(|x, y| y.cmp(x));
-        times.truncate(cap);
-        Some(Previous::Events(times))
     }
 }
 

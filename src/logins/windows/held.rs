@@ -1,0 +1,200 @@
+//! The window states this replica holds: what its last exchange of each key read or wrote,
+//! with the version Redis wrote that state at. An exchange sends the version; Redis sends
+//! the state back only when the key has moved on (another replica wrote it, a repair, an
+//! expiry), so a key this replica alone feeds costs its new entries, not its whole state.
+//!
+//! Bounded: two generations of at most half the capacity each; when the newer fills, the
+//! older is dropped (a key dropped is read whole on its next exchange, as without this).
+
+use super::{Entries, Previous};
+use std::collections::HashMap;
+
+/// The write a state is at: Redis's epoch and its per-call sequence (`exchange.lua`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct Version {
+    epoch: i64,
+    sequence: u64,
+}
+
+impl Version {
+    /// `<epoch>.<sequence>`, as the script writes it.
+    pub(super) fn parse(s: &str) -> Option<Version> {
+        let (epoch, sequence) = s.split_once('.')?;
+        Some(Version {
+            epoch: epoch.parse().ok()?,
+            sequence: sequence.parse().ok()?,
+        })
+    }
+}
+
+impl std::fmt::Display for Version {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.epoch, self.sequence)
+    }
+}
+
+/// A state held, and the version it is at.
+#[derive(Debug, Clone)]
+pub(super) struct Held {
+    pub version: Version,
+    pub state: Previous,
+}
+
+pub(super) struct HeldStates {
+    newer: HashMap<String, Held>,
+    older: HashMap<String, Held>,
+    /// Keys held at most (both generations).
+    capacity: usize,
+}
+
+impl HeldStates {
+    pub(super) fn new(capacity: usize) -> Self {
+        HeldStates {
+            newer: HashMap::new(),
+            older: HashMap::new(),
+            capacity: capacity.max(2),
+        }
+    }
+
+    /// The name a rule's key is held under.
+    pub(super) fn id(rule: &str, key: &str) -> String {
+        format!("{rule} {key}")
+    }
+
+    pub(super) fn get(&self, id: &str) -> Option<&Held> {
+        self.newer.get(id).or_else(|| self.older.get(id))
+    }
+
+    /// Hold `held` for `id`, unless a later version is held already (concurrent exchanges
+    /// may answer out of order).
+    pub(super) fn put(&mut self, id: String, held: Held) {
+        if self.get(&id).is_some_and(|h| h.version > held.version) {
+            return;
+        }
+        self.older.remove(&id);
+        self.newer.insert(id, held);
+        if self.newer.len() >= self.capacity / 2 {
+            self.older = std::mem::take(&mut self.newer);
+        }
+    }
+
+    #[cfg(test)]
+    pub(super) fn len(&self) -> usize {
+        self.newer.len() + self.older.len()
+    }
+}
+
+/// The newest `cap` entries of a state and a batch's new entries: what Redis then holds
+/// for the key, as `decode` in mod.rs reads it (accounts once each at their latest time,
+/// ties by account, descending).
+pub(super) fn merged(previous: &Previous, new: &Entries, cap: u32) -> Option<Previous> {
+    let cap = cap as usize;
+    match (previous, new) {
+        (Previous::Events(times), Entries::Events(added)) => {
+            let mut all: Vec<i64> = times.iter().chain(added).copied().collect();
+            all.sort_unstable_by(|x, y| y.cmp(x));
+            all.truncate(cap);
+            Some(Previous::Events(all))
+        }
+        (Previous::Accounts(pairs), Entries::Accounts(added)) => {
+            let mut latest: HashMap<&str, i64> = HashMap::with_capacity(pairs.len() + added.len());
+            let all = pairs.iter().map(|(a, t)| (a.as_str(), *t));
+            for (account, t) in all.chain(added.iter().map(|(t, a)| (a.as_str(), *t))) {
+                let seen = latest.entry(account).or_insert(t);
+                *seen = (*seen).max(t);
+            }
+            let mut all: Vec<(i64, &str)> = latest.into_iter().map(|(a, t)| (t, a)).collect();
+            all.sort_unstable_by(|x, y| y.cmp(x));
+            all.truncate(cap);
+            let all = all.into_iter().map(|(t, a)| (a.to_string(), t));
+            Some(Previous::Accounts(all.collect()))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(sequence: u64) -> Version {
+        Version {
+            epoch: 1_700_000_000_000,
+            sequence,
+        }
+    }
+
+    #[test]
+    fn versions_read_back_as_the_script_writes_them() {
+        let v = Version::parse("1700000000000.42").unwrap();
+        assert_eq!(v, at(42));
+        assert_eq!(v.to_string(), "1700000000000.42");
+        assert!(Version::parse("1700000000000").is_none());
+        assert!(Version::parse("x.1").is_none());
+    }
+
+    #[test]
+    fn an_older_answer_never_replaces_a_newer_state() {
+        let mut held = HeldStates::new(100);
+        let state = |t| Previous::Events(vec![t]);
+        held.put(
+            "k".into(),
+            Held {
+                version: at(7),
+                state: state(7),
+            },
+        );
+        held.put(
+            "k".into(),
+            Held {
+                version: at(5),
+                state: state(5),
+            },
+        );
+        assert_eq!(held.get("k").unwrap().state, state(7));
+        held.put(
+            "k".into(),
+            Held {
+                version: at(9),
+                state: state(9),
+            },
+        );
+        assert_eq!(held.get("k").unwrap().state, state(9));
+    }
+
+    #[test]
+    fn at_most_the_capacity_is_held() {
+        let mut held = HeldStates::new(10);
+        for i in 0..1_000 {
+            let state = Previous::Events(vec![i]);
+            held.put(
+                format!("k{i}"),
+                Held {
+                    version: at(i as u64),
+                    state,
+                },
+            );
+            assert!(held.len() <= 10, "{} held", held.len());
+        }
+        assert!(held.get("k999").is_some(), "the newest is held");
+    }
+
+    #[test]
+    fn merged_keeps_the_newest_cap_entries_and_each_account_at_its_latest() {
+        let events = merged(
+            &Previous::Events(vec![9, 5, 1]),
+            &Entries::Events(vec![7, 5]),
+            4,
+        );
+        assert_eq!(events, Some(Previous::Events(vec![9, 7, 5, 5])));
+        let before = Previous::Accounts(vec![("bob".into(), 30), ("al".into(), 20)]);
+        let added = Entries::Accounts(vec![(40, "al".into()), (30, "cy".into())]);
+        assert_eq!(
+            merged(&before, &added, 2),
+            Some(Previous::Accounts(vec![
+                ("al".into(), 40),
+                ("cy".into(), 30)
+            ]))
+        );
+    }
+}
