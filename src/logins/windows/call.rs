@@ -4,7 +4,7 @@
 
 use super::held::{self, Held, HeldStates, Version};
 use super::{
-    Answer, EXCHANGE, Entries, ExchangeError, Exchanged, FIELDS_PER_CALL, Mode, Previous,
+    Answer, EXCHANGE, Entries, ExchangeError, Exchanged, FIELDS_PER_CALL, FOLD, Mode, Previous,
     WindowUpdate, Windows, distinct, nothing,
 };
 use std::collections::HashMap;
@@ -43,8 +43,22 @@ impl Windows {
                 updates.iter().map(held_of).collect()
             }
         };
+        // Where the state held here is Redis's and its delta is due to fold: the folded base,
+        // sorted and trimmed here, so Redis only stores it.
+        let bases: Vec<Option<Previous>> = updates
+            .iter()
+            .zip(&held)
+            .map(|(u, held)| {
+                let held = held.as_ref()?;
+                let added = entries_in(&u.entries);
+                (added > 0 && held.since_fold + added > FOLD)
+                    .then(|| held::merged(&held.state, &u.entries, u.cap))
+                    .flatten()
+            })
+            .collect();
         let mut encoded = String::new();
         let mut version = String::new();
+        let mut base = String::new();
         let groups = order.chunk_by(|&x, &y| group_of(&updates[x]) == group_of(&updates[y]));
         for group in groups.flat_map(|g| g.chunks(FIELDS_PER_CALL)) {
             let first = &updates[group[0]];
@@ -60,9 +74,14 @@ impl Windows {
                 if let Some(h) = &held[i] {
                     let _ = write!(version, "{}", h.version);
                 }
+                base.clear();
+                if let Some(state) = &bases[i] {
+                    encode_state(state, &mut base);
+                }
                 call.arg(&updates[i].key)
                     .arg(encoded.as_str())
-                    .arg(version.as_str());
+                    .arg(version.as_str())
+                    .arg(base.as_str());
             }
         }
         let mut previous: Vec<Previous> = updates.iter().map(nothing).collect();
@@ -86,6 +105,16 @@ impl Windows {
             previous[i] = decode(&state, &updates[i]).ok_or(ExchangeError::State)?;
             sent[i] = true;
         }
+        // Entries in each key's delta after this call, as far as known here: none once a base
+        // sent was taken; unknown (so due to fold) for a state sent back.
+        let since_fold: Vec<u32> = (0..updates.len())
+            .map(|i| match (&held[i], sent[i], &bases[i]) {
+                (_, true, _) => FOLD,
+                (Some(_), false, Some(_)) => 0,
+                (Some(h), false, None) => h.since_fold + entries_in(&updates[i].entries),
+                (None, false, _) => entries_in(&updates[i].entries),
+            })
+            .collect();
         // A key not sent back is still at the version held here.
         let mut used = 0;
         for (i, held) in held.into_iter().enumerate() {
@@ -96,7 +125,7 @@ impl Windows {
         }
         self.held_used.fetch_add(used, Ordering::Relaxed);
         metrics::counter!("opsguard_login_window_states_held_used_total").increment(used);
-        self.hold(updates, &previous, &written)?;
+        self.hold(updates, &previous, &since_fold, &written)?;
         let mut marked = vec![false; updates.len()];
         for p in marks {
             marked[position(p)?] = true;
@@ -123,20 +152,53 @@ impl Windows {
         &self,
         updates: &[WindowUpdate],
         previous: &[Previous],
+        since_fold: &[u32],
         written: &str,
     ) -> Result<(), ExchangeError> {
         let version = Version::parse(written).ok_or(ExchangeError::State)?;
         let mut held = self.held.lock().expect("windows lock");
-        for (u, previous) in updates.iter().zip(previous) {
-            let written = match &u.entries {
-                Entries::Events(times) => !times.is_empty(),
-                Entries::Accounts(pairs) => !pairs.is_empty(),
-            };
-            if let Some(state) = held::merged(previous, &u.entries, u.cap).filter(|_| written) {
-                held.put(HeldStates::id(&u.rule, &u.key), Held { version, state });
+        for ((u, previous), &since_fold) in updates.iter().zip(previous).zip(since_fold) {
+            if entries_in(&u.entries) == 0 {
+                continue;
+            }
+            if let Some(state) = held::merged(previous, &u.entries, u.cap) {
+                let id = HeldStates::id(&u.rule, &u.key);
+                held.put(
+                    id,
+                    Held {
+                        version,
+                        state,
+                        since_fold,
+                    },
+                );
             }
         }
         Ok(())
+    }
+}
+
+/// How many entries a batch adds.
+fn entries_in(entries: &Entries) -> u32 {
+    let n = match entries {
+        Entries::Events(times) => times.len(),
+        Entries::Accounts(pairs) => pairs.len(),
+    };
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+/// A whole state (a base) in the stored format.
+fn encode_state(state: &Previous, out: &mut String) {
+    match state {
+        Previous::Events(times) => {
+            for (i, t) in times.iter().enumerate() {
+                let _ = write!(out, "{}{t}", if i > 0 { "," } else { "" });
+            }
+        }
+        Previous::Accounts(pairs) => {
+            for (i, (account, t)) in pairs.iter().enumerate() {
+                let _ = write!(out, "{}{t}:{account}", if i > 0 { "\n" } else { "" });
+            }
+        }
     }
 }
 

@@ -6,12 +6,20 @@
 -- write of a generation UNLINKs the one before the previous (freed in the background, so a
 -- big hash never stalls Redis); a TTL of three windows cleans up after a rule gone idle.
 --
--- A field is `v<version>|<state>`: the version names the write (`<epoch>.<sequence>`, the
--- sequence counted per call in `<prefix>~seq`, so no two writes share one, even across a
--- restart: the epoch changes). A caller that sends the version it last wrote or read gets
--- no state back for a key still at that version: it holds that state already, so a call
--- costs what is new, not what is kept. (A field without `v` is one written before versions:
--- never the version a caller sends.)
+-- A key's state is two fields: its *delta*, `v<version>|<n>|<entries>`, the `n` entries
+-- written since its last fold (at most FOLD), and its *base*, field name + BASE, at
+-- least its newest `cap` entries as of that fold. A write prepends to the delta; a caller
+-- holding the key's state (its version matches) folds it, sending the new base, which is
+-- stored as sent; else, once the delta would pass FOLD entries, both are folded here. So an
+-- exchange moves each key's small delta, and Redis reads a base only to send it back or
+-- fold it: reading, sorting and rewriting whole states of `cap` entries (256 and more) in
+-- Lua cost ~70 us a key and more, the most of a 1,000-address attack's batch.
+--
+-- The version names the write (`<epoch>.<sequence>`, the sequence counted per call in
+-- `<prefix>~seq`, so no two writes share one, even across a restart: the epoch changes). A
+-- caller that sends the version it last wrote or read gets no state back for a key still at
+-- that version: it holds that state already. (A delta without `v` was written before
+-- versions: never the version a caller sends, and folded at its next write.)
 --
 -- The epoch (`<prefix>~epoch`, Redis's time in ms when it was set) says since when this
 -- Redis holds the windows: set when it is missing (a restarted or flushed Redis) or when the
@@ -21,15 +29,21 @@
 -- ARGV[1]: the key prefix; ARGV[2]: the mode: 'x' exchange, 'r' new epoch then exchange,
 -- 'u' union the given states in and mark the keys rebuilt in epoch ARGV[4] (none if '');
 -- ARGV[3]: span (ms); ARGV[4]: for 'x'/'r' an epoch the caller knows needs no rebuild ('' none).
--- Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n; then n triples (field, new
--- entries in the stored format, newest first, '' only reads; the version the caller holds
--- the state at, '' none).
+-- Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n; then n quadruples (field,
+-- new entries in the stored format, newest first, '' only reads; the version the caller
+-- holds the state at, '' none; the new base if the caller folds, in the stored format, or
+-- '': taken only if the version matches).
 -- Returns for 'x'/'r': {epoch, young (0/1), found, marked, version}: found is (position,
 -- previous state) for each field whose state the caller does not hold ('' for a field with
 -- none that the caller held a version of), flat; positions count fields from 1 across
 -- groups; marked lists the positions already rebuilt (only while young and not the known
--- epoch); version is the one this call wrote. A state holds at least the newest `cap`
--- entries, maybe more. For 'u': nothing.
+-- epoch); version is the one this call wrote. A state sent back (delta then base, in the
+-- stored format) holds at least the newest `cap` entries, maybe more, in no set order (the
+-- reader sorts, de-duplicates and trims: `decode` in call.rs). For 'u': nothing.
+
+-- New entries gathered in a key's delta before it is folded into its base here; a caller
+-- that holds the state folds sooner, sending the base (sorted and trimmed by the caller).
+local FOLD = 96
 
 local function accounts(s, into)
   for line in string.gmatch(s, '[^\n]+') do
@@ -46,14 +60,24 @@ local function accounts(s, into)
   end
   return into
 end
-local function newest(entries, cap, sep)
-  table.sort(entries, function(x, y)
-    if x[1] ~= y[1] then return x[1] > y[1] end
-    return x[2] > y[2]
-  end)
+-- The newest `cap` of per-account latest lines (`by`, from `accounts`), in no order, ties at
+-- the oldest time kept kept all (a state holds *at least* the newest `cap`: the reader
+-- orders and trims). Sorted as numbers by Lua's own comparison, not by a Lua function.
+local function newest_accounts(by, cap)
+  local times = {}
+  for i = 1, #by do times[i] = by[by[i]][1] end
   local kept = {}
-  for i = 1, math.min(cap, #entries) do kept[i] = entries[i][2] end
-  return table.concat(kept, sep)
+  if #times <= cap then
+    for i = 1, #by do kept[i] = by[by[i]][2] end
+    return table.concat(kept, '\n')
+  end
+  table.sort(times)
+  local oldest = times[#times - cap + 1]
+  for i = 1, #by do
+    local entry = by[by[i]]
+    if entry[1] >= oldest then kept[#kept + 1] = entry[2] end
+  end
+  return table.concat(kept, '\n')
 end
 -- The newest `cap` event times of `s` (`t,t,…`), newest first: sorted as numbers by Lua's
 -- own comparison (an event time is an integer in ms, written back as it was read).
@@ -65,55 +89,45 @@ local function newest_times(s, cap)
   for i = 1, math.min(cap, n) do kept[i] = string.format('%.0f', times[n - i + 1]) end
   return table.concat(kept, ',')
 end
--- What to store for a key that had state: the new entries put in front of it (no parsing;
--- the reader sorts, de-duplicates and trims, see `decode` in mod.rs) while it holds about
--- half as many entries again as `cap`; past that, merged and trimmed to the newest `cap`
--- here. Every exchange moves a key's whole state (read, rewritten, returned), so a bound in
--- entries, not bytes, keeps a long attack from few sources as cheap per event as a young one
--- (a bound of `cap` * 64 bytes let an address's state grow to ~1,170 times, 4.5 x `cap`).
-local function merged(previous, new, distinct, cap)
-  local sep = distinct and '\n' or ','
-  local joined = new .. sep .. previous
-  -- Entries counted by bytes, at the new entries' own average length (counting the whole
-  -- state's separators would cost another copy of it on every exchange); and never more
-  -- than `cap` * 64 bytes, whatever the entries' length (long account names).
-  local _, seps = string.gsub(new, sep, sep)
-  if #joined * (seps + 1) < (cap + math.floor(cap / 2)) * (#new + 1)
-      and #joined < cap * 64 then
-    return joined
-  end
-  if distinct then
-    local by = accounts(joined, {})
-    local entries = {}
-    for i = 1, #by do entries[i] = by[by[i]] end
-    return newest(entries, cap, '\n')
-  end
-  return newest_times(joined, cap)
+local function newest(s, distinct, cap)
+  if distinct then return newest_accounts(accounts(s, {}), cap) end
+  return newest_times(s, cap)
+end
+-- How many entries `s` holds (`s` not empty).
+local function entries(s, sep)
+  local _, n = string.gsub(s, sep, sep)
+  return n + 1
+end
+local function joined(a, b, sep)
+  if a == '' then return b end
+  if b == '' then return a end
+  return a .. sep .. b
 end
 
 -- The union of two states (an entry in both counted once; equal times as often as the
 -- state holding more of them has them), trimmed to the newest `cap`.
 local function union(a, b, distinct, cap)
-  if distinct then
-    local by = accounts(b, accounts(a, {}))
-    local entries = {}
-    for i = 1, #by do entries[i] = by[by[i]] end
-    return newest(entries, cap, '\n')
-  end
-  local count, order = {}, {}
+  if distinct then return newest_accounts(accounts(b, accounts(a, {})), cap) end
+  local count = {}
   for _, s in ipairs({a, b}) do
     local here = {}
     for t in string.gmatch(s, '[^,]+') do here[t] = (here[t] or 0) + 1 end
-    for t, n in pairs(here) do
-      if not count[t] then order[#order + 1] = t end
-      count[t] = math.max(count[t] or 0, n)
-    end
+    for t, n in pairs(here) do count[t] = math.max(count[t] or 0, n) end
   end
   local entries = {}
-  for _, t in ipairs(order) do
-    for _ = 1, count[t] do entries[#entries + 1] = {tonumber(t), t} end
+  for t, n in pairs(count) do
+    for _ = 1, n do entries[#entries + 1] = t end
   end
-  return newest(entries, cap, ',')
+  return newest_times(table.concat(entries, ','), cap)
+end
+
+-- A stored field `v<version>|<entries>|<delta>` as (version, entries in the delta, delta);
+-- one written before versions as ('', FOLD: folded at its next write, itself).
+local function parsed(stored)
+  if not stored then return nil, 0, '' end
+  local version, n, rest = string.match(stored, '^v([^|]*)|(%d+)|()')
+  if not version then return '', FOLD, stored end
+  return version, tonumber(n), string.sub(stored, rest)
 end
 
 local clock = redis.call('TIME')
@@ -127,6 +141,8 @@ if mode == 'r' or not epoch then
 end
 local version = epoch .. '.' .. redis.call('INCR', prefix .. '~seq')
 local header = 'v' .. version .. '|'
+-- A key's base is the field of its name with this appended (no key holds a control character).
+local BASE = '\1'
 local young = now_ms - tonumber(epoch) < span
 local marks = prefix .. '~rebuilt:' .. epoch
 -- Whether to look up or set the rebuilt marks.
@@ -139,23 +155,38 @@ while a <= argc do
   local cap, window = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local n = tonumber(ARGV[a + 4])
   a = a + 5
+  local sep = distinct and '\n' or ','
   local generation = math.floor(now_ms / window)
   local name = prefix .. rule .. ':'
   local current = name .. string.format('%.0f', generation)
-  local fields = {}
-  for i = 1, n do fields[i] = ARGV[a + 3 * i - 3] end
-  local states = redis.call('HMGET', current, unpack(fields))
-  local missing, at, m = {}, {}, 0
+  local fields, bases = {}, {}
   for i = 1, n do
-    if not states[i] then
+    fields[i] = ARGV[a + 4 * i - 4]
+    bases[i] = fields[i] .. BASE
+  end
+  -- Deltas (small) for every key; a base (up to `cap` entries) only where it is needed.
+  local stored = redis.call('HMGET', current, unpack(fields))
+  local carried, base, missing, at, m = {}, {}, {}, {}, 0
+  for i = 1, n do
+    if not stored[i] then
       m = m + 1
-      missing[m] = fields[i]
       at[m] = i
     end
   end
   if m > 0 then
-    local old = redis.call('HMGET', name .. string.format('%.0f', generation - 1), unpack(missing))
-    for j = 1, m do states[at[j]] = old[j] end
+    -- Not yet written in this generation: delta and base from the previous one.
+    for j = 1, m do
+      missing[j] = fields[at[j]]
+      missing[m + j] = bases[at[j]]
+    end
+    local got = redis.call('HMGET', name .. string.format('%.0f', generation - 1), unpack(missing))
+    for j = 1, m do
+      if got[j] then
+        stored[at[j]] = got[j]
+        carried[at[j]] = true
+        base[at[j]] = got[m + j] or ''
+      end
+    end
   end
   if check then
     local names = {}
@@ -165,36 +196,68 @@ while a <= argc do
       if done[i] then marked[#marked + 1] = seen + i end
     end
   end
+  -- Per key: its delta, and whether it is sent back (the caller does not hold its version)
+  -- and whether it folds (its delta full, or a union); either needs the base.
+  local delta, count, sent, folds, want, w = {}, {}, {}, {}, {}, 0
+  for i = 1, n do
+    local new, held = ARGV[a + 4 * i - 3], ARGV[a + 4 * i - 2]
+    local version
+    version, count[i], delta[i] = parsed(stored[i])
+    if mode ~= 'u' and (stored[i] or held ~= '') and not (held ~= '' and version == held) then
+      sent[i] = true
+    end
+    -- Keys fold at different fills (by their name's last bytes), so an attack's keys,
+    -- written in step, do not all fold in the same call.
+    local fill = FOLD - (string.byte(fields[i], -1) + (string.byte(fields[i], -2) or 0)) % 16
+    folds[i] = stored[i] and new ~= '' and (mode == 'u' or count[i] + entries(new, sep) > fill)
+    if (sent[i] or folds[i]) and stored[i] and not carried[i] then
+      w = w + 1
+      want[w] = i
+    end
+  end
+  if w > 0 then
+    local names = {}
+    for j = 1, w do names[j] = bases[want[j]] end
+    local got = redis.call('HMGET', current, unpack(names))
+    for j = 1, w do base[want[j]] = got[j] or '' end
+  end
   local store, s, rebuilt = {}, 0, {}
   for i = 1, n do
-    local new, stored = ARGV[a + 3 * i - 2], states[i]
-    local held = ARGV[a + 3 * i - 1]
-    -- The stored state without its version, and whether the caller holds it.
-    local previous, current_held = stored, false
-    if stored and string.byte(stored, 1) == 118 then -- 'v'
-      local bar = string.find(stored, '|', 2, true)
-      current_held = held ~= '' and string.sub(stored, 2, bar - 1) == held
-      previous = string.sub(stored, bar + 1)
-    end
-    if mode ~= 'u' and not current_held and (previous or held ~= '') then
+    local new, given = ARGV[a + 4 * i - 3], ARGV[a + 4 * i - 1]
+    local previous = stored[i] and joined(delta[i], base[i] or '', sep) or ''
+    if sent[i] then
       f = f + 2
       found[f - 1] = seen + i
-      found[f] = previous or ''
+      found[f] = previous
     end
     if new ~= '' then
-      store[s + 1] = fields[i]
+      local d, nd, b = delta[i], count[i], nil
       if mode == 'u' then
-        store[s + 2] = header .. union(previous or '', new, distinct, cap)
+        d, nd, b = '', 0, union(previous, new, distinct, cap)
         rebuilt[#rebuilt + 1] = rule .. ' ' .. fields[i]
         rebuilt[#rebuilt + 1] = '1'
+      elseif not stored[i] then
+        d, nd = new, entries(new, sep)
+      elseif given ~= '' and not sent[i] then
+        -- The caller holds this state and folded it with the new entries.
+        d, nd, b = '', 0, given
+      elseif folds[i] then
+        d, nd, b = '', 0, newest(joined(new, previous, sep), distinct, cap)
       else
-        store[s + 2] = header .. (previous and merged(previous, new, distinct, cap) or new)
+        d, nd = joined(new, d, sep), count[i] + entries(new, sep)
       end
+      store[s + 1] = fields[i]
+      store[s + 2] = header .. nd .. '|' .. d
       s = s + 2
+      if b or carried[i] then
+        store[s + 1] = bases[i]
+        store[s + 2] = b or base[i]
+        s = s + 2
+      end
     end
   end
   seen = seen + n
-  a = a + 3 * n
+  a = a + 4 * n
   if s > 0 then
     redis.call('HSET', current, unpack(store))
     if redis.call('PTTL', current) == -1 then

@@ -38,6 +38,8 @@ impl std::fmt::Display for Version {
 pub(super) struct Held {
     pub version: Version,
     pub state: Previous,
+    /// Entries in the key's delta at that version (see `exchange.lua`), as far as known.
+    pub since_fold: u32,
 }
 
 pub(super) struct HeldStates {
@@ -142,6 +144,7 @@ mod tests {
             Held {
                 version: at(7),
                 state: state(7),
+                since_fold: 0,
             },
         );
         held.put(
@@ -149,6 +152,7 @@ mod tests {
             Held {
                 version: at(5),
                 state: state(5),
+                since_fold: 0,
             },
         );
         assert_eq!(held.get("k").unwrap().state, state(7));
@@ -157,6 +161,7 @@ mod tests {
             Held {
                 version: at(9),
                 state: state(9),
+                since_fold: 0,
             },
         );
         assert_eq!(held.get("k").unwrap().state, state(9));
@@ -172,6 +177,7 @@ mod tests {
                 Held {
                     version: at(i as u64),
                     state,
+                    since_fold: 0,
                 },
             );
             assert!(held.len() <= 10, "{} held", held.len());

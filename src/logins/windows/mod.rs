@@ -39,6 +39,10 @@ static EXCHANGE: LazyLock<redis::Script> =
 /// At most this many fields per call inside the script (Lua's `unpack` has a stack limit).
 const FIELDS_PER_CALL: usize = 1_000;
 
+/// A key's delta in Redis is folded into its base by the caller once it would pass this
+/// many entries (`exchange.lua`, whose own fallback fold waits for four times as many).
+const FOLD: u32 = 24;
+
 /// At most this many keys' states are held in process (see `held`): an attack's keys, a
 /// few hundred bytes each.
 const HELD_KEYS: usize = 100_000;
@@ -117,6 +121,8 @@ pub struct Windows {
     /// Held by the exchange that opens the new epoch after an outage: concurrent batches wait
     /// for it (and then exchange in that epoch) instead of each opening its own.
     reopening: tokio::sync::Mutex<()>,
+    /// Held by the exchange in flight.
+    exchanging: tokio::sync::Mutex<()>,
     /// An epoch the caller found needs no rebuild (its first): Redis skips the marks.
     clean: Mutex<Option<i64>>,
     /// Exchanges given up after the bulk timeout, since start.
@@ -143,6 +149,7 @@ impl Windows {
             local: Mutex::new(LocalWindows::default()),
             outage: AtomicBool::new(false),
             reopening: tokio::sync::Mutex::new(()),
+            exchanging: tokio::sync::Mutex::new(()),
             clean: Mutex::new(None),
             timed_out: AtomicU64::new(0),
             held: Mutex::new(HeldStates::new(HELD_KEYS)),
@@ -169,7 +176,13 @@ impl Windows {
                 true => Mode::NewEpoch,
                 false => Mode::Exchange,
             };
-            match self.in_redis(&mut conn, &updates, mode, span_ms).await {
+            // One exchange in flight per replica: each is sent with the versions the one
+            // before it wrote, so Redis sends no state this replica alone feeds (Redis runs
+            // one script at a time anyway).
+            let exchanging = self.exchanging.lock().await;
+            let result = self.in_redis(&mut conn, &updates, mode, span_ms).await;
+            drop(exchanging);
+            match result {
                 Ok(exchanged) => {
                     self.outage.store(false, Ordering::Relaxed);
                     self.redis.record_ok();

@@ -98,16 +98,26 @@ impl Stalled {
             .unwrap();
         hashes.sort_by_key(|h| h.rsplit(':').next().unwrap().parse::<i64>().unwrap());
         for hash in hashes.iter().rev() {
-            let state: Option<String> = redis::cmd("HGET")
+            // The key's delta (`v<version>|<n>|<times>`) and its base (its name + "\x01").
+            let (delta, base): (Option<String>, Option<String>) = redis::pipe()
+                .cmd("HGET")
                 .arg(hash)
                 .arg(format!("ip:{ADDRESS}"))
+                .cmd("HGET")
+                .arg(hash)
+                .arg(format!("ip:{ADDRESS}\u{1}"))
                 .query_async(&mut conn)
                 .await
                 .unwrap();
-            if let Some(state) = state {
-                // `v<version>|` then the times.
-                let (_, state) = state.split_once('|').expect("a versioned state");
-                let mut times: Vec<i64> = state.split(',').map(|t| t.parse().unwrap()).collect();
+            if let Some(delta) = delta {
+                let delta = delta.splitn(3, '|').nth(2).expect("a versioned delta");
+                let base = base.unwrap_or_default();
+                let mut times: Vec<i64> = [delta, base.as_str()]
+                    .iter()
+                    .flat_map(|s| s.split(','))
+                    .filter(|t| !t.is_empty())
+                    .map(|t| t.parse().unwrap())
+                    .collect();
                 times.sort_unstable();
                 return times;
             }

@@ -223,64 +223,83 @@ async fn a_new_generation_unlinks_the_one_before_the_previous() {
     live.finish();
 }
 
-/// A long attack from one address: one failure per exchange, hundreds of exchanges. What
-/// Redis stores for the key stays within about one and a half times its cap (every
-/// exchange reads, rewrites and returns the whole of it, so a state bounded only in bytes
-/// made each event of a long attack several times dearer than one of a young attack), and
-/// what comes back is still exactly the newest `cap`.
+/// A long attack from one address: one failure per exchange, hundreds of exchanges, by one
+/// replica or by two in turn. What Redis stores for the key stays bounded: its delta (new
+/// entries since the last fold: folded by the replica that holds the state, else by Redis
+/// itself past 96) and its base (the newest `cap`), so an event of a long attack costs what
+/// one of a young attack does; and what comes back is still exactly the newest `cap`.
 #[tokio::test]
 async fn a_long_attacks_stored_state_stays_near_its_cap() {
-    let live = Live::start(std::time::Duration::from_secs(5)).await;
-    let cap = 20;
-    let base = Utc::now().timestamp_millis();
-    let mut last = Vec::new();
-    for n in 0..300 {
-        let t = base + n;
-        let times = live
-            .exchange(WindowUpdate {
-                rule: "long".into(),
-                key: "ip:203.0.113.9".into(),
-                cap,
-                window_ms: 600_000,
-                entries: Entries::Events(vec![t]),
-            })
-            .await;
-        let accounts = live
-            .exchange(WindowUpdate {
-                rule: "spread".into(),
-                key: "spray:203.0.113.9".into(),
-                cap,
-                window_ms: 600_000,
-                entries: Entries::Accounts(vec![(t, format!("user-{n}@example.org"))]),
-            })
-            .await;
-        last = vec![times, accounts];
-    }
-    let newest: Vec<i64> = (0..i64::from(cap)).map(|i| base + 298 - i).collect();
-    assert_eq!(last[0], [Previous::Events(newest.clone())]);
-    let accounts: Vec<(String, i64)> = newest
-        .iter()
-        .map(|t| (format!("user-{}@example.org", t - base), *t))
-        .collect();
-    assert_eq!(last[1], [Previous::Accounts(accounts)]);
-    let mut conn = live.link.conn().expect("redis");
-    for (rule, field, sep) in [
-        ("long", "ip:203.0.113.9", ','),
-        ("spread", "spray:203.0.113.9", '\n'),
-    ] {
-        for hash in live.hashes(rule).await {
-            let stored: Option<String> = redis::cmd("HGET")
-                .arg(&hash)
-                .arg(field)
-                .query_async(&mut conn)
-                .await
-                .unwrap();
-            let entries = stored.map_or(0, |s| s.split(sep).count());
-            assert!(
-                entries <= (cap + cap / 2 + 1) as usize,
-                "{rule}: {entries} entries stored for a cap of {cap}"
-            );
+    for (replicas, delta_at_most) in [(1, 24), (2, 96)] {
+        let live = Live::start(std::time::Duration::from_secs(5)).await;
+        let other = Windows::new(live.link.clone());
+        let cap = 20;
+        let base = Utc::now().timestamp_millis();
+        let mut last = Vec::new();
+        for n in 0..300 {
+            let t = base + n;
+            let windows = if replicas == 2 && n % 2 == 1 {
+                &other
+            } else {
+                &live.windows
+            };
+            let times = windows
+                .exchange(vec![WindowUpdate {
+                    rule: "long".into(),
+                    key: "ip:203.0.113.9".into(),
+                    cap,
+                    window_ms: 600_000,
+                    entries: Entries::Events(vec![t]),
+                }])
+                .await;
+            let accounts = windows
+                .exchange(vec![WindowUpdate {
+                    rule: "spread".into(),
+                    key: "spray:203.0.113.9".into(),
+                    cap,
+                    window_ms: 600_000,
+                    entries: Entries::Accounts(vec![(t, format!("user-{n}@example.org"))]),
+                }])
+                .await;
+            last = vec![times, accounts];
         }
+        let newest: Vec<i64> = (0..i64::from(cap)).map(|i| base + 298 - i).collect();
+        assert_eq!(last[0], [Previous::Events(newest.clone())]);
+        let accounts: Vec<(String, i64)> = newest
+            .iter()
+            .map(|t| (format!("user-{}@example.org", t - base), *t))
+            .collect();
+        assert_eq!(last[1], [Previous::Accounts(accounts)]);
+        let mut conn = live.link.conn().expect("redis");
+        for (rule, field, sep) in [
+            ("long", "ip:203.0.113.9", ','),
+            ("spread", "spray:203.0.113.9", '\n'),
+        ] {
+            for hash in live.hashes(rule).await {
+                let (delta, stored_base): (Option<String>, Option<String>) = redis::pipe()
+                    .cmd("HGET")
+                    .arg(&hash)
+                    .arg(field)
+                    .cmd("HGET")
+                    .arg(&hash)
+                    .arg(format!("{field}\u{1}"))
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                let count = |s: &str| s.split(sep).filter(|e| !e.is_empty()).count();
+                let delta = delta.expect("a delta");
+                let delta = count(delta.splitn(3, '|').nth(2).expect("versioned"));
+                let stored_base = count(&stored_base.expect("a base: the state was folded"));
+                assert!(
+                    delta <= delta_at_most,
+                    "{rule}, {replicas} replica(s): {delta} entries in the delta"
+                );
+                assert_eq!(
+                    stored_base, cap as usize,
+                    "{rule}, {replicas} replica(s): the base holds the newest {cap}"
+                );
+            }
+        }
+        live.finish();
     }
-    live.finish();
 }
