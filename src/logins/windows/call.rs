@@ -12,10 +12,19 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 impl Windows {
+    /// The version of each key's state held here (none for a union: it reads nothing).
+    pub(super) fn held_of(&self, updates: &[WindowUpdate]) -> Vec<Option<Held>> {
+        let held = self.held.lock().expect("windows lock");
+        let held_of = |u: &WindowUpdate| held.get(&HeldStates::id(&u.rule, &u.key)).cloned();
+        updates.iter().map(held_of).collect()
+    }
+
+    /// One call of the script; `held`: what `held_of` found (all `None` for a union).
     pub(super) async fn in_redis(
         &self,
         conn: &mut redis::aio::ConnectionManager,
         updates: &[WindowUpdate],
+        held: Vec<Option<Held>>,
         mode: Mode,
         span_ms: i64,
     ) -> Result<Exchanged, ExchangeError> {
@@ -33,16 +42,6 @@ impl Windows {
         call.arg(flag)
             .arg(span_ms)
             .arg(epoch.map(|e| e.to_string()).unwrap_or_default());
-        // The version of each key's state held here (none for a union: it reads nothing).
-        let held: Vec<Option<Held>> = match mode {
-            Mode::Union(_) => vec![None; updates.len()],
-            _ => {
-                let held = self.held.lock().expect("windows lock");
-                let held_of =
-                    |u: &WindowUpdate| held.get(&HeldStates::id(&u.rule, &u.key)).cloned();
-                updates.iter().map(held_of).collect()
-            }
-        };
         // Where the state held here is Redis's and its delta is due to fold: the folded base,
         // sorted and trimmed here, so Redis only stores it.
         let bases: Vec<Option<Previous>> = updates
@@ -58,7 +57,6 @@ impl Windows {
             .collect();
         let mut encoded = String::new();
         let mut version = String::new();
-        let mut base = String::new();
         let groups = order.chunk_by(|&x, &y| group_of(&updates[x]) == group_of(&updates[y]));
         for group in groups.flat_map(|g| g.chunks(FIELDS_PER_CALL)) {
             let first = &updates[group[0]];
@@ -69,19 +67,22 @@ impl Windows {
                 .arg(group.len());
             for &i in group {
                 encoded.clear();
-                encode(&updates[i].entries, &mut encoded);
+                let added = entries_in(&updates[i].entries);
+                if added > 0 {
+                    let _ = write!(encoded, "{added}|");
+                    encode(&updates[i].entries, &mut encoded);
+                }
                 version.clear();
                 if let Some(h) = &held[i] {
                     let _ = write!(version, "{}", h.version);
-                }
-                base.clear();
-                if let Some(state) = &bases[i] {
-                    encode_state(state, &mut base);
+                    if let Some(state) = &bases[i] {
+                        version.push('|');
+                        encode_state(state, &mut version);
+                    }
                 }
                 call.arg(&updates[i].key)
                     .arg(encoded.as_str())
-                    .arg(version.as_str())
-                    .arg(base.as_str());
+                    .arg(version.as_str());
             }
         }
         let mut previous: Vec<Previous> = updates.iter().map(nothing).collect();

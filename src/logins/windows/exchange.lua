@@ -29,10 +29,10 @@
 -- ARGV[1]: the key prefix; ARGV[2]: the mode: 'x' exchange, 'r' new epoch then exchange,
 -- 'u' union the given states in and mark the keys rebuilt in epoch ARGV[4] (none if '');
 -- ARGV[3]: span (ms); ARGV[4]: for 'x'/'r' an epoch the caller knows needs no rebuild ('' none).
--- Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n; then n quadruples (field,
--- new entries in the stored format, newest first, '' only reads; the version the caller
--- holds the state at, '' none; the new base if the caller folds, in the stored format, or
--- '': taken only if the version matches).
+-- Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n; then n triples (field;
+-- `<how many>|<new entries>` in the stored format, newest first, or '' (only reads); the
+-- version the caller holds the state at, '' none, followed by `|<base>` when the caller
+-- folds: the new base in the stored format, taken only if the version matches).
 -- Returns for 'x'/'r': {epoch, young (0/1), found, marked, version}: found is (position,
 -- previous state) for each field whose state the caller does not hold ('' for a field with
 -- none that the caller held a version of), flat; positions count fields from 1 across
@@ -92,11 +92,6 @@ end
 local function newest(s, distinct, cap)
   if distinct then return newest_accounts(accounts(s, {}), cap) end
   return newest_times(s, cap)
-end
--- How many entries `s` holds (`s` not empty).
-local function entries(s, sep)
-  local _, n = string.gsub(s, sep, sep)
-  return n + 1
 end
 local function joined(a, b, sep)
   if a == '' then return b end
@@ -159,11 +154,8 @@ while a <= argc do
   local generation = math.floor(now_ms / window)
   local name = prefix .. rule .. ':'
   local current = name .. string.format('%.0f', generation)
-  local fields, bases = {}, {}
-  for i = 1, n do
-    fields[i] = ARGV[a + 4 * i - 4]
-    bases[i] = fields[i] .. BASE
-  end
+  local fields = {}
+  for i = 1, n do fields[i] = ARGV[a + 3 * i - 3] end
   -- Deltas (small) for every key; a base (up to `cap` entries) only where it is needed.
   local stored = redis.call('HMGET', current, unpack(fields))
   local carried, base, missing, at, m = {}, {}, {}, {}, 0
@@ -174,18 +166,24 @@ while a <= argc do
     end
   end
   if m > 0 then
-    -- Not yet written in this generation: delta and base from the previous one.
-    for j = 1, m do
-      missing[j] = fields[at[j]]
-      missing[m + j] = bases[at[j]]
-    end
-    local got = redis.call('HMGET', name .. string.format('%.0f', generation - 1), unpack(missing))
+    -- Not yet written in this generation: delta, then base, from the previous one.
+    local old = name .. string.format('%.0f', generation - 1)
+    for j = 1, m do missing[j] = fields[at[j]] end
+    local got = redis.call('HMGET', old, unpack(missing))
+    local there, c = {}, 0
     for j = 1, m do
       if got[j] then
         stored[at[j]] = got[j]
         carried[at[j]] = true
-        base[at[j]] = got[m + j] or ''
+        c = c + 1
+        there[c] = at[j]
       end
+    end
+    if c > 0 then
+      local names = {}
+      for j = 1, c do names[j] = fields[there[j]] .. BASE end
+      local bases = redis.call('HMGET', old, unpack(names))
+      for j = 1, c do base[there[j]] = bases[j] or '' end
     end
   end
   if check then
@@ -199,8 +197,14 @@ while a <= argc do
   -- Per key: its delta, and whether it is sent back (the caller does not hold its version)
   -- and whether it folds (its delta full, or a union); either needs the base.
   local delta, count, sent, folds, want, w = {}, {}, {}, {}, {}, 0
+  local given = {}
   for i = 1, n do
-    local new, held = ARGV[a + 4 * i - 3], ARGV[a + 4 * i - 2]
+    local new, held = ARGV[a + 3 * i - 2], ARGV[a + 3 * i - 1]
+    local bar = string.find(held, '|', 1, true)
+    if bar then
+      given[i] = string.sub(held, bar + 1)
+      held = string.sub(held, 1, bar - 1)
+    end
     local version
     version, count[i], delta[i] = parsed(stored[i])
     if mode ~= 'u' and (stored[i] or held ~= '') and not (held ~= '' and version == held) then
@@ -208,8 +212,10 @@ while a <= argc do
     end
     -- Keys fold at different fills (by their name's last bytes), so an attack's keys,
     -- written in step, do not all fold in the same call.
-    local fill = FOLD - (string.byte(fields[i], -1) + (string.byte(fields[i], -2) or 0)) % 16
-    folds[i] = stored[i] and new ~= '' and (mode == 'u' or count[i] + entries(new, sep) > fill)
+    if stored[i] and new ~= '' then
+      local fill = FOLD - (string.byte(fields[i], -1) + (string.byte(fields[i], -2) or 0)) % 16
+      folds[i] = mode == 'u' or count[i] + tonumber(string.match(new, '^%d+')) > fill
+    end
     if (sent[i] or folds[i]) and stored[i] and not carried[i] then
       w = w + 1
       want[w] = i
@@ -217,47 +223,52 @@ while a <= argc do
   end
   if w > 0 then
     local names = {}
-    for j = 1, w do names[j] = bases[want[j]] end
+    for j = 1, w do names[j] = fields[want[j]] .. BASE end
     local got = redis.call('HMGET', current, unpack(names))
     for j = 1, w do base[want[j]] = got[j] or '' end
   end
   local store, s, rebuilt = {}, 0, {}
   for i = 1, n do
-    local new, given = ARGV[a + 4 * i - 3], ARGV[a + 4 * i - 1]
+    local new = ARGV[a + 3 * i - 2]
     local previous = stored[i] and joined(delta[i], base[i] or '', sep) or ''
     if sent[i] then
       f = f + 2
       found[f - 1] = seen + i
       found[f] = previous
     end
-    if new ~= '' then
+    if new ~= '' and not stored[i] and mode ~= 'u' then
+      -- A new key: `<n>|<entries>` as sent, behind the version.
+      store[s + 1] = fields[i]
+      store[s + 2] = header .. new
+      s = s + 2
+    elseif new ~= '' then
+      local added, at = string.match(new, '^(%d+)|()')
+      new = string.sub(new, at)
       local d, nd, b = delta[i], count[i], nil
       if mode == 'u' then
         d, nd, b = '', 0, union(previous, new, distinct, cap)
         rebuilt[#rebuilt + 1] = rule .. ' ' .. fields[i]
         rebuilt[#rebuilt + 1] = '1'
-      elseif not stored[i] then
-        d, nd = new, entries(new, sep)
-      elseif given ~= '' and not sent[i] then
+      elseif given[i] and not sent[i] then
         -- The caller holds this state and folded it with the new entries.
-        d, nd, b = '', 0, given
+        d, nd, b = '', 0, given[i]
       elseif folds[i] then
         d, nd, b = '', 0, newest(joined(new, previous, sep), distinct, cap)
       else
-        d, nd = joined(new, d, sep), count[i] + entries(new, sep)
+        d, nd = joined(new, d, sep), count[i] + tonumber(added)
       end
       store[s + 1] = fields[i]
       store[s + 2] = header .. nd .. '|' .. d
       s = s + 2
       if b or carried[i] then
-        store[s + 1] = bases[i]
+        store[s + 1] = fields[i] .. BASE
         store[s + 2] = b or base[i]
         s = s + 2
       end
     end
   end
   seen = seen + n
-  a = a + 4 * n
+  a = a + 3 * n
   if s > 0 then
     redis.call('HSET', current, unpack(store))
     if redis.call('PTTL', current) == -1 then

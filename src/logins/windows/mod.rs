@@ -176,11 +176,22 @@ impl Windows {
                 true => Mode::NewEpoch,
                 false => Mode::Exchange,
             };
-            // One exchange in flight per replica: each is sent with the versions the one
-            // before it wrote, so Redis sends no state this replica alone feeds (Redis runs
-            // one script at a time anyway).
-            let exchanging = self.exchanging.lock().await;
-            let result = self.in_redis(&mut conn, &updates, mode, span_ms).await;
+            // Where this replica holds most of the batch's states (an attack from few
+            // sources), one such exchange in flight at a time: each is sent with the versions
+            // the one before it wrote, so Redis sends back no state this replica alone feeds
+            // (and runs one script at a time anyway). Batches of mostly new keys overlap.
+            let mut held = self.held_of(&updates);
+            let exchanging = match held.iter().flatten().count() * 4 >= updates.len() {
+                true => {
+                    let turn = self.exchanging.lock().await;
+                    held = self.held_of(&updates);
+                    Some(turn)
+                }
+                false => None,
+            };
+            let result = self
+                .in_redis(&mut conn, &updates, held, mode, span_ms)
+                .await;
             drop(exchanging);
             match result {
                 Ok(exchanged) => {
@@ -218,7 +229,13 @@ impl Windows {
         let repaired = match self.redis.bulk_conn() {
             None => false,
             Some(mut conn) => match self
-                .in_redis(&mut conn, &states, Mode::Union(epoch), span_ms)
+                .in_redis(
+                    &mut conn,
+                    &states,
+                    vec![None; states.len()],
+                    Mode::Union(epoch),
+                    span_ms,
+                )
                 .await
             {
                 Ok(_) => {
