@@ -162,7 +162,10 @@ impl Windows {
             if entries_in(&u.entries) == 0 {
                 continue;
             }
-            if let Some(state) = held::merged(previous, &u.entries, u.cap) {
+            // A state of a few entries costs Redis little to send back: not held (most
+            // keys of a spread-out attack), so no map grows with them.
+            let state = held::merged(previous, &u.entries, u.cap);
+            if let Some(state) = state.filter(|s| held::len(s) >= HOLD_FROM) {
                 let id = HeldStates::id(&u.rule, &u.key);
                 held.put(
                     id,
@@ -177,6 +180,9 @@ impl Windows {
         Ok(())
     }
 }
+
+/// States of fewer entries are not held.
+const HOLD_FROM: usize = 4;
 
 /// How many entries a batch adds.
 fn entries_in(entries: &Entries) -> u32 {

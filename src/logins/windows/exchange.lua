@@ -200,25 +200,29 @@ while a <= argc do
   local given = {}
   for i = 1, n do
     local new, held = ARGV[a + 3 * i - 2], ARGV[a + 3 * i - 1]
-    local bar = string.find(held, '|', 1, true)
-    if bar then
-      given[i] = string.sub(held, bar + 1)
-      held = string.sub(held, 1, bar - 1)
-    end
-    local version
-    version, count[i], delta[i] = parsed(stored[i])
-    if mode ~= 'u' and (stored[i] or held ~= '') and not (held ~= '' and version == held) then
-      sent[i] = true
-    end
-    -- Keys fold at different fills (by their name's last bytes), so an attack's keys,
-    -- written in step, do not all fold in the same call.
-    if stored[i] and new ~= '' then
-      local fill = FOLD - (string.byte(fields[i], -1) + (string.byte(fields[i], -2) or 0)) % 16
-      folds[i] = mode == 'u' or count[i] + tonumber(string.match(new, '^%d+')) > fill
-    end
-    if (sent[i] or folds[i]) and stored[i] and not carried[i] then
-      w = w + 1
-      want[w] = i
+    -- A key with no state that the caller holds nothing of (most keys of a spread-out
+    -- attack) needs nothing here.
+    if stored[i] or held ~= '' then
+      local bar = string.find(held, '|', 1, true)
+      if bar then
+        given[i] = string.sub(held, bar + 1)
+        held = string.sub(held, 1, bar - 1)
+      end
+      local version
+      version, count[i], delta[i] = parsed(stored[i])
+      if mode ~= 'u' and (stored[i] or held ~= '') and not (held ~= '' and version == held) then
+        sent[i] = true
+      end
+      -- Keys fold at different fills (by their name's last bytes), so an attack's keys,
+      -- written in step, do not all fold in the same call.
+      if stored[i] and new ~= '' then
+        local fill = FOLD - (string.byte(fields[i], -1) + (string.byte(fields[i], -2) or 0)) % 16
+        folds[i] = mode == 'u' or count[i] + tonumber(string.match(new, '^%d+')) > fill
+      end
+      if (sent[i] or folds[i]) and stored[i] and not carried[i] then
+        w = w + 1
+        want[w] = i
+      end
     end
   end
   if w > 0 then
@@ -230,11 +234,11 @@ while a <= argc do
   local store, s, rebuilt = {}, 0, {}
   for i = 1, n do
     local new = ARGV[a + 3 * i - 2]
-    local previous = stored[i] and joined(delta[i], base[i] or '', sep) or ''
+    local previous = stored[i] and joined(delta[i], base[i] or '', sep)
     if sent[i] then
       f = f + 2
       found[f - 1] = seen + i
-      found[f] = previous
+      found[f] = previous or ''
     end
     if new ~= '' and not stored[i] and mode ~= 'u' then
       -- A new key: `<n>|<entries>` as sent, behind the version.
@@ -246,7 +250,7 @@ while a <= argc do
       new = string.sub(new, at)
       local d, nd, b = delta[i], count[i], nil
       if mode == 'u' then
-        d, nd, b = '', 0, union(previous, new, distinct, cap)
+        d, nd, b = '', 0, union(previous or '', new, distinct, cap)
         rebuilt[#rebuilt + 1] = rule .. ' ' .. fields[i]
         rebuilt[#rebuilt + 1] = '1'
       elseif given[i] and not sent[i] then

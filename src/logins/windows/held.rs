@@ -86,6 +86,14 @@ impl HeldStates {
     }
 }
 
+/// How many entries a state holds.
+pub(super) fn len(state: &Previous) -> usize {
+    match state {
+        Previous::Events(times) => times.len(),
+        Previous::Accounts(pairs) => pairs.len(),
+    }
+}
+
 /// The newest `cap` entries of a state and a batch's new entries: what Redis then holds
 /// for the key, as `decode` in mod.rs reads it (accounts once each at their latest time,
 /// ties by account, descending).
