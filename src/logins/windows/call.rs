@@ -158,6 +158,10 @@ impl Windows {
     ) -> Result<(), ExchangeError> {
         let version = Version::parse(written).ok_or(ExchangeError::State)?;
         let mut held = self.held.lock().expect("windows lock");
+        // Redis hands out versions in order; one at or below the last seen in the same epoch
+        // means it rolled back (a failover, a restore) and may hand the same one out again:
+        // nothing held can be trusted to match any more.
+        held.written(version);
         for ((u, previous), &since_fold) in updates.iter().zip(previous).zip(since_fold) {
             if entries_in(&u.entries) == 0 {
                 continue;

@@ -45,6 +45,8 @@ pub(super) struct Held {
 pub(super) struct HeldStates {
     newer: HashMap<String, Held>,
     older: HashMap<String, Held>,
+    /// The newest version an exchange wrote.
+    last_written: Option<Version>,
     /// Keys held at most (both generations).
     capacity: usize,
 }
@@ -54,6 +56,7 @@ impl HeldStates {
         HeldStates {
             newer: HashMap::new(),
             older: HashMap::new(),
+            last_written: None,
             capacity: capacity.max(2),
         }
     }
@@ -61,6 +64,21 @@ impl HeldStates {
     /// The name a rule's key is held under.
     pub(super) fn id(rule: &str, key: &str) -> String {
         format!("{rule} {key}")
+    }
+
+    /// An exchange wrote `version`: one not after the last written in the same epoch
+    /// (Redis rolled back, or answers of concurrent exchanges crossed) drops every state held.
+    pub(super) fn written(&mut self, version: Version) {
+        if let Some(last) = self.last_written
+            && last.epoch == version.epoch
+            && version.sequence <= last.sequence
+        {
+            self.newer.clear();
+            self.older.clear();
+        }
+        if self.last_written.is_none_or(|last| version > last) {
+            self.last_written = Some(version);
+        }
     }
 
     pub(super) fn get(&self, id: &str) -> Option<&Held> {
@@ -173,6 +191,37 @@ mod tests {
             },
         );
         assert_eq!(held.get("k").unwrap().state, state(9));
+    }
+
+    #[test]
+    fn a_version_handed_out_again_drops_everything_held() {
+        let mut held = HeldStates::new(100);
+        let state = Previous::Events(vec![1]);
+        held.written(at(500));
+        held.put(
+            "k".into(),
+            Held {
+                version: at(500),
+                state: state.clone(),
+                since_fold: 0,
+            },
+        );
+        held.written(at(501));
+        assert!(held.get("k").is_some(), "later versions keep what is held");
+        held.written(at(481));
+        assert!(
+            held.get("k").is_none(),
+            "Redis rolled back: E.500 may be reissued"
+        );
+        held.put(
+            "k".into(),
+            Held {
+                version: at(482),
+                state,
+                since_fold: 0,
+            },
+        );
+        assert!(held.get("k").is_some());
     }
 
     #[test]

@@ -195,7 +195,11 @@ impl Windows {
             drop(exchanging);
             match result {
                 Ok(exchanged) => {
-                    self.outage.store(false, Ordering::Relaxed);
+                    // Only the exchange that opened the new epoch ends an outage: one that
+                    // chose its mode before a concurrent batch failed must not clear it.
+                    if let Mode::NewEpoch = mode {
+                        self.outage.store(false, Ordering::Relaxed);
+                    }
                     self.redis.record_ok();
                     return exchanged;
                 }
