@@ -158,8 +158,13 @@ impl Windows {
     }
 
     /// Store every update's entries and return each key's previous state, in order.
+    /// A timed-out exchange is not repaired here: the next one opens a new epoch.
     pub async fn exchange(&self, updates: Vec<WindowUpdate>) -> Vec<Previous> {
-        self.exchange_checked(updates, 0).await.previous
+        let exchanged = self.exchange_checked(updates, 0).await;
+        if exchanged.answer == Answer::Unsure {
+            self.lost();
+        }
+        exchanged.previous
     }
 
     /// As `exchange`, saying where the answer came from; `span_ms`: how long after a new
