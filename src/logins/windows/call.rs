@@ -60,29 +60,27 @@ impl Windows {
         let groups = order.chunk_by(|&x, &y| group_of(&updates[x]) == group_of(&updates[y]));
         for group in groups.flat_map(|g| g.chunks(FIELDS_PER_CALL)) {
             let first = &updates[group[0]];
+            let holding = group.iter().filter(|&&i| held[i].is_some()).count();
             call.arg(&first.rule)
                 .arg(u8::from(distinct(first)))
                 .arg(first.cap)
                 .arg(first.window_ms)
-                .arg(group.len());
+                .arg(group.len())
+                .arg(holding);
             for &i in group {
                 encoded.clear();
-                let added = entries_in(&updates[i].entries);
-                if added > 0 {
-                    let _ = write!(encoded, "{added}|");
-                    encode(&updates[i].entries, &mut encoded);
-                }
+                encode(&updates[i].entries, &mut encoded);
+                call.arg(&updates[i].key).arg(encoded.as_str());
+            }
+            for (position, &i) in group.iter().enumerate() {
+                let Some(h) = &held[i] else { continue };
                 version.clear();
-                if let Some(h) = &held[i] {
-                    let _ = write!(version, "{}", h.version);
-                    if let Some(state) = &bases[i] {
-                        version.push('|');
-                        encode_state(state, &mut version);
-                    }
+                let _ = write!(version, "{}", h.version);
+                if let Some(state) = &bases[i] {
+                    version.push('|');
+                    encode_state(state, &mut version);
                 }
-                call.arg(&updates[i].key)
-                    .arg(encoded.as_str())
-                    .arg(version.as_str());
+                call.arg(position + 1).arg(version.as_str());
             }
         }
         let mut previous: Vec<Previous> = updates.iter().map(nothing).collect();

@@ -18,8 +18,9 @@
 -- The version names the write (`<epoch>.<sequence>`, the sequence counted per call in
 -- `<prefix>~seq`, so no two writes share one, even across a restart: the epoch changes). A
 -- caller that sends the version it last wrote or read gets no state back for a key still at
--- that version: it holds that state already. (A delta without `v` was written before
--- versions: never the version a caller sends, and folded at its next write.)
+-- that version: it holds that state already. A state of fewer than SMALL entries and no base
+-- is written whole, without a version (no caller holds one so small); so is one written
+-- before versions. Either is never the version a caller sends.
 --
 -- The epoch (`<prefix>~epoch`, Redis's time in ms when it was set) says since when this
 -- Redis holds the windows: set when it is missing (a restarted or flushed Redis) or when the
@@ -29,10 +30,12 @@
 -- ARGV[1]: the key prefix; ARGV[2]: the mode: 'x' exchange, 'r' new epoch then exchange,
 -- 'u' union the given states in and mark the keys rebuilt in epoch ARGV[4] (none if '');
 -- ARGV[3]: span (ms); ARGV[4]: for 'x'/'r' an epoch the caller knows needs no rebuild ('' none).
--- Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n; then n triples (field;
--- `<how many>|<new entries>` in the stored format, newest first, or '' (only reads); the
--- version the caller holds the state at, '' none, followed by `|<base>` when the caller
--- folds: the new base in the stored format, taken only if the version matches).
+-- Then groups, each: rule, distinct ('1'/'0'), cap, window_ms, n, h; then n pairs (field;
+-- new entries in the stored format, newest first, or '' (only reads)); then h pairs (a
+-- field's position in the group, from 1; the version the caller holds its state at,
+-- followed by `|<base>` when the caller folds: the new base in the stored format, taken
+-- only if the version matches). A spread-out attack's caller holds few states: most of its
+-- fields cost two arguments.
 -- Returns for 'x'/'r': {epoch, young (0/1), found, marked, version}: found is (position,
 -- previous state) for each field whose state the caller does not hold ('' for a field with
 -- none that the caller held a version of), flat; positions count fields from 1 across
@@ -117,13 +120,25 @@ local function union(a, b, distinct, cap)
 end
 
 -- A stored field `v<version>|<entries>|<delta>` as (version, entries in the delta, delta);
--- one written before versions as ('', FOLD: folded at its next write, itself).
-local function parsed(stored)
+-- one without a version (a *small* state, below, or one written before versions) as ('',
+-- its entries, itself): the whole state, no base.
+-- How many entries `s` (in the stored format, separated by `sep`) holds.
+local function entries(s, sep)
+  if s == '' then return 0 end
+  if not string.find(s, sep, 1, true) then return 1 end
+  local _, seps = string.gsub(s, sep, sep)
+  return seps + 1
+end
+local function parsed(stored, sep)
   if not stored then return nil, 0, '' end
   local version, n, rest = string.match(stored, '^v([^|]*)|(%d+)|()')
-  if not version then return '', FOLD, stored end
+  if not version then return '', entries(stored, sep), stored end
   return version, tonumber(n), string.sub(stored, rest)
 end
+-- A state of fewer entries than this is written whole, without a version (no caller holds
+-- one so small: `HOLD_FROM` in call.rs): most keys of an attack spread over many sources
+-- never grow past it, and a version and a base for each cost Redis a third more per key.
+local SMALL = 4
 
 local clock = redis.call('TIME')
 local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
@@ -148,14 +163,17 @@ local a, seen, argc = 5, 0, #ARGV
 while a <= argc do
   local rule, distinct = ARGV[a], ARGV[a + 1] == '1'
   local cap, window = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
-  local n = tonumber(ARGV[a + 4])
-  a = a + 5
+  local n, h = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
+  a = a + 6
   local sep = distinct and '\n' or ','
   local generation = math.floor(now_ms / window)
   local name = prefix .. rule .. ':'
   local current = name .. string.format('%.0f', generation)
   local fields = {}
-  for i = 1, n do fields[i] = ARGV[a + 3 * i - 3] end
+  for i = 1, n do fields[i] = ARGV[a + 2 * i - 2] end
+  -- The versions the caller holds, by position in the group (a spread-out attack: none).
+  local holds, after = {}, a + 2 * n
+  for j = 1, h do holds[tonumber(ARGV[after + 2 * j - 2])] = ARGV[after + 2 * j - 1] end
   -- Deltas (small) for every key; a base (up to `cap` entries) only where it is needed.
   local stored = redis.call('HMGET', current, unpack(fields))
   local carried, base, missing, at, m = {}, {}, {}, {}, 0
@@ -197,9 +215,10 @@ while a <= argc do
   -- Per key: its delta, and whether it is sent back (the caller does not hold its version)
   -- and whether it folds (its delta full, or a union); either needs the base.
   local delta, count, sent, folds, want, w = {}, {}, {}, {}, {}, 0
+  local whole = {}
   local given = {}
   for i = 1, n do
-    local new, held = ARGV[a + 3 * i - 2], ARGV[a + 3 * i - 1]
+    local new, held = ARGV[a + 2 * i - 1], holds[i] or ''
     -- A key with no state that the caller holds nothing of (most keys of a spread-out
     -- attack) needs nothing here.
     if stored[i] or held ~= '' then
@@ -209,7 +228,8 @@ while a <= argc do
         held = string.sub(held, 1, bar - 1)
       end
       local version
-      version, count[i], delta[i] = parsed(stored[i])
+      version, count[i], delta[i] = parsed(stored[i], sep)
+      whole[i] = version == ''
       if mode ~= 'u' and (stored[i] or held ~= '') and not (held ~= '' and version == held) then
         sent[i] = true
       end
@@ -217,7 +237,7 @@ while a <= argc do
       -- written in step, do not all fold in the same call.
       if stored[i] and new ~= '' then
         local fill = FOLD - (string.byte(fields[i], -1) + (string.byte(fields[i], -2) or 0)) % 16
-        folds[i] = mode == 'u' or count[i] + tonumber(string.match(new, '^%d+')) > fill
+        folds[i] = mode == 'u' or count[i] + entries(new, sep) > fill
       end
       if (sent[i] or folds[i]) and stored[i] and not carried[i] then
         w = w + 1
@@ -233,7 +253,7 @@ while a <= argc do
   end
   local store, s, rebuilt = {}, 0, {}
   for i = 1, n do
-    local new = ARGV[a + 3 * i - 2]
+    local new = ARGV[a + 2 * i - 1]
     local previous = stored[i] and joined(delta[i], base[i] or '', sep)
     if sent[i] then
       f = f + 2
@@ -241,13 +261,13 @@ while a <= argc do
       found[f] = previous or ''
     end
     if new ~= '' and not stored[i] and mode ~= 'u' then
-      -- A new key: `<n>|<entries>` as sent, behind the version.
+      -- A new key: `<n>|<entries>` as sent, behind the version; a small one as it is.
+      local added = entries(new, sep)
       store[s + 1] = fields[i]
-      store[s + 2] = header .. new
+      store[s + 2] = added < SMALL and new or header .. added .. '|' .. new
       s = s + 2
     elseif new ~= '' then
-      local added, at = string.match(new, '^(%d+)|()')
-      new = string.sub(new, at)
+      local added = entries(new, sep)
       local d, nd, b = delta[i], count[i], nil
       if mode == 'u' then
         d, nd, b = '', 0, union(previous or '', new, distinct, cap)
@@ -259,12 +279,17 @@ while a <= argc do
       elseif folds[i] then
         d, nd, b = '', 0, newest(joined(new, previous, sep), distinct, cap)
       else
-        d, nd = joined(new, d, sep), count[i] + tonumber(added)
+        d, nd = joined(new, d, sep), count[i] + added
       end
       store[s + 1] = fields[i]
-      store[s + 2] = header .. nd .. '|' .. d
+      if b or nd >= SMALL or not whole[i] then
+        store[s + 2] = header .. nd .. '|' .. d
+      else
+        -- Still small and without a base: whole, as it is.
+        store[s + 2] = d
+      end
       s = s + 2
-      if b or carried[i] then
+      if b or (carried[i] and base[i] ~= '') then
         store[s + 1] = fields[i] .. BASE
         store[s + 2] = b or base[i]
         s = s + 2
@@ -272,7 +297,7 @@ while a <= argc do
     end
   end
   seen = seen + n
-  a = a + 3 * n
+  a = a + 2 * n + 2 * h
   if s > 0 then
     redis.call('HSET', current, unpack(store))
     if redis.call('PTTL', current) == -1 then

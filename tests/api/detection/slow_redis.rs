@@ -98,7 +98,8 @@ impl Stalled {
             .unwrap();
         hashes.sort_by_key(|h| h.rsplit(':').next().unwrap().parse::<i64>().unwrap());
         for hash in hashes.iter().rev() {
-            // The key's delta (`v<version>|<n>|<times>`) and its base (its name + "\x01").
+            // The key's delta (`v<version>|<n>|<times>`, or `<times>` while it is small) and
+            // its base (its name + "\x01").
             let (delta, base): (Option<String>, Option<String>) = redis::pipe()
                 .cmd("HGET")
                 .arg(hash)
@@ -110,7 +111,10 @@ impl Stalled {
                 .await
                 .unwrap();
             if let Some(delta) = delta {
-                let delta = delta.splitn(3, '|').nth(2).expect("a versioned delta");
+                let delta = match delta.strip_prefix('v') {
+                    Some(versioned) => versioned.splitn(3, '|').nth(2).expect("a delta"),
+                    None => delta.as_str(),
+                };
                 let base = base.unwrap_or_default();
                 let mut times: Vec<i64> = [delta, base.as_str()]
                     .iter()
