@@ -15,8 +15,15 @@ impl Windows {
     /// The version of each key's state held here (none for a union: it reads nothing).
     pub(super) fn held_of(&self, updates: &[WindowUpdate]) -> Vec<Option<Held>> {
         let held = self.held.lock().expect("windows lock");
-        let held_of = |u: &WindowUpdate| held.get(&HeldStates::id(&u.rule, &u.key)).cloned();
-        updates.iter().map(held_of).collect()
+        if held.is_empty() {
+            return vec![None; updates.len()];
+        }
+        let mut id = String::new();
+        let mut held_of = |u: &WindowUpdate| {
+            HeldStates::id_into(&u.rule, &u.key, &mut id);
+            held.get(&id).cloned()
+        };
+        updates.iter().map(&mut held_of).collect()
     }
 
     /// One call of the script; `held`: what `held_of` found (all `None` for a union).
@@ -161,7 +168,10 @@ impl Windows {
         // nothing held can be trusted to match any more.
         held.written(version);
         for ((u, previous), &since_fold) in updates.iter().zip(previous).zip(since_fold) {
-            if entries_in(&u.entries) == 0 {
+            let added = entries_in(&u.entries) as usize;
+            // Too few to hold however they merge (most keys of a spread-out attack): no
+            // merge, no allocation.
+            if added == 0 || held::len(previous) + added < HOLD_FROM {
                 continue;
             }
             // A state of a few entries costs Redis little to send back: not held (most

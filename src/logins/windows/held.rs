@@ -63,7 +63,17 @@ impl HeldStates {
 
     /// The name a rule's key is held under.
     pub(super) fn id(rule: &str, key: &str) -> String {
-        format!("{rule} {key}")
+        let mut id = String::with_capacity(rule.len() + key.len() + 1);
+        Self::id_into(rule, key, &mut id);
+        id
+    }
+
+    /// `id` written into `out` (cleared first), so a lookup per key allocates nothing.
+    pub(super) fn id_into(rule: &str, key: &str, out: &mut String) {
+        out.clear();
+        out.push_str(rule);
+        out.push(' ');
+        out.push_str(key);
     }
 
     /// An exchange wrote `version`: one not after the last written in the same epoch
@@ -96,6 +106,10 @@ impl HeldStates {
         if self.newer.len() >= self.capacity / 2 {
             self.older = std::mem::take(&mut self.newer);
         }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.newer.is_empty() && self.older.is_empty()
     }
 
     #[cfg(test)]
