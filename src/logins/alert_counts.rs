@@ -43,12 +43,21 @@ pub(super) struct Stored<'a> {
 }
 
 /// The counts waiting to be written, by alert id.
-#[derive(Debug, Default)]
-pub(super) struct PendingCounts {
+pub(super) struct PendingCounts<'k> {
     by_alert: BTreeMap<i64, Counted>,
+    /// Accounts known stored on their alerts: not taken again (a spray episode reports
+    /// every account of its window, ~256, with each batch; nearly all are known).
+    known: &'k KnownAccounts,
 }
 
-impl PendingCounts {
+impl<'k> PendingCounts<'k> {
+    pub fn new(known: &'k KnownAccounts) -> Self {
+        PendingCounts {
+            by_alert: BTreeMap::new(),
+            known,
+        }
+    }
+
     /// Count episode `e` on alert `id` (held in `view`), and show it there now (all but
     /// what only the write can know: which accounts are new, so a spray's count). A folded
     /// alert keeps no accounts (its host shows them) unless they are its count (a spray).
@@ -57,7 +66,12 @@ impl PendingCounts {
         let counted = self.by_alert.entry(id).or_default();
         counted.added = counted.added.saturating_add(e.added);
         if !folded || e.kind == RuleKind::Spray {
-            counted.accounts.extend(e.accounts.iter().cloned());
+            let accounts = &mut counted.accounts;
+            self.known.each_unknown(id, e.accounts.iter(), |a| {
+                if !accounts.contains(a) {
+                    accounts.insert(a.clone());
+                }
+            });
         }
         counted.spray |= e.kind == RuleKind::Spray;
         let span = counted.span.get_or_insert(Span {
@@ -70,26 +84,35 @@ impl PendingCounts {
         span.first_exceeding = span.first_exceeding.min(e.first_exceeding);
         span.last_exceeding = span.last_exceeding.max(e.last_exceeding);
         span.peak = span.peak.max(e.peak);
-        if let Some(row) = view.get(id) {
-            let mut row = row.clone();
-            shown_counted(&mut row, e);
-            view.put(&row);
+        if let Some(row) = view.get_mut(id) {
+            shown_counted(row, e);
         }
     }
 
     /// Grow the source's alert `host` by a folded episode's `accounts` and `rule`.
-    pub fn grow(&mut self, view: &mut AlertView, host: i64, accounts: Vec<String>, rule: &str) {
+    pub fn grow<'a>(
+        &mut self,
+        view: &mut AlertView,
+        host: i64,
+        accounts: impl Iterator<Item = &'a String>,
+        rule: &str,
+    ) {
         let counted = self.by_alert.entry(host).or_default();
-        counted.accounts.extend(accounts);
-        counted.rules.insert(rule.to_string());
+        let taken = &mut counted.accounts;
+        self.known.each_unknown(host, accounts, |a| {
+            if !taken.contains(a) {
+                taken.insert(a.clone());
+            }
+        });
+        if !counted.rules.contains(rule) {
+            counted.rules.insert(rule.to_string());
+        }
         if let Some(row) = view
-            .get(host)
+            .get_mut(host)
             .filter(|r| !r.rules.iter().any(|r| r == rule))
         {
-            let mut row = row.clone();
             row.rules.push(rule.to_string());
             row.rules.sort();
-            view.put(&row);
         }
     }
 

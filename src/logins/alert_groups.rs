@@ -98,7 +98,8 @@ async fn record(
             first_of.entry((e.rule.clone(), e.key.clone())).or_insert(i);
         }
     }
-    let found: Vec<Exceeding> = group.iter().flat_map(|w| w.found.clone()).collect();
+    // Borrowed, not cloned: a spray episode carries up to a few hundred accounts.
+    let found: Vec<&Exceeding> = group.iter().flat_map(|w| &w.found).collect();
     match alerts::raise(pool, settings, known, found).await {
         Ok(all) => {
             let mut opened: Vec<Vec<NewAlert>> = group.iter().map(|_| Vec::new()).collect();
@@ -121,7 +122,7 @@ async fn record(
         Err(e) => {
             tracing::warn!(error = %e, batches = group.len(), "logins.alert_group_failed");
             for w in group {
-                let alone = alerts::raise(pool, settings, known, w.found).await;
+                let alone = alerts::raise(pool, settings, known, w.found.iter().collect()).await;
                 let _ = w.done.send(alone.map_err(|e| e.to_string()));
             }
         }

@@ -28,14 +28,14 @@ const MAX_ACCOUNTS: i64 = 10_000;
 pub async fn record(
     tx: &mut Transaction<'static, Postgres>,
     settings: &LoginSettings,
-    found: &[Exceeding],
+    found: &[&Exceeding],
     stored: &mut Stored<'_>,
 ) -> Result<(Vec<(i64, Exceeding)>, Vec<CountedOn>), sqlx::Error> {
     let mut opened = Vec::<(i64, Exceeding)>::new();
     let mut view = AlertView::lock(tx, found).await?;
     // Counts on alerts the view holds wait here and are written together; anything that
     // reads alerts from the database (a fold, a source's alert, an insert) writes them first.
-    let mut pending = PendingCounts::default();
+    let mut pending = PendingCounts::new(stored.known);
     // The alerts the batch wrote (`changed`), and of those the batch may have written, in
     // the order last touched, whether each was open (and so its message to be edited) as
     // touched: a later episode may close it in the view.
@@ -48,7 +48,7 @@ pub async fn record(
         touches += 1;
         touched.insert(id, (touches, row.map(editable)));
     };
-    for e in found {
+    for &e in found {
         let touching = view.touching(e);
         match touching.split_first() {
             Some(((survivor, _), [])) => {
@@ -132,10 +132,13 @@ pub async fn record(
 /// account rule is about) and its rule; its own episode (and so its times) stays its own.
 /// Nothing is written when the host already holds them all (as the view has it).
 fn grow(pending: &mut PendingCounts, view: &mut AlertView, host: i64, e: &Exceeding) {
-    let mut accounts = e.accounts.clone();
-    accounts.extend(e.account.clone().filter(|_| e.kind == RuleKind::Account));
-    if !view.get(host).is_some_and(|h| holds(h, &accounts, &e.rule)) {
-        pending.grow(view, host, accounts, &e.rule);
+    let about = e.account.as_ref().filter(|_| e.kind == RuleKind::Account);
+    let accounts = || e.accounts.iter().chain(about);
+    if !view
+        .get(host)
+        .is_some_and(|h| holds(h, accounts(), &e.rule))
+    {
+        pending.grow(view, host, accounts(), &e.rule);
     }
 }
 

@@ -55,10 +55,10 @@ pub(super) struct AlertView {
 
 impl AlertView {
     /// Lock and read every alert that some episode of `found` may join.
-    pub async fn lock(tx: &mut PgConnection, found: &[Exceeding]) -> Result<Self, sqlx::Error> {
+    pub async fn lock(tx: &mut PgConnection, found: &[&Exceeding]) -> Result<Self, sqlx::Error> {
         let rules: Vec<&str> = found.iter().map(|e| e.rule.as_str()).collect();
         let keys: Vec<&str> = found.iter().map(|e| e.key.as_str()).collect();
-        let (from, to): (Vec<_>, Vec<_>) = found.iter().map(reach).unzip();
+        let (from, to): (Vec<_>, Vec<_>) = found.iter().map(|e| reach(e)).unzip();
         let statement = format!(
             "SELECT {COLUMNS} FROM login_alerts a
              JOIN (SELECT rule, key, min(lo) AS lo, max(hi) AS hi
@@ -105,6 +105,11 @@ impl AlertView {
 
     pub fn get(&self, id: i64) -> Option<&Written> {
         self.rows.get(&id)
+    }
+
+    /// The alert, to show what the batch counted on it before it is written.
+    pub fn get_mut(&mut self, id: i64) -> Option<&mut Written> {
+        self.rows.get_mut(&id)
     }
 
     /// The alert as just written.
@@ -162,8 +167,12 @@ pub(super) fn covers(row: &Written, e: &Exceeding) -> bool {
 
 /// Whether growing `host` by `accounts` and `rule` would leave it as it is: the rule and
 /// every account already on it (among those it lists; others may be new).
-pub(super) fn holds(host: &Written, accounts: &[String], rule: &str) -> bool {
-    host.rules.iter().any(|r| r == rule) && accounts.iter().all(|a| host.accounts.contains(a))
+pub(super) fn holds<'a>(
+    host: &Written,
+    mut accounts: impl Iterator<Item = &'a String>,
+    rule: &str,
+) -> bool {
+    host.rules.iter().any(|r| r == rule) && accounts.all(|a| host.accounts.contains(a))
 }
 
 #[cfg(test)]
@@ -237,8 +246,9 @@ mod tests {
     #[test]
     fn a_host_holds_what_it_already_has() {
         let host = row();
-        assert!(holds(&host, &["alice".into()], "ip-slow"));
-        assert!(!holds(&host, &["alice".into()], "password-spray"));
-        assert!(!holds(&host, &["carol".into()], "ip-slow"));
+        let (alice, carol) = ("alice".to_string(), "carol".to_string());
+        assert!(holds(&host, [&alice].into_iter(), "ip-slow"));
+        assert!(!holds(&host, [&alice].into_iter(), "password-spray"));
+        assert!(!holds(&host, [&carol].into_iter(), "ip-slow"));
     }
 }

@@ -66,7 +66,7 @@ pub async fn raise(
     pool: &PgPool,
     settings: &LoginSettings,
     known: &KnownAccounts,
-    mut found: Vec<Exceeding>,
+    mut found: Vec<&Exceeding>,
 ) -> Result<Vec<NewAlert>, sqlx::Error> {
     if found.is_empty() {
         return Ok(Vec::new());
@@ -107,7 +107,7 @@ async fn raise_once(
     pool: &PgPool,
     settings: &LoginSettings,
     known: &KnownAccounts,
-    found: &[Exceeding],
+    found: &[&Exceeding],
 ) -> Result<Vec<NewAlert>, sqlx::Error> {
     let mut tx = pool.begin().await?;
     // One alert transaction at a time across replicas: two recording the same key at once

@@ -7,11 +7,13 @@
 //! out because the alert was full (its count of accounts never goes down, so it never
 //! takes it); alert accounts are never deleted: so "known" is never wrong but for a
 //! collision of the 64-bit keyed hash it is kept as (a random key per process: not one an
-//! attacker can aim at). Not knowing costs only a conflicting insert. Bounded: past `LIMIT`
-//! entries it starts again from empty.
+//! attacker can aim at). Not knowing costs only a conflicting insert. Bounded: two
+//! generations of at most `LIMIT / 2` pairs each; when the newer fills it becomes the older
+//! and the older is forgotten, so what a long attack keeps resending stays known (emptied
+//! all at once, a 1,000-source spray resent ~500,000 pairs in the next batch).
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Mutex;
 
 /// About 16 bytes an entry: at most ~16 MiB.
@@ -20,7 +22,39 @@ const LIMIT: usize = 1_000_000;
 #[derive(Debug, Default)]
 pub struct KnownAccounts {
     hasher: RandomState,
-    seen: Mutex<HashSet<u64>>,
+    seen: Mutex<Generations>,
+}
+
+/// The keys are keyed hashes already: hashed again they would only cost time.
+#[derive(Debug, Default)]
+struct AsIs(u64);
+
+impl Hasher for AsIs {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type Keys = HashSet<u64, BuildHasherDefault<AsIs>>;
+
+#[derive(Debug, Default)]
+struct Generations {
+    newer: Keys,
+    older: Keys,
+}
+
+impl Generations {
+    fn contains(&self, key: &u64) -> bool {
+        self.newer.contains(key) || self.older.contains(key)
+    }
 }
 
 /// One (alert, account) pair, as remembered.
@@ -37,6 +71,21 @@ impl KnownAccounts {
         self.seen.lock().expect("known accounts").contains(&key)
     }
 
+    /// Call `f` with each of `accounts` not known stored on `alert` (one lock for all).
+    pub fn each_unknown<'a>(
+        &self,
+        alert: i64,
+        accounts: impl Iterator<Item = &'a String>,
+        mut f: impl FnMut(&'a String),
+    ) {
+        let seen = self.seen.lock().expect("known accounts");
+        for account in accounts {
+            if !seen.contains(&self.key(alert, account)) {
+                f(account);
+            }
+        }
+    }
+
     /// Keep the items whose pair is not known to be stored.
     pub fn retain_unknown<T>(&self, items: &mut Vec<T>, key: impl Fn(&T) -> Known) {
         let seen = self.seen.lock().expect("known accounts");
@@ -46,10 +95,14 @@ impl KnownAccounts {
     /// Remember pairs a committed transaction stored (or found stored).
     pub fn remember(&self, keys: &[Known]) {
         let mut seen = self.seen.lock().expect("known accounts");
-        if seen.len() + keys.len() > LIMIT {
-            seen.clear();
+        for &key in keys {
+            if seen.older.contains(&key) || !seen.newer.insert(key) {
+                continue;
+            }
+            if seen.newer.len() >= LIMIT / 2 {
+                seen.older = std::mem::take(&mut seen.newer);
+            }
         }
-        seen.extend(keys.iter().copied());
     }
 }
 
@@ -69,13 +122,41 @@ mod tests {
     }
 
     #[test]
-    fn past_the_limit_it_starts_again() {
+    fn past_the_limit_the_oldest_half_is_forgotten() {
         let known = KnownAccounts::default();
         let first = known.key(1, "first");
         known.remember(&[first]);
-        let many: Vec<Known> = (0..LIMIT as i64).map(|i| known.key(i + 2, "x")).collect();
-        known.remember(&many);
+        let half: Vec<Known> = (0..LIMIT as i64 / 2)
+            .map(|i| known.key(i + 2, "x"))
+            .collect();
+        known.remember(&half);
+        // The first generation filled and became the older: all still known.
+        assert!(known.holds(first));
+        assert!(half.iter().all(|&k| known.holds(k)));
+        let more: Vec<Known> = (0..LIMIT as i64 / 2)
+            .map(|i| known.key(i + 2, "y"))
+            .collect();
+        known.remember(&more);
+        // The second filled: the first generation is forgotten, the second kept.
         assert!(!known.holds(first));
-        assert!(known.holds(many[0]));
+        assert!(more.iter().all(|&k| known.holds(k)));
+        let kept = half.iter().filter(|&&k| known.holds(k)).count();
+        assert_eq!(
+            kept, 1,
+            "the last of the first half went into the second generation"
+        );
+    }
+
+    #[test]
+    fn each_unknown_passes_only_the_accounts_not_remembered_on_that_alert() {
+        let known = KnownAccounts::default();
+        known.remember(&[known.key(1, "alice")]);
+        let names = ["alice".to_string(), "bob".to_string()];
+        let mut unknown = Vec::new();
+        known.each_unknown(1, names.iter(), |a| unknown.push(a.clone()));
+        assert_eq!(unknown, ["bob"]);
+        unknown.clear();
+        known.each_unknown(2, names.iter(), |a| unknown.push(a.clone()));
+        assert_eq!(unknown, ["alice", "bob"]);
     }
 }
