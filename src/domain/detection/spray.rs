@@ -5,7 +5,6 @@
 //! it leaves and re-enters the window.
 
 use super::{Window, evaluate_accounts};
-use std::collections::BTreeSet;
 
 /// One episode of a spray key, as far as a batch shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +64,9 @@ pub fn spray_episodes(
             let inside = all
                 .iter()
                 .filter(|(t, _)| *t > first - window.length_ms && *t <= last);
-            let accounts: BTreeSet<&str> = inside.map(|(_, a)| *a).collect();
+            let mut accounts: Vec<&str> = inside.map(|(_, a)| *a).collect();
+            accounts.sort_unstable();
+            accounts.dedup();
             SprayEpisode {
                 // Only each account's latest failure is kept: an older start would depend
                 // on the batching, the first exceeding event does not.

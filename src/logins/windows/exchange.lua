@@ -6,7 +6,8 @@
 -- write of a generation UNLINKs the one before the previous (freed in the background, so a
 -- big hash never stalls Redis); a TTL of three windows cleans up after a rule gone idle.
 --
--- A key's state is two fields: its *delta*, `v<version>|<n>|<entries>`, the `n` entries
+-- A key's state of 4 entries or more is two fields (a smaller one is one field holding its
+-- entries, see SMALL): its *delta*, `v<version>|<n>|<entries>`, the `n` entries
 -- written since its last fold (at most FOLD), and its *base*, field name + BASE, at
 -- least its newest `cap` entries as of that fold. A write prepends to the delta; a caller
 -- holding the key's state (its version matches) folds it, sending the new base, which is
@@ -119,9 +120,6 @@ local function union(a, b, distinct, cap)
   return newest_times(table.concat(entries, ','), cap)
 end
 
--- A stored field `v<version>|<entries>|<delta>` as (version, entries in the delta, delta);
--- one without a version (a *small* state, below, or one written before versions) as ('',
--- its entries, itself): the whole state, no base.
 -- How many entries `s` (in the stored format, separated by `sep`) holds.
 local function entries(s, sep)
   if s == '' then return 0 end
@@ -129,6 +127,9 @@ local function entries(s, sep)
   local _, seps = string.gsub(s, sep, sep)
   return seps + 1
 end
+-- A stored field `v<version>|<entries>|<delta>` as (version, entries in the delta, delta);
+-- one without a version (a *small* state, below, or one written before versions) as ('',
+-- its entries, itself): the whole state, no base.
 local function parsed(stored, sep)
   if not stored then return nil, 0, '' end
   local version, n, rest = string.match(stored, '^v([^|]*)|(%d+)|()')
