@@ -20,8 +20,10 @@ use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::Mutex;
 
-/// About 16 bytes an entry: at most ~16 MiB.
+/// About 16 bytes a pair, ~100 an alert's set: at most ~16 MiB.
 const LIMIT: usize = 1_000_000;
+/// What an alert's set counts for against `LIMIT`, in pairs.
+const PER_ALERT: usize = 6;
 
 #[derive(Debug, Default)]
 pub struct KnownAccounts {
@@ -53,7 +55,7 @@ type Accounts = HashSet<u64, BuildHasherDefault<AsIs>>;
 struct Generations {
     newer: HashMap<i64, Accounts>,
     older: HashMap<i64, Accounts>,
-    /// Pairs in `newer`.
+    /// Pairs in `newer`, and `PER_ALERT` for each alert.
     in_newer: usize,
 }
 
@@ -69,7 +71,13 @@ impl Generations {
         if let Some(older) = self.older.get_mut(&alert) {
             older.remove(&account);
         }
-        if self.newer.entry(alert).or_default().insert(account) {
+        let accounts = self.newer.entry(alert).or_insert_with(|| {
+            // An alert's own set costs about what a few pairs do: counted so, so a million
+            // alerts of one account each stay within the bound too.
+            self.in_newer += PER_ALERT;
+            Accounts::default()
+        });
+        if accounts.insert(account) {
             self.in_newer += 1;
             if self.in_newer >= LIMIT / 2 {
                 self.older = std::mem::take(&mut self.newer);
@@ -147,30 +155,32 @@ mod tests {
         assert!(!known.holds(known.key(1, "bob")));
     }
 
+    /// `LIMIT / 2` accounts of one alert.
+    fn filler(known: &KnownAccounts, alert: i64) -> Vec<Known> {
+        (0..LIMIT / 2)
+            .map(|i| known.key(alert, &format!("x{i}")))
+            .collect()
+    }
+
     #[test]
     fn past_the_limit_the_oldest_half_is_forgotten() {
         let known = KnownAccounts::default();
         let first = known.key(1, "first");
         known.remember(&[first]);
-        let half: Vec<Known> = (0..LIMIT as i64 / 2)
-            .map(|i| known.key(i + 2, "x"))
-            .collect();
+        let half = filler(&known, 1_000);
         known.remember(&half);
         // The first generation filled and became the older: all still known.
         assert!(known.holds(first));
         assert!(half.iter().all(|&k| known.holds(k)));
-        let more: Vec<Known> = (0..LIMIT as i64 / 2)
-            .map(|i| known.key(i + 2, "y"))
-            .collect();
+        let more = filler(&known, 2_000);
         known.remember(&more);
         // The second filled: the first generation is forgotten, the second kept.
         assert!(!known.holds(first));
         assert!(more.iter().all(|&k| known.holds(k)));
+        // Of `half`, what went into the second generation: the pairs past the first swap,
+        // which came at LIMIT / 2 counted = 2 alerts' sets + `first` + the rest of `half`.
         let kept = half.iter().filter(|&&k| known.holds(k)).count();
-        assert_eq!(
-            kept, 1,
-            "the last of the first half went into the second generation"
-        );
+        assert_eq!(kept, 2 * PER_ALERT + 1);
     }
 
     #[test]
@@ -178,22 +188,30 @@ mod tests {
         let known = KnownAccounts::default();
         let (reported, idle) = (known.key(1, "still"), known.key(1, "idle"));
         known.remember(&[reported, idle]);
-        let fill = |tag: &str| -> Vec<Known> {
-            (0..LIMIT as i64 / 2)
-                .map(|i| known.key(i + 2, tag))
-                .collect()
-        };
         // Both move to the older generation.
-        known.remember(&fill("a"));
+        known.remember(&filler(&known, 1_000));
         // One is reported again (found known, in the older generation: moved to the newer).
         let names = ["still".to_string()];
         let mut unknown = Vec::new();
         known.each_unknown(1, names.iter(), |a| unknown.push(a.clone()));
         assert!(unknown.is_empty());
         // The next swap forgets the older generation: the idle pair, not the reported one.
-        known.remember(&fill("b"));
+        known.remember(&filler(&known, 2_000));
         assert!(known.holds(reported));
         assert!(!known.holds(idle));
+    }
+
+    #[test]
+    fn many_alerts_of_one_account_each_stay_within_the_bound() {
+        let known = KnownAccounts::default();
+        let alerts: Vec<Known> = (0..LIMIT as i64).map(|a| known.key(a, "root")).collect();
+        known.remember(&alerts);
+        let seen = known.seen.lock().unwrap();
+        let sets = seen.newer.len() + seen.older.len();
+        assert!(
+            sets <= LIMIT / (PER_ALERT + 1) + 1,
+            "{sets} alerts' sets kept"
+        );
     }
 
     #[test]
