@@ -39,10 +39,8 @@ impl Hasher for AsIs {
     fn finish(&self) -> u64 {
         self.0
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys are hashed as they are");
     }
     fn write_u64(&mut self, n: u64) {
         self.0 = n;
@@ -212,6 +210,15 @@ mod tests {
             sets <= LIMIT / (PER_ALERT + 1) + 1,
             "{sets} alerts' sets kept"
         );
+    }
+
+    #[test]
+    fn retain_unknown_keeps_only_the_pairs_not_remembered() {
+        let known = KnownAccounts::default();
+        known.remember(&[known.key(1, "alice")]);
+        let mut pairs = vec![(1, "alice"), (1, "bob"), (2, "alice")];
+        known.retain_unknown(&mut pairs, |&(alert, account)| known.key(alert, account));
+        assert_eq!(pairs, [(1, "bob"), (2, "alice")]);
     }
 
     #[test]
