@@ -262,7 +262,7 @@ while a <= argc do
       found[f] = previous or ''
     end
     if new ~= '' and not stored[i] and mode ~= 'u' then
-      -- A new key: `<n>|<entries>` as sent, behind the version; a small one as it is.
+      -- A new key: its entries as sent, behind a version and their count; a small one as it is.
       local added = entries(new, sep)
       store[s + 1] = fields[i]
       store[s + 2] = added < SMALL and new or header .. added .. '|' .. new
