@@ -226,7 +226,7 @@ impl Application {
         let ingestor = Arc::new(Ingestor::new(
             engine.pool().clone(),
             settings.logins.ingest.clone(),
-            login_evaluator(&engine),
+            login_evaluator(&engine, &shutdown, &tracker),
         ));
         if settings.logins.stream.enabled {
             logins::stream::spawn(
@@ -305,13 +305,25 @@ async fn register_webhook(tg: &Telegram, public: &str, secret: &str) -> anyhow::
 }
 
 /// What newly stored auth events are handed to: the detector, sharing its windows
-/// through the engine's Redis link.
-fn login_evaluator(engine: &Engine) -> Arc<dyn Evaluate> {
-    Arc::new(logins::detect::Detector::new(
-        engine.pool().clone(),
-        engine.settings().logins.clone(),
-        engine.redis().clone(),
-    ))
+/// through the engine's Redis link, its counts on open alerts written behind until
+/// `shutdown`.
+fn login_evaluator(
+    engine: &Engine,
+    shutdown: &CancellationToken,
+    tracker: &TaskTracker,
+) -> Arc<dyn Evaluate> {
+    let logins = &engine.settings().logins;
+    let every = Duration::from_millis(logins.counts_every_ms);
+    let detector = Arc::new(
+        logins::detect::Detector::new(
+            engine.pool().clone(),
+            logins.clone(),
+            engine.redis().clone(),
+        )
+        .with_counts_behind(every),
+    );
+    detector.spawn_flusher(shutdown.clone(), tracker);
+    detector
 }
 
 /// Until SIGTERM or Ctrl-C: what `serve` waits for before it shuts down.

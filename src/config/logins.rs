@@ -32,6 +32,11 @@ pub struct LoginSettings {
     /// A pushed alert that counts on is edited in place with its count, at most once per
     /// this many seconds (the latest count wins); 0: never edited.
     pub update_every_secs: u64,
+    /// What a batch only counts on alerts already open is recorded once per this many ms
+    /// by a background flusher, merged per alert, not in the batch's own transaction (an
+    /// attack from a few sources counts on the same alerts with every batch). A page is
+    /// never delayed; what `/alerts` shows may lag by this much. 0: with every batch.
+    pub counts_every_ms: u64,
     /// Events older than this are deleted by `/prune_logins`.
     pub retention_days: u32,
 }
@@ -156,6 +161,7 @@ impl Default for LoginSettings {
             alert_chats: Vec::new(),
             button_ttl_secs: 86_400,
             update_every_secs: 30,
+            counts_every_ms: 1000,
             retention_days: 90,
         }
     }

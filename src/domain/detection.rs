@@ -9,7 +9,6 @@ pub mod episodes;
 pub mod spray;
 
 use super::auth_event::{AuthEvent, Source};
-use std::collections::HashMap;
 use std::fmt;
 
 /// What a rule counts (the detection side of `config::logins::RuleKind`).
@@ -194,14 +193,18 @@ fn newer_than(stored: &[i64], first: i64) -> Vec<i64> {
 
 /// Distinct-account counting (`spray`): `previous` are the key's stored (account, time of
 /// its latest failure) pairs, `batch` the new (time, account) failures in any order.
-pub fn evaluate_accounts(
+pub fn evaluate_accounts<A: AsRef<str>>(
     window: Window,
-    previous: &[(String, i64)],
+    previous: &[(A, i64)],
     batch: &[(i64, &str)],
 ) -> Verdict {
-    let mut latest: HashMap<&str, i64> = HashMap::with_capacity(previous.len() + batch.len());
+    // Every spray key's state, ~`cap` names, with every batch: a fast seeded hash.
+    let mut latest: foldhash::HashMap<&str, i64> = foldhash::HashMap::with_capacity_and_hasher(
+        previous.len() + batch.len(),
+        Default::default(),
+    );
     for (account, t) in previous {
-        let entry = latest.entry(account.as_str()).or_insert(*t);
+        let entry = latest.entry(account.as_ref()).or_insert(*t);
         *entry = (*entry).max(*t);
     }
     let mut stored: Vec<i64> = latest.values().copied().collect();

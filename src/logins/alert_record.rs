@@ -24,13 +24,13 @@ const MAX_ACCOUNTS: i64 = 10_000;
 /// Record every episode (`found` in event-time order); returns the alerts opened (id, and
 /// what their page shows: the episode, with what was folded into it since), and the
 /// open, pushed, unsilenced and unacknowledged alerts that counted on (each once, as last
-/// written).
+/// written), and the alerts as the transaction leaves them.
 pub async fn record(
     tx: &mut Transaction<'static, Postgres>,
     settings: &LoginSettings,
     found: &[&Exceeding],
     stored: &mut Stored<'_>,
-) -> Result<(Vec<(i64, Exceeding)>, Vec<CountedOn>), sqlx::Error> {
+) -> Result<(Vec<(i64, Exceeding)>, Vec<CountedOn>, AlertView), sqlx::Error> {
     let mut opened = Vec::<(i64, Exceeding)>::new();
     let mut view = AlertView::lock(tx, found).await?;
     // Counts on alerts the view holds wait here and are written together; anything that
@@ -125,7 +125,7 @@ pub async fn record(
             page.also.clone_from(&row.rules);
         }
     }
-    Ok((opened, counted))
+    Ok((opened, counted, view))
 }
 
 /// The source's alert `host` takes in a folded episode: its accounts (and the account an

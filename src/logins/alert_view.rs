@@ -107,6 +107,11 @@ impl AlertView {
         self.rows.get(&id)
     }
 
+    /// Every alert held, in no order.
+    pub fn rows(&self) -> impl Iterator<Item = &Written> {
+        self.rows.values()
+    }
+
     /// The alert, to show what the batch counted on it before it is written.
     pub fn get_mut(&mut self, id: i64) -> Option<&mut Written> {
         self.rows.get_mut(&id)

@@ -6,6 +6,7 @@
 
 use super::alert_counts::Stored;
 use super::alert_text::{alert_text, edit_pushed};
+use super::counts_behind::CountsBehind;
 use super::known_accounts::KnownAccounts;
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::auth_event::Source;
@@ -61,11 +62,13 @@ pub struct NewAlert {
 }
 
 /// Record the batch's exceeding keys; returns the alerts it opened. A deadlock between
-/// replicas writing the same keys is retried (the whole transaction, a few times).
+/// replicas writing the same keys is retried (the whole transaction, a few times). Once
+/// committed, `behind` learns which alerts are open.
 pub async fn raise(
     pool: &PgPool,
     settings: &LoginSettings,
     known: &KnownAccounts,
+    behind: Option<&CountsBehind>,
     mut found: Vec<&Exceeding>,
 ) -> Result<Vec<NewAlert>, sqlx::Error> {
     if found.is_empty() {
@@ -80,7 +83,7 @@ pub async fn raise(
     // so a deadlock or a brief loss of the database is waited out (0.1, 0.2, 0.4 s).
     let mut attempt = 0;
     loop {
-        match raise_once(pool, settings, known, &found).await {
+        match raise_once(pool, settings, known, behind, &found).await {
             Err(e) if attempt < 3 && is_transient(&e) => {
                 attempt += 1;
                 tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
@@ -107,6 +110,7 @@ async fn raise_once(
     pool: &PgPool,
     settings: &LoginSettings,
     known: &KnownAccounts,
+    behind: Option<&CountsBehind>,
     found: &[&Exceeding],
 ) -> Result<Vec<NewAlert>, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -144,7 +148,7 @@ async fn raise_once(
         known,
         sent: Vec::new(),
     };
-    let (opened, mut counted) =
+    let (opened, mut counted, view) =
         super::alert_record::record(&mut tx, settings, found, &mut stored).await?;
     let silences: HashSet<String> = if opened.is_empty() && counted.is_empty() {
         HashSet::new()
@@ -180,6 +184,9 @@ async fn raise_once(
     }
     tx.commit().await?;
     known.remember(&stored.sent);
+    if let Some(behind) = behind {
+        behind.learn(&view);
+    }
     for alert in &new_alerts {
         tracing::info!(
             alert.id = alert.id,

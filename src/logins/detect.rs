@@ -12,6 +12,7 @@ use super::Evaluate;
 use super::alert_groups::AlertGroups;
 use super::alerts::{Exceeding, NewAlert};
 use super::batch_keys::{BatchKeys, Group};
+use super::counts_behind::CountsBehind;
 use super::known_accounts::KnownAccounts;
 use super::rebuild::{self, Wanted};
 use super::rule::{self, Rule, account_of};
@@ -19,6 +20,7 @@ use super::window_states::WindowStates;
 use super::windows::{Answer, Previous, WindowUpdate, Windows};
 use crate::config::{LoginSettings, RuleKind};
 use crate::domain::auth_event::AuthEvent;
+use crate::domain::detection::EventKey;
 use crate::domain::detection::episodes::episodes;
 use crate::domain::detection::spray::spray_episodes;
 use crate::redis_link::RedisLink;
@@ -26,6 +28,9 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
@@ -48,6 +53,8 @@ pub struct Detector {
     known: Arc<KnownAccounts>,
     /// Concurrent batches' episodes, recorded one group at a time.
     groups: AlertGroups,
+    /// Where counts on open alerts wait for the flusher (`with_counts_behind`).
+    behind: Option<Arc<CountsBehind>>,
 }
 
 impl Detector {
@@ -65,7 +72,47 @@ impl Detector {
             epoch: Mutex::new(None),
             known: Arc::default(),
             groups: AlertGroups::default(),
+            behind: None,
         }
+    }
+
+    /// Episodes that only count on open alerts are recorded once per `every` by the
+    /// flusher (`spawn_flusher`), not with their batch (`counts_behind`). Zero: never.
+    pub fn with_counts_behind(mut self, every: Duration) -> Self {
+        if !every.is_zero() {
+            let behind = Arc::new(CountsBehind::new(every));
+            self.groups = AlertGroups::behind(behind.clone());
+            self.behind = Some(behind);
+        }
+        self
+    }
+
+    /// Record what waits behind now (what fails waits for the next run).
+    pub async fn flush_counts(&self) {
+        self.groups
+            .flush(&self.pool, &self.settings, &self.known)
+            .await;
+    }
+
+    /// Record what waits behind once per interval until `shutdown`; then nothing is held
+    /// any more and the last run takes the rest (tracked: shutdown waits for it).
+    pub fn spawn_flusher(self: &Arc<Self>, shutdown: CancellationToken, tracker: &TaskTracker) {
+        let Some(behind) = self.behind.clone() else {
+            return;
+        };
+        let detector = self.clone();
+        tracker.spawn(async move {
+            let d = &detector;
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(behind.every()) => {}
+                    _ = shutdown.cancelled() => break,
+                }
+                d.flush_counts().await;
+            }
+            behind.stop();
+            d.flush_counts().await;
+        });
     }
 
     /// Window exchanges given up after Redis's bulk timeout since start (their keys were
@@ -99,8 +146,7 @@ impl Detector {
         }
         let mut found: Vec<Exceeding> = Vec::new();
         for (group, &slot) in keys.groups.iter().zip(&keys.slot_of) {
-            let previous = previous[slot].clone();
-            self.exceeding(group, previous, events, &times, &mut found);
+            self.exceeding(group, &previous[slot], events, &times, &mut found);
         }
         Ok(self
             .groups
@@ -158,7 +204,7 @@ impl Detector {
         times: &[i64],
         untrusted: &[usize],
         answer: &Answer,
-        previous: &mut [Previous],
+        previous: &mut [Arc<Previous>],
     ) {
         let mut wanted = Wanted::default();
         let mut since = i64::MAX;
@@ -205,7 +251,7 @@ impl Detector {
                 .collect();
             let distinct = rule.counting.counts_accounts();
             let (before, whole) = rebuild::rebuilt(&stored_entries, &batch, distinct, state.keep);
-            previous[p] = before;
+            previous[p] = Arc::new(before);
             repairs.push(WindowUpdate {
                 rule: state.name.clone(),
                 key: name,
@@ -225,11 +271,36 @@ impl Detector {
         }
     }
 
+    /// A spray episode's accounts, as sent on: all of them, or, for an episode held for an
+    /// open alert (`counts_behind`), those not known stored on it. A spray reports every
+    /// account of its window (~`cap`) with each batch, and nearly all are known.
+    fn unknown_accounts(
+        &self,
+        rule: &Rule,
+        key: &EventKey<'_>,
+        (_, first, last): (i64, i64, i64),
+        accounts: &[&str],
+    ) -> Vec<String> {
+        let on = self.behind.as_ref().and_then(|behind| {
+            let span = (at(first), at(last));
+            behind.counting_on(&rule.name, &key.to_string(), span, rule.gap_ms / 1000)
+        });
+        match on {
+            Some(alert) => {
+                let mut unknown = Vec::new();
+                self.known
+                    .each_unknown(alert, accounts.iter(), |a| unknown.push(a.to_string()));
+                unknown
+            }
+            None => accounts.iter().map(|a| a.to_string()).collect(),
+        }
+    }
+
     /// The episodes one key's new events changed, as alert updates.
     fn exceeding(
         &self,
         ((r, key), members): &Group<'_>,
-        previous: Previous,
+        previous: &Previous,
         events: &[AuthEvent],
         times: &[i64],
         found: &mut Vec<Exceeding>,
@@ -241,7 +312,7 @@ impl Detector {
             Previous::Events(stored) => {
                 let batch: Vec<i64> = members.iter().map(|&i| times[i]).collect();
                 let truncated = stored.len() >= self.states.of_rule(*r).keep as usize;
-                episodes(window, rule.gap_ms, &stored, &batch, truncated)
+                episodes(window, rule.gap_ms, stored, &batch, truncated)
                     .into_iter()
                     .map(|e| {
                         let (from, to) = (e.since_ms, e.last_exceeding_ms);
@@ -265,11 +336,12 @@ impl Detector {
                     .iter()
                     .map(|&i| (times[i], account_of(&events[i])))
                     .collect();
-                spray_episodes(window, rule.gap_ms, &stored, &batch)
+                spray_episodes(window, rule.gap_ms, stored, &batch)
                     .into_iter()
                     .map(|e| {
                         let span = (e.since_ms, e.first_exceeding_ms, e.last_exceeding_ms);
-                        (span.0, span.1, span.2, 0, e.peak, e.accounts)
+                        let accounts = self.unknown_accounts(rule, key, span, &e.accounts);
+                        (span.0, span.1, span.2, 0, e.peak, accounts)
                     })
                     .collect()
             }

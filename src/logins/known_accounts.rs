@@ -101,16 +101,16 @@ impl KnownAccounts {
 
     /// Call `f` with each of `accounts` not known stored on `alert` (one lock for all); a
     /// known one found only in the older generation moves to the newer.
-    pub fn each_unknown<'a>(
+    pub fn each_unknown<'a, A: AsRef<str> + ?Sized + 'a>(
         &self,
         alert: i64,
-        accounts: impl Iterator<Item = &'a String>,
-        mut f: impl FnMut(&'a String),
+        accounts: impl Iterator<Item = &'a A>,
+        mut f: impl FnMut(&'a A),
     ) {
         let mut seen = self.seen.lock().expect("known accounts");
         let seen = &mut *seen;
         for account in accounts {
-            let key = self.key(alert, account);
+            let key = self.key(alert, account.as_ref());
             let newer = seen.newer.get(&alert);
             if newer.is_some_and(|a| a.contains(&key.1)) {
                 continue;

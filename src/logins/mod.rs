@@ -18,7 +18,8 @@
 //! - `alert_record`: an episode joins (and merges) the alerts it touches, or opens one.
 //! - `alert_view`: the alerts a batch may join, locked and read in one statement;
 //!   `alert_counts`: the episodes counted on them, written in one statement;
-//!   `known_accounts`: the accounts this process knows alerts have stored (not resent).
+//!   `known_accounts`: the accounts this process knows alerts have stored (not resent);
+//!   `counts_behind`: episodes that only count on open alerts, recorded once per interval.
 //! - [`alert_text`]: what a pushed alert says, and its edits in place as it counts on.
 //! - [`escalation`]: alerts nobody acknowledged in time, pushed to the escalation chats.
 //! - [`alert_admin`]: active alerts, details, acknowledging and silences (for commands).
@@ -36,6 +37,7 @@ mod alert_view;
 pub mod alerts;
 mod batch_keys;
 pub mod chart;
+mod counts_behind;
 pub mod detect;
 pub mod entry_proof;
 pub mod escalation;

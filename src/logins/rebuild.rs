@@ -128,7 +128,7 @@ pub fn rebuilt(
         let previous = latest_per_account(&before, cap);
         let whole = latest_per_account(&whole, usize::MAX);
         (
-            Previous::Accounts(previous.iter().map(|(t, a)| (a.to_string(), *t)).collect()),
+            Previous::Accounts(previous.iter().map(|(t, a)| ((*a).into(), *t)).collect()),
             Entries::Accounts(whole.iter().map(|(t, a)| (*t, a.to_string())).collect()),
         )
     } else {

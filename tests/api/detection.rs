@@ -10,6 +10,7 @@ mod alert_edits;
 mod alerts;
 mod batchings;
 mod concurrent;
+mod counts_behind;
 mod redis_outage;
 mod rules;
 mod shared_windows;

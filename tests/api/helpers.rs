@@ -480,6 +480,13 @@ impl TestApp {
         wait_for("the app to stop", || async { self.server.is_finished() }).await;
     }
 
+    /// Shut the app down and wait until it has stopped: what it held back is then written
+    /// (counts on open alerts, `logins.counts_every_ms`).
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        self.stopped().await;
+    }
+
     /// Wait until every update this replica took has finished, audit rows included.
     pub async fn settle(&self) {
         self.idle().await;

@@ -6,26 +6,27 @@
 
 use super::{Window, evaluate_accounts};
 
-/// One episode of a spray key, as far as a batch shows it.
+/// One episode of a spray key, as far as a batch shows it (its accounts borrowed from the
+/// state and the batch: most are known already, and a caller copies only the others).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SprayEpisode {
+pub struct SprayEpisode<'a> {
     /// The first exceeding event (see `spray_episodes`).
     pub since_ms: i64,
     pub first_exceeding_ms: i64,
     pub last_exceeding_ms: i64,
     pub peak: u32,
     /// The distinct accounts in the episode's exceeding windows, sorted.
-    pub accounts: Vec<String>,
+    pub accounts: Vec<&'a str>,
 }
 
 /// The episodes a batch of (time, account) failures makes on a key with `previous` state
 /// ((account, latest time) pairs), in time order.
-pub fn spray_episodes(
+pub fn spray_episodes<'a, A: AsRef<str>>(
     window: Window,
     gap_ms: i64,
-    previous: &[(String, i64)],
-    batch: &[(i64, &str)],
-) -> Vec<SprayEpisode> {
+    previous: &'a [(A, i64)],
+    batch: &[(i64, &'a str)],
+) -> Vec<SprayEpisode<'a>> {
     let verdict = evaluate_accounts(window, previous, batch);
     if verdict.exceeding == 0 {
         return Vec::new();
@@ -57,14 +58,14 @@ pub fn spray_episodes(
     let all = sorted
         .iter()
         .map(|&(t, a)| (t, a))
-        .chain(previous.iter().map(|(a, t)| (*t, a.as_str())));
-    let all: Vec<(i64, &str)> = all.collect();
+        .chain(previous.iter().map(|(a, t)| (*t, a.as_ref())));
+    let all: Vec<(i64, &'a str)> = all.collect();
     runs.into_iter()
         .map(|(first, last, peak)| {
             let inside = all
                 .iter()
                 .filter(|(t, _)| *t > first - window.length_ms && *t <= last);
-            let mut accounts: Vec<&str> = inside.map(|(_, a)| *a).collect();
+            let mut accounts: Vec<&'a str> = inside.map(|(_, a)| *a).collect();
             accounts.sort_unstable();
             accounts.dedup();
             SprayEpisode {
@@ -74,7 +75,7 @@ pub fn spray_episodes(
                 first_exceeding_ms: first,
                 last_exceeding_ms: last,
                 peak,
-                accounts: accounts.into_iter().map(str::to_string).collect(),
+                accounts,
             }
         })
         .collect()
@@ -99,7 +100,7 @@ mod tests {
             fire_at: 20,
             length_ms: 60 * SEC,
         };
-        let found = spray_episodes(window, 600 * SEC, &[], &batch);
+        let found = spray_episodes(window, 600 * SEC, &[] as &[(String, i64)], &batch);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].accounts.len(), 34);
         assert_eq!(found[0].peak, 34);
@@ -112,7 +113,7 @@ mod tests {
             length_ms: 60 * SEC,
         };
         let batch = [(0, "a"), (SEC, "b"), (900 * SEC, "c"), (901 * SEC, "d")];
-        let found = spray_episodes(window, 600 * SEC, &[], &batch);
+        let found = spray_episodes(window, 600 * SEC, &[] as &[(String, i64)], &batch);
         let accounts: Vec<_> = found.iter().map(|e| e.accounts.join(",")).collect();
         assert_eq!(accounts, ["a,b", "c,d"]);
     }

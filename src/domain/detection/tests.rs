@@ -84,7 +84,7 @@ fn twenty_distinct_accounts_fire_and_repeats_do_not_count_twice() {
         .enumerate()
         .map(|(i, n)| (i as i64 * SEC, n.as_str()))
         .collect();
-    let v = evaluate_accounts(w, &[], &batch);
+    let v = evaluate_accounts(w, &[] as &[(String, i64)], &batch);
     assert_eq!(v.counts.last(), Some(&20));
     assert_eq!(v.exceeding, 1);
     assert_eq!(v.increment, 20);
@@ -92,7 +92,7 @@ fn twenty_distinct_accounts_fire_and_repeats_do_not_count_twice() {
     let repeated: Vec<(i64, &str)> = (0..57)
         .map(|i| (i as i64 * SEC, names[i % 19].as_str()))
         .collect();
-    let v = evaluate_accounts(w, &[], &repeated);
+    let v = evaluate_accounts(w, &[] as &[(String, i64)], &repeated);
     assert_eq!(v.peak, 19);
     assert_eq!(v.exceeding, 0);
 }
@@ -117,7 +117,7 @@ fn distinct_accounts_add_only_new_accounts_after_the_crossing() {
     let w = window(2, 60);
     let v = evaluate_accounts(
         w,
-        &[],
+        &[] as &[(String, i64)],
         &[(0, "a"), (SEC, "b"), (2 * SEC, "a"), (3 * SEC, "c")],
     );
     assert_eq!(v.counts, vec![1, 2, 2, 3]);

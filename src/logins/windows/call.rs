@@ -7,8 +7,8 @@ use super::{
     Answer, EXCHANGE, Entries, ExchangeError, Exchanged, FIELDS_PER_CALL, FOLD, Mode, Previous,
     WindowUpdate, Windows, distinct, nothing,
 };
-use std::collections::HashMap;
 use std::fmt::Write;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 impl Windows {
@@ -90,7 +90,7 @@ impl Windows {
                 call.arg(position + 1).arg(version.as_str());
             }
         }
-        let mut previous: Vec<Previous> = updates.iter().map(nothing).collect();
+        let mut previous: Vec<Arc<Previous>> = updates.iter().map(nothing).collect();
         if let Mode::Union(_) = mode {
             // A union answers nothing.
             let _: redis::Value = call.invoke_async(conn).await?;
@@ -108,7 +108,7 @@ impl Windows {
         let mut sent = vec![false; updates.len()];
         for (p, state) in found {
             let i = position(p)?;
-            previous[i] = decode(&state, &updates[i]).ok_or(ExchangeError::State)?;
+            previous[i] = Arc::new(decode(&state, &updates[i]).ok_or(ExchangeError::State)?);
             sent[i] = true;
         }
         // Entries in each key's delta after this call, as far as known here: none once a base
@@ -157,7 +157,7 @@ impl Windows {
     fn hold(
         &self,
         updates: &[WindowUpdate],
-        previous: &[Previous],
+        previous: &[Arc<Previous>],
         since_fold: &[u32],
         written: &str,
     ) -> Result<(), ExchangeError> {
@@ -183,7 +183,7 @@ impl Windows {
                     id,
                     Held {
                         version,
-                        state,
+                        state: Arc::new(state),
                         since_fold,
                     },
                 );
@@ -249,7 +249,7 @@ fn encode(entries: &Entries, out: &mut String) {
 fn decode(state: &str, update: &WindowUpdate) -> Option<Previous> {
     let cap = update.cap as usize;
     if distinct(update) {
-        let mut latest: HashMap<&str, i64> = HashMap::new();
+        let mut latest: foldhash::HashMap<&str, i64> = foldhash::HashMap::default();
         for line in state.split('\n').filter(|line| !line.is_empty()) {
             let (t, account) = line.split_once(':')?;
             let t: i64 = t.parse().ok()?;
@@ -259,7 +259,7 @@ fn decode(state: &str, update: &WindowUpdate) -> Option<Previous> {
         let mut pairs: Vec<(i64, &str)> = latest.into_iter().map(|(a, t)| (t, a)).collect();
         pairs.sort_unstable_by(|x, y| y.cmp(x));
         pairs.truncate(cap);
-        let pairs = pairs.into_iter().map(|(t, a)| (a.to_string(), t));
+        let pairs = pairs.into_iter().map(|(t, a)| (Arc::from(a), t));
         Some(Previous::Accounts(pairs.collect()))
     } else {
         let times = state

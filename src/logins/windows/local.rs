@@ -39,9 +39,12 @@ impl LocalWindows {
                 .unwrap_or_default();
             previous.push(match u.entries {
                 Entries::Events(_) => Previous::Events(stored.iter().map(|(t, _)| *t).collect()),
-                Entries::Accounts(_) => {
-                    Previous::Accounts(stored.iter().map(|(t, a)| (a.clone(), *t)).collect())
-                }
+                Entries::Accounts(_) => Previous::Accounts(
+                    stored
+                        .iter()
+                        .map(|(t, a)| (a.as_str().into(), *t))
+                        .collect(),
+                ),
             });
             let mut entries = stored;
             match &u.entries {

@@ -69,11 +69,12 @@ pub struct WindowUpdate {
     pub entries: Entries,
 }
 
-/// A key's state before the exchange.
+/// A key's state before the exchange, newest first. An account's name is shared (a state
+/// held here and the next one built from it name the same accounts: no copy per batch).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Previous {
     Events(Vec<i64>),
-    Accounts(Vec<(String, i64)>),
+    Accounts(Vec<(Arc<str>, i64)>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,10 +106,11 @@ pub enum Answer {
     Unsure,
 }
 
-/// The previous states of an exchange's keys, in order, and where they came from.
+/// The previous states of an exchange's keys, in order, and where they came from (shared:
+/// a state this replica holds is handed out as held, not copied).
 #[derive(Debug)]
 pub struct Exchanged {
-    pub previous: Vec<Previous>,
+    pub previous: Vec<Arc<Previous>>,
     pub answer: Answer,
 }
 
@@ -164,7 +166,11 @@ impl Windows {
         if exchanged.answer == Answer::Unsure {
             self.lost();
         }
-        exchanged.previous
+        exchanged
+            .previous
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect()
     }
 
     /// As `exchange`, saying where the answer came from; `span_ms`: how long after a new
@@ -224,7 +230,7 @@ impl Windows {
         self.outage.store(true, Ordering::Relaxed);
         let previous = self.local.lock().expect("windows lock").exchange(&updates);
         Exchanged {
-            previous,
+            previous: previous.into_iter().map(Arc::new).collect(),
             answer: Answer::Local,
         }
     }
@@ -286,12 +292,12 @@ impl Windows {
 }
 
 /// The state of a key with none stored.
-fn nothing(update: &WindowUpdate) -> Previous {
-    if distinct(update) {
+fn nothing(update: &WindowUpdate) -> Arc<Previous> {
+    Arc::new(if distinct(update) {
         Previous::Accounts(Vec::new())
     } else {
         Previous::Events(Vec::new())
-    }
+    })
 }
 
 fn distinct(update: &WindowUpdate) -> bool {

@@ -102,6 +102,7 @@ async fn a_brute_force_across_a_redis_outage_and_restart_raises_both_alerts() {
         }
     }
     assert!(back.is_some() && !app.engine.redis().is_degraded());
+    app.stop().await;
     assert_eq!(
         rule_key_counts(&app).await,
         vec![
@@ -123,6 +124,7 @@ async fn the_same_timeline_without_an_outage_raises_the_same_alerts() {
     for event in &timeline() {
         post_one(&app, t0, event).await;
     }
+    app.stop().await;
     assert_eq!(
         rule_key_counts(&app).await,
         vec![

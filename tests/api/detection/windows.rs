@@ -317,9 +317,9 @@ async fn a_long_attacks_stored_state_stays_near_its_cap() {
         }
         let newest: Vec<i64> = (0..i64::from(cap)).map(|i| base + 298 - i).collect();
         assert_eq!(last[0], [Previous::Events(newest.clone())]);
-        let accounts: Vec<(String, i64)> = newest
+        let accounts: Vec<(std::sync::Arc<str>, i64)> = newest
             .iter()
-            .map(|t| (format!("user-{}@example.org", t - base), *t))
+            .map(|t| (format!("user-{}@example.org", t - base).into(), *t))
             .collect();
         assert_eq!(last[1], [Previous::Accounts(accounts)]);
         let mut conn = live.link.conn().expect("redis");
