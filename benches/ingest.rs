@@ -36,6 +36,15 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const BATCH: usize = 1_000;
 const CLIENTS: usize = 4;
+
+/// Concurrent clients: `CLIENTS`, or `BENCH_CLIENTS` (to tell a pipeline that waits from
+/// one that is busy).
+fn clients() -> usize {
+    std::env::var("BENCH_CLIENTS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CLIENTS)
+}
 const SECRET: &str = "bench-ingest-secret-0123456789abcdef";
 
 /// Where the background failures come from, unless `BENCH_ADDRESSES` says otherwise.
@@ -184,7 +193,8 @@ async fn run(url: &str, name: &str, quick: bool, addresses: usize) -> anyhow::Re
     let batches = if quick { 100 } else { 600 };
     let warmup = 20;
     println!(
-        "## Failed-login ingest: {batches} batches of {BATCH} over HTTP, {CLIENTS} clients, failures from {addresses} addresses\n"
+        "## Failed-login ingest: {batches} batches of {BATCH} over HTTP, {} clients, failures from {addresses} addresses\n",
+        clients()
     );
     // Warm-up on its own ids, then the measured run.
     post_all(addr, &token, 1_000_000, warmup, addresses).await?;
@@ -211,7 +221,7 @@ async fn run(url: &str, name: &str, quick: bool, addresses: usize) -> anyhow::Re
     })
 }
 
-/// Post `count` batches (numbered from `first`) with `CLIENTS` concurrent clients; returns
+/// Post `count` batches (numbered from `first`) with `clients()` concurrent clients; returns
 /// events/s and each batch's latency.
 async fn post_all(
     addr: std::net::SocketAddr,
@@ -231,7 +241,7 @@ async fn post_all(
     );
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
+    for _ in 0..clients() {
         let (http, next, url, token) = (http.clone(), next.clone(), url.clone(), token.to_string());
         let bodies = bodies.clone();
         tasks.push(tokio::spawn(async move {
@@ -275,7 +285,7 @@ async fn copy_baseline(pool: &PgPool, count: usize, addresses: usize) -> anyhow:
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for _ in 0..CLIENTS {
+    for _ in 0..clients() {
         let (pool, next, bodies) = (pool.clone(), next.clone(), bodies.clone());
         tasks.push(tokio::spawn(async move {
             let mut conn = pool.acquire().await?;

@@ -145,9 +145,11 @@ impl Detector {
             .await;
         }
         let mut found: Vec<Exceeding> = Vec::new();
-        for (group, &slot) in keys.groups.iter().zip(&keys.slot_of) {
-            self.exceeding(group, &previous[slot], events, &times, &mut found);
-        }
+        super::cpu_bound(|| {
+            for (group, &slot) in keys.groups.iter().zip(&keys.slot_of) {
+                self.exceeding(group, &previous[slot], events, &times, &mut found);
+            }
+        });
         Ok(self
             .groups
             .raise(&self.pool, &self.settings, &self.known, found)

@@ -55,6 +55,17 @@ pub mod windows;
 
 use crate::domain::auth_event::AuthEvent;
 
+/// Run `work` (tens of milliseconds of CPU for a batch of an attack from a few sources) off
+/// the async worker where the runtime allows it: a worker busy with it would keep the
+/// exchanges and statements of the other batches in flight waiting for a worker (one
+/// exchange at a time holds the windows' turn, so the whole pipeline waited).
+pub(crate) fn cpu_bound<T>(work: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        _ => work(),
+    }
+}
+
 /// What ingest hands newly stored events to, after they are committed: the detector in
 /// `serve`, a recorder in tests. Only events stored for the first time are passed.
 #[async_trait::async_trait]

@@ -131,7 +131,7 @@ impl Windows {
         }
         self.held_used.fetch_add(used, Ordering::Relaxed);
         metrics::counter!("opsguard_login_window_states_held_used_total").increment(used);
-        self.hold(updates, &previous, &since_fold, &written)?;
+        crate::logins::cpu_bound(|| self.hold(updates, &previous, &since_fold, &written))?;
         let mut marked = vec![false; updates.len()];
         for p in marks {
             marked[position(p)?] = true;
