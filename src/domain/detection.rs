@@ -191,23 +191,89 @@ fn newer_than(stored: &[i64], first: i64) -> Vec<i64> {
     stored[stored.partition_point(|&x| x <= first)..].to_vec()
 }
 
-/// Distinct-account counting (`spray`): `previous` are the key's stored (account, time of
-/// its latest failure) pairs, `batch` the new (time, account) failures in any order.
-pub fn evaluate_accounts<A: AsRef<str>>(
-    window: Window,
-    previous: &[(A, i64)],
-    batch: &[(i64, &str)],
-) -> Verdict {
-    // Every spray key's state, ~`cap` names, with every batch: a fast seeded hash.
-    let mut latest: foldhash::HashMap<&str, i64> = foldhash::HashMap::with_capacity_and_hasher(
-        previous.len() + batch.len(),
-        Default::default(),
-    );
-    for (account, t) in previous {
-        let entry = latest.entry(account.as_ref()).or_insert(*t);
-        *entry = (*entry).max(*t);
+/// A batch of at most this many failures on a key looks its accounts up in the key's state
+/// by a scan (an attack from few sources brings one or two per key and batch); a larger one
+/// builds a map.
+pub(crate) const SCAN: usize = 16;
+
+/// Each account's latest failure: the key's state (each account once), then what the batch
+/// moved.
+struct Latest<'a, A> {
+    previous: &'a [(A, i64)],
+    moved: Vec<(&'a str, i64)>,
+    /// For a large batch: every account's latest, by name.
+    map: Option<foldhash::HashMap<&'a str, i64>>,
+}
+
+impl<'a, A: AsRef<str>> Latest<'a, A> {
+    fn new(previous: &'a [(A, i64)], batch: usize, by_map: bool) -> Self {
+        let map = by_map.then(|| {
+            let mut map = foldhash::HashMap::with_capacity_and_hasher(
+                previous.len() + batch,
+                Default::default(),
+            );
+            for (account, t) in previous {
+                map.insert(account.as_ref(), *t);
+            }
+            map
+        });
+        Latest {
+            previous,
+            moved: Vec::new(),
+            map,
+        }
     }
-    let mut stored: Vec<i64> = latest.values().copied().collect();
+
+    fn get(&self, account: &str) -> Option<i64> {
+        if let Some(map) = &self.map {
+            return map.get(account).copied();
+        }
+        let moved = self.moved.iter().find(|(a, _)| *a == account);
+        moved.map(|(_, t)| *t).or_else(|| {
+            let stored = self.previous.iter().find(|(a, _)| a.as_ref() == account);
+            stored.map(|(_, t)| *t)
+        })
+    }
+
+    fn insert(&mut self, account: &'a str, t: i64) {
+        if let Some(map) = &mut self.map {
+            map.insert(account, t);
+        } else if let Some(moved) = self.moved.iter_mut().find(|(a, _)| *a == account) {
+            moved.1 = t;
+        } else {
+            self.moved.push((account, t));
+        }
+    }
+}
+
+/// Distinct-account counting (`spray`): `previous` are the key's stored (account, time of
+/// its latest failure) pairs, each account once (as a window state holds them), `batch`
+/// the new (time, account) failures in any order.
+pub fn evaluate_accounts<'a, A: AsRef<str>>(
+    window: Window,
+    previous: &'a [(A, i64)],
+    batch: &[(i64, &'a str)],
+) -> Verdict {
+    evaluate_accounts_by(window, previous, batch, batch.len() > SCAN)
+}
+
+/// `evaluate_accounts`, looking accounts up through a map or by a scan.
+fn evaluate_accounts_by<'a, A: AsRef<str>>(
+    window: Window,
+    previous: &'a [(A, i64)],
+    batch: &[(i64, &'a str)],
+    by_map: bool,
+) -> Verdict {
+    debug_assert!(
+        {
+            let names: std::collections::HashSet<&str> =
+                previous.iter().map(|(a, _)| a.as_ref()).collect();
+            names.len() == previous.len()
+        },
+        "a window state holds each account once"
+    );
+    let mut latest = Latest::new(previous, batch.len(), by_map);
+    let mut stored: Vec<i64> = previous.iter().map(|(_, t)| *t).collect();
     stored.sort_unstable();
     let mut batch = batch.to_vec();
     batch.sort_unstable();
@@ -244,7 +310,7 @@ pub fn evaluate_accounts<A: AsRef<str>>(
         } else {
             let (t, account) = batch.next().unwrap_or_default();
             let mut late = 0;
-            let newly_seen = match latest.get(account).copied() {
+            let newly_seen = match latest.get(account) {
                 // Already failed later (an event arriving late): it counts through this event.
                 Some(known) if known >= t => {
                     late = u32::from(known > t);

@@ -273,9 +273,9 @@ impl Detector {
         }
     }
 
-    /// A spray episode's accounts, as sent on: all of them, or, for an episode held for an
-    /// open alert (`counts_behind`), those not known stored on it. A spray reports every
-    /// account of its window (~`cap`) with each batch, and nearly all are known.
+    /// A spray episode's accounts, as sent on (sorted): all of them, or, for an episode held
+    /// for an open alert (`counts_behind`), those not known stored on it. A spray reports
+    /// every account of its window (~`cap`) with each batch, and nearly all are known.
     fn unknown_accounts(
         &self,
         rule: &Rule,
@@ -287,15 +287,17 @@ impl Detector {
             let span = (at(first), at(last));
             behind.counting_on(&rule.name, &key.to_string(), span, rule.gap_ms / 1000)
         });
-        match on {
+        let mut sent: Vec<&str> = match on {
             Some(alert) => {
                 let mut unknown = Vec::new();
                 self.known
-                    .each_unknown(alert, accounts.iter(), |a| unknown.push(a.to_string()));
+                    .each_unknown(alert, accounts.iter(), |a| unknown.push(*a));
                 unknown
             }
-            None => accounts.iter().map(|a| a.to_string()).collect(),
-        }
+            None => accounts.to_vec(),
+        };
+        sent.sort_unstable();
+        sent.into_iter().map(str::to_string).collect()
     }
 
     /// The episodes one key's new events changed, as alert updates.

@@ -4,7 +4,7 @@
 //! size of the union of those sets, so an account is counted once per alert however often
 //! it leaves and re-enters the window.
 
-use super::{Window, evaluate_accounts};
+use super::{SCAN, Window, evaluate_accounts};
 
 /// One episode of a spray key, as far as a batch shows it (its accounts borrowed from the
 /// state and the batch: most are known already, and a caller copies only the others).
@@ -15,12 +15,13 @@ pub struct SprayEpisode<'a> {
     pub first_exceeding_ms: i64,
     pub last_exceeding_ms: i64,
     pub peak: u32,
-    /// The distinct accounts in the episode's exceeding windows, sorted.
+    /// The distinct accounts in the episode's exceeding windows, in no order (a caller
+    /// that keeps few of them sorts those).
     pub accounts: Vec<&'a str>,
 }
 
 /// The episodes a batch of (time, account) failures makes on a key with `previous` state
-/// ((account, latest time) pairs), in time order.
+/// ((account, latest time) pairs, each account once), in time order.
 pub fn spray_episodes<'a, A: AsRef<str>>(
     window: Window,
     gap_ms: i64,
@@ -55,19 +56,31 @@ pub fn spray_episodes<'a, A: AsRef<str>>(
             _ => runs.push((t, t, count)),
         }
     }
-    let all = sorted
-        .iter()
-        .map(|&(t, a)| (t, a))
-        .chain(previous.iter().map(|(a, t)| (*t, a.as_ref())));
-    let all: Vec<(i64, &'a str)> = all.collect();
     runs.into_iter()
         .map(|(first, last, peak)| {
-            let inside = all
+            let inside = |t: i64| t > first - window.length_ms && t <= last;
+            // The state's accounts once each; the batch's may repeat them or each other.
+            let mut accounts: Vec<&'a str> = previous
                 .iter()
-                .filter(|(t, _)| *t > first - window.length_ms && *t <= last);
-            let mut accounts: Vec<&'a str> = inside.map(|(_, a)| *a).collect();
-            accounts.sort_unstable();
-            accounts.dedup();
+                .filter(|(_, t)| inside(*t))
+                .map(|(a, _)| a.as_ref())
+                .collect();
+            let stored = accounts.len();
+            let mut new: Vec<&'a str> = sorted
+                .iter()
+                .filter(|(t, _)| inside(*t))
+                .map(|(_, a)| *a)
+                .collect();
+            new.sort_unstable();
+            new.dedup();
+            if new.len() <= SCAN {
+                new.retain(|a| !accounts[..stored].contains(a));
+                accounts.extend(new);
+            } else {
+                accounts.extend(new);
+                accounts.sort_unstable();
+                accounts.dedup();
+            }
             SprayEpisode {
                 // Only each account's latest failure is kept: an older start would depend
                 // on the batching, the first exceeding event does not.

@@ -215,3 +215,40 @@ fn an_account_repeated_at_its_stored_time_counts_once() {
     assert_eq!(v.counts, vec![1]);
     assert_eq!(v.exceeding, 0);
 }
+
+#[test]
+fn looking_accounts_up_by_a_scan_or_a_map_gives_the_same_verdict() {
+    // States of up to 30 accounts (each once) over 12 names, batches of up to 40 failures
+    // with repeats, late events and equal times.
+    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let names: Vec<String> = (0..12).map(|i| format!("user{i}")).collect();
+    for case in 0..3_000 {
+        let w = window(1 + (next() % 6) as u32, 10 * SEC);
+        let mut previous: Vec<(String, i64)> = Vec::new();
+        for _ in 0..next() % 30 {
+            let name = &names[(next() % 12) as usize];
+            if !previous.iter().any(|(a, _)| a == name) {
+                previous.push((name.clone(), (next() % 20) as i64 * SEC));
+            }
+        }
+        let batch: Vec<(i64, &str)> = (0..1 + next() % 40)
+            .map(|_| {
+                (
+                    (next() % 30) as i64 * SEC,
+                    names[(next() % 12) as usize].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            super::evaluate_accounts_by(w, &previous, &batch, false),
+            super::evaluate_accounts_by(w, &previous, &batch, true),
+            "case {case}: {previous:?} + {batch:?}"
+        );
+    }
+}

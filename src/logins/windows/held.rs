@@ -134,13 +134,17 @@ pub(super) fn merged(previous: &Previous, new: &Entries, cap: u32) -> Option<Pre
     let cap = cap as usize;
     match (previous, new) {
         (Previous::Events(times), Entries::Events(added)) => {
+            let newest_first = |v: &[i64]| v.is_sorted_by(|x, y| x >= y);
+            if newest_first(times) && newest_first(added) {
+                return Some(Previous::Events(merged_times(times, added, cap)));
+            }
             let mut all: Vec<i64> = times.iter().chain(added).copied().collect();
             all.sort_unstable_by(|x, y| y.cmp(x));
             all.truncate(cap);
             Some(Previous::Events(all))
         }
         (Previous::Accounts(pairs), Entries::Accounts(added))
-            if added.len() <= FEW && pairs.is_sorted_by(|x, y| (x.1, &x.0) >= (y.1, &y.0)) =>
+            if added.len() <= FEW && pairs.is_sorted_by(|x, y| x.1 >= y.1) =>
         {
             Some(Previous::Accounts(merged_few(pairs, added, cap)))
         }
@@ -188,13 +192,23 @@ fn merged_few(
             None => new.push((*t, a.as_str())),
         }
     }
-    // An account the state has at a later (or the same) time keeps that entry.
-    new.retain(|&(t, a)| !pairs.iter().any(|(b, u)| &**b == a && *u >= t));
+    // An account the state has at a later (or the same) time keeps that entry; one it has
+    // at an earlier time moves (one scan of the state per new account).
+    let mut moved: Vec<usize> = Vec::new();
+    new.retain(|&(t, a)| match pairs.iter().position(|(b, _)| &**b == a) {
+        Some(i) if pairs[i].1 >= t => false,
+        Some(i) => {
+            moved.push(i);
+            true
+        }
+        None => true,
+    });
     new.sort_unstable_by(|x, y| y.cmp(x));
-    let names: Vec<&str> = new.iter().map(|(_, a)| *a).collect();
     let mut kept = pairs
         .iter()
-        .filter(|(b, _)| !names.contains(&&**b))
+        .enumerate()
+        .filter(|(i, _)| !moved.contains(i))
+        .map(|(_, pair)| pair)
         .peekable();
     let mut new = new.into_iter().peekable();
     let mut out = Vec::with_capacity(cap.min(pairs.len() + added.len()));
@@ -210,6 +224,22 @@ fn merged_few(
         } else {
             out.extend(kept.next().cloned());
         }
+    }
+    out
+}
+
+/// Two lists of times, newest first, merged: the newest `cap`.
+fn merged_times(times: &[i64], added: &[i64], cap: usize) -> Vec<i64> {
+    let mut out = Vec::with_capacity(cap.min(times.len() + added.len()));
+    let (mut a, mut b) = (times.iter().peekable(), added.iter().peekable());
+    while out.len() < cap {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x >= y => a.next(),
+            (_, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => break,
+        };
+        out.extend(next);
     }
     out
 }
@@ -313,6 +343,13 @@ mod tests {
             assert!(held.len() <= 10, "{} held", held.len());
         }
         assert!(held.get("k999").is_some(), "the newest is held");
+    }
+
+    #[test]
+    fn times_merged_in_one_pass_are_the_newest_cap() {
+        assert_eq!(merged_times(&[9, 5, 5, 1], &[7, 5, 0], 5), [9, 7, 5, 5, 5]);
+        assert_eq!(merged_times(&[], &[3, 2], 5), [3, 2]);
+        assert_eq!(merged_times(&[4], &[], 0), Vec::<i64>::new());
     }
 
     #[test]
