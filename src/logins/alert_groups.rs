@@ -176,6 +176,10 @@ async fn record(
         }
         Err(e) => {
             tracing::warn!(error = %e, batches = group.len(), "logins.alert_group_failed");
+            // What was held first: a batch's episodes may count on what it holds (and
+            // were filtered by what it reaches).
+            let mut group = group;
+            group.sort_by_key(|w| w.done.is_some());
             for w in group {
                 let found = w.found.iter().collect();
                 match alerts::raise(pool, settings, known, behind, found).await {

@@ -33,6 +33,26 @@ struct Reach {
     id: i64,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    /// Its last event as stored (what the clock closes it by).
+    stored_to: DateTime<Utc>,
+}
+
+impl Reach {
+    /// Whether an episode exceeding from `first` to `last` (its rule's gap `gap_secs`)
+    /// counts on this alert and may wait `every`: it reaches the alert, and the alert as
+    /// stored is not about to be closed by the clock (quiet for the gap) meanwhile.
+    fn holds(
+        &self,
+        (first, last): (DateTime<Utc>, DateTime<Utc>),
+        gap_secs: i64,
+        every: std::time::Duration,
+    ) -> bool {
+        let gap = Duration::seconds(gap_secs);
+        let margin = Duration::from_std(every * 2).map_or(gap / 2, |m| m.min(gap / 2));
+        self.to > first - gap
+            && self.from < last + gap
+            && self.stored_to > Utc::now() - gap + margin
+    }
 }
 
 #[derive(Default)]
@@ -78,8 +98,11 @@ impl CountsBehind {
                 now.push(e);
                 continue;
             };
-            let gap = Duration::seconds(e.gap_secs);
-            if !(reach.to > e.first_exceeding - gap && reach.from < e.last_exceeding + gap) {
+            if !reach.holds(
+                (e.first_exceeding, e.last_exceeding),
+                e.gap_secs,
+                self.every,
+            ) {
                 now.push(e);
                 continue;
             }
@@ -101,8 +124,12 @@ impl CountsBehind {
     ) -> Option<i64> {
         let held = self.held.lock().expect("counts behind");
         let reach = held.open.get(rule)?.get(key)?;
-        let gap = Duration::seconds(gap_secs);
-        (!held.stopped && reach.to > first - gap && reach.from < last + gap).then_some(reach.id)
+        (!held.stopped && reach.holds((first, last), gap_secs, self.every)).then_some(reach.id)
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.held.lock().expect("counts behind").waiting.is_empty()
     }
 
     /// Everything held, to be recorded now.
@@ -149,9 +176,14 @@ impl CountsBehind {
                 id: row.id,
                 from: row.exceeding_from.unwrap_or(row.first_at),
                 to: row.last_at,
+                stored_to: row.last_at,
             };
             match keys.get_mut(&row.key) {
-                Some(known) if live => *known = reach,
+                // Of a key's live alerts (several folded ones), the latest.
+                Some(known) if live && (known.id == row.id || row.last_at >= known.stored_to) => {
+                    *known = reach
+                }
+                Some(_) if live => {}
                 Some(known) if known.id == row.id => {
                     keys.remove(&row.key);
                     *remembered -= 1;

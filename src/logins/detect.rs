@@ -110,8 +110,18 @@ impl Detector {
                 }
                 d.flush_counts().await;
             }
+            // The last run: what fails is retried a few times within the grace period,
+            // then reported lost (no run follows).
             behind.stop();
-            d.flush_counts().await;
+            for attempt in 0..4 {
+                d.flush_counts().await;
+                if behind.is_empty() {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+            let lost = behind.take().len();
+            tracing::error!(logins.episodes = lost, "logins.counts_behind_lost");
         });
     }
 

@@ -144,7 +144,7 @@ pub(super) fn merged(previous: &Previous, new: &Entries, cap: u32) -> Option<Pre
             Some(Previous::Events(all))
         }
         (Previous::Accounts(pairs), Entries::Accounts(added))
-            if added.len() <= FEW && pairs.is_sorted_by(|x, y| x.1 >= y.1) =>
+            if added.len() <= FEW && pairs.is_sorted_by(|x, y| (x.1, &x.0) >= (y.1, &y.0)) =>
         {
             Some(Previous::Accounts(merged_few(pairs, added, cap)))
         }

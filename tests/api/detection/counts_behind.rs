@@ -161,3 +161,19 @@ async fn shutdown_writes_what_waits() {
     app.stopped().await;
     assert_eq!(count(&app).await, 15);
 }
+
+#[tokio::test]
+async fn a_count_on_an_alert_the_clock_is_about_to_close_is_not_held() {
+    // The rule's gap is 900 s; the flusher's margin here is half of it. An alert whose last
+    // stored event is 600 s old would be closed by the clock before a held count reached it.
+    let app = spawn_app_with(|s| only_rule(s, "account-lockout", 900)).await;
+    let detector = held(&app);
+    let alice = failures_on("alice", 8, Utc::now() - Duration::seconds(600));
+    assert_eq!(detector.detect(&alice[..5]).await.unwrap().len(), 1);
+    assert!(detector.detect(&alice[5..]).await.unwrap().is_empty());
+    assert_eq!(
+        alerts(&app).await[0].3,
+        8,
+        "written with its batch, not held"
+    );
+}
