@@ -10,7 +10,8 @@
 //! - [`stream`]: the Redis Streams consumer (signed entries only; consumer group, ack after
 //!   commit, dead letters).
 //! - [`windows`]: sliding-window state in Redis (one Lua call per batch) or in process.
-//! - [`detect`]: the detector: windows → rule crossings → alerts.
+//! - [`detect`]: the detector: windows → rule crossings → alerts (`detect/untrusted.rs`:
+//!   states rebuilt where Redis's cannot be trusted).
 //! - [`rule`]: rules as the detector runs them; events grouped by rule and window key.
 //! - [`rebuild`]: windows rebuilt from the stored events when Redis's cannot be trusted.
 //! - [`alerts`]: open/update/close alerts, silences, and their pushes to the outbox;

@@ -177,3 +177,28 @@ async fn a_count_on_an_alert_the_clock_is_about_to_close_is_not_held() {
         "written with its batch, not held"
     );
 }
+
+#[tokio::test]
+async fn held_counts_whose_flush_fails_wait_for_the_next_run() {
+    let app = spawn_app_with(|s| only_rule(s, "account-lockout", 900)).await;
+    let detector = held(&app);
+    let alice = failures_on("alice", 12, Utc::now() - Duration::seconds(60));
+    assert_eq!(detector.detect(&alice[..5]).await.unwrap().len(), 1);
+    assert!(detector.detect(&alice[5..]).await.unwrap().is_empty());
+    // The store refuses the flush (its alerts table gone for the moment): nothing lost.
+    let sql = |q: &'static str| sqlx::query(q).execute(app.pool());
+    sql("ALTER TABLE login_alerts RENAME TO login_alerts_away")
+        .await
+        .unwrap();
+    detector.flush_counts().await;
+    sql("ALTER TABLE login_alerts_away RENAME TO login_alerts")
+        .await
+        .unwrap();
+    assert_eq!(alerts(&app).await[0].3, 5, "the failed flush wrote nothing");
+    detector.flush_counts().await;
+    assert_eq!(
+        alerts(&app).await[0].3,
+        12,
+        "the next run wrote what waited"
+    );
+}
